@@ -1,0 +1,134 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# Top-level Makefile of the usbip repository.
+#
+#   make            kernel modules (against KDIR) and the userspace tools
+#   make deps       install every Debian package that building and testing need
+#   make check      every test: unit, fuzz smoke, sparse, and the QEMU VM suite
+#   make demo       boot a VM and show what the project can do
+#   make install    modules into /lib/modules/KVER/updates (+ depmod), tools
+#   make uninstall  remove what make install put in place
+#   make clean
+#
+# Variables:
+#   KDIR     kernel build directory (default: the running kernel's, else the
+#            installed Debian 12 linux-headers-amd64)
+#   KVER     kernel release of KDIR (derived from KDIR)
+#   DESTDIR  staging root for make install
+#   PREFIX   install prefix of the tools (default /usr/local)
+
+SHELL := /bin/bash
+TOP := $(CURDIR)
+BUILD := $(TOP)/build
+
+# Kernel to build against.  Debian 12's linux-headers-amd64 depends on the
+# current 6.1 headers package; its name gives the directory.
+DEBIAN_HEADERS := $(shell dpkg-query -W -f='$${Depends}' linux-headers-amd64 2>/dev/null | \
+	grep -o 'linux-headers-[^ ,]*' | head -n1)
+ifeq ($(origin KDIR),undefined)
+  ifneq ($(wildcard /lib/modules/$(shell uname -r)/build/Makefile),)
+    KDIR := /lib/modules/$(shell uname -r)/build
+  else ifneq ($(DEBIAN_HEADERS),)
+    KDIR := /usr/src/$(DEBIAN_HEADERS)
+  else
+    KDIR := /lib/modules/$(shell uname -r)/build
+  endif
+endif
+KVER ?= $(shell sed -n 's/^\#define UTS_RELEASE "\(.*\)"/\1/p' \
+	$(KDIR)/include/generated/utsrelease.h 2>/dev/null)
+
+# Out of tree, the Kconfig choices come from the command line.
+KCONFIG_VARS := CONFIG_USBIP_CORE=m CONFIG_USBIP_VHCI_HCD=m \
+	CONFIG_USBIP_HOST=m CONFIG_USBIP_VUDC=m
+
+# Each kernel gets its own copy of the sources under build/kmod/KVER, so that
+# builds for several kernels never share object files.
+KMOD_DIR := $(BUILD)/kmod/$(KVER)
+KMOD_SRC := $(KMOD_DIR)/drivers/usb/usbip
+MODULES := usbip-core vhci-hcd usbip-host usbip-vudc
+
+PREFIX ?= /usr/local
+TOOLS_SRC := $(TOP)/tools/usb/usbip
+TOOLS_BUILD := $(BUILD)/tools
+
+.PHONY: all modules tools deps check demo install uninstall clean \
+	sparse unit fuzz vmtest help kmod-sync
+
+all: modules tools
+
+help:
+	@sed -n '3,20s/^# \{0,1\}//p' $(firstword $(MAKEFILE_LIST))
+
+kmod-sync:
+	@if [ ! -f "$(KDIR)/Makefile" ]; then \
+		echo "error: no kernel build directory at KDIR=$(KDIR);" \
+		     "run 'make deps' or pass KDIR=" >&2; exit 1; fi
+	@mkdir -p $(KMOD_SRC) $(KMOD_DIR)/include/uapi/linux
+	@cp -p drivers/usb/usbip/Makefile drivers/usb/usbip/Kconfig \
+		drivers/usb/usbip/*.[ch] $(KMOD_SRC)/
+	@cp -p include/uapi/linux/*.h $(KMOD_DIR)/include/uapi/linux/ 2>/dev/null || true
+
+# Builds the four modules for KDIR into build/kmod/KVER/drivers/usb/usbip.
+modules: kmod-sync
+	$(MAKE) -C $(KDIR) M=$(KMOD_SRC) $(KCONFIG_VARS) modules
+	@echo "modules for $(KVER): $(KMOD_SRC)/{$$(echo $(MODULES) | tr ' ' ,)}.ko"
+
+# sparse over every module source; any sparse warning fails.
+sparse: kmod-sync
+	@command -v sparse >/dev/null || { echo "error: sparse not installed (make deps)" >&2; exit 1; }
+	@rm -f $(KMOD_SRC)/*.o
+	$(MAKE) -C $(KDIR) M=$(KMOD_SRC) $(KCONFIG_VARS) C=2 modules 2>&1 | tee $(KMOD_DIR)/sparse.log
+	@if grep -E '(warning|error):' $(KMOD_DIR)/sparse.log; then \
+		echo "sparse: FAILED, see above" >&2; exit 1; fi
+	@echo "sparse: clean"
+
+$(TOOLS_SRC)/configure: $(TOOLS_SRC)/configure.ac $(TOOLS_SRC)/autogen.sh
+	cd $(TOOLS_SRC) && ./autogen.sh
+
+$(TOOLS_BUILD)/Makefile: $(TOOLS_SRC)/configure
+	mkdir -p $(TOOLS_BUILD)
+	cd $(TOOLS_BUILD) && $(TOOLS_SRC)/configure --prefix=$(PREFIX) --sbindir=$(PREFIX)/sbin
+
+tools: $(TOOLS_BUILD)/Makefile
+	$(MAKE) -C $(TOOLS_BUILD)
+
+deps:
+	bash tests/deps.sh
+
+unit:
+	$(MAKE) -C tests/unit run
+
+fuzz:
+	$(MAKE) -C tests/fuzz run
+
+vmtest:
+	bash tests/run
+
+check: deps
+	$(MAKE) all
+	$(MAKE) unit
+	$(MAKE) fuzz
+	$(MAKE) sparse
+	bash tests/run --build
+
+demo: deps
+	$(MAKE) all
+	bash tests/demo.sh
+
+install: modules tools
+	install -d $(DESTDIR)/lib/modules/$(KVER)/updates
+	install -m 0644 $(patsubst %,$(KMOD_SRC)/%.ko,$(MODULES)) \
+		$(DESTDIR)/lib/modules/$(KVER)/updates/
+	if [ -z "$(DESTDIR)" ]; then depmod -a $(KVER); fi
+	$(MAKE) -C $(TOOLS_BUILD) install DESTDIR=$(DESTDIR)
+
+uninstall:
+	rm -f $(patsubst %,$(DESTDIR)/lib/modules/$(KVER)/updates/%.ko,$(MODULES))
+	if [ -z "$(DESTDIR)" ]; then depmod -a $(KVER); fi
+	if [ -f $(TOOLS_BUILD)/Makefile ]; then \
+		$(MAKE) -C $(TOOLS_BUILD) uninstall DESTDIR=$(DESTDIR); fi
+
+clean:
+	rm -rf $(BUILD)
+	-$(MAKE) -C tests/unit clean
+	-$(MAKE) -C tests/fuzz clean
