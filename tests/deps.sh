@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Installs every Debian 12 package that building and testing usbip need.
+# Fast when everything is present: apt-get runs only for what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PKGS=(
+	# building the modules against Debian 12's kernels
+	build-essential bc kmod linux-headers-amd64
+	# userspace tools
+	autoconf automake libtool pkg-config libudev-dev libwrap0-dev usb.ids
+	# static checks, unit tests, fuzzing
+	sparse clang libfuzzer-14-dev libclang-rt-14-dev python3 python3-docutils
+	# the QEMU harness and the reference peer (Debian's usbip tools)
+	qemu-system-x86 qemu-utils busybox-static cpio xz-utils usbip usbutils
+	iproute2 util-linux procps
+)
+
+missing() {
+	local p
+	for p in "$@"; do
+		dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null |
+			grep -q '^install ok installed$' || echo "$p"
+	done
+}
+
+updated=
+SUDO=
+[ "$(id -u)" -eq 0 ] || SUDO=sudo
+
+install_missing() {
+	local need
+	need=$(missing "$@")
+	[ -z "$need" ] && return 0
+	echo "deps: installing:" $need
+	if [ -z "$updated" ]; then
+		$SUDO apt-get update -q >/dev/null
+		updated=1
+	fi
+	# shellcheck disable=SC2086
+	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q $need
+}
+
+# apt-cache needs package lists to resolve the 6.12 kernel; a fresh machine
+# may have none.
+if ! apt-cache show linux-image-amd64 >/dev/null 2>&1; then
+	$SUDO apt-get update -q >/dev/null
+	updated=1
+fi
+
+install_missing "${PKGS[@]}"
+
+# Headers of the 6.12 kernel that Debian 12 ships, resolved at run time.
+k612=$(bash tests/vm/kver 6.12)
+install_missing "linux-headers-$k612"
+echo "deps: all present (6.1: $(bash tests/vm/kver 6.1), 6.12: $k612)"
