@@ -1,0 +1,521 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Enumeration of the local USB devices.
+ *
+ * Devices are the "usb" subsystem entries of devtype "usb_device"; their
+ * interfaces are the child entries of devtype "usb_interface".  Everything
+ * is read from sysfs attributes, so no udev daemon is needed.
+ */
+#include <config.h>
+
+#include <ctype.h>
+#include <errno.h>
+#include <libudev.h>
+#include <linux/usb/ch9.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "usbip_devices.h"
+#include "usbip_names.h"
+
+/**
+ * usbip_parse_sysfs_uint() - parse a numeric sysfs attribute
+ * @text: attribute value; surrounding blanks are allowed
+ * @base: 10 or 16
+ * @max: largest acceptable value
+ * @val: parsed value
+ *
+ * Return: 0, or -EINVAL when @text is NULL, empty, not a number in @base or
+ * above @max.
+ */
+int usbip_parse_sysfs_uint(const char *text, int base, unsigned long max, unsigned long *val)
+{
+	const char *p = text;
+	unsigned long v;
+	char *end;
+
+	if (!p)
+		return -EINVAL;
+	while (isspace((unsigned char)*p))
+		p++;
+	if (!isxdigit((unsigned char)*p))
+		return -EINVAL;
+	errno = 0;
+	v = strtoul(p, &end, base);
+	if (errno || end == p)
+		return -EINVAL;
+	while (isspace((unsigned char)*end))
+		end++;
+	if (*end || v > max)
+		return -EINVAL;
+	*val = v;
+	return 0;
+}
+
+/**
+ * usbip_speed_from_sysfs() - map the sysfs "speed" text to enum usb_device_speed
+ * @text: the attribute, in Mbit/s ("1.5", "12", "480", "5000", ...)
+ *
+ * Return: the speed, USB_SPEED_UNKNOWN for NULL or unrecognised text.
+ */
+uint32_t usbip_speed_from_sysfs(const char *text)
+{
+	static const struct {
+		const char *text;
+		uint32_t speed;
+	} map[] = {
+		{ "1.5", USB_SPEED_LOW },
+		{ "12", USB_SPEED_FULL },
+		{ "480", USB_SPEED_HIGH },
+		{ "53.3-480", USB_SPEED_WIRELESS },
+		{ "5000", USB_SPEED_SUPER },
+		{ "10000", USB_SPEED_SUPER_PLUS },
+		{ "20000", USB_SPEED_SUPER_PLUS },
+	};
+	size_t i, n;
+
+	if (!text)
+		return USB_SPEED_UNKNOWN;
+	n = strcspn(text, " \t\n");
+	for (i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+		if (strlen(map[i].text) == n && !strncmp(text, map[i].text, n))
+			return map[i].speed;
+	return USB_SPEED_UNKNOWN;
+}
+
+/**
+ * usbip_speed_str() - describe an enum usb_device_speed value
+ * @speed: the value
+ *
+ * Return: a static string, never NULL.
+ */
+const char *usbip_speed_str(uint32_t speed)
+{
+	switch (speed) {
+	case USB_SPEED_LOW:
+		return "low speed (1.5 Mbit/s)";
+	case USB_SPEED_FULL:
+		return "full speed (12 Mbit/s)";
+	case USB_SPEED_HIGH:
+		return "high speed (480 Mbit/s)";
+	case USB_SPEED_WIRELESS:
+		return "wireless (480 Mbit/s)";
+	case USB_SPEED_SUPER:
+		return "SuperSpeed (5 Gbit/s)";
+	case USB_SPEED_SUPER_PLUS:
+		return "SuperSpeed Plus (10 Gbit/s or more)";
+	default:
+		return "unknown speed";
+	}
+}
+
+/**
+ * usbip_busid_cmp() - order bus ids naturally ("1-2" < "1-10" < "2-1")
+ * @a: bus id
+ * @b: bus id
+ *
+ * Runs of digits compare by value, everything else byte by byte.
+ *
+ * Return: <0, 0 or >0 like strcmp().
+ */
+int usbip_busid_cmp(const char *a, const char *b)
+{
+	while (*a && *b) {
+		if (isdigit((unsigned char)*a) && isdigit((unsigned char)*b)) {
+			const char *sa = a, *sb = b;
+			size_t la, lb;
+
+			while (*sa == '0' && isdigit((unsigned char)sa[1]))
+				sa++;
+			while (*sb == '0' && isdigit((unsigned char)sb[1]))
+				sb++;
+			for (a = sa; isdigit((unsigned char)*a); a++)
+				;
+			for (b = sb; isdigit((unsigned char)*b); b++)
+				;
+			la = a - sa;
+			lb = b - sb;
+			if (la != lb)
+				return la < lb ? -1 : 1;
+			if (memcmp(sa, sb, la))
+				return memcmp(sa, sb, la);
+			continue;
+		}
+		if (*a != *b)
+			return (unsigned char)*a - (unsigned char)*b;
+		a++;
+		b++;
+	}
+	return (unsigned char)*a - (unsigned char)*b;
+}
+
+static int cmp_devinfo(const void *x, const void *y)
+{
+	const struct usbip_devinfo *a = x, *b = y;
+
+	return usbip_busid_cmp(a->busid, b->busid);
+}
+
+/**
+ * usbip_sort_devices() - sort devices by bus id, naturally
+ * @devs: devices
+ * @ndev: number of devices
+ */
+void usbip_sort_devices(struct usbip_devinfo *devs, size_t ndev)
+{
+	if (ndev > 1)
+		qsort(devs, ndev, sizeof(*devs), cmp_devinfo);
+}
+
+/* Reads a numeric attribute; a missing or malformed one is an error. */
+static int read_attr(struct udev_device *udev, const char *attr, int base, unsigned long max,
+		     unsigned long *val, struct usbip_error *err)
+{
+	const char *text = udev_device_get_sysattr_value(udev, attr);
+
+	if (usbip_parse_sysfs_uint(text, base, max, val)) {
+		usbip_set_error(err, "%s: attribute %s is %s%s%s", udev_device_get_sysname(udev),
+				attr, text ? "\"" : "missing", text ? text : "", text ? "\"" : "");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* Like read_attr(), but a missing or empty attribute reads as 0. */
+static int read_attr_opt(struct udev_device *udev, const char *attr, int base,
+			 unsigned long max, unsigned long *val, struct usbip_error *err)
+{
+	const char *text = udev_device_get_sysattr_value(udev, attr);
+
+	if (!text || !text[strspn(text, " \t\n")]) {
+		*val = 0;
+		return 0;
+	}
+	return read_attr(udev, attr, base, max, val, err);
+}
+
+struct intf_slot {
+	unsigned long number;
+	struct usbip_ifinfo info;
+};
+
+static int cmp_intf(const void *x, const void *y)
+{
+	const struct intf_slot *a = x, *b = y;
+
+	return (a->number > b->number) - (a->number < b->number);
+}
+
+/* Fills dev->intf and dev->bNumInterfaces from the interface children. */
+static int read_interfaces(struct udev *udev, struct udev_device *parent,
+			   struct usbip_devinfo *dev, struct usbip_error *err)
+{
+	struct intf_slot slots[USBIP_MAX_INTERFACES];
+	const char *parent_path = udev_device_get_syspath(parent);
+	struct udev_list_entry *entry;
+	struct udev_enumerate *en;
+	unsigned long cls, sub, proto;
+	size_t n = 0, i;
+	int ret;
+
+	en = udev_enumerate_new(udev);
+	if (!en) {
+		usbip_set_error(err, "%s: cannot allocate a udev enumeration", dev->busid);
+		return -ENOMEM;
+	}
+	ret = udev_enumerate_add_match_parent(en, parent);
+	if (!ret)
+		ret = udev_enumerate_add_match_subsystem(en, "usb");
+	if (!ret)
+		ret = udev_enumerate_scan_devices(en);
+	if (ret < 0) {
+		usbip_set_error(err, "%s: cannot enumerate interfaces: %s", dev->busid,
+				strerror(-ret));
+		goto out_unref;
+	}
+
+	udev_list_entry_foreach(entry, udev_enumerate_get_list_entry(en)) {
+		struct udev_device *child, *up;
+		const char *devtype;
+
+		child = udev_device_new_from_syspath(udev, udev_list_entry_get_name(entry));
+		if (!child)
+			continue;
+		devtype = udev_device_get_devtype(child);
+		up = udev_device_get_parent(child);
+		/* Only direct children: not the interfaces of devices behind a hub. */
+		if (!devtype || strcmp(devtype, "usb_interface") || !up ||
+		    strcmp(udev_device_get_syspath(up), parent_path)) {
+			udev_device_unref(child);
+			continue;
+		}
+		if (n == USBIP_MAX_INTERFACES) {
+			usbip_set_error(err, "%s: more than %d interfaces", dev->busid,
+					USBIP_MAX_INTERFACES);
+			udev_device_unref(child);
+			ret = -E2BIG;
+			goto out_unref;
+		}
+		ret = read_attr(child, "bInterfaceNumber", 16, 0xff, &slots[n].number, err);
+		if (!ret)
+			ret = read_attr(child, "bInterfaceClass", 16, 0xff, &cls, err);
+		if (!ret)
+			ret = read_attr(child, "bInterfaceSubClass", 16, 0xff, &sub, err);
+		if (!ret)
+			ret = read_attr(child, "bInterfaceProtocol", 16, 0xff, &proto, err);
+		udev_device_unref(child);
+		if (ret)
+			goto out_unref;
+		slots[n].info.bInterfaceClass = cls;
+		slots[n].info.bInterfaceSubClass = sub;
+		slots[n].info.bInterfaceProtocol = proto;
+		n++;
+	}
+
+	qsort(slots, n, sizeof(slots[0]), cmp_intf);
+	for (i = 0; i < n; i++)
+		dev->intf[i] = slots[i].info;
+	if (n != dev->bNumInterfaces)
+		usbip_dbg("%s: bNumInterfaces says %u, sysfs has %zu interfaces; using %zu",
+			  dev->busid, dev->bNumInterfaces, n, n);
+	dev->bNumInterfaces = n;
+	ret = 0;
+
+out_unref:
+	udev_enumerate_unref(en);
+	return ret;
+}
+
+/* Fills @dev from one usb_device entry. */
+static int read_device(struct udev *udev, struct udev_device *udev_dev,
+		       struct usbip_devinfo *dev, struct usbip_error *err)
+{
+	const char *busid = udev_device_get_sysname(udev_dev);
+	const char *path = udev_device_get_syspath(udev_dev);
+	unsigned long v[11];
+	int ret = 0;
+
+	memset(dev, 0, sizeof(*dev));
+	if (!busid || strlen(busid) >= sizeof(dev->busid)) {
+		usbip_set_error(err, "bus id \"%s\" is longer than %zu characters",
+				busid ? busid : "(none)", sizeof(dev->busid) - 1);
+		return -ENAMETOOLONG;
+	}
+	if (!path || strlen(path) >= sizeof(dev->path)) {
+		usbip_set_error(err, "%s: sysfs path longer than %zu characters", busid,
+				sizeof(dev->path) - 1);
+		return -ENAMETOOLONG;
+	}
+	strcpy(dev->busid, busid);
+	strcpy(dev->path, path);
+
+	ret = read_attr(udev_dev, "busnum", 10, 0xffff, &v[0], err);
+	if (!ret)
+		ret = read_attr(udev_dev, "devnum", 10, 0xffff, &v[1], err);
+	if (!ret)
+		ret = read_attr(udev_dev, "idVendor", 16, 0xffff, &v[2], err);
+	if (!ret)
+		ret = read_attr(udev_dev, "idProduct", 16, 0xffff, &v[3], err);
+	if (!ret)
+		ret = read_attr_opt(udev_dev, "bcdDevice", 16, 0xffff, &v[4], err);
+	if (!ret)
+		ret = read_attr_opt(udev_dev, "bDeviceClass", 16, 0xff, &v[5], err);
+	if (!ret)
+		ret = read_attr_opt(udev_dev, "bDeviceSubClass", 16, 0xff, &v[6], err);
+	if (!ret)
+		ret = read_attr_opt(udev_dev, "bDeviceProtocol", 16, 0xff, &v[7], err);
+	/* Empty while the device is unconfigured. */
+	if (!ret)
+		ret = read_attr_opt(udev_dev, "bConfigurationValue", 10, 0xff, &v[8], err);
+	if (!ret)
+		ret = read_attr_opt(udev_dev, "bNumConfigurations", 10, 0xff, &v[9], err);
+	if (!ret)
+		ret = read_attr_opt(udev_dev, "bNumInterfaces", 10, 0xff, &v[10], err);
+	if (ret)
+		return ret;
+
+	dev->busnum = v[0];
+	dev->devnum = v[1];
+	dev->idVendor = v[2];
+	dev->idProduct = v[3];
+	dev->bcdDevice = v[4];
+	dev->bDeviceClass = v[5];
+	dev->bDeviceSubClass = v[6];
+	dev->bDeviceProtocol = v[7];
+	dev->bConfigurationValue = v[8];
+	dev->bNumConfigurations = v[9];
+	dev->bNumInterfaces = v[10];
+	dev->speed = usbip_speed_from_sysfs(udev_device_get_sysattr_value(udev_dev, "speed"));
+
+	return read_interfaces(udev, udev_dev, dev, err);
+}
+
+static bool is_usb_device(struct udev_device *udev_dev)
+{
+	const char *devtype = udev_device_get_devtype(udev_dev);
+
+	return devtype && !strcmp(devtype, "usb_device");
+}
+
+/**
+ * usbip_local_devices() - list the USB devices of this host
+ * @devs: on success a malloc()ed array, sorted by bus id, NULL when empty
+ * @ndev: on success the number of devices
+ * @err: reason on failure, may be NULL
+ *
+ * Hubs are included; callers filter them.  A device whose attributes cannot
+ * be read (it may be disappearing) is skipped with a warning.  A host
+ * without USB support yields an empty list, not an error.
+ *
+ * Return: 0, or a negative errno when libudev itself fails.
+ */
+int usbip_local_devices(struct usbip_devinfo **devs, size_t *ndev, struct usbip_error *err)
+{
+	struct usbip_devinfo *list = NULL, *grown;
+	struct udev_list_entry *entry;
+	struct udev_enumerate *en;
+	size_t count = 0, cap = 0;
+	struct udev *udev;
+	int ret;
+
+	*devs = NULL;
+	*ndev = 0;
+	udev = udev_new();
+	if (!udev) {
+		usbip_set_error(err, "cannot initialise libudev");
+		return -ENOMEM;
+	}
+	en = udev_enumerate_new(udev);
+	if (!en) {
+		usbip_set_error(err, "cannot allocate a udev enumeration");
+		ret = -ENOMEM;
+		goto err_udev;
+	}
+	ret = udev_enumerate_add_match_subsystem(en, "usb");
+	if (!ret)
+		ret = udev_enumerate_scan_devices(en);
+	if (ret < 0) {
+		usbip_set_error(err, "cannot enumerate USB devices: %s", strerror(-ret));
+		goto err_enum;
+	}
+
+	udev_list_entry_foreach(entry, udev_enumerate_get_list_entry(en)) {
+		struct udev_device *udev_dev;
+		struct usbip_error why;
+
+		udev_dev = udev_device_new_from_syspath(udev, udev_list_entry_get_name(entry));
+		if (!udev_dev)
+			continue;
+		if (!is_usb_device(udev_dev)) {
+			udev_device_unref(udev_dev);
+			continue;
+		}
+		if (count == cap) {
+			cap = cap ? cap * 2 : 16;
+			grown = realloc(list, cap * sizeof(*list));
+			if (!grown) {
+				udev_device_unref(udev_dev);
+				usbip_set_error(err, "out of memory listing USB devices");
+				ret = -ENOMEM;
+				goto err_list;
+			}
+			list = grown;
+		}
+		ret = read_device(udev, udev_dev, &list[count], &why);
+		udev_device_unref(udev_dev);
+		if (ret == -ENOMEM) {
+			usbip_set_error(err, "%s", why.msg);
+			goto err_list;
+		}
+		if (ret) {
+			usbip_warn("skipping device: %s", why.msg);
+			continue;
+		}
+		count++;
+	}
+	udev_enumerate_unref(en);
+	udev_unref(udev);
+
+	usbip_sort_devices(list, count);
+	if (!count) {
+		free(list);
+		list = NULL;
+	}
+	usbip_dbg("%zu USB devices found", count);
+	*devs = list;
+	*ndev = count;
+	return 0;
+
+err_list:
+	free(list);
+err_enum:
+	udev_enumerate_unref(en);
+err_udev:
+	udev_unref(udev);
+	return ret;
+}
+
+/**
+ * usbip_local_device() - read one local USB device by bus id
+ * @busid: its bus id, e.g. "1-1"
+ * @dev: the device
+ * @err: reason on failure, may be NULL
+ *
+ * Return: 0, -ENODEV when no USB device has that bus id, or another
+ * negative errno when it cannot be read.
+ */
+int usbip_local_device(const char *busid, struct usbip_devinfo *dev, struct usbip_error *err)
+{
+	struct udev_device *udev_dev;
+	struct udev *udev;
+	int ret;
+
+	if (strlen(busid) >= USBIP_BUSID_SIZE) {
+		usbip_set_error(err, "bus id \"%.40s\" is longer than %d characters", busid,
+				USBIP_BUSID_SIZE - 1);
+		return -EINVAL;
+	}
+	if (usbip_check_busid(busid, strlen(busid) + 1, err))
+		return -EINVAL;
+	udev = udev_new();
+	if (!udev) {
+		usbip_set_error(err, "cannot initialise libudev");
+		return -ENOMEM;
+	}
+	udev_dev = udev_device_new_from_subsystem_sysname(udev, "usb", busid);
+	if (!udev_dev || !is_usb_device(udev_dev)) {
+		usbip_set_error(err, "no USB device with bus id %s", busid);
+		ret = -ENODEV;
+		goto out_unref;
+	}
+	ret = read_device(udev, udev_dev, dev, err);
+
+out_unref:
+	udev_device_unref(udev_dev);
+	udev_unref(udev);
+	return ret;
+}
+
+/**
+ * usbip_print_local_device() - print one device the way "usbip list -l" does
+ * @out: stream
+ * @dev: the device
+ * @names: usb.ids database, may be NULL
+ * @parsable: one "busid=BUSID#usbid=VVVV:PPPP#" line instead of two lines
+ *
+ * The format is an interface: scripts parse it.
+ */
+void usbip_print_local_device(FILE *out, const struct usbip_devinfo *dev,
+			      const struct usbip_names *names, bool parsable)
+{
+	char product[256];
+
+	if (parsable) {
+		fprintf(out, "busid=%s#usbid=%04x:%04x#\n", dev->busid, dev->idVendor,
+			dev->idProduct);
+		return;
+	}
+	usbip_names_product_str(names, product, sizeof(product), dev->idVendor, dev->idProduct);
+	fprintf(out, " - busid %s (%04x:%04x)\n   %s\n\n", dev->busid, dev->idVendor,
+		dev->idProduct, product);
+}

@@ -1,0 +1,653 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Encoding and decoding of the USB/IP management protocol records.
+ *
+ * Every multi-byte field is big-endian on the wire.  Fields are written and
+ * read one by one at fixed offsets; no structure is ever laid over a
+ * network buffer, so host padding and alignment never matter.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "usbip_proto.h"
+
+/* Offsets inside the 8-byte op header. */
+#define OPHDR_OFF_VERSION	0
+#define OPHDR_OFF_CODE		2
+#define OPHDR_OFF_STATUS	4
+
+/* Offsets inside the 312-byte device record. */
+#define DEV_OFF_PATH		0
+#define DEV_OFF_BUSID		256
+#define DEV_OFF_BUSNUM		288
+#define DEV_OFF_DEVNUM		292
+#define DEV_OFF_SPEED		296
+#define DEV_OFF_IDVENDOR	300
+#define DEV_OFF_IDPRODUCT	302
+#define DEV_OFF_BCDDEVICE	304
+#define DEV_OFF_CLASS		306
+#define DEV_OFF_SUBCLASS	307
+#define DEV_OFF_PROTOCOL	308
+#define DEV_OFF_CONFIG		309
+#define DEV_OFF_NUMCONFIGS	310
+#define DEV_OFF_NUMINTF		311
+
+_Static_assert(DEV_OFF_NUMINTF + 1 == USBIP_DEVICE_WIRE_SIZE, "device record layout");
+_Static_assert(DEV_OFF_BUSID == USBIP_PATH_SIZE, "path field size");
+_Static_assert(DEV_OFF_BUSNUM - DEV_OFF_BUSID == USBIP_BUSID_SIZE, "busid field size");
+
+static void put_be16(uint8_t *p, uint16_t v)
+{
+	p[0] = v >> 8;
+	p[1] = v;
+}
+
+static void put_be32(uint8_t *p, uint32_t v)
+{
+	p[0] = v >> 24;
+	p[1] = v >> 16;
+	p[2] = v >> 8;
+	p[3] = v;
+}
+
+static uint16_t get_be16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+static uint32_t get_be32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/**
+ * usbip_pack_ophdr() - encode an op header
+ * @out: 8 bytes of output
+ * @hdr: header to encode
+ */
+void usbip_pack_ophdr(uint8_t *out, const struct usbip_ophdr *hdr)
+{
+	put_be16(out + OPHDR_OFF_VERSION, hdr->version);
+	put_be16(out + OPHDR_OFF_CODE, hdr->code);
+	put_be32(out + OPHDR_OFF_STATUS, hdr->status);
+}
+
+/**
+ * usbip_unpack_ophdr() - decode an op header; any value is accepted
+ * @in: 8 bytes of input
+ * @hdr: decoded header
+ *
+ * Use usbip_check_ophdr() to validate the result.
+ */
+void usbip_unpack_ophdr(const uint8_t *in, struct usbip_ophdr *hdr)
+{
+	hdr->version = get_be16(in + OPHDR_OFF_VERSION);
+	hdr->code = get_be16(in + OPHDR_OFF_CODE);
+	hdr->status = get_be32(in + OPHDR_OFF_STATUS);
+}
+
+/**
+ * usbip_check_ophdr() - check the version and code of a received op header
+ * @hdr: decoded header
+ * @expected_code: the op code the protocol state expects next
+ * @err: reason on failure, may be NULL
+ *
+ * The status is not checked: its meaning depends on the message.
+ *
+ * Return: 0, or -EPROTO when the version or the code is wrong.
+ */
+int usbip_check_ophdr(const struct usbip_ophdr *hdr, uint16_t expected_code,
+		      struct usbip_error *err)
+{
+	if (hdr->version != USBIP_VERSION) {
+		usbip_set_error(err, "peer speaks protocol version 0x%04x, we speak 0x%04x",
+				hdr->version, USBIP_VERSION);
+		return -EPROTO;
+	}
+	if (hdr->code != expected_code) {
+		usbip_set_error(err, "unexpected op code 0x%04x (expected 0x%04x)",
+				hdr->code, expected_code);
+		return -EPROTO;
+	}
+	return 0;
+}
+
+/**
+ * usbip_op_status_str() - describe an op header status value
+ * @status: USBIP_OP_ST_* value
+ *
+ * Return: a static string, never NULL.
+ */
+const char *usbip_op_status_str(uint32_t status)
+{
+	switch (status) {
+	case USBIP_OP_ST_OK:
+		return "ok";
+	case USBIP_OP_ST_NA:
+		return "request failed";
+	case USBIP_OP_ST_DEV_BUSY:
+		return "device busy (already imported)";
+	case USBIP_OP_ST_DEV_ERR:
+		return "device in error state";
+	case USBIP_OP_ST_NODEV:
+		return "no such device";
+	case USBIP_OP_ST_ERROR:
+		return "unexpected error on the server";
+	default:
+		return "unknown status";
+	}
+}
+
+/**
+ * usbip_check_busid() - validate a bus id field of a record
+ * @field: the field, @size bytes, not necessarily NUL-terminated
+ * @size: size of the field (USBIP_BUSID_SIZE)
+ * @err: reason on failure, may be NULL
+ *
+ * A bus id names a sysfs directory, so besides being NUL-terminated inside
+ * its field it must be non-empty, printable, free of spaces and slashes and
+ * not "." or "..".
+ *
+ * Return: 0, or -EINVAL.
+ */
+int usbip_check_busid(const char *field, size_t size, struct usbip_error *err)
+{
+	const char *end = memchr(field, '\0', size);
+	const char *p;
+
+	if (!end) {
+		usbip_set_error(err, "bus id is not NUL-terminated within %zu bytes", size);
+		return -EINVAL;
+	}
+	if (end == field) {
+		usbip_set_error(err, "bus id is empty");
+		return -EINVAL;
+	}
+	for (p = field; p < end; p++) {
+		unsigned char c = *p;
+
+		if (c <= 0x20 || c >= 0x7f || c == '/') {
+			usbip_set_error(err, "bus id contains invalid byte 0x%02x at offset %zu",
+					c, (size_t)(p - field));
+			return -EINVAL;
+		}
+	}
+	if (!strcmp(field, ".") || !strcmp(field, "..")) {
+		usbip_set_error(err, "bus id \"%s\" is not allowed", field);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int check_path(const char *field, struct usbip_error *err)
+{
+	const char *end = memchr(field, '\0', USBIP_PATH_SIZE);
+	const char *p;
+
+	if (!end) {
+		usbip_set_error(err, "device path is not NUL-terminated within %d bytes",
+				USBIP_PATH_SIZE);
+		return -EINVAL;
+	}
+	for (p = field; p < end; p++) {
+		unsigned char c = *p;
+
+		if (c < 0x20 || c >= 0x7f) {
+			usbip_set_error(err, "device path contains invalid byte 0x%02x at offset %zu",
+					c, (size_t)(p - field));
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+static int check_device(const struct usbip_devinfo *dev, struct usbip_error *err)
+{
+	int ret;
+
+	ret = check_path(dev->path, err);
+	if (ret)
+		return ret;
+	ret = usbip_check_busid(dev->busid, sizeof(dev->busid), err);
+	if (ret)
+		return ret;
+	/* devid = busnum << 16 | devnum, so both must fit in 16 bits. */
+	if (dev->busnum > 0xffff || dev->devnum > 0xffff) {
+		usbip_set_error(err, "device %s: busnum %u / devnum %u out of range (max 65535)",
+				dev->busid, dev->busnum, dev->devnum);
+		return -EINVAL;
+	}
+	if (dev->bNumInterfaces > USBIP_MAX_INTERFACES) {
+		usbip_set_error(err, "device %s: %u interfaces, more than the %d USB allows",
+				dev->busid, dev->bNumInterfaces, USBIP_MAX_INTERFACES);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/**
+ * usbip_pack_device() - encode a device record
+ * @out: USBIP_DEVICE_WIRE_SIZE bytes of output
+ * @dev: device to encode
+ * @err: reason on failure, may be NULL
+ *
+ * Unused bytes of the string fields are sent as zeros.
+ *
+ * Return: 0, or -EINVAL if @dev holds values the record cannot carry.
+ */
+int usbip_pack_device(uint8_t *out, const struct usbip_devinfo *dev, struct usbip_error *err)
+{
+	int ret;
+
+	ret = check_device(dev, err);
+	if (ret)
+		return ret;
+
+	memset(out, 0, USBIP_DEVICE_WIRE_SIZE);
+	memcpy(out + DEV_OFF_PATH, dev->path, strlen(dev->path));
+	memcpy(out + DEV_OFF_BUSID, dev->busid, strlen(dev->busid));
+	put_be32(out + DEV_OFF_BUSNUM, dev->busnum);
+	put_be32(out + DEV_OFF_DEVNUM, dev->devnum);
+	put_be32(out + DEV_OFF_SPEED, dev->speed);
+	put_be16(out + DEV_OFF_IDVENDOR, dev->idVendor);
+	put_be16(out + DEV_OFF_IDPRODUCT, dev->idProduct);
+	put_be16(out + DEV_OFF_BCDDEVICE, dev->bcdDevice);
+	out[DEV_OFF_CLASS] = dev->bDeviceClass;
+	out[DEV_OFF_SUBCLASS] = dev->bDeviceSubClass;
+	out[DEV_OFF_PROTOCOL] = dev->bDeviceProtocol;
+	out[DEV_OFF_CONFIG] = dev->bConfigurationValue;
+	out[DEV_OFF_NUMCONFIGS] = dev->bNumConfigurations;
+	out[DEV_OFF_NUMINTF] = dev->bNumInterfaces;
+	return 0;
+}
+
+/**
+ * usbip_unpack_device() - decode and validate a device record from a peer
+ * @in: USBIP_DEVICE_WIRE_SIZE bytes of input
+ * @dev: decoded device; @dev->intf is zeroed
+ * @err: reason on failure, may be NULL
+ *
+ * Return: 0, or -EINVAL when a string is unterminated or not printable, the
+ * bus id could not name a sysfs directory, busnum/devnum exceed 16 bits or
+ * bNumInterfaces exceeds 32.
+ */
+int usbip_unpack_device(const uint8_t *in, struct usbip_devinfo *dev, struct usbip_error *err)
+{
+	memset(dev, 0, sizeof(*dev));
+	memcpy(dev->path, in + DEV_OFF_PATH, USBIP_PATH_SIZE);
+	memcpy(dev->busid, in + DEV_OFF_BUSID, USBIP_BUSID_SIZE);
+	dev->busnum = get_be32(in + DEV_OFF_BUSNUM);
+	dev->devnum = get_be32(in + DEV_OFF_DEVNUM);
+	dev->speed = get_be32(in + DEV_OFF_SPEED);
+	dev->idVendor = get_be16(in + DEV_OFF_IDVENDOR);
+	dev->idProduct = get_be16(in + DEV_OFF_IDPRODUCT);
+	dev->bcdDevice = get_be16(in + DEV_OFF_BCDDEVICE);
+	dev->bDeviceClass = in[DEV_OFF_CLASS];
+	dev->bDeviceSubClass = in[DEV_OFF_SUBCLASS];
+	dev->bDeviceProtocol = in[DEV_OFF_PROTOCOL];
+	dev->bConfigurationValue = in[DEV_OFF_CONFIG];
+	dev->bNumConfigurations = in[DEV_OFF_NUMCONFIGS];
+	dev->bNumInterfaces = in[DEV_OFF_NUMINTF];
+
+	return check_device(dev, err);
+}
+
+/**
+ * usbip_pack_interface() - encode an interface record (padding byte 0)
+ * @out: USBIP_INTERFACE_WIRE_SIZE bytes of output
+ * @intf: interface to encode
+ */
+void usbip_pack_interface(uint8_t *out, const struct usbip_ifinfo *intf)
+{
+	out[0] = intf->bInterfaceClass;
+	out[1] = intf->bInterfaceSubClass;
+	out[2] = intf->bInterfaceProtocol;
+	out[3] = 0;
+}
+
+/**
+ * usbip_unpack_interface() - decode an interface record (padding ignored)
+ * @in: USBIP_INTERFACE_WIRE_SIZE bytes of input
+ * @intf: decoded interface
+ */
+void usbip_unpack_interface(const uint8_t *in, struct usbip_ifinfo *intf)
+{
+	intf->bInterfaceClass = in[0];
+	intf->bInterfaceSubClass = in[1];
+	intf->bInterfaceProtocol = in[2];
+}
+
+/**
+ * usbip_pack_req_devlist() - encode OP_REQ_DEVLIST (an op header only)
+ * @out: USBIP_OP_HDR_WIRE_SIZE bytes of output
+ */
+void usbip_pack_req_devlist(uint8_t *out)
+{
+	struct usbip_ophdr hdr = {
+		.version = USBIP_VERSION,
+		.code = USBIP_OP_REQ_DEVLIST,
+		.status = USBIP_OP_ST_OK,
+	};
+
+	usbip_pack_ophdr(out, &hdr);
+}
+
+/**
+ * usbip_rep_devlist_size() - bytes of an OP_REP_DEVLIST message
+ * @devs: devices to list
+ * @ndev: number of entries in @devs
+ *
+ * Return: size of the op header, count and records.
+ */
+size_t usbip_rep_devlist_size(const struct usbip_devinfo *devs, uint32_t ndev)
+{
+	size_t size = USBIP_OP_HDR_WIRE_SIZE + USBIP_DEVLIST_COUNT_WIRE_SIZE;
+	uint32_t i;
+
+	for (i = 0; i < ndev; i++)
+		size += USBIP_DEVICE_WIRE_SIZE +
+			(size_t)devs[i].bNumInterfaces * USBIP_INTERFACE_WIRE_SIZE;
+	return size;
+}
+
+/**
+ * usbip_pack_rep_devlist() - encode a complete OP_REP_DEVLIST (status 0)
+ * @buf: output buffer
+ * @len: size of @buf
+ * @devs: devices to list, each followed by its bNumInterfaces interfaces
+ * @ndev: number of entries in @devs
+ * @err: reason on failure, may be NULL
+ *
+ * Return: bytes written, -ENOSPC if @len is too small, -EINVAL if a device
+ * cannot be encoded.
+ */
+ssize_t usbip_pack_rep_devlist(uint8_t *buf, size_t len, const struct usbip_devinfo *devs,
+			       uint32_t ndev, struct usbip_error *err)
+{
+	struct usbip_ophdr hdr = {
+		.version = USBIP_VERSION,
+		.code = USBIP_OP_REP_DEVLIST,
+		.status = USBIP_OP_ST_OK,
+	};
+	size_t need = usbip_rep_devlist_size(devs, ndev);
+	uint8_t *p = buf;
+	uint32_t i, j;
+	int ret;
+
+	if (len < need) {
+		usbip_set_error(err, "device list needs %zu bytes, buffer has %zu", need, len);
+		return -ENOSPC;
+	}
+	usbip_pack_ophdr(p, &hdr);
+	p += USBIP_OP_HDR_WIRE_SIZE;
+	put_be32(p, ndev);
+	p += USBIP_DEVLIST_COUNT_WIRE_SIZE;
+	for (i = 0; i < ndev; i++) {
+		ret = usbip_pack_device(p, &devs[i], err);
+		if (ret)
+			return ret;
+		p += USBIP_DEVICE_WIRE_SIZE;
+		for (j = 0; j < devs[i].bNumInterfaces; j++) {
+			usbip_pack_interface(p, &devs[i].intf[j]);
+			p += USBIP_INTERFACE_WIRE_SIZE;
+		}
+	}
+	return p - buf;
+}
+
+/**
+ * usbip_unpack_devlist_count() - decode and bound the device count of OP_REP_DEVLIST
+ * @in: USBIP_DEVLIST_COUNT_WIRE_SIZE bytes following the op header
+ * @ndev: decoded count
+ * @err: reason on failure, may be NULL
+ *
+ * Return: 0, or -EPROTO when the count exceeds USBIP_MAX_DEVLIST.
+ */
+int usbip_unpack_devlist_count(const uint8_t *in, uint32_t *ndev, struct usbip_error *err)
+{
+	*ndev = get_be32(in);
+	if (*ndev > USBIP_MAX_DEVLIST) {
+		usbip_set_error(err, "peer announces %u devices, more than the limit of %d",
+				*ndev, USBIP_MAX_DEVLIST);
+		return -EPROTO;
+	}
+	return 0;
+}
+
+/**
+ * usbip_unpack_rep_devlist() - decode and validate a complete OP_REP_DEVLIST
+ * @buf: the message, op header first
+ * @len: its length; it must match the content exactly
+ * @devs: on success a calloc()ed array the caller frees, NULL when empty
+ * @ndev: on success the number of devices
+ * @err: reason on failure, may be NULL
+ *
+ * Return: 0, -EPROTO for a malformed or truncated message, a failure
+ * status, or trailing bytes, -EINVAL for an invalid device record, -ENOMEM.
+ */
+int usbip_unpack_rep_devlist(const uint8_t *buf, size_t len, struct usbip_devinfo **devs,
+			     uint32_t *ndev, struct usbip_error *err)
+{
+	struct usbip_devinfo *list = NULL;
+	struct usbip_ophdr hdr;
+	size_t off, need;
+	uint32_t count, i, j;
+	int ret;
+
+	*devs = NULL;
+	*ndev = 0;
+	if (len < USBIP_OP_HDR_WIRE_SIZE) {
+		usbip_set_error(err, "device list truncated: %zu bytes, op header needs %d",
+				len, USBIP_OP_HDR_WIRE_SIZE);
+		return -EPROTO;
+	}
+	usbip_unpack_ophdr(buf, &hdr);
+	ret = usbip_check_ophdr(&hdr, USBIP_OP_REP_DEVLIST, err);
+	if (ret)
+		return ret;
+	if (hdr.status != USBIP_OP_ST_OK) {
+		usbip_set_error(err, "peer refused the device list: status %u (%s)",
+				hdr.status, usbip_op_status_str(hdr.status));
+		return -EPROTO;
+	}
+	off = USBIP_OP_HDR_WIRE_SIZE;
+	if (len - off < USBIP_DEVLIST_COUNT_WIRE_SIZE) {
+		usbip_set_error(err, "device list truncated before the device count");
+		return -EPROTO;
+	}
+	ret = usbip_unpack_devlist_count(buf + off, &count, err);
+	if (ret)
+		return ret;
+	off += USBIP_DEVLIST_COUNT_WIRE_SIZE;
+	/* Refuse before allocating if even interface-less records cannot fit. */
+	need = (size_t)count * USBIP_DEVICE_WIRE_SIZE;
+	if (len - off < need) {
+		usbip_set_error(err, "device list truncated: %u devices need at least %zu bytes, %zu left",
+				count, need, len - off);
+		return -EPROTO;
+	}
+	if (count) {
+		list = calloc(count, sizeof(*list));
+		if (!list) {
+			usbip_set_error(err, "out of memory for %u devices", count);
+			return -ENOMEM;
+		}
+	}
+	for (i = 0; i < count; i++) {
+		if (len - off < USBIP_DEVICE_WIRE_SIZE) {
+			usbip_set_error(err, "device list truncated in device %u of %u", i + 1, count);
+			ret = -EPROTO;
+			goto err_free;
+		}
+		ret = usbip_unpack_device(buf + off, &list[i], err);
+		if (ret)
+			goto err_free;
+		off += USBIP_DEVICE_WIRE_SIZE;
+		need = (size_t)list[i].bNumInterfaces * USBIP_INTERFACE_WIRE_SIZE;
+		if (len - off < need) {
+			usbip_set_error(err, "device list truncated in the interfaces of device %s",
+					list[i].busid);
+			ret = -EPROTO;
+			goto err_free;
+		}
+		for (j = 0; j < list[i].bNumInterfaces; j++) {
+			usbip_unpack_interface(buf + off, &list[i].intf[j]);
+			off += USBIP_INTERFACE_WIRE_SIZE;
+		}
+	}
+	if (off != len) {
+		usbip_set_error(err, "device list followed by %zu unexpected bytes", len - off);
+		ret = -EPROTO;
+		goto err_free;
+	}
+	*devs = list;
+	*ndev = count;
+	return 0;
+
+err_free:
+	free(list);
+	return ret;
+}
+
+/**
+ * usbip_pack_req_import() - encode a complete OP_REQ_IMPORT
+ * @out: USBIP_REQ_IMPORT_WIRE_SIZE bytes of output
+ * @busid: bus id of the device to import
+ * @err: reason on failure, may be NULL
+ *
+ * Return: 0, or -EINVAL when @busid is too long or invalid.
+ */
+int usbip_pack_req_import(uint8_t *out, const char *busid, struct usbip_error *err)
+{
+	struct usbip_ophdr hdr = {
+		.version = USBIP_VERSION,
+		.code = USBIP_OP_REQ_IMPORT,
+		.status = USBIP_OP_ST_OK,
+	};
+	char field[USBIP_BUSID_SIZE] = "";
+	size_t n = strlen(busid);
+	int ret;
+
+	if (n >= USBIP_BUSID_SIZE) {
+		usbip_set_error(err, "bus id \"%.40s%s\" is longer than %d characters", busid,
+				n > 40 ? "..." : "", USBIP_BUSID_SIZE - 1);
+		return -EINVAL;
+	}
+	memcpy(field, busid, n);
+	ret = usbip_check_busid(field, sizeof(field), err);
+	if (ret)
+		return ret;
+	usbip_pack_ophdr(out, &hdr);
+	memcpy(out + USBIP_OP_HDR_WIRE_SIZE, field, sizeof(field));
+	return 0;
+}
+
+/**
+ * usbip_unpack_req_import() - decode and validate a complete OP_REQ_IMPORT
+ * @buf: the message, op header first
+ * @len: its length, must be USBIP_REQ_IMPORT_WIRE_SIZE
+ * @busid: USBIP_BUSID_SIZE bytes receiving the NUL-terminated bus id
+ * @err: reason on failure, may be NULL
+ *
+ * The status of a request is ignored.
+ *
+ * Return: 0, -EPROTO for a bad header or length, -EINVAL for a bad bus id.
+ */
+int usbip_unpack_req_import(const uint8_t *buf, size_t len, char *busid,
+			    struct usbip_error *err)
+{
+	struct usbip_ophdr hdr;
+	int ret;
+
+	if (len != USBIP_REQ_IMPORT_WIRE_SIZE) {
+		usbip_set_error(err, "import request is %zu bytes, expected %d", len,
+				USBIP_REQ_IMPORT_WIRE_SIZE);
+		return -EPROTO;
+	}
+	usbip_unpack_ophdr(buf, &hdr);
+	ret = usbip_check_ophdr(&hdr, USBIP_OP_REQ_IMPORT, err);
+	if (ret)
+		return ret;
+	ret = usbip_check_busid((const char *)buf + USBIP_OP_HDR_WIRE_SIZE, USBIP_BUSID_SIZE, err);
+	if (ret)
+		return ret;
+	memcpy(busid, buf + USBIP_OP_HDR_WIRE_SIZE, USBIP_BUSID_SIZE);
+	return 0;
+}
+
+/**
+ * usbip_pack_rep_import() - encode a complete OP_REP_IMPORT
+ * @buf: output buffer
+ * @len: size of @buf
+ * @status: USBIP_OP_ST_* result; only USBIP_OP_ST_OK carries a device
+ * @dev: the imported device when @status is USBIP_OP_ST_OK, else unused
+ * @err: reason on failure, may be NULL
+ *
+ * Return: bytes written (8 or 320), -ENOSPC, or -EINVAL for a bad @dev.
+ */
+ssize_t usbip_pack_rep_import(uint8_t *buf, size_t len, uint32_t status,
+			      const struct usbip_devinfo *dev, struct usbip_error *err)
+{
+	struct usbip_ophdr hdr = {
+		.version = USBIP_VERSION,
+		.code = USBIP_OP_REP_IMPORT,
+		.status = status,
+	};
+	size_t need = status == USBIP_OP_ST_OK ? USBIP_REP_IMPORT_WIRE_SIZE :
+						 USBIP_OP_HDR_WIRE_SIZE;
+	int ret;
+
+	if (len < need) {
+		usbip_set_error(err, "import reply needs %zu bytes, buffer has %zu", need, len);
+		return -ENOSPC;
+	}
+	if (status == USBIP_OP_ST_OK) {
+		ret = usbip_pack_device(buf + USBIP_OP_HDR_WIRE_SIZE, dev, err);
+		if (ret)
+			return ret;
+	}
+	usbip_pack_ophdr(buf, &hdr);
+	return need;
+}
+
+/**
+ * usbip_unpack_rep_import() - decode and validate a complete OP_REP_IMPORT
+ * @buf: the message, op header first
+ * @len: its length: 320 when the status is 0, 8 otherwise
+ * @status: the reply's status
+ * @dev: the device when *@status is USBIP_OP_ST_OK, untouched otherwise
+ * @err: reason on failure, may be NULL
+ *
+ * A non-zero status is a valid reply, not a decoding error: the caller
+ * reports it (see usbip_op_status_str()).
+ *
+ * Return: 0, -EPROTO for a bad header or length, -EINVAL for a bad record.
+ */
+int usbip_unpack_rep_import(const uint8_t *buf, size_t len, uint32_t *status,
+			    struct usbip_devinfo *dev, struct usbip_error *err)
+{
+	struct usbip_ophdr hdr;
+	size_t need;
+	int ret;
+
+	if (len < USBIP_OP_HDR_WIRE_SIZE) {
+		usbip_set_error(err, "import reply truncated: %zu bytes, op header needs %d",
+				len, USBIP_OP_HDR_WIRE_SIZE);
+		return -EPROTO;
+	}
+	usbip_unpack_ophdr(buf, &hdr);
+	ret = usbip_check_ophdr(&hdr, USBIP_OP_REP_IMPORT, err);
+	if (ret)
+		return ret;
+	need = hdr.status == USBIP_OP_ST_OK ? USBIP_REP_IMPORT_WIRE_SIZE : USBIP_OP_HDR_WIRE_SIZE;
+	if (len != need) {
+		usbip_set_error(err, "import reply with status %u is %zu bytes, expected %zu",
+				hdr.status, len, need);
+		return -EPROTO;
+	}
+	*status = hdr.status;
+	if (hdr.status != USBIP_OP_ST_OK)
+		return 0;
+	return usbip_unpack_device(buf + USBIP_OP_HDR_WIRE_SIZE, dev, err);
+}

@@ -1,0 +1,141 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Management protocol records of USB/IP (device list and import), in host
+ * byte order, and the functions that convert them to and from their
+ * big-endian wire form.  Nothing here does I/O: callers read or write the
+ * bytes, these functions only encode, decode and validate them.
+ *
+ * The numbers (version, op codes, status values, port) come from the
+ * project's <linux/usbip.h> (include/uapi/linux/usbip.h).
+ */
+#ifndef USBIP_PROTO_H
+#define USBIP_PROTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <linux/usbip.h>
+
+#include "usbip_common.h"
+
+#ifndef USBIP_OP_REQ_DEVLIST
+#error "<linux/usbip.h> is not the project's header; check -I for include/uapi"
+#endif
+
+/* Sizes of the records on the wire, in bytes. */
+#define USBIP_OP_HDR_WIRE_SIZE		8
+#define USBIP_DEVICE_WIRE_SIZE		312
+#define USBIP_INTERFACE_WIRE_SIZE	4
+#define USBIP_DEVLIST_COUNT_WIRE_SIZE	4
+/* OP_REQ_IMPORT: op header + busid. */
+#define USBIP_REQ_IMPORT_WIRE_SIZE	(USBIP_OP_HDR_WIRE_SIZE + USBIP_BUSID_SIZE)
+/* OP_REP_IMPORT with status 0: op header + device record. */
+#define USBIP_REP_IMPORT_WIRE_SIZE	(USBIP_OP_HDR_WIRE_SIZE + USBIP_DEVICE_WIRE_SIZE)
+
+/* Sizes of the string fields, terminating NUL included. */
+#define USBIP_PATH_SIZE			256
+#define USBIP_BUSID_SIZE		32
+
+/* Most interfaces one configuration can have (USB 2.0 spec, 9.6.3). */
+#define USBIP_MAX_INTERFACES		32
+/* Most devices accepted in one OP_REP_DEVLIST from a peer. */
+#define USBIP_MAX_DEVLIST		4096
+
+/**
+ * struct usbip_ophdr - management op header in host byte order
+ * @version: protocol version, USBIP_VERSION when we send
+ * @code: USBIP_OP_REQ_* or USBIP_OP_REP_*
+ * @status: USBIP_OP_ST_* (0 in requests)
+ */
+struct usbip_ophdr {
+	uint16_t version;
+	uint16_t code;
+	uint32_t status;
+};
+
+/**
+ * struct usbip_ifinfo - one interface of the active configuration
+ * @bInterfaceClass: interface class code
+ * @bInterfaceSubClass: interface subclass code
+ * @bInterfaceProtocol: interface protocol code
+ *
+ * On the wire it is followed by one padding byte, sent as 0 and ignored.
+ */
+struct usbip_ifinfo {
+	uint8_t bInterfaceClass;
+	uint8_t bInterfaceSubClass;
+	uint8_t bInterfaceProtocol;
+};
+
+/**
+ * struct usbip_devinfo - an exportable USB device in host byte order
+ * @path: sysfs path of the device on the exporting host, NUL-terminated
+ * @busid: bus id (sysfs name, e.g. "1-1"), NUL-terminated
+ * @busnum: bus number
+ * @devnum: device address on that bus
+ * @speed: enum usb_device_speed value
+ * @idVendor: vendor id
+ * @idProduct: product id
+ * @bcdDevice: device release number (BCD)
+ * @bDeviceClass: device class code
+ * @bDeviceSubClass: device subclass code
+ * @bDeviceProtocol: device protocol code
+ * @bConfigurationValue: active configuration, 0 if unconfigured
+ * @bNumConfigurations: number of configurations
+ * @bNumInterfaces: interfaces of the active configuration, <= 32
+ * @intf: the first @bNumInterfaces entries describe those interfaces
+ *
+ * Only the fields up to @bNumInterfaces form the 312-byte device record;
+ * @intf travels as separate interface records where the protocol has them.
+ */
+struct usbip_devinfo {
+	char path[USBIP_PATH_SIZE];
+	char busid[USBIP_BUSID_SIZE];
+	uint32_t busnum;
+	uint32_t devnum;
+	uint32_t speed;
+	uint16_t idVendor;
+	uint16_t idProduct;
+	uint16_t bcdDevice;
+	uint8_t bDeviceClass;
+	uint8_t bDeviceSubClass;
+	uint8_t bDeviceProtocol;
+	uint8_t bConfigurationValue;
+	uint8_t bNumConfigurations;
+	uint8_t bNumInterfaces;
+	struct usbip_ifinfo intf[USBIP_MAX_INTERFACES];
+};
+
+/* Records. */
+void usbip_pack_ophdr(uint8_t *out, const struct usbip_ophdr *hdr);
+void usbip_unpack_ophdr(const uint8_t *in, struct usbip_ophdr *hdr);
+int usbip_check_ophdr(const struct usbip_ophdr *hdr, uint16_t expected_code,
+		      struct usbip_error *err);
+const char *usbip_op_status_str(uint32_t status);
+
+int usbip_pack_device(uint8_t *out, const struct usbip_devinfo *dev, struct usbip_error *err);
+int usbip_unpack_device(const uint8_t *in, struct usbip_devinfo *dev, struct usbip_error *err);
+void usbip_pack_interface(uint8_t *out, const struct usbip_ifinfo *intf);
+void usbip_unpack_interface(const uint8_t *in, struct usbip_ifinfo *intf);
+
+int usbip_check_busid(const char *field, size_t size, struct usbip_error *err);
+
+/* Whole messages. */
+void usbip_pack_req_devlist(uint8_t *out);
+size_t usbip_rep_devlist_size(const struct usbip_devinfo *devs, uint32_t ndev);
+ssize_t usbip_pack_rep_devlist(uint8_t *buf, size_t len, const struct usbip_devinfo *devs,
+			       uint32_t ndev, struct usbip_error *err);
+int usbip_unpack_devlist_count(const uint8_t *in, uint32_t *ndev, struct usbip_error *err);
+int usbip_unpack_rep_devlist(const uint8_t *buf, size_t len, struct usbip_devinfo **devs,
+			     uint32_t *ndev, struct usbip_error *err);
+
+int usbip_pack_req_import(uint8_t *out, const char *busid, struct usbip_error *err);
+int usbip_unpack_req_import(const uint8_t *buf, size_t len, char *busid,
+			    struct usbip_error *err);
+ssize_t usbip_pack_rep_import(uint8_t *buf, size_t len, uint32_t status,
+			      const struct usbip_devinfo *dev, struct usbip_error *err);
+int usbip_unpack_rep_import(const uint8_t *buf, size_t len, uint32_t *status,
+			    struct usbip_devinfo *dev, struct usbip_error *err);
+
+#endif /* USBIP_PROTO_H */

@@ -1,0 +1,19 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The usbip command: shared definitions of its subcommands.
+ */
+#ifndef USBIP_CMD_H
+#define USBIP_CMD_H
+
+/* Exit statuses of every usbip command. */
+#define USBIP_EXIT_OK		0	/* done */
+#define USBIP_EXIT_FAILED	1	/* the operation failed */
+#define USBIP_EXIT_USAGE	2	/* bad command line, or not available in this build */
+
+/* Global options, set before a subcommand runs. */
+extern unsigned int usbip_tcp_port;
+
+int usbip_cmd_list(int argc, char *argv[]);
+void usbip_list_usage(void);
+
+#endif /* USBIP_CMD_H */

@@ -1,0 +1,120 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * usbip list: show the USB devices of this host.
+ */
+#include <config.h>
+
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "usbip.h"
+#include "usbip_devices.h"
+#include "usbip_names.h"
+
+void usbip_list_usage(void)
+{
+	printf("usage: usbip list -l [-p]\n"
+	       "\n"
+	       "List the USB devices of this host that could be exported (hubs are\n"
+	       "left out).\n"
+	       "\n"
+	       "  -l, --local      list local devices\n"
+	       "  -p, --parsable   one \"busid=BUSID#usbid=VVVV:PPPP#\" line per device\n"
+	       "\n"
+	       "Names come from usb.ids (%s, or $%s).\n"
+	       "Not implemented in this build: --remote HOST, --device.\n",
+	       USBIP_USB_IDS_PATH, USBIP_USB_IDS_ENV);
+}
+
+static int list_local(bool parsable)
+{
+	struct usbip_devinfo *devs;
+	struct usbip_names *names = NULL;
+	struct usbip_error err;
+	size_t ndev, i, shown = 0;
+	int ret;
+
+	ret = usbip_local_devices(&devs, &ndev, &err);
+	if (ret) {
+		usbip_err("listing local USB devices: %s", err.msg);
+		return USBIP_EXIT_FAILED;
+	}
+	if (!parsable) {
+		names = usbip_names_load_default();
+		if (!names) {
+			usbip_err("loading usb.ids: out of memory");
+			free(devs);
+			return USBIP_EXIT_FAILED;
+		}
+	}
+	for (i = 0; i < ndev; i++) {
+		if (devs[i].bDeviceClass == USBIP_CLASS_HUB) {
+			usbip_dbg("%s: hub, not listed", devs[i].busid);
+			continue;
+		}
+		usbip_print_local_device(stdout, &devs[i], names, parsable);
+		shown++;
+	}
+	usbip_dbg("%zu devices listed, %zu hubs left out", shown, ndev - shown);
+	if (!ndev && access("/sys/bus/usb", F_OK))
+		usbip_dbg("/sys/bus/usb does not exist: this system has no USB support loaded");
+	usbip_names_free(names);
+	free(devs);
+	return USBIP_EXIT_OK;
+}
+
+int usbip_cmd_list(int argc, char *argv[])
+{
+	static const struct option opts[] = {
+		{ "local", no_argument, NULL, 'l' },
+		{ "parsable", no_argument, NULL, 'p' },
+		{ "remote", required_argument, NULL, 'r' },
+		{ "device", no_argument, NULL, 'd' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	bool local = false, parsable = false;
+	int c;
+
+	optind = 0;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+lpr:dh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'l':
+			local = true;
+			break;
+		case 'p':
+			parsable = true;
+			break;
+		case 'r':
+			usbip_err("list --remote is not implemented in this build");
+			return USBIP_EXIT_USAGE;
+		case 'd':
+			usbip_err("list --device is not implemented in this build");
+			return USBIP_EXIT_USAGE;
+		case 'h':
+			usbip_list_usage();
+			return USBIP_EXIT_OK;
+		default:
+			if (optopt)
+				usbip_err("list: invalid option '-%c' or missing argument; "
+					  "see 'usbip help list'", optopt);
+			else
+				usbip_err("list: invalid option '%s'; see 'usbip help list'",
+					  argv[optind - 1]);
+			return USBIP_EXIT_USAGE;
+		}
+	}
+	if (optind < argc) {
+		usbip_err("list: unexpected argument '%s'; see 'usbip help list'", argv[optind]);
+		return USBIP_EXIT_USAGE;
+	}
+	if (!local) {
+		usbip_err("list: say which devices to list (--local); see 'usbip help list'");
+		return USBIP_EXIT_USAGE;
+	}
+	return list_local(parsable);
+}
