@@ -1,0 +1,116 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+#
+# Command-line behaviour of the usbip binary: exit statuses, messages,
+# output formats.  TAP output, one line per check.
+
+usbip=${USBIP_BIN:?USBIP_BIN is not set}
+tmp=$(mktemp -d) || exit 99
+trap 'rm -rf "$tmp"' EXIT
+n=0
+failed=0
+
+ok() {
+	n=$((n + 1))
+	if [ "$1" = 0 ]; then
+		echo "ok $n - $2"
+	else
+		echo "not ok $n - $2"
+		failed=1
+	fi
+}
+
+skip() {
+	n=$((n + 1))
+	echo "ok $n - # SKIP $1"
+}
+
+# run EXPECTED_STATUS ARGS...: runs usbip, output in $tmp/out and $tmp/err.
+run() {
+	want=$1
+	shift
+	"$usbip" "$@" >"$tmp/out" 2>"$tmp/err"
+	got=$?
+	if [ "$got" != "$want" ]; then
+		echo "# usbip $*: exit $got, want $want; stderr:"
+		sed 's/^/#   /' "$tmp/err"
+		return 1
+	fi
+	return 0
+}
+
+run 0 version && head -n1 "$tmp/out" | grep -qx "usbip (usbip-utils) ${PACKAGE_VERSION:-[0-9.]*}" &&
+	sed -n 2p "$tmp/out" | grep -qx 'USB/IP protocol version 1.1.1'
+ok $? "version prints the package and protocol versions"
+
+run 2
+ok $? "no command is a usage error (2)"
+
+run 0 help && grep -q '^  list ' "$tmp/out" && ! grep -q '^  attach' "$tmp/out" &&
+	grep -q '^Not implemented in this build: attach, detach, port, bind, unbind\.$' "$tmp/out"
+ok $? "help lists working commands and names the missing ones as such"
+
+run 0 help list && grep -q -- '--parsable' "$tmp/out"
+ok $? "help list shows the list usage"
+
+for cmd in attach detach port bind unbind; do
+	run 2 "$cmd" && grep -q "'$cmd' is not implemented in this build" "$tmp/err"
+	ok $? "$cmd exits 2: not implemented in this build"
+done
+
+run 2 list -r localhost && grep -q 'list --remote is not implemented' "$tmp/err"
+ok $? "list --remote exits 2: not implemented"
+run 2 list --device && grep -q 'list --device is not implemented' "$tmp/err"
+ok $? "list --device exits 2: not implemented"
+run 2 list && grep -q -- '--local' "$tmp/err"
+ok $? "list without --local is a usage error"
+run 2 list -l extra && grep -q "unexpected argument 'extra'" "$tmp/err"
+ok $? "list -l with an extra argument is a usage error"
+run 2 list -q
+ok $? "list with an unknown option is a usage error"
+run 2 frobnicate && grep -q "unknown command 'frobnicate'" "$tmp/err"
+ok $? "unknown command is a usage error"
+run 2 help frobnicate
+ok $? "help on an unknown command is a usage error"
+run 2 --tcp-port 70000 version && grep -q "'70000' is not a port number" "$tmp/err"
+ok $? "--tcp-port 70000 is refused"
+run 2 --tcp-port 12x version
+ok $? "--tcp-port 12x is refused"
+run 0 --tcp-port 3240 --debug version && grep -q 'tcp port 3240' "$tmp/err"
+ok $? "--tcp-port 3240 --debug is accepted"
+
+# Local listing: whatever this machine has, the two formats must agree.
+run 0 list -l && cp "$tmp/out" "$tmp/human"
+ok $? "list -l exits 0"
+run 0 list -l -p && cp "$tmp/out" "$tmp/parsable"
+ok $? "list -l -p exits 0"
+! grep -qv '^busid=[!-~]*#usbid=[0-9a-f]\{4\}:[0-9a-f]\{4\}#$' "$tmp/parsable"
+ok $? "every parsable line is busid=BUSID#usbid=VVVV:PPPP#"
+sed -n 's/^busid=\([^#]*\)#usbid=\([^#]*\)#$/ - busid \1 (\2)/p' "$tmp/parsable" >"$tmp/a"
+grep '^ - busid ' "$tmp/human" >"$tmp/b"
+cmp -s "$tmp/a" "$tmp/b" && [ $(($(wc -l <"$tmp/parsable") * 3)) -eq "$(wc -l <"$tmp/human")" ]
+ok $? "list -l and list -l -p show the same $(wc -l <"$tmp/parsable") devices"
+echo "# $(wc -l <"$tmp/parsable") local devices"
+
+USBIP_USB_IDS=/nonexistent/usb.ids run 0 list -l && grep '^ - busid ' "$tmp/out" | cmp -s - "$tmp/b" &&
+	! grep '^   ' "$tmp/out" | grep -qv '^   unknown vendor : unknown product ([0-9a-f:]*)$'
+ok $? "list -l without usb.ids exits 0 with numeric names"
+
+if [ -w /dev/full ]; then
+	"$usbip" version >/dev/full 2>"$tmp/err"
+	st=$?
+	[ "$st" = 1 ] && grep -q 'writing output' "$tmp/err"
+	ok $? "a failed write of the output exits 1"
+else
+	skip "no /dev/full"
+fi
+
+if command -v man >/dev/null 2>&1 && [ -n "$top_srcdir" ]; then
+	man --warnings -l "$top_srcdir/doc/usbip.8" >/dev/null 2>"$tmp/err" && ! [ -s "$tmp/err" ]
+	ok $? "man page formats without warnings"
+else
+	skip "man not available"
+fi
+
+echo "1..$n"
+exit $failed

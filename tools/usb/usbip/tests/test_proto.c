@@ -1,0 +1,413 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Byte-exact tests of the management protocol records, and of the checks
+ * the decoders apply to peer input.  Expected bytes are written out by hand
+ * from the protocol layout, never produced by the code under test.
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tap.h"
+#include "usbip_proto.h"
+
+#define DEV_PATH "/sys/devices/pci0000:00/0000:00:1d.7/usb1/1-1"
+
+static void sample_device(struct usbip_devinfo *dev)
+{
+	memset(dev, 0, sizeof(*dev));
+	strcpy(dev->path, DEV_PATH);
+	strcpy(dev->busid, "1-1");
+	dev->busnum = 1;
+	dev->devnum = 2;
+	dev->speed = 3;
+	dev->idVendor = 0x0525;
+	dev->idProduct = 0xa4a5;
+	dev->bcdDevice = 0x0401;
+	dev->bDeviceClass = 0x00;
+	dev->bDeviceSubClass = 0x00;
+	dev->bDeviceProtocol = 0x00;
+	dev->bConfigurationValue = 1;
+	dev->bNumConfigurations = 1;
+	dev->bNumInterfaces = 2;
+	dev->intf[0] = (struct usbip_ifinfo){ 0x08, 0x06, 0x50 };
+	dev->intf[1] = (struct usbip_ifinfo){ 0xff, 0x01, 0x02 };
+}
+
+/* Bytes 288..311 of the sample device record. */
+static const uint8_t sample_tail[24] = {
+	0x00, 0x00, 0x00, 0x01,		/* busnum */
+	0x00, 0x00, 0x00, 0x02,		/* devnum */
+	0x00, 0x00, 0x00, 0x03,		/* speed */
+	0x05, 0x25,			/* idVendor */
+	0xa4, 0xa5,			/* idProduct */
+	0x04, 0x01,			/* bcdDevice */
+	0x00, 0x00, 0x00,		/* class, subclass, protocol */
+	0x01, 0x01, 0x02,		/* config value, num configs, num interfaces */
+};
+
+/* The sample device record as it must appear on the wire. */
+static void sample_record(uint8_t *rec)
+{
+	memset(rec, 0, USBIP_DEVICE_WIRE_SIZE);
+	memcpy(rec, DEV_PATH, strlen(DEV_PATH));
+	memcpy(rec + 256, "1-1", 3);
+	memcpy(rec + 288, sample_tail, sizeof(sample_tail));
+}
+
+static int same_device(const struct usbip_devinfo *a, const struct usbip_devinfo *b)
+{
+	return !strcmp(a->path, b->path) && !strcmp(a->busid, b->busid) &&
+	       a->busnum == b->busnum && a->devnum == b->devnum && a->speed == b->speed &&
+	       a->idVendor == b->idVendor && a->idProduct == b->idProduct &&
+	       a->bcdDevice == b->bcdDevice && a->bDeviceClass == b->bDeviceClass &&
+	       a->bDeviceSubClass == b->bDeviceSubClass &&
+	       a->bDeviceProtocol == b->bDeviceProtocol &&
+	       a->bConfigurationValue == b->bConfigurationValue &&
+	       a->bNumConfigurations == b->bNumConfigurations &&
+	       a->bNumInterfaces == b->bNumInterfaces &&
+	       !memcmp(a->intf, b->intf, a->bNumInterfaces * sizeof(a->intf[0]));
+}
+
+static void dump_diff(const uint8_t *got, const uint8_t *want, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		if (got[i] != want[i]) {
+			tap_diag("first difference at byte %zu: got 0x%02x, want 0x%02x", i,
+				 got[i], want[i]);
+			return;
+		}
+}
+
+#define CHECK_BYTES(got, want, len, ...) do {					\
+	int same_ = !memcmp((got), (want), (len));				\
+	if (!same_)								\
+		dump_diff((got), (want), (len));				\
+	tap_check(same_, __FILE__, __LINE__, __VA_ARGS__);			\
+} while (0)
+
+static void test_ophdr(void)
+{
+	static const uint8_t want_req[8] = { 0x01, 0x11, 0x80, 0x05, 0, 0, 0, 0 };
+	static const uint8_t in[8] = { 0x01, 0x11, 0x00, 0x05, 0xde, 0xad, 0xbe, 0xef };
+	struct usbip_ophdr hdr = { .version = 0x0111, .code = 0x8003, .status = 0x01020304 };
+	static const uint8_t want_hdr[8] = { 0x01, 0x11, 0x80, 0x03, 0x01, 0x02, 0x03, 0x04 };
+	struct usbip_error err = { "" };
+	uint8_t out[8];
+
+	CHECK(USBIP_OP_REQ_DEVLIST == 0x8005 && USBIP_OP_REP_DEVLIST == 0x0005 &&
+	      USBIP_OP_REQ_IMPORT == 0x8003 && USBIP_OP_REP_IMPORT == 0x0003,
+	      "op codes are 0x8005/0x0005/0x8003/0x0003");
+	CHECK(USBIP_VERSION == 0x0111, "protocol version is 0x0111");
+
+	usbip_pack_ophdr(out, &hdr);
+	CHECK_BYTES(out, want_hdr, 8, "op header packs big-endian");
+
+	usbip_pack_req_devlist(out);
+	CHECK_BYTES(out, want_req, 8, "OP_REQ_DEVLIST is 01 11 80 05 00 00 00 00");
+
+	usbip_unpack_ophdr(in, &hdr);
+	CHECK(hdr.version == 0x0111 && hdr.code == 0x0005 && hdr.status == 0xdeadbeef,
+	      "op header unpacks big-endian");
+	CHECK(usbip_check_ophdr(&hdr, USBIP_OP_REP_DEVLIST, &err) == 0,
+	      "op header with the expected code passes");
+	CHECK(usbip_check_ophdr(&hdr, USBIP_OP_REP_IMPORT, &err) == -EPROTO &&
+	      strstr(err.msg, "unexpected op code 0x0005"), "unexpected op code is refused: %s",
+	      err.msg);
+	hdr.version = 0x0106;
+	CHECK(usbip_check_ophdr(&hdr, USBIP_OP_REP_DEVLIST, &err) == -EPROTO &&
+	      strstr(err.msg, "0x0106"), "other protocol version is refused: %s", err.msg);
+}
+
+static void test_device_record(void)
+{
+	struct usbip_devinfo dev, back;
+	struct usbip_error err = { "" };
+	uint8_t out[USBIP_DEVICE_WIRE_SIZE + 1], want[USBIP_DEVICE_WIRE_SIZE];
+	static const uint8_t intf_want[4] = { 0x08, 0x06, 0x50, 0x00 };
+	static const uint8_t intf_in[4] = { 0xe0, 0x01, 0x01, 0x7f };
+	struct usbip_ifinfo intf;
+
+	sample_device(&dev);
+	sample_record(want);
+	/* Poison the output: unused string bytes must come out as zeros. */
+	memset(out, 0xa5, sizeof(out));
+	CHECK(usbip_pack_device(out, &dev, &err) == 0, "sample device packs");
+	CHECK_BYTES(out, want, USBIP_DEVICE_WIRE_SIZE, "device record is byte-exact (312 bytes)");
+	CHECK(out[USBIP_DEVICE_WIRE_SIZE] == 0xa5, "device record writes exactly 312 bytes");
+
+	CHECK(usbip_unpack_device(want, &back, &err) == 0, "sample record unpacks");
+	CHECK(back.bNumInterfaces == 2 && back.intf[0].bInterfaceClass == 0,
+	      "record carries bNumInterfaces, not the interfaces");
+	/* The interfaces travel separately; compare everything else. */
+	memcpy(back.intf, dev.intf, sizeof(dev.intf));
+	CHECK(same_device(&dev, &back), "unpacked record equals the original");
+
+	usbip_pack_interface(out, &dev.intf[0]);
+	CHECK_BYTES(out, intf_want, 4, "interface record is class, subclass, protocol, 0");
+	usbip_unpack_interface(intf_in, &intf);
+	CHECK(intf.bInterfaceClass == 0xe0 && intf.bInterfaceSubClass == 0x01 &&
+	      intf.bInterfaceProtocol == 0x01, "interface record unpacks, padding ignored");
+}
+
+/* Unpacks a corrupted copy of the sample record; expects -EINVAL and @needle. */
+static void expect_bad_record(size_t off, const void *bytes, size_t n, const char *needle,
+			      const char *what)
+{
+	uint8_t rec[USBIP_DEVICE_WIRE_SIZE];
+	struct usbip_devinfo dev;
+	struct usbip_error err = { "" };
+	int ret;
+
+	sample_record(rec);
+	memcpy(rec + off, bytes, n);
+	ret = usbip_unpack_device(rec, &dev, &err);
+	CHECK(ret == -EINVAL && strstr(err.msg, needle), "%s is refused: %s", what, err.msg);
+}
+
+static void test_device_validation(void)
+{
+	uint8_t long_busid[32], long_path[256];
+	struct usbip_devinfo dev;
+	struct usbip_error err = { "" };
+	uint8_t out[USBIP_DEVICE_WIRE_SIZE];
+
+	memset(long_busid, '1', sizeof(long_busid));
+	memset(long_path, 'a', sizeof(long_path));
+	expect_bad_record(256, long_busid, 32, "not NUL-terminated", "unterminated bus id");
+	expect_bad_record(0, long_path, 256, "not NUL-terminated", "unterminated path");
+	expect_bad_record(256, "\0", 1, "empty", "empty bus id");
+	expect_bad_record(256, "../x\0", 5, "invalid byte 0x2f", "bus id with a slash");
+	expect_bad_record(256, "..\0", 3, "not allowed", "bus id \"..\"");
+	expect_bad_record(256, "1 1\0", 4, "invalid byte 0x20", "bus id with a space");
+	expect_bad_record(5, "\x1b", 1, "invalid byte 0x1b at offset 5", "path with ESC");
+	expect_bad_record(311, "\x21", 1, "33 interfaces", "bNumInterfaces 33");
+	expect_bad_record(288, "\x00\x01\x00\x00", 4, "out of range", "busnum 65536");
+	expect_bad_record(292, "\x00\x01\x00\x00", 4, "out of range", "devnum 65536");
+
+	sample_device(&dev);
+	dev.bNumInterfaces = 32;
+	CHECK(usbip_pack_device(out, &dev, &err) == 0, "32 interfaces are allowed");
+	dev.bNumInterfaces = 33;
+	CHECK(usbip_pack_device(out, &dev, &err) == -EINVAL, "packing 33 interfaces is refused");
+	sample_device(&dev);
+	memset(dev.busid, 'x', sizeof(dev.busid));
+	CHECK(usbip_pack_device(out, &dev, &err) == -EINVAL,
+	      "packing an unterminated bus id is refused");
+}
+
+/* OP_REP_DEVLIST with the sample device and a second one without interfaces. */
+static size_t sample_devlist(uint8_t *buf)
+{
+	static const uint8_t head[12] = {
+		0x01, 0x11, 0x00, 0x05, 0, 0, 0, 0,	/* op header */
+		0x00, 0x00, 0x00, 0x02,			/* two devices */
+	};
+	static const uint8_t intfs[8] = { 0x08, 0x06, 0x50, 0x00, 0xff, 0x01, 0x02, 0x00 };
+	static const uint8_t tail2[24] = {
+		0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00, 0x7f, 0x00, 0x00, 0x00, 0x05,
+		0x1d, 0x6b, 0x01, 0x04, 0xff, 0xff, 0x09, 0x00, 0x03, 0x00, 0x01, 0x00,
+	};
+	size_t off = 0;
+
+	memcpy(buf, head, sizeof(head));
+	off += sizeof(head);
+	sample_record(buf + off);
+	off += USBIP_DEVICE_WIRE_SIZE;
+	memcpy(buf + off, intfs, sizeof(intfs));
+	off += sizeof(intfs);
+	memset(buf + off, 0, USBIP_DEVICE_WIRE_SIZE);
+	memcpy(buf + off, "/sys/devices/x/usb2/2-4.1", 25);
+	memcpy(buf + off + 256, "2-4.1", 5);
+	memcpy(buf + off + 288, tail2, sizeof(tail2));
+	off += USBIP_DEVICE_WIRE_SIZE;
+	return off;
+}
+
+static void second_device(struct usbip_devinfo *dev)
+{
+	memset(dev, 0, sizeof(*dev));
+	strcpy(dev->path, "/sys/devices/x/usb2/2-4.1");
+	strcpy(dev->busid, "2-4.1");
+	dev->busnum = 2;
+	dev->devnum = 127;
+	dev->speed = 5;
+	dev->idVendor = 0x1d6b;
+	dev->idProduct = 0x0104;
+	dev->bcdDevice = 0xffff;
+	dev->bDeviceClass = 0x09;
+	dev->bDeviceSubClass = 0x00;
+	dev->bDeviceProtocol = 0x03;
+	dev->bConfigurationValue = 0;
+	dev->bNumConfigurations = 1;
+	dev->bNumInterfaces = 0;
+}
+
+static void test_devlist(void)
+{
+	uint8_t want[1024], out[1024], bad[1024];
+	struct usbip_devinfo devs[2], *got = NULL;
+	struct usbip_error err = { "" };
+	size_t len = sample_devlist(want);
+	uint32_t ndev = 99;
+	ssize_t n;
+
+	sample_device(&devs[0]);
+	second_device(&devs[1]);
+	CHECK(len == 12 + 312 + 8 + 312, "sample OP_REP_DEVLIST is %zu bytes", len);
+	CHECK(usbip_rep_devlist_size(devs, 2) == len, "usbip_rep_devlist_size() agrees");
+	memset(out, 0xa5, sizeof(out));
+	n = usbip_pack_rep_devlist(out, sizeof(out), devs, 2, &err);
+	CHECK(n == (ssize_t)len, "OP_REP_DEVLIST packs to %zd bytes", n);
+	CHECK_BYTES(out, want, len, "OP_REP_DEVLIST is byte-exact");
+	CHECK(usbip_pack_rep_devlist(out, len - 1, devs, 2, &err) == -ENOSPC,
+	      "packing into a short buffer gives -ENOSPC");
+
+	err.msg[0] = '\0';
+	CHECK(usbip_unpack_rep_devlist(want, len, &got, &ndev, &err) == 0 && ndev == 2,
+	      "OP_REP_DEVLIST unpacks%s%s", err.msg[0] ? ": " : "", err.msg);
+	CHECK(got && same_device(&got[0], &devs[0]) && same_device(&got[1], &devs[1]),
+	      "unpacked devices and interfaces equal the originals");
+	free(got);
+
+	n = usbip_pack_rep_devlist(out, sizeof(out), NULL, 0, &err);
+	CHECK(n == 12 && !memcmp(out, "\x01\x11\x00\x05\0\0\0\0\0\0\0\0", 12),
+	      "empty OP_REP_DEVLIST is header + zero count");
+	CHECK(usbip_unpack_rep_devlist(out, 12, &got, &ndev, &err) == 0 && ndev == 0 && !got,
+	      "empty OP_REP_DEVLIST unpacks to no devices");
+
+	/* Malformed lists. */
+	CHECK(usbip_unpack_rep_devlist(want, len - 1, &got, &ndev, &err) == -EPROTO &&
+	      strstr(err.msg, "truncated"), "list missing its last byte: %s", err.msg);
+	CHECK(usbip_unpack_rep_devlist(want, 12 + 312 + 4, &got, &ndev, &err) == -EPROTO &&
+	      strstr(err.msg, "truncated"), "list cut inside interfaces: %s", err.msg);
+	memcpy(bad, want, len);
+	bad[len] = 0;
+	CHECK(usbip_unpack_rep_devlist(bad, len + 1, &got, &ndev, &err) == -EPROTO &&
+	      strstr(err.msg, "1 unexpected bytes"), "trailing byte: %s", err.msg);
+	memcpy(bad, want, len);
+	memcpy(bad + 8, "\x00\x00\x10\x01", 4);
+	CHECK(usbip_unpack_rep_devlist(bad, len, &got, &ndev, &err) == -EPROTO &&
+	      strstr(err.msg, "4097 devices"), "device count above the limit: %s", err.msg);
+	memcpy(bad + 8, "\xff\xff\xff\xff", 4);
+	CHECK(usbip_unpack_rep_devlist(bad, len, &got, &ndev, &err) == -EPROTO,
+	      "device count 0xffffffff is refused: %s", err.msg);
+	memcpy(bad + 8, "\x00\x00\x00\x03", 4);
+	CHECK(usbip_unpack_rep_devlist(bad, len, &got, &ndev, &err) == -EPROTO &&
+	      strstr(err.msg, "truncated"), "count larger than the records: %s", err.msg);
+	memcpy(bad, want, len);
+	bad[7] = 1;
+	CHECK(usbip_unpack_rep_devlist(bad, len, &got, &ndev, &err) == -EPROTO &&
+	      strstr(err.msg, "status 1"), "failure status: %s", err.msg);
+	memcpy(bad, want, len);
+	bad[3] = 0x03;
+	CHECK(usbip_unpack_rep_devlist(bad, len, &got, &ndev, &err) == -EPROTO,
+	      "wrong op code: %s", err.msg);
+	memcpy(bad, want, len);
+	bad[12 + 256 + 3] = 'x';	/* "1-1" -> "1-1x", still terminated */
+	CHECK(usbip_unpack_rep_devlist(bad, len, &got, &ndev, &err) == 0 &&
+	      !strcmp(got[0].busid, "1-1x"), "modified but valid bus id is taken as is");
+	free(got);
+	memcpy(bad, want, len);
+	memset(bad + 12 + 256, 'x', 32);
+	CHECK(usbip_unpack_rep_devlist(bad, len, &got, &ndev, &err) == -EINVAL && !got &&
+	      ndev == 0, "unterminated bus id in a list: %s", err.msg);
+}
+
+static void test_import(void)
+{
+	static const uint8_t want_req[40] = {
+		0x01, 0x11, 0x80, 0x03, 0, 0, 0, 0, '1', '-', '1', '.', '2',
+	};
+	static const uint8_t want_fail[8] = { 0x01, 0x11, 0x00, 0x03, 0, 0, 0, 4 };
+	uint8_t out[400], want_rep[320];
+	struct usbip_devinfo dev, back;
+	struct usbip_error err = { "" };
+	char busid[USBIP_BUSID_SIZE];
+	uint32_t status = 99;
+
+	memset(out, 0xa5, sizeof(out));
+	CHECK(usbip_pack_req_import(out, "1-1.2", &err) == 0, "OP_REQ_IMPORT packs");
+	CHECK_BYTES(out, want_req, 40, "OP_REQ_IMPORT is byte-exact (40 bytes)");
+	CHECK(usbip_unpack_req_import(want_req, 40, busid, &err) == 0 &&
+	      !strcmp(busid, "1-1.2"), "OP_REQ_IMPORT unpacks");
+	CHECK(usbip_unpack_req_import(want_req, 39, busid, &err) == -EPROTO,
+	      "short OP_REQ_IMPORT: %s", err.msg);
+	CHECK(usbip_pack_req_import(out, "0123456789012345678901234567890", &err) == 0,
+	      "31-character bus id packs");
+	CHECK(usbip_pack_req_import(out, "01234567890123456789012345678901", &err) == -EINVAL &&
+	      strstr(err.msg, "longer than 31"), "32-character bus id: %s", err.msg);
+	memset(out + 8, 'a', 32);
+	CHECK(usbip_unpack_req_import(out, 40, busid, &err) == -EINVAL &&
+	      strstr(err.msg, "not NUL-terminated"), "unterminated import bus id: %s", err.msg);
+	CHECK(usbip_pack_req_import(out, "../../x", &err) == -EINVAL, "bus id with slashes");
+
+	sample_device(&dev);
+	memcpy(want_rep, "\x01\x11\x00\x03\0\0\0\0", 8);
+	sample_record(want_rep + 8);
+	memset(out, 0xa5, sizeof(out));
+	CHECK(usbip_pack_rep_import(out, sizeof(out), 0, &dev, &err) == 320,
+	      "OP_REP_IMPORT status 0 is 320 bytes");
+	CHECK_BYTES(out, want_rep, 320, "OP_REP_IMPORT is byte-exact, no interface records");
+	CHECK(usbip_unpack_rep_import(want_rep, 320, &status, &back, &err) == 0 && status == 0 &&
+	      !strcmp(back.busid, "1-1") && back.idProduct == 0xa4a5 && back.bNumInterfaces == 2,
+	      "OP_REP_IMPORT unpacks");
+	CHECK(usbip_pack_rep_import(out, sizeof(out), USBIP_OP_ST_NODEV, NULL, &err) == 8,
+	      "failed OP_REP_IMPORT is 8 bytes");
+	CHECK_BYTES(out, want_fail, 8, "failed OP_REP_IMPORT is byte-exact");
+	CHECK(usbip_unpack_rep_import(want_fail, 8, &status, &back, &err) == 0 && status == 4,
+	      "failed OP_REP_IMPORT unpacks with its status");
+	CHECK(usbip_unpack_rep_import(want_rep, 319, &status, &back, &err) == -EPROTO,
+	      "short OP_REP_IMPORT: %s", err.msg);
+	memcpy(out, want_rep, 320);
+	out[7] = 1;
+	CHECK(usbip_unpack_rep_import(out, 320, &status, &back, &err) == -EPROTO,
+	      "failure status followed by a record: %s", err.msg);
+	CHECK(!strcmp(usbip_op_status_str(USBIP_OP_ST_NODEV), "no such device") &&
+	      !strcmp(usbip_op_status_str(77), "unknown status"), "status strings");
+}
+
+/* Random corruption of a valid list must be decoded or refused, never crash. */
+static void test_mutations(void)
+{
+	uint8_t want[1024], buf[1024];
+	size_t len = sample_devlist(want), n;
+	struct usbip_devinfo *got;
+	struct usbip_error err;
+	unsigned int seed = 12345, accepted = 0, refused = 0, silent = 0;
+	uint32_t ndev;
+	int i, j;
+
+	for (i = 0; i < 20000; i++) {
+		memcpy(buf, want, len);
+		for (j = rand_r(&seed) % 4; j >= 0; j--)
+			buf[rand_r(&seed) % len] = rand_r(&seed);
+		n = len - (rand_r(&seed) % 8 == 0 ? rand_r(&seed) % len : 0);
+		err.msg[0] = '\0';
+		if (usbip_unpack_rep_devlist(buf, n, &got, &ndev, &err) == 0) {
+			accepted++;
+			free(got);
+		} else {
+			refused++;
+			if (!err.msg[0])
+				silent++;
+		}
+	}
+	tap_diag("mutations: %u accepted, %u refused", accepted, refused);
+	CHECK(accepted && refused && !silent,
+	      "20000 corrupted lists: all decoded or refused with a reason");
+}
+
+int main(void)
+{
+	test_ophdr();
+	test_device_record();
+	test_device_validation();
+	test_devlist();
+	test_import();
+	test_mutations();
+	return tap_done();
+}
