@@ -1,0 +1,467 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# tests/guest/lib.sh - helpers for scenarios running inside a test VM.
+#
+# Sourced by tests/guest/stage2.sh before the scenario file.  Everything here
+# runs as root in the guest, on the host's file system (read-only 9p under a
+# tmpfs overlay), with no udev: drivers are loaded by hand with modprobe.
+#
+# Conventions
+#   step "text"          numbered step, printed on the console
+#   info "text"          indented detail line
+#   die "text"           prints "TEST-ERROR: text" and fails the test
+#   metric NAME VALUE U  records a figure ("METRIC name=value unit"), also
+#                        appended to /run/vmtest/metrics for the host
+#   wait_for "what" SECS CMD...   polls CMD until it succeeds, dies on timeout
+#
+# Environment from vm.env: REPO KVER VM_INDEX VM_COUNT VM_MODE SCENARIO
+# SCENARIO_NAME VM_ADDR PEER_ADDR.
+
+USBIP=${USBIP:-/usr/sbin/usbip}
+USBIPD=${USBIPD:-/usr/sbin/usbipd}
+GADGET_ROOT=/sys/kernel/config/usb_gadget
+SERVER_ADDR=fd00:5b1b::1
+CLIENT_ADDR=fd00:5b1b::2
+MSG_PORT=5101
+
+_step_no=0
+_cleanups=()
+
+step() {
+	_step_no=$((_step_no + 1))
+	echo "==> [vm${VM_INDEX:-?}] step $_step_no: $*"
+}
+
+info() {
+	echo "    $*"
+}
+
+die() {
+	echo "TEST-ERROR: $*"
+	exit 1
+}
+
+metric() {
+	echo "METRIC $1=$2 $3"
+	if [ -d /run/vmtest ]; then
+		echo "$1=$2 $3" >>/run/vmtest/metrics
+	fi
+}
+
+# Runs a command, echoing it first, so the console shows what was done.
+run() {
+	echo "    \$ $*"
+	"$@"
+}
+
+# at_exit CMD...: run CMD when the test ends (last registered runs first).
+at_exit() {
+	_cleanups+=("$*")
+}
+
+_run_cleanups() {
+	local i
+	for ((i = ${#_cleanups[@]} - 1; i >= 0; i--)); do
+		eval "${_cleanups[$i]}" >/dev/null 2>&1 || true
+	done
+	_cleanups=()
+}
+
+# guest_run FUNC: runs the scenario function with errexit, reports the
+# failing command, runs the cleanups, and returns the function's status.
+guest_run() {
+	local fn=$1 rc
+	(
+		set -eE -o pipefail
+		trap 'rc=$?; echo "TEST-ERROR: command failed (status $rc) at ${BASH_SOURCE[0]##*/}:$LINENO: $BASH_COMMAND"; exit $rc' ERR
+		trap _run_cleanups EXIT
+		"$fn"
+	)
+	rc=$?
+	if [ "$rc" -eq 0 ]; then
+		dmesg_check || rc=1
+	fi
+	return "$rc"
+}
+
+# wait_for "what" SECS CMD...: polls CMD (every 0.2 s) until it succeeds.
+wait_for() {
+	local what=$1 secs=$2 start now
+	shift 2
+	start=$(date +%s)
+	while ! "$@" >/dev/null 2>&1; do
+		now=$(date +%s)
+		if [ $((now - start)) -ge "$secs" ]; then
+			die "timed out after ${secs}s waiting for $what"
+		fi
+		sleep 0.2
+	done
+}
+
+now_ns() {
+	date +%s%N
+}
+
+# mbps BYTES NS: throughput in MB/s (10^6 bytes) with one decimal.
+mbps() {
+	awk -v b="$1" -v ns="$2" 'BEGIN { if (ns <= 0) ns = 1; printf "%.1f", b / 1e6 / (ns / 1e9) }'
+}
+
+# ---------------------------------------------------------------------------
+# Kernel log
+
+# Patterns that fail a test when they appear in the kernel log.
+DMESG_BAD='WARNING:|BUG:|BUG |Oops|general protection|Kernel panic|possible circular locking|possible recursive locking|inconsistent lock state|suspicious RCU usage|KASAN|UBSAN|blocked for more than|kernel BUG|refcount_t:|list_add corruption|list_del corruption'
+
+dmesg_mark() {
+	echo "vmtest-mark: $*" >/dev/kmsg
+}
+
+# dmesg_check: fails if the kernel log has a line matching DMESG_BAD.
+dmesg_check() {
+	local bad
+	bad=$(dmesg | grep -E "$DMESG_BAD" | grep -v 'vmtest-mark:' || true)
+	if [ -n "$bad" ]; then
+		echo "TEST-ERROR: kernel log has warnings:"
+		echo "$bad" | head -n 20 | sed 's/^/    dmesg| /'
+		return 1
+	fi
+	return 0
+}
+
+# ---------------------------------------------------------------------------
+# Data and checksums
+
+# random_file PATH MIB: PATH gets MIB MiB of random data.
+random_file() {
+	head -c "$(($2 * 1024 * 1024))" /dev/urandom >"$1.tmp" && mv "$1.tmp" "$1"
+}
+
+sha_file() {
+	sha256sum "$1" | cut -d' ' -f1
+}
+
+# sha_dev DEV MIB: checksum of the first MIB MiB of DEV, read with O_DIRECT.
+sha_dev() {
+	dd if="$1" iflag=direct bs=1M count="$2" status=none | sha256sum | cut -d' ' -f1
+}
+
+# same_sum WHAT A B: dies unless the two checksums are equal.
+same_sum() {
+	if [ "$2" != "$3" ]; then
+		die "$1: checksum mismatch ($2 != $3)"
+	fi
+	info "$1: sha256 $2 matches"
+}
+
+# dev_read DEV OUT MIB [NAME]: copies MIB MiB from DEV into OUT with
+# O_DIRECT, records NAME_read_MBps when NAME is given, echoes nothing.
+dev_read() {
+	local dev=$1 out=$2 mib=$3 name=${4:-} t0 t1
+	t0=$(now_ns)
+	dd if="$dev" of="$out" iflag=direct bs=1M count="$mib" status=none
+	t1=$(now_ns)
+	[ "$(stat -c %s "$out")" -eq $((mib * 1024 * 1024)) ] || die "short read from $dev"
+	LAST_MBPS=$(mbps $((mib * 1024 * 1024)) $((t1 - t0)))
+	[ -z "$name" ] || metric "${name}_read_MBps" "$LAST_MBPS" MB/s
+}
+
+# dev_write DEV IN MIB [NAME]: writes IN to DEV with O_DIRECT and fsync.
+dev_write() {
+	local dev=$1 in=$2 mib=$3 name=${4:-} t0 t1
+	t0=$(now_ns)
+	dd if="$in" of="$dev" oflag=direct bs=1M count="$mib" conv=fsync,notrunc status=none
+	t1=$(now_ns)
+	LAST_MBPS=$(mbps $((mib * 1024 * 1024)) $((t1 - t0)))
+	[ -z "$name" ] || metric "${name}_write_MBps" "$LAST_MBPS" MB/s
+}
+
+# ---------------------------------------------------------------------------
+# USB devices and disks
+
+# usb_busid_under SYSPATH_PREFIX [SERIAL]: busids of the USB devices (not
+# root hubs, not interfaces) whose sysfs path lies under the prefix,
+# optionally only those with the given serial number.
+usb_busid_under() {
+	local prefix=$1 serial=${2:-} d real name
+	for d in /sys/bus/usb/devices/*; do
+		name=${d##*/}
+		case "$name" in usb*|*:*) continue ;; esac
+		real=$(readlink -f "$d")
+		case "$real" in "$prefix"/*) ;; *) continue ;; esac
+		if [ -n "$serial" ]; then
+			[ "$(cat "$d/serial" 2>/dev/null)" = "$serial" ] || continue
+		fi
+		echo "$name"
+	done
+}
+
+# dummy_hcd_busid [SERIAL]: busid of the gadget device seen by dummy_hcd's
+# host side.
+dummy_hcd_busid() {
+	usb_busid_under "$(readlink -f /sys/devices/platform/dummy_hcd.0)" "${1:-}" | head -n1
+}
+
+# vhci_busids: busids of the devices currently attached through vhci_hcd.
+vhci_busids() {
+	local p
+	for p in /sys/devices/platform/vhci_hcd.*; do
+		[ -d "$p" ] || continue
+		usb_busid_under "$(readlink -f "$p")"
+	done
+}
+
+# disk_of_syspath SYSPATH: /dev/sdX whose device lies under SYSPATH.
+disk_of_syspath() {
+	local prefix b real
+	prefix=$(readlink -f "$1")
+	for b in /sys/block/sd*; do
+		[ -e "$b" ] || continue
+		real=$(readlink -f "$b")
+		case "$real" in "$prefix"/*)
+			[ "$(cat "$b/size")" -gt 0 ] || continue
+			echo "/dev/${b##*/}"
+			return 0
+			;;
+		esac
+	done
+	return 1
+}
+
+# disk_of_usb BUSID: /dev/sdX of the USB device BUSID.
+disk_of_usb() {
+	disk_of_syspath "/sys/bus/usb/devices/$1"
+}
+
+# disk_of_vhci: /dev/sdX of a disk attached through vhci_hcd.
+disk_of_vhci() {
+	local p
+	for p in /sys/devices/platform/vhci_hcd.*; do
+		[ -d "$p" ] || continue
+		disk_of_syspath "$p" && return 0
+	done
+	return 1
+}
+
+# wait_disk VAR SECS FUNC ARGS...: polls FUNC until it prints a disk that
+# exists in /dev, stores it in VAR.
+wait_disk() {
+	local var=$1 secs=$2 start dev
+	shift 2
+	start=$(date +%s)
+	while :; do
+		dev=$("$@" 2>/dev/null || true)
+		if [ -n "$dev" ] && [ -b "$dev" ]; then
+			printf -v "$var" '%s' "$dev"
+			return 0
+		fi
+		[ $(($(date +%s) - start)) -lt "$secs" ] || die "timed out after ${secs}s waiting for disk ($*)"
+		sleep 0.2
+	done
+}
+
+load_storage() {
+	modprobe usb-storage
+	modprobe sd_mod
+}
+
+# ---------------------------------------------------------------------------
+# configfs gadgets on dummy_hcd
+
+gadget_prepare() {
+	modprobe dummy_hcd
+	modprobe libcomposite
+	wait_for "dummy_udc.0" 20 test -e /sys/class/udc/dummy_udc.0
+}
+
+# _gadget_skeleton NAME SERIAL VID PID PRODUCT
+_gadget_skeleton() {
+	local g=$GADGET_ROOT/$1
+	mkdir "$g"
+	echo "$3" >"$g/idVendor"
+	echo "$4" >"$g/idProduct"
+	echo 0x0200 >"$g/bcdUSB"
+	echo 0x0100 >"$g/bcdDevice"
+	mkdir "$g/strings/0x409"
+	echo "$2" >"$g/strings/0x409/serialnumber"
+	echo "usbip tests" >"$g/strings/0x409/manufacturer"
+	echo "$5" >"$g/strings/0x409/product"
+	mkdir "$g/configs/c.1"
+	mkdir "$g/configs/c.1/strings/0x409"
+	echo "test config" >"$g/configs/c.1/strings/0x409/configuration"
+	echo 120 >"$g/configs/c.1/MaxPower"
+}
+
+# gadget_storage_create NAME BACKING_FILE: mass-storage gadget named NAME
+# (serial number NAME too) on dummy_udc.0, backed by BACKING_FILE.  Sets
+# GADGET_BUSID to its busid on the dummy_hcd host side.
+gadget_storage_create() {
+	local name=$1 file=$2 g=$GADGET_ROOT/$1
+	gadget_prepare
+	_gadget_skeleton "$name" "$name" 0x1d6b 0x0104 "usbip test disk"
+	mkdir "$g/functions/mass_storage.0"
+	echo 0 >"$g/functions/mass_storage.0/lun.0/removable"
+	echo 0 >"$g/functions/mass_storage.0/lun.0/ro"
+	echo "$file" >"$g/functions/mass_storage.0/lun.0/file"
+	ln -s "$g/functions/mass_storage.0" "$g/configs/c.1/"
+	echo dummy_udc.0 >"$g/UDC"
+	wait_for "gadget $name on dummy_hcd" 30 test -n "$(dummy_hcd_busid "$name")"
+	GADGET_BUSID=$(dummy_hcd_busid "$name")
+}
+
+# gadget_acm_create NAME: CDC ACM serial gadget; the gadget side is
+# /dev/ttyGS0 once the host side has configured it.  Sets GADGET_BUSID.
+gadget_acm_create() {
+	local name=$1 g=$GADGET_ROOT/$1
+	gadget_prepare
+	_gadget_skeleton "$name" "$name" 0x1d6b 0x0104 "usbip test serial"
+	mkdir "$g/functions/acm.0"
+	ln -s "$g/functions/acm.0" "$g/configs/c.1/"
+	echo dummy_udc.0 >"$g/UDC"
+	wait_for "gadget $name on dummy_hcd" 30 test -n "$(dummy_hcd_busid "$name")"
+	GADGET_BUSID=$(dummy_hcd_busid "$name")
+}
+
+# tty_of_usb BUSID: /dev/ttyACMn of a CDC ACM device (cdc_acm loaded).
+tty_of_usb() {
+	local t real prefix
+	prefix=$(readlink -f "/sys/bus/usb/devices/$1")
+	for t in /sys/class/tty/ttyACM*; do
+		[ -e "$t" ] || continue
+		real=$(readlink -f "$t")
+		case "$real" in "$prefix"/*) echo "/dev/${t##*/}"; return 0 ;; esac
+	done
+	return 1
+}
+
+# gadget_remove NAME: unbinds and tears the gadget down.
+gadget_remove() {
+	local g=$GADGET_ROOT/$1 f
+	[ -d "$g" ] || return 0
+	echo "" >"$g/UDC" 2>/dev/null || true
+	for f in "$g"/configs/c.1/*.[0-9]*; do
+		[ -L "$f" ] && rm "$f"
+	done
+	rmdir "$g"/configs/c.1/strings/0x409 2>/dev/null || true
+	rmdir "$g"/configs/c.1
+	for f in "$g"/functions/*; do
+		[ -d "$f" ] && rmdir "$f"
+	done
+	rmdir "$g"/strings/0x409
+	rmdir "$g"
+}
+
+# ---------------------------------------------------------------------------
+# QEMU-emulated USB devices (see vm_usb_* in tests/vm/lib.sh for the host
+# side that creates them)
+
+# qemu_usb_prepare: loads the host controller drivers QEMU may provide.
+qemu_usb_prepare() {
+	modprobe xhci_pci 2>/dev/null || true
+	modprobe uhci_hcd 2>/dev/null || true
+	modprobe ehci_pci 2>/dev/null || true
+	modprobe ohci_pci 2>/dev/null || true
+}
+
+# qemu_usb_busid VID:PID [SERIAL]: busid of an emulated device (QEMU's
+# usb-storage is 46f4:0001, usb-kbd 0627:0001, usb-mouse 0627:0001 too).
+qemu_usb_busid() {
+	local vid=${1%%:*} pid=${1##*:} serial=${2:-} d
+	for d in /sys/bus/usb/devices/*; do
+		[ -f "$d/idVendor" ] || continue
+		case "${d##*/}" in usb*) continue ;; esac
+		[ "$(cat "$d/idVendor")" = "$vid" ] || continue
+		[ "$(cat "$d/idProduct")" = "$pid" ] || continue
+		if [ -n "$serial" ]; then
+			[ "$(cat "$d/serial" 2>/dev/null)" = "$serial" ] || continue
+		fi
+		echo "${d##*/}"
+		return 0
+	done
+	return 1
+}
+
+# qemu_image_sha NAME: checksum the host computed for $RUN_DIR/NAME.img.
+qemu_image_sha() {
+	cat "/run/vmtest/$1.sha256"
+}
+
+# ---------------------------------------------------------------------------
+# USB/IP helpers
+
+# usbipd_start [ARGS...]: starts the daemon and waits until it answers.
+usbipd_start() {
+	"$USBIPD" -D "$@"
+	wait_for "usbipd listening on port 3240" 30 port_listening 3240
+}
+
+port_listening() {
+	ss -Hltn "sport = :$1" | grep -q .
+}
+
+usbipd_stop() {
+	local p
+	for p in $(pidof usbipd 2>/dev/null); do kill "$p" 2>/dev/null || true; done
+	wait_for "usbipd to exit" 30 sh -c '! pidof usbipd'
+}
+
+# usbip_port_of BUSID_REMOTE: vhci port number used by the attached device
+# whose remote busid is given ("usbip port" output).
+vhci_port_of_busid() {
+	"$USBIP" port 2>/dev/null | awk -v b="$1" '
+		/^Port [0-9]+:/ { p = $2; sub(":", "", p) }
+		index($0, "/" b) || index($0, "-> usbip://") && index($0, "/" b) { print p + 0; exit }'
+}
+
+# vhci_ports_in_use: port numbers listed by "usbip port".
+vhci_ports_in_use() {
+	"$USBIP" port 2>/dev/null | sed -n 's/^Port \([0-9]*\):.*/\1/p' | sed 's/^0*\([0-9]\)/\1/'
+}
+
+# ---------------------------------------------------------------------------
+# Two-VM message channel (python3 one-shot TCP over the ULA link)
+
+# msg_wait PORT SECS: waits for one line from the peer, prints it.
+msg_wait() {
+	python3 - "$1" "$2" <<'PY'
+import socket, sys
+port, secs = int(sys.argv[1]), float(sys.argv[2])
+s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("::", port))
+s.listen(1)
+s.settimeout(secs)
+try:
+    c, _ = s.accept()
+except socket.timeout:
+    sys.exit(2)
+c.settimeout(secs)
+data = b""
+while not data.endswith(b"\n"):
+    chunk = c.recv(4096)
+    if not chunk:
+        break
+    data += chunk
+print(data.decode().strip())
+PY
+}
+
+# msg_send ADDR PORT SECS TEXT: sends one line, retrying until the peer
+# listens.
+msg_send() {
+	python3 - "$1" "$2" "$3" "$4" <<'PY'
+import socket, sys, time
+addr, port, secs, text = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
+end = time.time() + secs
+while True:
+    try:
+        c = socket.create_connection((addr, port), timeout=5)
+        c.sendall((text + "\n").encode())
+        c.close()
+        break
+    except OSError:
+        if time.time() > end:
+            sys.exit(2)
+        time.sleep(0.2)
+PY
+}

@@ -1,0 +1,117 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Stage 2 of a test VM, PID 1 after switch_root.  The root is the host's /
+# (read-only 9p) under a tmpfs overlay.  This script mounts the pseudo file
+# systems, mounts the per-VM run directory shared by the host (9p tag
+# "testrun", read-write) and reads its vm.env, lays the kernel's module tree
+# over /lib/modules/KVER, installs our modules into updates/ when the VM's
+# module mode is "ours", brings the network up, runs the scenario's function
+# vmN, and prints the result marker that the host looks for:
+#
+#   VMTEST-RESULT rc=N
+#
+# There is no udev and no init system: drivers are loaded by hand.
+
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+export HOME=/root LANG=C LC_ALL=C TERM=dumb
+umask 022
+
+finish() {
+	local rc=$1
+	echo "VMTEST-RESULT rc=$rc"
+	if mountpoint -q /run/vmtest; then
+		dmesg >/run/vmtest/dmesg.txt 2>/dev/null
+		echo "$rc" >/run/vmtest/rc
+		sync
+		umount /run/vmtest 2>/dev/null
+	fi
+	sync
+	echo o >/proc/sysrq-trigger
+	sleep 30
+	exit "$rc"
+}
+
+setup_fail() {
+	echo "TEST-ERROR: vm setup: $*"
+	finish 98
+}
+
+mount_fs() {
+	local type=$1 src=$2 dir=$3 opts=${4:-}
+	mkdir -p "$dir"
+	mountpoint -q "$dir" && return 0
+	mount -t "$type" ${opts:+-o "$opts"} "$src" "$dir" || setup_fail "mount $type on $dir"
+}
+
+mount_fs proc proc /proc
+mount_fs sysfs sysfs /sys
+mount_fs devtmpfs devtmpfs /dev
+mount_fs devpts devpts /dev/pts gid=5,mode=620,ptmxmode=666
+mount_fs tmpfs tmpfs /dev/shm mode=1777
+mount_fs tmpfs tmpfs /tmp mode=1777
+mount_fs tmpfs tmpfs /run mode=0755
+
+mount_fs 9p testrun /run/vmtest trans=virtio,version=9p2000.L,msize=512000
+[ -f /run/vmtest/vm.env ] || setup_fail "no vm.env in the run directory"
+# shellcheck disable=SC1091
+. /run/vmtest/vm.env
+export REPO KVER VM_INDEX VM_COUNT VM_MODE SCENARIO SCENARIO_NAME VM_ADDR PEER_ADDR RUN_TAG
+
+[ "$(uname -r)" = "$KVER" ] || setup_fail "booted $(uname -r), expected $KVER"
+hostname "vm$VM_INDEX" 2>/dev/null
+
+# /lib/modules/KVER comes from build/kernels/KVER with a tmpfs upper layer,
+# so that modules can be added (updates/) and depmod can write its indexes.
+lower=/.vmhost$REPO/build/kernels/$KVER/lib/modules/$KVER
+[ -d "$lower" ] || setup_fail "module tree $lower missing"
+mkdir -p /run/modtree/upper /run/modtree/work "/lib/modules/$KVER"
+mount -t overlay -o "lowerdir=$lower,upperdir=/run/modtree/upper,workdir=/run/modtree/work" \
+	modtree "/lib/modules/$KVER" || setup_fail "overlay on /lib/modules/$KVER"
+
+modprobe configfs 2>/dev/null
+mount_fs configfs configfs /sys/kernel/config
+mount_fs debugfs debugfs /sys/kernel/debug
+echo 1 >/proc/sys/kernel/sysrq
+
+case "$VM_MODE" in
+ours)
+	kmod=$REPO/build/kmod/$KVER/drivers/usb/usbip
+	ls "$kmod"/*.ko >/dev/null 2>&1 || setup_fail "no modules built in $kmod (make modules KDIR=...)"
+	mkdir -p "/lib/modules/$KVER/updates"
+	cp "$kmod"/*.ko "/lib/modules/$KVER/updates/" || setup_fail "copy our modules"
+	depmod -a "$KVER" || setup_fail "depmod"
+	where=$(modinfo -n usbip-core 2>/dev/null)
+	case "$where" in
+	*/updates/*) echo "vm$VM_INDEX: module mode ours: usbip-core is $where" ;;
+	*) setup_fail "modinfo -n usbip-core gives '$where', not our updates/ copy" ;;
+	esac
+	;;
+reference)
+	echo "vm$VM_INDEX: module mode reference: usbip-core is $(modinfo -n usbip-core 2>/dev/null)"
+	;;
+*)	setup_fail "unknown module mode '$VM_MODE'" ;;
+esac
+
+ip link set lo up || setup_fail "loopback up"
+if [ -n "${VM_ADDR:-}" ]; then
+	modprobe virtio_net || setup_fail "modprobe virtio_net"
+	for _ in $(seq 100); do
+		[ -e /sys/class/net/eth0 ] && break
+		sleep 0.1
+	done
+	ip link set eth0 up || setup_fail "eth0 up"
+	ip -6 addr add "$VM_ADDR/64" dev eth0 nodad || setup_fail "address $VM_ADDR"
+	echo "vm$VM_INDEX: eth0 $VM_ADDR (peer ${PEER_ADDR:-none})"
+fi
+
+cd /tmp || setup_fail "cd /tmp"
+echo "vm$VM_INDEX: running scenario $SCENARIO_NAME (vm$VM_INDEX of $VM_COUNT, kernel $KVER)"
+bash -c '
+	set -o pipefail
+	. "$REPO/tests/guest/lib.sh" || exit 97
+	. "$SCENARIO" || exit 97
+	declare -F "vm$VM_INDEX" >/dev/null || { echo "TEST-ERROR: scenario has no vm$VM_INDEX function"; exit 97; }
+	guest_run "vm$VM_INDEX"
+' </dev/null
+finish $?

@@ -1,0 +1,266 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# tests/vm/lib.sh - host side of the QEMU VM tests (sourced by tests/run and
+# tests/demo.sh).
+#
+# A VM boots a Debian kernel fetched into build/kernels/KVER with the
+# initramfs of tests/vm/mkinitramfs.  Its root is the host's / over read-only
+# 9p with a tmpfs overlay; a second, writable 9p share (tag "testrun") is
+# the VM's run directory RUN_DIR/vmN, holding vm.env (what the guest should
+# do) and receiving dmesg.txt, rc and metrics.  The serial console goes to
+# RUN_DIR/vmN/console.log.  VMs of a pair are joined by a QEMU socket
+# netdev on 127.0.0.1 and talk IPv6 ULA (fd00:5b1b::/64) to each other.
+#
+# Scenario header (comment lines at the top of tests/scenarios/NAME.sh):
+#   # @desc: one line
+#   # @kernels: 6.1 6.12           kernel series it runs on
+#   # @vms: 1                      1 or 2
+#   # @modules: ours reference     module mode per VM (one word = all VMs)
+#   # @timeout: 300                seconds for the whole boot + test
+#   # @mem: 2048                   MiB per VM
+#   # @qemu: ARGS                  extra QEMU arguments for every VM
+#   # @qemu1: ARGS / @qemu2: ARGS  extra QEMU arguments for one VM
+# The body defines vm1 (and vm2) to run in the guest, and optionally
+# host_prepare, run on the host before the boot; it may call
+# vm_usb_storage_image and friends below to add emulated USB devices.
+
+VM_TOP=${VM_TOP:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+VM_SERVER_ADDR=fd00:5b1b::1
+VM_CLIENT_ADDR=fd00:5b1b::2
+
+# Kernel log lines (they carry a "[ seconds.micro]" stamp: printk.time=1)
+# that fail a run.
+VM_BAD_RE='WARNING:|BUG:|kernel BUG|Oops|general protection|Kernel panic|possible circular locking|possible recursive locking|inconsistent lock state|suspicious RCU usage|KASAN|UBSAN|blocked for more than|refcount_t:|list_add corruption|list_del corruption'
+
+# vm_series_list "6.1 6.12|all|6.1": expands a kernel selection.
+vm_kver() {
+	"$VM_TOP/tests/vm/kver" "$1"
+}
+
+# vm_prepare_kernel KVER: fetches the kernel and builds the initramfs.
+vm_prepare_kernel() {
+	"$VM_TOP/tests/vm/fetch" "$1" >/dev/null || return 1
+	"$VM_TOP/tests/vm/mkinitramfs" "$1" >/dev/null || return 1
+}
+
+# vm_free_port: a TCP port on 127.0.0.1 nobody listens on.
+vm_free_port() {
+	local p i
+	for i in $(seq 50); do
+		p=$((20000 + RANDOM % 40000))
+		if ! ss -Hltn "sport = :$p" | grep -q .; then
+			echo "$p"
+			return 0
+		fi
+	done
+	return 1
+}
+
+# scenario_header FILE KEY: value of "# @KEY:" in the scenario header.
+scenario_header() {
+	sed -n "s/^# @$2:[[:space:]]*//p" "$1" | head -n1
+}
+
+# ---------------------------------------------------------------------------
+# Emulated USB devices, for host_prepare.  Each appends QEMU arguments to
+# VM_QEMU_EXTRA_<n> of the VM given as first argument.
+
+_vm_add_args() {
+	local idx=$1
+	shift
+	eval "VM_QEMU_EXTRA_$idx+=(\"\$@\")"
+}
+
+# vm_usb_controller IDX xhci|uhci|ehci: adds a USB host controller.
+vm_usb_controller() {
+	case "$2" in
+	xhci) _vm_add_args "$1" -device qemu-xhci,id=xhci ;;
+	uhci) _vm_add_args "$1" -device piix3-usb-uhci,id=uhci ;;
+	ehci) _vm_add_args "$1" -device usb-ehci,id=ehci ;;
+	*) echo "vm_usb_controller: unknown controller $2" >&2; return 1 ;;
+	esac
+}
+
+# vm_usb_storage_image IDX NAME MIB BUS: creates RUN_DIR/NAME.img with MIB
+# MiB of random data (its sha256 in RUN_DIR/vmIDX/NAME.sha256, which the guest
+# reads with qemu_image_sha) and plugs a usb-storage device with serial NAME
+# into BUS (e.g. xhci.0 or uhci.0).
+vm_usb_storage_image() {
+	local idx=$1 name=$2 mib=$3 bus=$4 img=$RUN_DIR/$2.img
+	head -c $((mib * 1024 * 1024)) /dev/urandom >"$img"
+	sha256sum "$img" | cut -d' ' -f1 >"$RUN_DIR/vm$idx/$name.sha256"
+	_vm_add_args "$idx" -drive "if=none,id=$name,format=raw,file=$img" \
+		-device "usb-storage,bus=$bus,drive=$name,serial=$name"
+}
+
+# vm_usb_kbd IDX BUS: plugs an emulated keyboard (0627:0001).
+vm_usb_kbd() {
+	_vm_add_args "$1" -device "usb-kbd,bus=$2"
+}
+
+# ---------------------------------------------------------------------------
+# Booting
+
+# vm_start IDX: boots VM IDX of the current run.  Uses RUN_DIR, KVER,
+# SCENARIO, VM_COUNT, VM_MODES[IDX], VM_MEM, VM_NET_PORT, VM_QEMU_COMMON and
+# VM_QEMU_EXTRA_IDX.  Sets VM_PID[IDX].
+vm_start() {
+	local idx=$1 dir=$RUN_DIR/vm$1 kdir=$VM_TOP/build/kernels/$KVER addr= peer= net=()
+	local extra_name="VM_QEMU_EXTRA_$idx[@]"
+	mkdir -p "$dir"
+	rm -f "$dir/console.log" "$dir/dmesg.txt" "$dir/rc" "$dir/metrics"
+	cp "$SCENARIO" "$dir/scenario.sh"
+	if [ "$VM_COUNT" -gt 1 ]; then
+		if [ "$idx" = 1 ]; then
+			addr=$VM_SERVER_ADDR peer=$VM_CLIENT_ADDR
+			net=(-netdev "socket,id=net0,listen=127.0.0.1:$VM_NET_PORT")
+		else
+			addr=$VM_CLIENT_ADDR peer=$VM_SERVER_ADDR
+			net=(-netdev "socket,id=net0,connect=127.0.0.1:$VM_NET_PORT")
+		fi
+		net+=(-device "virtio-net-pci,netdev=net0,mac=52:54:00:5b:1b:0$idx")
+	fi
+	cat >"$dir/vm.env" <<-EOF
+	REPO='$VM_TOP'
+	KVER='$KVER'
+	VM_INDEX=$idx
+	VM_COUNT=$VM_COUNT
+	VM_MODE='${VM_MODES[$idx]}'
+	SCENARIO=/run/vmtest/scenario.sh
+	SCENARIO_NAME='$(basename "$SCENARIO" .sh)'
+	VM_ADDR='$addr'
+	PEER_ADDR='$peer'
+	EOF
+	local append="console=ttyS0,115200 loglevel=7 printk.time=1 panic=-1 panic_on_warn=1"
+	append+=" oops=panic softlockup_panic=1 hung_task_panic=1 net.ifnames=0"
+	append+=" rdinit=/init vmtest_stage2=$VM_TOP/tests/guest/stage2.sh"
+	# shellcheck disable=SC2086
+	qemu-system-x86_64 -name "vmtest-vm$idx" \
+		-accel tcg -cpu max -smp 2 -m "${VM_MEM:-2048}" \
+		-nodefaults -display none -monitor none -no-reboot \
+		-serial "file:$dir/console.log" \
+		-kernel "$kdir/boot/vmlinuz-$KVER" -initrd "$kdir/initramfs.cpio.gz" \
+		-append "$append" \
+		-virtfs "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap" \
+		-virtfs "local,path=$dir,mount_tag=testrun,security_model=none,multidevs=remap" \
+		"${net[@]}" $VM_QEMU_COMMON "${!extra_name}" \
+		</dev/null >"$dir/qemu.out" 2>&1 &
+	VM_PID[$idx]=$!
+	echo "${VM_PID[$idx]}" >"$dir/qemu.pid"
+}
+
+vm_alive() {
+	kill -0 "${VM_PID[$1]}" 2>/dev/null
+}
+
+vm_kill() {
+	if vm_alive "$1"; then
+		kill "${VM_PID[$1]}" 2>/dev/null
+		wait "${VM_PID[$1]}" 2>/dev/null
+	fi
+}
+
+# vm_listening PORT: QEMU of VM 1 listens for the pair's socket netdev.
+vm_listening() {
+	ss -Hltn "sport = :$1" | grep -q .
+}
+
+# vm_guest_rc IDX: the rc of the result marker, empty if none yet.
+vm_guest_rc() {
+	sed -n 's/.*VMTEST-RESULT rc=\([0-9]*\).*/\1/p' "$RUN_DIR/vm$1/console.log" 2>/dev/null | tail -n1
+}
+
+# vm_bad_kernel_lines FILE: kernel log lines of FILE matching VM_BAD_RE.
+vm_bad_kernel_lines() {
+	[ -f "$1" ] || return 0
+	grep -aE "\[ *[0-9]+\.[0-9]+\].*($VM_BAD_RE)" "$1" || true
+}
+
+# vm_run_all TIMEOUT: boots VMs 1..VM_COUNT (VM 2 once VM 1's QEMU listens
+# for the pair link), waits for all to power off, then judges each VM.
+# Sets VM_REASON (empty on success) and VM_FAILED_IDX.
+vm_run_all() {
+	local timeout=$1 start i idle_since= all_done reason
+	VM_REASON= VM_FAILED_IDX=
+	VM_PID=()
+	start=$SECONDS
+	[ "$VM_COUNT" -gt 1 ] && VM_NET_PORT=$(vm_free_port)
+	vm_start 1
+	if [ "$VM_COUNT" -gt 1 ]; then
+		while ! vm_listening "$VM_NET_PORT"; do
+			if ! vm_alive 1 || [ $((SECONDS - start)) -ge 30 ]; then
+				VM_REASON="vm1 QEMU did not start listening on 127.0.0.1:$VM_NET_PORT"
+				VM_FAILED_IDX=1
+				vm_kill 1
+				return 1
+			fi
+			sleep 0.1
+		done
+		for ((i = 2; i <= VM_COUNT; i++)); do vm_start "$i"; done
+	fi
+
+	while :; do
+		all_done=1
+		for ((i = 1; i <= VM_COUNT; i++)); do
+			vm_alive "$i" && all_done=
+		done
+		[ -n "$all_done" ] && break
+		if [ $((SECONDS - start)) -ge "$timeout" ]; then
+			VM_REASON="timeout after ${timeout}s"
+			for ((i = 1; i <= VM_COUNT; i++)); do
+				if vm_alive "$i"; then
+					VM_FAILED_IDX=${VM_FAILED_IDX:-$i}
+				fi
+				vm_kill "$i"
+			done
+			break
+		fi
+		# One VM of a pair ended badly: give the others a short grace.
+		if [ "$VM_COUNT" -gt 1 ] && [ -z "$idle_since" ]; then
+			for ((i = 1; i <= VM_COUNT; i++)); do
+				if ! vm_alive "$i" && [ "$(vm_guest_rc "$i")" != 0 ]; then
+					idle_since=$SECONDS
+				fi
+			done
+		fi
+		if [ -n "$idle_since" ] && [ $((SECONDS - idle_since)) -ge 20 ]; then
+			for ((i = 1; i <= VM_COUNT; i++)); do vm_kill "$i"; done
+		fi
+		sleep 0.5
+	done
+	for ((i = 1; i <= VM_COUNT; i++)); do wait "${VM_PID[$i]}" 2>/dev/null; done
+
+	# Judge: the first problem found wins, kernel warnings first.
+	for ((i = 1; i <= VM_COUNT; i++)); do
+		local dir=$RUN_DIR/vm$i bad rc
+		bad=$( { vm_bad_kernel_lines "$dir/console.log"; vm_bad_kernel_lines "$dir/dmesg.txt"; } | head -n1)
+		if [ -n "$bad" ]; then
+			reason="vm$i kernel: $(echo "$bad" | sed 's/^.*\] //' | cut -c1-150)"
+		else
+			rc=$(vm_guest_rc "$i")
+			if [ -z "$rc" ]; then
+				if grep -q 'Kernel panic' "$dir/console.log" 2>/dev/null; then
+					reason="vm$i kernel panic"
+				elif [ -n "$VM_REASON" ]; then
+					reason="vm$i: $VM_REASON"
+				else
+					reason="vm$i: no result marker (QEMU: $(tail -n1 "$dir/qemu.out" 2>/dev/null))"
+				fi
+			elif [ "$rc" != 0 ]; then
+				local err
+				err=$(grep -a 'TEST-ERROR:' "$dir/console.log" | head -n1 | sed 's/.*TEST-ERROR: //' | cut -c1-160)
+				reason="vm$i guest test exited $rc${err:+: $err}"
+			else
+				continue
+			fi
+		fi
+		VM_REASON=$reason
+		VM_FAILED_IDX=$i
+		return 1
+	done
+	if [ -n "$VM_REASON" ]; then
+		VM_FAILED_IDX=${VM_FAILED_IDX:-1}
+		return 1
+	fi
+	return 0
+}
