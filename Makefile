@@ -52,7 +52,7 @@ TOOLS_SRC := $(TOP)/tools/usb/usbip
 TOOLS_BUILD := $(BUILD)/tools
 
 .PHONY: all modules tools deps check demo install uninstall clean \
-	sparse unit fuzz vmtest help kmod-sync
+	sparse unit tools-check fuzz vmtest help kmod-sync
 
 all: modules tools
 
@@ -98,6 +98,9 @@ deps:
 unit:
 	$(MAKE) -C tests/unit run
 
+tools-check: tools
+	$(MAKE) -C $(TOOLS_BUILD) check
+
 fuzz:
 	$(MAKE) -C tests/fuzz run
 
@@ -107,6 +110,7 @@ vmtest:
 check: deps
 	$(MAKE) all
 	$(MAKE) unit
+	$(MAKE) tools-check
 	$(MAKE) fuzz
 	$(MAKE) sparse
 	bash tests/run --build
