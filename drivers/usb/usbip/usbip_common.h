@@ -1,0 +1,335 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * usbip-core: the kernel API shared by vhci-hcd, usbip-host and usbip-vudc.
+ *
+ * Three parts, each in its own file:
+ *
+ *  - usbip_proto.[ch]: the wire format (plain C, see usbip_proto.h);
+ *  - usbip_sock.c: socket lookup and exact-length send/receive of
+ *    headers, linear or scatter-gather payloads and iso descriptors;
+ *  - usbip_event.c: struct usbip_conn, the life cycle of one connection
+ *    and its error handling.
+ *
+ * Plus usbip_flags.c (URB_* <-> USBIP_URB_* translation) and the debug
+ * mask in usbip_core_main.c.
+ *
+ * Locking rules in one place:
+ *
+ *  - A socket has one sender and one receiver at a time: the send
+ *    functions must be serialized by the caller (normally only the tx
+ *    thread sends), and so must the receive functions (only the rx thread
+ *    receives).  A message is sent with several sendmsg calls, so two
+ *    concurrent senders would interleave messages.
+ *  - Every driver has a mutex that serializes attach and detach of a
+ *    connection (struct usbip_conn.lock, e.g. the vhci port lock).  The
+ *    event worker holds it while it runs the driver ops.  Consequently the
+ *    rx/tx threads and the ops must never wait for that mutex, and nobody
+ *    may call usbip_conn_wait() or usbip_conn_destroy() while holding it.
+ *  - usbip_conn_event() may be called from any context (including hard
+ *    irq and the ops themselves) and never sleeps.
+ */
+#ifndef USBIP_COMMON_H
+#define USBIP_COMMON_H
+
+#include <linux/bits.h>
+#include <linux/compiler.h>
+#include <linux/mutex.h>
+#include <linux/printk.h>
+#include <linux/spinlock.h>
+#include <linux/types.h>
+#include <linux/usb.h>
+#include <linux/wait.h>
+#include <linux/workqueue.h>
+
+#include "usbip_proto.h"
+
+struct scatterlist;
+struct socket;
+struct task_struct;
+
+/* ------------------------------------------------------------------ */
+/* Debug messages                                                      */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Bits of the usbip_debug mask (module parameter of usbip-core, which the
+ * drivers can also show in their own sysfs files with usbip_debug_show()
+ * and usbip_debug_store()).
+ */
+#define USBIP_DBG_CORE		BIT(0)	/* usbip-core in general */
+#define USBIP_DBG_RX		BIT(1)	/* messages received */
+#define USBIP_DBG_TX		BIT(2)	/* messages sent */
+#define USBIP_DBG_EVENT		BIT(3)	/* connection events */
+#define USBIP_DBG_VHCI		BIT(8)	/* vhci-hcd */
+#define USBIP_DBG_VHCI_RX	BIT(9)
+#define USBIP_DBG_VHCI_TX	BIT(10)
+#define USBIP_DBG_VHCI_SYSFS	BIT(11)
+#define USBIP_DBG_STUB		BIT(16)	/* usbip-host */
+#define USBIP_DBG_STUB_RX	BIT(17)
+#define USBIP_DBG_STUB_TX	BIT(18)
+#define USBIP_DBG_STUB_SYSFS	BIT(19)
+#define USBIP_DBG_VUDC		BIT(24)	/* usbip-vudc */
+#define USBIP_DBG_VUDC_RX	BIT(25)
+#define USBIP_DBG_VUDC_TX	BIT(26)
+#define USBIP_DBG_VUDC_SYSFS	BIT(27)
+
+extern unsigned long usbip_debug_flags;
+
+/**
+ * usbip_dbg_on() - is a debug category enabled
+ * @flag: USBIP_DBG_* bits
+ *
+ * Return: true if any of @flag is set in the usbip_debug mask.
+ */
+static inline bool usbip_dbg_on(unsigned long flag)
+{
+	return READ_ONCE(usbip_debug_flags) & flag;
+}
+
+/*
+ * usbip_dbg() / usbip_dev_dbg(): pr_debug() / dev_dbg() gated by a
+ * category of the usbip_debug mask.  With CONFIG_USBIP_DEBUG (-DDEBUG)
+ * they print as soon as the category is enabled; otherwise dynamic debug
+ * must enable them as well.
+ */
+#define usbip_dbg(flag, fmt, ...)					\
+	do {								\
+		if (usbip_dbg_on(flag))					\
+			pr_debug(fmt, ##__VA_ARGS__);			\
+	} while (0)
+
+#define usbip_dev_dbg(flag, dev, fmt, ...)				\
+	do {								\
+		if (usbip_dbg_on(flag))					\
+			dev_dbg(dev, fmt, ##__VA_ARGS__);		\
+	} while (0)
+
+ssize_t usbip_debug_show(char *buf);
+ssize_t usbip_debug_store(const char *buf, size_t count);
+
+/* ------------------------------------------------------------------ */
+/* URB flag translation                                                */
+/* ------------------------------------------------------------------ */
+
+u32 usbip_urb_flags_to_wire(unsigned int urb_flags);
+unsigned int usbip_urb_flags_from_wire(u32 wire_flags);
+
+/* ------------------------------------------------------------------ */
+/* Buffers and socket I/O                                              */
+/* ------------------------------------------------------------------ */
+
+/**
+ * struct usbip_buf - a transfer buffer, linear or scatter-gather
+ * @data: kernel virtual address of a linear buffer, or NULL
+ * @sg: scatterlist used when @data is NULL
+ * @nents: number of entries of @sg
+ * @len: size of the buffer in bytes
+ *
+ * Only describes memory owned by someone else (usually an URB).
+ */
+struct usbip_buf {
+	void *data;
+	struct scatterlist *sg;
+	unsigned int nents;
+	u32 len;
+};
+
+/**
+ * usbip_buf_linear() - describe a linear buffer
+ * @b: the descriptor to fill
+ * @data: the buffer
+ * @len: its size
+ */
+static inline void usbip_buf_linear(struct usbip_buf *b, void *data, u32 len)
+{
+	b->data = data;
+	b->sg = NULL;
+	b->nents = 0;
+	b->len = len;
+}
+
+/**
+ * usbip_buf_sg() - describe a scatter-gather buffer
+ * @b: the descriptor to fill
+ * @sg: the scatterlist
+ * @nents: its number of entries
+ * @len: size of the buffer (at most the sum of the entry lengths)
+ */
+static inline void usbip_buf_sg(struct usbip_buf *b, struct scatterlist *sg,
+				unsigned int nents, u32 len)
+{
+	b->data = NULL;
+	b->sg = sg;
+	b->nents = nents;
+	b->len = len;
+}
+
+/**
+ * usbip_buf_from_urb() - describe the transfer buffer of an URB
+ * @b: the descriptor to fill
+ * @urb: an URB with either an sg list (num_sgs > 0) or transfer_buffer
+ */
+static inline void usbip_buf_from_urb(struct usbip_buf *b, struct urb *urb)
+{
+	if (urb->num_sgs)
+		usbip_buf_sg(b, urb->sg, urb->num_sgs, urb->transfer_buffer_length);
+	else
+		usbip_buf_linear(b, urb->transfer_buffer, urb->transfer_buffer_length);
+}
+
+/* usbip_send_msg() flags */
+/* Send the iso frames' data packed (RET_SUBMIT of an IN iso URB). */
+#define USBIP_SEND_ISO_PACKED	BIT(0)
+
+struct socket *usbip_sockfd_get(int fd);
+void usbip_sock_release(struct socket *sock);
+
+int usbip_send_msg(struct socket *sock, const struct usbip_pdu *pdu,
+		   const struct usbip_buf *buf, u32 len,
+		   const struct usbip_iso_desc *iso, int n_iso, unsigned int flags);
+int usbip_send_data(struct socket *sock, const void *data, size_t len, bool more);
+int usbip_send_buf(struct socket *sock, const struct usbip_buf *buf, u32 off, u32 len,
+		   bool more);
+
+int usbip_recv_data(struct socket *sock, void *data, size_t len);
+int usbip_recv_buf(struct socket *sock, const struct usbip_buf *buf, u32 off, u32 len);
+int usbip_recv_pdu(struct socket *sock, struct usbip_pdu *pdu, const char **reason);
+int usbip_recv_iso_descs(struct socket *sock, struct usbip_iso_desc *descs, int n);
+int usbip_iso_unpack_buf(const struct usbip_buf *buf, const struct usbip_iso_desc *descs,
+			 int n, u32 actual_length, const char **reason);
+
+/**
+ * usbip_iso_descs_from_urb() - copy the iso packet descriptors of an URB
+ * @descs: output, urb->number_of_packets entries
+ * @urb: an isochronous URB
+ */
+static inline void usbip_iso_descs_from_urb(struct usbip_iso_desc *descs,
+					    const struct urb *urb)
+{
+	int i;
+
+	for (i = 0; i < urb->number_of_packets; i++) {
+		descs[i].offset = urb->iso_frame_desc[i].offset;
+		descs[i].length = urb->iso_frame_desc[i].length;
+		descs[i].actual_length = urb->iso_frame_desc[i].actual_length;
+		descs[i].status = urb->iso_frame_desc[i].status;
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* Connections and their event handler                                 */
+/* ------------------------------------------------------------------ */
+
+struct usbip_conn;
+
+/**
+ * struct usbip_conn_ops - what a driver does for its connection
+ * @rx: body of the receive thread, or NULL for none.  Runs while the
+ *	connection is up; on a socket or protocol error it calls
+ *	usbip_conn_event() and returns.  It may also just return an error,
+ *	which is reported as "rx thread failed".  It must not take the
+ *	connection's @lock.
+ * @tx: body of the transmit thread, or NULL; same rules as @rx.  Its waits
+ *	for work must also end on kthread_should_stop().
+ * @shutdown: called once per incident, with the socket shut down and the
+ *	rx/tx threads already stopped: cancel and give back all the I/O of
+ *	the connection.  May be NULL.
+ * @reset: called after @shutdown when the connection ended normally or
+ *	by a recoverable error: make the device available again.
+ * @unusable: called after @shutdown instead of @reset after a fatal
+ *	error: mark the device unusable (SDEV_ST_ERROR / VDEV_ST_ERROR).
+ *
+ * @shutdown, @reset and @unusable run in the event worker with the
+ * connection's lock held and may sleep.
+ */
+struct usbip_conn_ops {
+	int (*rx)(struct usbip_conn *conn);
+	int (*tx)(struct usbip_conn *conn);
+	void (*shutdown)(struct usbip_conn *conn);
+	void (*reset)(struct usbip_conn *conn);
+	void (*unusable)(struct usbip_conn *conn);
+};
+
+/* Events for usbip_conn_event() */
+#define USBIP_EV_SHUTDOWN	BIT(0)	/* close the connection (always implied) */
+#define USBIP_EV_RESET		BIT(1)	/* then make the device available again */
+#define USBIP_EV_UNUSABLE	BIT(2)	/* then mark it unusable; wins over RESET */
+#define USBIP_EV_QUIET		BIT(3)	/* log the incident at info level only */
+
+/* A socket or protocol error: the device is reset and can be used again. */
+#define USBIP_EV_ERROR		(USBIP_EV_SHUTDOWN | USBIP_EV_RESET)
+/* An error the device cannot recover from. */
+#define USBIP_EV_FATAL		(USBIP_EV_SHUTDOWN | USBIP_EV_UNUSABLE)
+/* An orderly detach requested by the user or by the peer. */
+#define USBIP_EV_DETACH		(USBIP_EV_SHUTDOWN | USBIP_EV_RESET | USBIP_EV_QUIET)
+
+/**
+ * enum usbip_conn_state - life cycle of a struct usbip_conn
+ * @USBIP_CONN_IDLE: no socket; usbip_conn_start() may be called
+ * @USBIP_CONN_RUNNING: socket and threads up
+ * @USBIP_CONN_CLOSING: an incident is being handled by the event worker
+ * @USBIP_CONN_DEAD: usbip_conn_destroy() was called
+ */
+enum usbip_conn_state {
+	USBIP_CONN_IDLE,
+	USBIP_CONN_RUNNING,
+	USBIP_CONN_CLOSING,
+	USBIP_CONN_DEAD,
+};
+
+/**
+ * struct usbip_conn - one USB/IP connection of a driver
+ * @name: for log lines and thread names, e.g. "vhci-hcd.0 port 3"
+ * @ops: the driver's callbacks
+ * @lock: the driver's attach/detach mutex (see usbip_conn_init())
+ * @sock: the connected socket while not IDLE; owned by the connection
+ * @rx_task: receive thread, or NULL
+ * @tx_task: transmit thread, or NULL
+ * @ev_lock: protects @state, @events, @done, @err and @reason
+ * @state: see enum usbip_conn_state
+ * @events: USBIP_EV_* bits reported during the current incident
+ * @done: USBIP_EV_* steps the worker has finished for this incident
+ * @err: errno of the first report of the current incident
+ * @reason: reason of the first report of the current incident
+ * @work: the event worker
+ * @wq: woken when an incident has been handled
+ * @incidents: number of incidents handled so far
+ *
+ * The driver embeds this in its per-device (or per-port) structure and
+ * only reads @sock (from its threads and ops) and @incidents; the rest is
+ * private to usbip-core.
+ */
+struct usbip_conn {
+	char name[32];
+	const struct usbip_conn_ops *ops;
+	struct mutex *lock;
+	struct socket *sock;
+	struct task_struct *rx_task;
+	struct task_struct *tx_task;
+
+	spinlock_t ev_lock;
+	enum usbip_conn_state state;
+	unsigned long events;
+	unsigned long done;
+	int err;
+	const char *reason;
+	struct work_struct work;
+	wait_queue_head_t wq;
+	unsigned int incidents;
+};
+
+void usbip_conn_init(struct usbip_conn *conn, const char *name,
+		     const struct usbip_conn_ops *ops, struct mutex *lock);
+int usbip_conn_start(struct usbip_conn *conn, struct socket *sock);
+int usbip_conn_event(struct usbip_conn *conn, unsigned long events, int err,
+		     const char *reason);
+void usbip_conn_wait(struct usbip_conn *conn);
+void usbip_conn_destroy(struct usbip_conn *conn);
+enum usbip_conn_state usbip_conn_state(struct usbip_conn *conn);
+
+/* internal to usbip-core */
+int usbip_event_init(void);
+void usbip_event_exit(void);
+int usbip_selftest_run(void);
+
+#endif /* USBIP_COMMON_H */

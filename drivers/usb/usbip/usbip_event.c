@@ -1,0 +1,387 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * usbip-core: connection life cycle and event handler.
+ *
+ * A connection goes IDLE -> RUNNING (usbip_conn_start) -> CLOSING (first
+ * usbip_conn_event) -> IDLE (event worker done), and finally DEAD
+ * (usbip_conn_destroy).  One incident is everything between the first
+ * report and the return to IDLE: reports made meanwhile (from the rx/tx
+ * threads noticing the closed socket, from the ops themselves, from a
+ * detach request) are merged into it, so the worker runs shutdown and
+ * then reset or unusable exactly once per incident.  Reports while IDLE
+ * or DEAD are ignored: after the shutdown step no thread of the old
+ * connection is left to make them.
+ *
+ * The worker holds the driver's attach/detach mutex for the whole
+ * incident, which serializes it with usbip_conn_start() and with the
+ * driver's own detach code.
+ */
+#define pr_fmt(fmt) "usbip-core: " fmt
+
+#include <linux/kthread.h>
+#include <linux/lockdep.h>
+#include <linux/net.h>
+#include <linux/sched.h>
+#include <linux/string.h>
+
+#include "usbip_common.h"
+
+static struct workqueue_struct *usbip_event_wq;
+
+/* Sleeps until kthread_stop() is called on the current thread. */
+static void usbip_wait_for_stop(void)
+{
+	for (;;) {
+		set_current_state(TASK_INTERRUPTIBLE);
+		if (kthread_should_stop())
+			break;
+		schedule();
+	}
+	__set_current_state(TASK_RUNNING);
+}
+
+static void usbip_conn_thread_body(struct usbip_conn *conn,
+				   int (*fn)(struct usbip_conn *conn), const char *why)
+{
+	int ret = fn(conn);
+
+	/* A thread that ends on its own ends the connection. */
+	if (!kthread_should_stop())
+		usbip_conn_event(conn, USBIP_EV_ERROR, ret ? ret : -ECONNRESET, why);
+	usbip_wait_for_stop();
+}
+
+static int usbip_conn_rx_thread(void *data)
+{
+	struct usbip_conn *conn = data;
+
+	usbip_conn_thread_body(conn, conn->ops->rx, "rx thread ended");
+	return 0;
+}
+
+static int usbip_conn_tx_thread(void *data)
+{
+	struct usbip_conn *conn = data;
+
+	usbip_conn_thread_body(conn, conn->ops->tx, "tx thread ended");
+	return 0;
+}
+
+/* Next step of the current incident; called with ev_lock held. */
+static unsigned long usbip_conn_next_step(struct usbip_conn *conn)
+{
+	unsigned long want = conn->events & ~conn->done;
+
+	lockdep_assert_held(&conn->ev_lock);
+	if (want & USBIP_EV_SHUTDOWN)
+		return USBIP_EV_SHUTDOWN;
+	if (conn->done & USBIP_EV_UNUSABLE)
+		return 0;
+	if (want & USBIP_EV_UNUSABLE)
+		return USBIP_EV_UNUSABLE;
+	if (want & USBIP_EV_RESET)
+		return USBIP_EV_RESET;
+	return 0;
+}
+
+static void usbip_conn_shutdown(struct usbip_conn *conn, unsigned long events, int err,
+				const char *reason)
+{
+	lockdep_assert_held(conn->lock);
+
+	if (events & USBIP_EV_QUIET)
+		pr_info("%s: connection closed: %s\n", conn->name, reason);
+	else
+		pr_err("%s: connection closed: %s (%d)\n", conn->name, reason, err);
+
+	/* wakes threads blocked in recvmsg/sendmsg */
+	if (conn->sock)
+		kernel_sock_shutdown(conn->sock, SHUT_RDWR);
+	if (conn->rx_task) {
+		kthread_stop(conn->rx_task);
+		conn->rx_task = NULL;
+	}
+	if (conn->tx_task) {
+		kthread_stop(conn->tx_task);
+		conn->tx_task = NULL;
+	}
+	if (conn->ops->shutdown)
+		conn->ops->shutdown(conn);
+	usbip_sock_release(conn->sock);
+	conn->sock = NULL;
+}
+
+static void usbip_conn_work(struct work_struct *work)
+{
+	struct usbip_conn *conn = container_of(work, struct usbip_conn, work);
+	unsigned long step, events;
+	const char *reason;
+	int err;
+
+	mutex_lock(conn->lock);
+	spin_lock_irq(&conn->ev_lock);
+	while ((step = usbip_conn_next_step(conn))) {
+		events = conn->events;
+		err = conn->err;
+		reason = conn->reason;
+		spin_unlock_irq(&conn->ev_lock);
+
+		usbip_dbg(USBIP_DBG_EVENT, "%s: events %#lx, step %#lx\n", conn->name,
+			  events, step);
+		switch (step) {
+		case USBIP_EV_SHUTDOWN:
+			usbip_conn_shutdown(conn, events, err, reason);
+			break;
+		case USBIP_EV_UNUSABLE:
+			if (conn->ops->unusable)
+				conn->ops->unusable(conn);
+			break;
+		case USBIP_EV_RESET:
+			if (conn->ops->reset)
+				conn->ops->reset(conn);
+			break;
+		}
+
+		spin_lock_irq(&conn->ev_lock);
+		conn->done |= step;
+	}
+	conn->events = 0;
+	conn->done = 0;
+	conn->incidents++;
+	WRITE_ONCE(conn->state, USBIP_CONN_IDLE);
+	spin_unlock_irq(&conn->ev_lock);
+	mutex_unlock(conn->lock);
+
+	/* usbip_conn_destroy() flushes this work, so conn is still valid */
+	wake_up_all(&conn->wq);
+}
+
+/**
+ * usbip_conn_init() - initialize a connection (state IDLE)
+ * @conn: the connection, embedded in a driver structure
+ * @name: short name for log lines and threads ("<name>-rx"), e.g. "vhci3"
+ *	or a bus id; copied
+ * @ops: the driver's callbacks; must outlive @conn
+ * @lock: the driver's mutex serializing attach/detach of this connection;
+ *	held by the caller of usbip_conn_start() and by the event worker
+ */
+void usbip_conn_init(struct usbip_conn *conn, const char *name,
+		     const struct usbip_conn_ops *ops, struct mutex *lock)
+{
+	strscpy(conn->name, name, sizeof(conn->name));
+	conn->ops = ops;
+	conn->lock = lock;
+	conn->sock = NULL;
+	conn->rx_task = NULL;
+	conn->tx_task = NULL;
+	spin_lock_init(&conn->ev_lock);
+	conn->state = USBIP_CONN_IDLE;
+	conn->events = 0;
+	conn->done = 0;
+	conn->err = 0;
+	conn->reason = NULL;
+	INIT_WORK(&conn->work, usbip_conn_work);
+	init_waitqueue_head(&conn->wq);
+	conn->incidents = 0;
+}
+EXPORT_SYMBOL_GPL(usbip_conn_init);
+
+/**
+ * usbip_conn_start() - bring up a connection on a connected socket
+ * @conn: an IDLE connection
+ * @sock: the socket (from usbip_sockfd_get()); on success the connection
+ *	owns this reference and releases it when the connection closes
+ *
+ * Starts the rx and tx threads of @conn->ops.  The caller holds
+ * @conn->lock and has set up whatever the threads use before calling.
+ *
+ * Return: 0; -EBUSY if the connection is running or still closing
+ * (usbip_conn_wait() first); -ENODEV after usbip_conn_destroy(); or the
+ * error of kthread creation.  On error the caller keeps @sock.
+ */
+int usbip_conn_start(struct usbip_conn *conn, struct socket *sock)
+{
+	struct task_struct *rx = NULL, *tx = NULL;
+	enum usbip_conn_state state;
+	int ret;
+
+	lockdep_assert_held(conn->lock);
+
+	state = usbip_conn_state(conn);
+	if (state == USBIP_CONN_DEAD)
+		return -ENODEV;
+	if (state != USBIP_CONN_IDLE)
+		return -EBUSY;
+
+	conn->sock = sock;
+	if (conn->ops->rx) {
+		rx = kthread_create(usbip_conn_rx_thread, conn, "%.12s-rx", conn->name);
+		if (IS_ERR(rx)) {
+			ret = PTR_ERR(rx);
+			goto err_rx;
+		}
+	}
+	if (conn->ops->tx) {
+		tx = kthread_create(usbip_conn_tx_thread, conn, "%.12s-tx", conn->name);
+		if (IS_ERR(tx)) {
+			ret = PTR_ERR(tx);
+			goto err_tx;
+		}
+	}
+
+	spin_lock_irq(&conn->ev_lock);
+	if (conn->state != USBIP_CONN_IDLE) {	/* destroyed meanwhile */
+		spin_unlock_irq(&conn->ev_lock);
+		ret = -ENODEV;
+		goto err_state;
+	}
+	conn->rx_task = rx;
+	conn->tx_task = tx;
+	conn->events = 0;
+	conn->done = 0;
+	conn->err = 0;
+	conn->reason = NULL;
+	WRITE_ONCE(conn->state, USBIP_CONN_RUNNING);
+	spin_unlock_irq(&conn->ev_lock);
+
+	if (rx)
+		wake_up_process(rx);
+	if (tx)
+		wake_up_process(tx);
+	usbip_dbg(USBIP_DBG_EVENT, "%s: connection started\n", conn->name);
+	return 0;
+
+err_state:
+	if (tx)
+		kthread_stop(tx);	/* never woken: exits without running */
+err_tx:
+	if (rx)
+		kthread_stop(rx);
+err_rx:
+	conn->sock = NULL;
+	return ret;
+}
+EXPORT_SYMBOL_GPL(usbip_conn_start);
+
+/* Starts an incident or merges into the current one; ev_lock held. */
+static int __usbip_conn_event(struct usbip_conn *conn, unsigned long events, int err,
+			      const char *reason)
+{
+	lockdep_assert_held(&conn->ev_lock);
+
+	switch (conn->state) {
+	case USBIP_CONN_RUNNING:
+		conn->events = events | USBIP_EV_SHUTDOWN;
+		conn->err = err;
+		conn->reason = reason ? reason : "unknown";
+		WRITE_ONCE(conn->state, USBIP_CONN_CLOSING);
+		queue_work(usbip_event_wq, &conn->work);
+		return 0;
+	case USBIP_CONN_CLOSING:
+		/* the first report decides how the incident is logged */
+		conn->events |= events & ~USBIP_EV_QUIET;
+		return 0;
+	default:
+		return -ENOTCONN;
+	}
+}
+
+/**
+ * usbip_conn_event() - report an event on a connection
+ * @conn: the connection
+ * @events: USBIP_EV_ERROR, USBIP_EV_FATAL, USBIP_EV_DETACH, or a
+ *	combination of USBIP_EV_* bits (SHUTDOWN is always implied)
+ * @err: negative errno for the log line
+ * @reason: short static string for the log line (kept by pointer)
+ *
+ * The first report on a running connection starts an incident: the event
+ * worker shuts the socket down, stops the threads, calls ->shutdown and
+ * then ->unusable if any report of the incident asked for it, else
+ * ->reset if asked.  Later reports until the worker is done only add
+ * their bits.  Any context; never sleeps.
+ *
+ * Return: 0 if the report started or joined an incident, -ENOTCONN if
+ * the connection was not running (nothing to do).
+ */
+int usbip_conn_event(struct usbip_conn *conn, unsigned long events, int err,
+		     const char *reason)
+{
+	unsigned long flags;
+	int ret;
+
+	spin_lock_irqsave(&conn->ev_lock, flags);
+	ret = __usbip_conn_event(conn, events, err, reason);
+	spin_unlock_irqrestore(&conn->ev_lock, flags);
+
+	usbip_dbg(USBIP_DBG_EVENT, "%s: event %#lx (%d, %s)%s\n", conn->name, events, err,
+		  reason ? reason : "", ret ? " ignored" : "");
+	return ret;
+}
+EXPORT_SYMBOL_GPL(usbip_conn_event);
+
+/**
+ * usbip_conn_state() - current state of a connection
+ * @conn: the connection
+ *
+ * Return: the state at the time of the call; only IDLE with @conn->lock
+ * held is stable.
+ */
+enum usbip_conn_state usbip_conn_state(struct usbip_conn *conn)
+{
+	return READ_ONCE(conn->state);
+}
+EXPORT_SYMBOL_GPL(usbip_conn_state);
+
+/**
+ * usbip_conn_wait() - wait until the current incident has been handled
+ * @conn: the connection
+ *
+ * Returns at once if no incident is in progress.  Must not be called with
+ * @conn->lock held, nor from the connection's own threads or ops.
+ */
+void usbip_conn_wait(struct usbip_conn *conn)
+{
+	might_sleep();
+	lockdep_assert_not_held(conn->lock);
+	wait_event(conn->wq, usbip_conn_state(conn) != USBIP_CONN_CLOSING);
+}
+EXPORT_SYMBOL_GPL(usbip_conn_wait);
+
+/**
+ * usbip_conn_destroy() - close a connection for good
+ * @conn: the connection
+ *
+ * Closes it if running (as a quiet detach, so ->reset runs), waits for
+ * the incident to be handled, then makes it DEAD: further reports are
+ * ignored and usbip_conn_start() fails.  When this returns, the event
+ * worker no longer touches @conn, which may be freed, and the driver
+ * module may go away.  Must not be called with @conn->lock held.
+ */
+void usbip_conn_destroy(struct usbip_conn *conn)
+{
+	for (;;) {
+		spin_lock_irq(&conn->ev_lock);
+		if (conn->state == USBIP_CONN_IDLE || conn->state == USBIP_CONN_DEAD) {
+			WRITE_ONCE(conn->state, USBIP_CONN_DEAD);
+			spin_unlock_irq(&conn->ev_lock);
+			break;
+		}
+		__usbip_conn_event(conn, USBIP_EV_DETACH, 0, "device removed");
+		spin_unlock_irq(&conn->ev_lock);
+		usbip_conn_wait(conn);
+	}
+	/* the worker may still be between setting IDLE and returning */
+	flush_work(&conn->work);
+}
+EXPORT_SYMBOL_GPL(usbip_conn_destroy);
+
+int usbip_event_init(void)
+{
+	usbip_event_wq = alloc_workqueue("usbip_event", WQ_UNBOUND | WQ_MEM_RECLAIM, 0);
+	return usbip_event_wq ? 0 : -ENOMEM;
+}
+
+void usbip_event_exit(void)
+{
+	destroy_workqueue(usbip_event_wq);
+}
