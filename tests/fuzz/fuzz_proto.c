@@ -1,0 +1,161 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * libFuzzer target over the USB/IP wire layer (usbip_proto.c): header
+ * decoding and validation, the RET_SUBMIT checks against a request, iso
+ * descriptor decoding and validation, and in-place iso unpacking.
+ *
+ * Input: 8 bytes of context, then a stream of messages.
+ *   bytes 0-3  transfer buffer length of the "submitted URB" (mod 256 KiB+1)
+ *   bytes 4-5  number_of_packets it was submitted with (mod 1025)
+ *   byte  6    bit 0: the URB is IN
+ *   byte  7    ignored
+ * Each message is a 48-byte header plus its payload and iso descriptors,
+ * consumed the way a receiver would.  Besides memory errors (ASan) and UB
+ * (UBSan), invariants are checked with __builtin_trap(): encode/decode
+ * round trips, payloads within the validated bounds, and unpacked frames
+ * equal to the packed data (and packing them again gives it back).
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include "usbip_proto.h"
+
+#define MAX_BUF (256U * 1024)
+
+static void check(int cond)
+{
+	if (!cond)
+		__builtin_trap();
+}
+
+static u32 rd32(const u8 *p)
+{
+	return (u32)p[0] << 24 | (u32)p[1] << 16 | (u32)p[2] << 8 | p[3];
+}
+
+static struct usbip_iso_desc descs[USBIP_MAX_ISO_PACKETS];
+
+static void ret_submit(const struct usbip_pdu *pdu, const u8 *data, size_t size,
+		       u32 buflen, int submitted, int dir_in)
+{
+	const char *reason = NULL;
+	u32 len = usbip_ret_payload_len(pdu, dir_in);
+	int n = usbip_pdu_packets(pdu), ret, i;
+	u8 *buf, *packed;
+	u32 pos;
+
+	check(len <= buflen);
+	check(n <= submitted);
+	if (len > size || (size_t)n * USBIP_ISO_DESC_SIZE > size - len)
+		return;
+	usbip_iso_descs_decode(descs, n, data + len);
+	if (!n || !dir_in)
+		return;
+
+	buf = malloc(buflen ? buflen : 1);
+	packed = malloc(len ? len : 1);
+	check(buf && packed);
+	memcpy(buf, data, len);
+	memcpy(packed, data, len);
+	/* the rest of the buffer: something recognizable */
+	memset(buf + len, 0xa5, buflen - len);
+
+	ret = usbip_iso_unpack(buf, buflen, descs, n, len, &reason);
+	if (ret) {
+		check(ret == -EPROTO && reason && *reason);
+		check(memcmp(buf, packed, len) == 0);	/* untouched on error */
+	} else {
+		pos = 0;
+		for (i = 0; i < n; i++) {
+			check(descs[i].offset + descs[i].actual_length <= buflen);
+			check(memcmp(buf + descs[i].offset, packed + pos,
+				     descs[i].actual_length) == 0);
+			pos += descs[i].actual_length;
+		}
+		check(pos == len);
+		check(usbip_iso_pack(buf, buflen, descs, n, len, &reason) == 0);
+		check(memcmp(buf, packed, len) == 0);
+	}
+	free(buf);
+	free(packed);
+}
+
+static size_t cmd_submit(const struct usbip_pdu *pdu, const u8 *data, size_t size)
+{
+	const char *reason = NULL;
+	u32 len = usbip_cmd_payload_len(pdu);
+	int n = usbip_pdu_packets(pdu), ret;
+
+	check(len <= USBIP_MAX_TRANSFER);
+	check(n >= 0 && n <= USBIP_MAX_ISO_PACKETS);
+	if (len > size || (size_t)n * USBIP_ISO_DESC_SIZE > size - len)
+		return size;
+	usbip_iso_descs_decode(descs, n, data + len);
+	ret = usbip_iso_check(descs, n, (u32)pdu->submit.transfer_buffer_length, 0, 0,
+			      &reason);
+	check(ret == 0 || (ret == -EPROTO && reason));
+	ret = usbip_iso_check(descs, n, (u32)pdu->submit.transfer_buffer_length, 0,
+			      USBIP_ISO_CHECK_ORDER, &reason);
+	check(ret == 0 || (ret == -EPROTO && reason));
+	return len + (size_t)n * USBIP_ISO_DESC_SIZE;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct usbip_pdu pdu, again;
+	u8 enc[USBIP_HEADER_SIZE];
+	const char *reason;
+	u32 buflen;
+	int submitted, dir_in, ret;
+	size_t used;
+
+	if (size < 8)
+		return 0;
+	buflen = rd32(data) % (MAX_BUF + 1);
+	submitted = ((data[4] << 8) | data[5]) % (USBIP_MAX_ISO_PACKETS + 1);
+	dir_in = data[6] & 1;
+	data += 8;
+	size -= 8;
+
+	while (size >= USBIP_HEADER_SIZE) {
+		reason = NULL;
+		ret = usbip_pdu_decode(&pdu, data, &reason);
+		data += USBIP_HEADER_SIZE;
+		size -= USBIP_HEADER_SIZE;
+		if (ret) {
+			check(ret == -EPROTO && reason && *reason);
+			return 0;	/* a receiver drops the connection */
+		}
+		check(usbip_pdu_check(&pdu, NULL) == 0);
+		check(usbip_pdu_encode(&pdu, enc) == 0);
+		check(usbip_pdu_decode(&again, enc, NULL) == 0);
+		check(memcmp(&pdu, &again, sizeof(pdu)) == 0);
+
+		switch (pdu.command) {
+		case USBIP_CMD_SUBMIT:
+			used = cmd_submit(&pdu, data, size);
+			break;
+		case USBIP_RET_SUBMIT:
+			reason = NULL;
+			ret = usbip_check_ret_submit(&pdu, buflen, submitted, &reason);
+			if (ret) {
+				check(ret == -EPROTO && reason);
+				return 0;
+			}
+			ret_submit(&pdu, data, size, buflen, submitted, dir_in);
+			used = usbip_ret_payload_len(&pdu, dir_in) +
+			       (size_t)usbip_pdu_packets(&pdu) * USBIP_ISO_DESC_SIZE;
+			break;
+		default:
+			used = 0;
+			break;
+		}
+		if (used > size)
+			return 0;
+		data += used;
+		size -= used;
+	}
+	return 0;
+}
