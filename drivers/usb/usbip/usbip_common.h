@@ -330,6 +330,6 @@ enum usbip_conn_state usbip_conn_state(struct usbip_conn *conn);
 /* internal to usbip-core */
 int usbip_event_init(void);
 void usbip_event_exit(void);
-int usbip_selftest_run(void);
+int usbip_selftest_run(bool unix_only);
 
 #endif /* USBIP_COMMON_H */

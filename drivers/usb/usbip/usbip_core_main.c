@@ -22,9 +22,10 @@ EXPORT_SYMBOL_GPL(usbip_debug_flags);
 module_param_named(usbip_debug, usbip_debug_flags, ulong, 0644);
 MODULE_PARM_DESC(usbip_debug, "debug message categories (bit mask, USBIP_DBG_*)");
 
-static bool selftest;
-module_param(selftest, bool, 0444);
-MODULE_PARM_DESC(selftest, "run the socket and event self-test at load; refuse to load if it fails");
+static int selftest;
+module_param(selftest, int, 0444);
+MODULE_PARM_DESC(selftest,
+		 "run the self-test at load and refuse to load if it fails: 1 over TCP on 127.0.0.1 (AF_UNIX if that fails), 2 over AF_UNIX only");
 
 /**
  * usbip_debug_show() - format the debug mask for a sysfs show method
@@ -67,7 +68,7 @@ static int __init usbip_core_init(void)
 		return ret;
 
 	if (selftest) {
-		ret = usbip_selftest_run();
+		ret = usbip_selftest_run(selftest == 2);
 		if (ret)
 			goto err_selftest;
 	}

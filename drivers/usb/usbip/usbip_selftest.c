@@ -26,6 +26,7 @@
 #include "usbip_common.h"
 
 static bool st_ok;
+static bool st_unix_only;
 
 #define ST_CHECK(cond) do {						\
 	if (!(cond)) {							\
@@ -122,13 +123,18 @@ err_listener:
 static int st_pair(struct socket **a, struct socket **b)
 {
 	static bool told;
-	int ret;
+	int ret = -EAFNOSUPPORT;
 
-	ret = st_pair_tcp(a, b);
-	if (!ret)
-		return 0;
+	if (!st_unix_only) {
+		ret = st_pair_tcp(a, b);
+		if (!ret)
+			return 0;
+	}
 	if (!told) {
-		pr_info("no TCP loopback (%d), using AF_UNIX\n", ret);
+		if (st_unix_only)
+			pr_info("using AF_UNIX socket pairs\n");
+		else
+			pr_info("no TCP loopback (%d), using AF_UNIX\n", ret);
 		told = true;
 	}
 	ret = st_pair_unix(a, b);
@@ -852,17 +858,19 @@ static void st_report(const char *name, int *passed, int *failed)
 
 /**
  * usbip_selftest_run() - run every self-test case
+ * @unix_only: use AF_UNIX socket pairs instead of TCP on 127.0.0.1
  *
  * Return: 0 if all passed, -EIO otherwise (after logging
  * "usbip-core: selftest: N passed, M failed").
  */
-int usbip_selftest_run(void)
+int usbip_selftest_run(bool unix_only)
 {
 	int passed = 0, failed = 0;
 	struct socket *a, *b;
 	struct st_bufs t;
 	int i;
 
+	st_unix_only = unix_only;
 	if (st_bufs_alloc(&t)) {
 		pr_err("out of memory\n");
 		return -ENOMEM;

@@ -368,7 +368,7 @@ EXPORT_SYMBOL_GPL(usbip_recv_buf);
  * usbip_recv_pdu() - receive and validate one 48-byte header
  * @sock: connected socket
  * @pdu: output
- * @reason: set to a short explanation on failure
+ * @reason: set to a short explanation on failure; may be NULL
  *
  * Return: 0; -EPROTO for a malformed header (the stream cannot be resynced,
  * so the caller ends the connection); or a socket error as for
@@ -381,13 +381,14 @@ int usbip_recv_pdu(struct socket *sock, struct usbip_pdu *pdu, const char **reas
 
 	ret = usbip_recv_data(sock, hdr, sizeof(hdr));
 	if (ret) {
-		*reason = ret == -ECONNRESET ? "connection closed" : "receive error";
+		if (reason)
+			*reason = ret == -ECONNRESET ? "connection closed" : "receive error";
 		return ret;
 	}
 	ret = usbip_pdu_decode(pdu, hdr, reason);
 	usbip_dbg(USBIP_DBG_RX, "rx %s seqnum %u devid %#x dir %u ep %u: %s\n",
 		  usbip_cmd_name(pdu->command), pdu->seqnum, pdu->devid, pdu->direction,
-		  pdu->ep, ret ? *reason : "ok");
+		  pdu->ep, ret ? (reason ? *reason : "invalid") : "ok");
 	return ret;
 }
 EXPORT_SYMBOL_GPL(usbip_recv_pdu);
@@ -426,7 +427,7 @@ EXPORT_SYMBOL_GPL(usbip_recv_iso_descs);
  *	status as received
  * @n: number of descriptors
  * @actual_length: actual_length of the RET_SUBMIT
- * @reason: set to a short explanation on failure
+ * @reason: set to a short explanation on failure; may be NULL
  *
  * Same contract as usbip_iso_unpack() in usbip_proto.c.  For scatterlists
  * frames are moved last first, each from its end, through a one-page
@@ -452,7 +453,8 @@ int usbip_iso_unpack_buf(const struct usbip_buf *buf, const struct usbip_iso_des
 
 	bounce = kmalloc(PAGE_SIZE, GFP_NOIO);
 	if (!bounce) {
-		*reason = "out of memory";
+		if (reason)
+			*reason = "out of memory";
 		return -ENOMEM;
 	}
 
@@ -471,7 +473,8 @@ int usbip_iso_unpack_buf(const struct usbip_buf *buf, const struct usbip_iso_des
 					       pos + left) != chunk ||
 			    sg_pcopy_from_buffer(buf->sg, buf->nents, bounce, chunk,
 						 descs[i].offset + left) != chunk) {
-				*reason = "scatterlist shorter than the buffer";
+				if (reason)
+					*reason = "scatterlist shorter than the buffer";
 				ret = -EINVAL;
 				goto out_free;
 			}
@@ -489,8 +492,9 @@ EXPORT_SYMBOL_GPL(usbip_iso_unpack_buf);
  *	sysfs attach file)
  *
  * Accepts only connected SOCK_STREAM TCP sockets (IPv4 or IPv6), turns on
- * TCP_NODELAY and makes the socket allocate with GFP_NOIO (the devices
- * behind it may be block devices in the reclaim path).  The returned
+ * TCP_NODELAY, clears send/receive timeouts and makes the socket allocate
+ * with GFP_NOIO (the devices behind it may be block devices in the reclaim
+ * path).  The returned
  * socket holds a reference to its file, dropped by usbip_sock_release()
  * (or by the connection it is handed to with usbip_conn_start()).
  *
@@ -521,6 +525,9 @@ struct socket *usbip_sockfd_get(int fd)
 	tcp_sock_set_nodelay(sk);
 	lock_sock(sk);
 	sk->sk_allocation = GFP_NOIO;
+	/* the threads block until data or shutdown, whatever userspace set */
+	sk->sk_rcvtimeo = MAX_SCHEDULE_TIMEOUT;
+	sk->sk_sndtimeo = MAX_SCHEDULE_TIMEOUT;
 #if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 2, 0)
 	sk->sk_use_task_frag = false;
 #endif
