@@ -167,8 +167,10 @@ static int parse_text(struct usbip_names *names)
 				vendor = id;
 				sec = SEC_VENDOR;
 				ret = add_entry(names, KIND_VENDOR, vendor, p);
-			} else if (p[0] == 'C' && p[1] == ' ' && (p += 2) &&
-				   !parse_id_name(&p, 2, &id)) {
+			} else if (!strncmp(p, "C ", 2)) {
+				p += 2;
+				if (parse_id_name(&p, 2, &id))
+					continue;
 				cls = id;
 				sec = SEC_CLASS;
 				ret = add_entry(names, KIND_CLASS, cls, p);
