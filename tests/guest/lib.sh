@@ -29,7 +29,7 @@ _cleanups=()
 
 step() {
 	_step_no=$((_step_no + 1))
-	echo "==> [vm${VM_INDEX:-?}] step $_step_no: $*"
+	echo "==> [vm${VM_INDEX:-?} $(cut -d' ' -f1 /proc/uptime)s] step $_step_no: $*"
 }
 
 info() {
@@ -96,6 +96,11 @@ wait_for() {
 		fi
 		sleep 0.2
 	done
+}
+
+# prints CMD...: succeeds when CMD prints something (for wait_for).
+prints() {
+	[ -n "$("$@" 2>/dev/null)" ]
 }
 
 now_ns() {
@@ -246,16 +251,17 @@ disk_of_vhci() {
 # wait_disk VAR SECS FUNC ARGS...: polls FUNC until it prints a disk that
 # exists in /dev, stores it in VAR.
 wait_disk() {
-	local var=$1 secs=$2 start dev
+	local _wd_var=$1 _wd_secs=$2 _wd_start _wd_dev
 	shift 2
-	start=$(date +%s)
+	_wd_start=$(date +%s)
 	while :; do
-		dev=$("$@" 2>/dev/null || true)
-		if [ -n "$dev" ] && [ -b "$dev" ]; then
-			printf -v "$var" '%s' "$dev"
+		_wd_dev=$("$@" 2>/dev/null || true)
+		if [ -n "$_wd_dev" ] && [ -b "$_wd_dev" ]; then
+			printf -v "$_wd_var" '%s' "$_wd_dev"
 			return 0
 		fi
-		[ $(($(date +%s) - start)) -lt "$secs" ] || die "timed out after ${secs}s waiting for disk ($*)"
+		[ $(($(date +%s) - _wd_start)) -lt "$_wd_secs" ] ||
+			die "timed out after ${_wd_secs}s waiting for disk ($*)"
 		sleep 0.2
 	done
 }
@@ -305,7 +311,7 @@ gadget_storage_create() {
 	echo "$file" >"$g/functions/mass_storage.0/lun.0/file"
 	ln -s "$g/functions/mass_storage.0" "$g/configs/c.1/"
 	echo dummy_udc.0 >"$g/UDC"
-	wait_for "gadget $name on dummy_hcd" 30 test -n "$(dummy_hcd_busid "$name")"
+	wait_for "gadget $name on dummy_hcd" 30 prints dummy_hcd_busid "$name"
 	GADGET_BUSID=$(dummy_hcd_busid "$name")
 }
 
@@ -318,7 +324,7 @@ gadget_acm_create() {
 	mkdir "$g/functions/acm.0"
 	ln -s "$g/functions/acm.0" "$g/configs/c.1/"
 	echo dummy_udc.0 >"$g/UDC"
-	wait_for "gadget $name on dummy_hcd" 30 test -n "$(dummy_hcd_busid "$name")"
+	wait_for "gadget $name on dummy_hcd" 30 prints dummy_hcd_busid "$name"
 	GADGET_BUSID=$(dummy_hcd_busid "$name")
 }
 

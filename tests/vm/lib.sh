@@ -38,9 +38,47 @@ vm_kver() {
 }
 
 # vm_prepare_kernel KVER: fetches the kernel and builds the initramfs.
+# Serialised with a lock: several runs may share build/kernels.
 vm_prepare_kernel() {
-	"$VM_TOP/tests/vm/fetch" "$1" >/dev/null || return 1
-	"$VM_TOP/tests/vm/mkinitramfs" "$1" >/dev/null || return 1
+	mkdir -p "$VM_TOP/build/kernels"
+	(
+		flock 9
+		"$VM_TOP/tests/vm/fetch" "$1" >/dev/null || exit 1
+		"$VM_TOP/tests/vm/mkinitramfs" "$1" >/dev/null || exit 1
+	) 9>"$VM_TOP/build/kernels/.lock"
+}
+
+# vm_ours_depmod KVER: prints a directory holding the depmod index files
+# (modules.dep, .alias, ...) of Debian's module tree for KVER plus our
+# modules in updates/.  depmod inside a TCG guest reads the whole tree over
+# 9p and takes minutes, so it runs here on the host over a hard-link farm of
+# the same tree; the result is cached per set of our .ko files.
+vm_ours_depmod() {
+	local kver=$1 kmod=$VM_TOP/build/kmod/$1/drivers/usb/usbip sum cache farm f
+	local tree=$VM_TOP/build/kernels/$kver/lib/modules/$kver
+	sum=$(cat "$kmod"/*.ko | sha256sum | cut -c1-16)
+	cache=$VM_TOP/build/kernels/$kver/depmod-ours/$sum
+	(
+		flock 9
+		[ -f "$cache/modules.dep" ] && exit 0
+		farm=$(mktemp -d "$VM_TOP/build/kernels/$kver/.farm.XXXXXX")
+		trap 'rm -rf "$farm"' EXIT
+		mkdir -p "$farm/lib/modules"
+		cp -al "$tree" "$farm/lib/modules/" 2>/dev/null ||
+			cp -as "$tree" "$farm/lib/modules/" || exit 1
+		# Index files get real copies: depmod must not write through links.
+		for f in "$tree"/modules.*; do
+			cp --remove-destination "$f" "$farm/lib/modules/$kver/"
+		done
+		mkdir -p "$farm/lib/modules/$kver/updates"
+		cp "$kmod"/*.ko "$farm/lib/modules/$kver/updates/"
+		depmod -b "$farm" "$kver" || exit 1
+		mkdir -p "$cache.tmp"
+		cp "$farm/lib/modules/$kver"/modules.* "$cache.tmp/"
+		rm -rf "$cache"
+		mv "$cache.tmp" "$cache"
+	) 9>"$VM_TOP/build/kernels/.lock" || return 1
+	echo "$cache"
 }
 
 # vm_free_port: a TCP port on 127.0.0.1 nobody listens on.
@@ -110,6 +148,13 @@ vm_start() {
 	mkdir -p "$dir"
 	rm -f "$dir/console.log" "$dir/dmesg.txt" "$dir/rc" "$dir/metrics"
 	cp "$SCENARIO" "$dir/scenario.sh"
+	rm -rf "$dir/depmod"
+	if [ "${VM_MODES[$idx]}" = ours ]; then
+		local dm
+		dm=$(vm_ours_depmod "$KVER") || { echo "vm_start: host depmod failed" >&2; return 1; }
+		mkdir -p "$dir/depmod"
+		cp "$dm"/modules.* "$dir/depmod/"
+	fi
 	if [ "$VM_COUNT" -gt 1 ]; then
 		if [ "$idx" = 1 ]; then
 			addr=$VM_SERVER_ADDR peer=$VM_CLIENT_ADDR
@@ -126,6 +171,7 @@ vm_start() {
 	VM_INDEX=$idx
 	VM_COUNT=$VM_COUNT
 	VM_MODE='${VM_MODES[$idx]}'
+	VMTEST_GUEST_DEPMOD='${VMTEST_GUEST_DEPMOD:-}'
 	SCENARIO=/run/vmtest/scenario.sh
 	SCENARIO_NAME='$(basename "$SCENARIO" .sh)'
 	VM_ADDR='$addr'
@@ -185,7 +231,10 @@ vm_run_all() {
 	VM_PID=()
 	start=$SECONDS
 	[ "$VM_COUNT" -gt 1 ] && VM_NET_PORT=$(vm_free_port)
-	vm_start 1
+	if ! vm_start 1; then
+		VM_REASON="vm1: could not prepare the VM (host depmod)" VM_FAILED_IDX=1
+		return 1
+	fi
 	if [ "$VM_COUNT" -gt 1 ]; then
 		while ! vm_listening "$VM_NET_PORT"; do
 			if ! vm_alive 1 || [ $((SECONDS - start)) -ge 30 ]; then
@@ -196,7 +245,13 @@ vm_run_all() {
 			fi
 			sleep 0.1
 		done
-		for ((i = 2; i <= VM_COUNT; i++)); do vm_start "$i"; done
+		for ((i = 2; i <= VM_COUNT; i++)); do
+			if ! vm_start "$i"; then
+				VM_REASON="vm$i: could not prepare the VM (host depmod)" VM_FAILED_IDX=$i
+				vm_kill 1
+				return 1
+			fi
+		done
 	fi
 
 	while :; do
