@@ -13,6 +13,9 @@
 
 #include <linux/atomic.h>
 #include <linux/delay.h>
+#include <linux/fcntl.h>
+#include <linux/fdtable.h>
+#include <linux/file.h>
 #include <linux/in.h>
 #include <linux/kthread.h>
 #include <linux/net.h>
@@ -22,6 +25,7 @@
 #include <linux/un.h>
 #include <linux/vmalloc.h>
 #include <net/net_namespace.h>
+#include <net/sock.h>
 
 #include "usbip_common.h"
 
@@ -794,6 +798,79 @@ out:
 	kfree(d);
 }
 
+/* ---- socket lookup from a file descriptor ---- */
+
+/* Gives @sock a file and an fd in the loading task; consumes @sock. */
+static int st_install_fd(struct socket *sock)
+{
+	struct file *file;
+	int fd;
+
+	fd = get_unused_fd_flags(O_CLOEXEC);
+	if (fd < 0) {
+		sock_release(sock);
+		return fd;
+	}
+	file = sock_alloc_file(sock, 0, NULL);	/* releases sock on failure */
+	if (IS_ERR(file)) {
+		put_unused_fd(fd);
+		return PTR_ERR(file);
+	}
+	fd_install(fd, file);
+	return fd;
+}
+
+/* Creates a socket, installs it as an fd and expects usbip_sockfd_get() to fail. */
+static void st_sockfd_refused(int family, int type, int proto, int expect)
+{
+	struct socket *sock, *got;
+	int fd;
+
+	if (sock_create_kern(&init_net, family, type, proto, &sock)) {
+		st_ok = false;
+		return;
+	}
+	fd = st_install_fd(sock);
+	ST_CHECK(fd >= 0);
+	if (fd < 0)
+		return;
+	got = usbip_sockfd_get(fd);
+	ST_CHECK(IS_ERR(got) && PTR_ERR(got) == expect);
+	if (!IS_ERR(got))
+		usbip_sock_release(got);
+	close_fd(fd);
+}
+
+static void st_case_sockfd(void)
+{
+	struct socket *a, *b, *got;
+	int fd;
+
+	got = usbip_sockfd_get(-1);
+	ST_CHECK(IS_ERR(got) && PTR_ERR(got) == -EBADF);
+	st_sockfd_refused(AF_INET, SOCK_DGRAM, IPPROTO_UDP, -EPROTONOSUPPORT);
+	st_sockfd_refused(AF_UNIX, SOCK_STREAM, 0, -EPROTONOSUPPORT);
+	st_sockfd_refused(AF_INET, SOCK_STREAM, IPPROTO_TCP, -ENOTCONN);
+
+	if (st_pair_tcp(&a, &b)) {
+		pr_info("no TCP loopback: connected socket lookup not tested\n");
+		return;
+	}
+	fd = st_install_fd(a);
+	ST_CHECK(fd >= 0);
+	if (fd >= 0) {
+		got = usbip_sockfd_get(fd);
+		ST_CHECK(!IS_ERR(got) && got == a);
+		if (!IS_ERR(got)) {
+			ST_CHECK(got->sk->sk_allocation == GFP_NOIO);
+			ST_CHECK(got->sk->sk_rcvtimeo == MAX_SCHEDULE_TIMEOUT);
+			usbip_sock_release(got);
+		}
+		close_fd(fd);
+	}
+	sock_release(b);
+}
+
 /* ---- small pure-kernel cases ---- */
 
 static void st_case_flags(void)
@@ -892,6 +969,9 @@ int usbip_selftest_run(bool unix_only)
 	st_ok = true;
 	st_case_events();
 	st_report("connection events: one incident per error, fatal, destroy", &passed, &failed);
+	st_ok = true;
+	st_case_sockfd();
+	st_report("socket lookup from an fd: TCP only, connected only", &passed, &failed);
 	st_ok = true;
 	st_case_flags();
 	st_report("URB flag translation", &passed, &failed);
