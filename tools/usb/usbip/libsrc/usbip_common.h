@@ -14,6 +14,12 @@
 extern bool usbip_debug_enabled;
 /* Prefix of every diagnostic line, "usbip" unless a program changes it. */
 extern const char *usbip_progname;
+/*
+ * When set, diagnostics go to this function instead of stderr: @priority is
+ * a syslog(3) priority (LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG) and
+ * @line the text without prefix or newline.  usbipd -D sets it to syslog.
+ */
+extern void (*usbip_log_sink)(int priority, const char *line);
 
 /**
  * struct usbip_error - human-readable reason a library call failed
@@ -31,6 +37,7 @@ void usbip_set_error(struct usbip_error *err, const char *fmt, ...)
 
 void usbip_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void usbip_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void usbip_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void usbip_dbg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 #endif /* USBIP_COMMON_H */

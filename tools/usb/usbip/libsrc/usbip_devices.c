@@ -519,3 +519,41 @@ void usbip_print_local_device(FILE *out, const struct usbip_devinfo *dev,
 	fprintf(out, " - busid %s (%04x:%04x)\n   %s\n\n", dev->busid, dev->idVendor,
 		dev->idProduct, product);
 }
+
+/**
+ * usbip_print_remote_device() - print one device the way "usbip list -r" does
+ * @out: stream
+ * @dev: the device, as received from a server, interfaces included
+ * @names: usb.ids database, may be NULL
+ *
+ * Prints the bus id right-aligned in 11 columns with the product, then the
+ * path, the device class and one line per interface, then a blank line.
+ * The format is an interface: scripts parse it.
+ */
+void usbip_print_remote_device(FILE *out, const struct usbip_devinfo *dev,
+			       const struct usbip_names *names)
+{
+	char text[512];
+	unsigned int i;
+
+	usbip_names_product_str(names, text, sizeof(text), dev->idVendor, dev->idProduct);
+	fprintf(out, "%11s: %s\n", dev->busid, text);
+	fprintf(out, "%11s: %s\n", "", dev->path);
+	if (!dev->bDeviceClass && !dev->bDeviceSubClass && !dev->bDeviceProtocol) {
+		const char *cls = usbip_names_class(names, 0);
+
+		/* Class 0: the interfaces say what the device is. */
+		fprintf(out, "%11s: %s (00/00/00)\n", "", cls ? cls : "unknown class");
+	} else {
+		usbip_names_class_str(names, text, sizeof(text), dev->bDeviceClass,
+				      dev->bDeviceSubClass, dev->bDeviceProtocol);
+		fprintf(out, "%11s: %s\n", "", text);
+	}
+	for (i = 0; i < dev->bNumInterfaces && i < USBIP_MAX_INTERFACES; i++) {
+		usbip_names_class_str(names, text, sizeof(text), dev->intf[i].bInterfaceClass,
+				      dev->intf[i].bInterfaceSubClass,
+				      dev->intf[i].bInterfaceProtocol);
+		fprintf(out, "%11s: %2u - %s\n", "", i, text);
+	}
+	fputc('\n', out);
+}

@@ -28,5 +28,7 @@ void usbip_sort_devices(struct usbip_devinfo *devs, size_t ndev);
 struct usbip_names;
 void usbip_print_local_device(FILE *out, const struct usbip_devinfo *dev,
 			      const struct usbip_names *names, bool parsable);
+void usbip_print_remote_device(FILE *out, const struct usbip_devinfo *dev,
+			       const struct usbip_names *names);
 
 #endif /* USBIP_DEVICES_H */

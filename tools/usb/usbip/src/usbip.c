@@ -49,14 +49,18 @@ static void version_usage(void)
 }
 
 static const struct usbip_command commands[] = {
-	{ "list", usbip_cmd_list, usbip_list_usage, "list the local USB devices" },
+	{ "list", usbip_cmd_list, usbip_list_usage,
+	  "list the local USB devices, or those a server exports" },
+	{ "bind", usbip_cmd_bind, usbip_bind_usage, "export a local device through usbip-host" },
+	{ "unbind", usbip_cmd_unbind, usbip_unbind_usage,
+	  "give a device back from usbip-host to its driver" },
 	{ "version", cmd_version, version_usage, "show the version" },
 	{ "help", cmd_help, help_usage, "show the commands or the usage of one" },
 };
 
 /* Commands of USB/IP that later versions of these tools will provide. */
 static const char *const missing_commands[] = {
-	"attach", "detach", "port", "bind", "unbind",
+	"attach", "detach", "port",
 };
 
 static const struct usbip_command *find_command(const char *name)
@@ -88,8 +92,7 @@ static void usage(FILE *out)
 		"\n"
 		"Options:\n"
 		"  -d, --debug          print debugging information on stderr\n"
-		"  -t, --tcp-port PORT  TCP port of the USB/IP server (default %u); no\n"
-		"                       command of this build connects to a server yet\n"
+		"  -t, --tcp-port PORT  TCP port of the USB/IP server (default %u)\n"
 		"  -h, --help           this text\n"
 		"\n"
 		"Commands:\n", USBIP_PORT);

@@ -15,5 +15,9 @@ extern unsigned int usbip_tcp_port;
 
 int usbip_cmd_list(int argc, char *argv[]);
 void usbip_list_usage(void);
+int usbip_cmd_bind(int argc, char *argv[]);
+void usbip_bind_usage(void);
+int usbip_cmd_unbind(int argc, char *argv[]);
+void usbip_unbind_usage(void);
 
 #endif /* USBIP_CMD_H */

@@ -13,19 +13,24 @@
 #include "usbip.h"
 #include "usbip_devices.h"
 #include "usbip_names.h"
+#include "usbip_net.h"
 
 void usbip_list_usage(void)
 {
 	printf("usage: usbip list -l [-p]\n"
+	       "       usbip [--tcp-port PORT] list -r HOST\n"
 	       "\n"
 	       "List the USB devices of this host that could be exported (hubs are\n"
-	       "left out).\n"
+	       "left out), or the devices a USB/IP server exports.\n"
 	       "\n"
-	       "  -l, --local      list local devices\n"
-	       "  -p, --parsable   one \"busid=BUSID#usbid=VVVV:PPPP#\" line per device\n"
+	       "  -l, --local        list local devices\n"
+	       "  -p, --parsable     with -l: one \"busid=BUSID#usbid=VVVV:PPPP#\" line\n"
+	       "                     per device\n"
+	       "  -r, --remote HOST  list the devices exported by the usbipd on HOST (a\n"
+	       "                     host name, IPv4 or IPv6 address)\n"
 	       "\n"
 	       "Names come from usb.ids (%s, or $%s).\n"
-	       "Not implemented in this build: --remote HOST, --device.\n",
+	       "Not implemented in this build: --device.\n",
 	       USBIP_USB_IDS_PATH, USBIP_USB_IDS_ENV);
 }
 
@@ -66,6 +71,45 @@ static int list_local(bool parsable)
 	return USBIP_EXIT_OK;
 }
 
+static int list_remote(const char *host)
+{
+	struct usbip_names *names;
+	struct usbip_devinfo *devs;
+	struct usbip_error err;
+	uint32_t ndev, i;
+	int fd, ret;
+
+	fd = usbip_net_connect(host, usbip_tcp_port, &err);
+	if (fd < 0) {
+		usbip_err("%s", err.msg);
+		return USBIP_EXIT_FAILED;
+	}
+	ret = usbip_net_devlist(fd, &devs, &ndev, &err);
+	close(fd);
+	if (ret) {
+		usbip_err("device list from %s: %s", host, err.msg);
+		return USBIP_EXIT_FAILED;
+	}
+	if (!ndev) {
+		usbip_info("no exportable devices found on %s", host);
+		return USBIP_EXIT_OK;
+	}
+	names = usbip_names_load_default();
+	if (!names) {
+		usbip_err("loading usb.ids: out of memory");
+		free(devs);
+		return USBIP_EXIT_FAILED;
+	}
+	printf("Exportable USB devices\n"
+	       "======================\n"
+	       " - %s\n", host);
+	for (i = 0; i < ndev; i++)
+		usbip_print_remote_device(stdout, &devs[i], names);
+	usbip_names_free(names);
+	free(devs);
+	return USBIP_EXIT_OK;
+}
+
 int usbip_cmd_list(int argc, char *argv[])
 {
 	static const struct option opts[] = {
@@ -77,6 +121,7 @@ int usbip_cmd_list(int argc, char *argv[])
 		{ NULL, 0, NULL, 0 },
 	};
 	bool local = false, parsable = false;
+	const char *remote = NULL;
 	int c;
 
 	optind = 0;
@@ -90,8 +135,8 @@ int usbip_cmd_list(int argc, char *argv[])
 			parsable = true;
 			break;
 		case 'r':
-			usbip_err("list --remote is not implemented in this build");
-			return USBIP_EXIT_USAGE;
+			remote = optarg;
+			break;
 		case 'd':
 			usbip_err("list --device is not implemented in this build");
 			return USBIP_EXIT_USAGE;
@@ -112,8 +157,19 @@ int usbip_cmd_list(int argc, char *argv[])
 		usbip_err("list: unexpected argument '%s'; see 'usbip help list'", argv[optind]);
 		return USBIP_EXIT_USAGE;
 	}
+	if (local && remote) {
+		usbip_err("list: --local and --remote exclude each other");
+		return USBIP_EXIT_USAGE;
+	}
+	if (remote && parsable) {
+		usbip_err("list: --parsable only applies to --local");
+		return USBIP_EXIT_USAGE;
+	}
+	if (remote)
+		return list_remote(remote);
 	if (!local) {
-		usbip_err("list: say which devices to list (--local); see 'usbip help list'");
+		usbip_err("list: say which devices to list (--local or --remote HOST); "
+			  "see 'usbip help list'");
 		return USBIP_EXIT_USAGE;
 	}
 	return list_local(parsable);

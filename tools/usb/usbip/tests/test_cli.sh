@@ -47,19 +47,34 @@ run 2
 ok $? "no command is a usage error (2)"
 
 run 0 help && grep -q '^  list ' "$tmp/out" && ! grep -q '^  attach' "$tmp/out" &&
-	grep -q '^Not implemented in this build: attach, detach, port, bind, unbind\.$' "$tmp/out"
+	grep -q '^  bind ' "$tmp/out" && grep -q '^  unbind ' "$tmp/out" &&
+	grep -q '^Not implemented in this build: attach, detach, port\.$' "$tmp/out"
 ok $? "help lists working commands and names the missing ones as such"
 
 run 0 help list && grep -q -- '--parsable' "$tmp/out"
 ok $? "help list shows the list usage"
 
-for cmd in attach detach port bind unbind; do
+for cmd in attach detach port; do
 	run 2 "$cmd" && grep -q "'$cmd' is not implemented in this build" "$tmp/err"
 	ok $? "$cmd exits 2: not implemented in this build"
 done
 
-run 2 list -r localhost && grep -q 'list --remote is not implemented' "$tmp/err"
-ok $? "list --remote exits 2: not implemented"
+for cmd in bind unbind; do
+	run 2 "$cmd" && grep -q "$cmd: which device" "$tmp/err"
+	ok $? "$cmd without -b is a usage error"
+	run 2 "$cmd" -b 1-1 extra && grep -q "unexpected argument 'extra'" "$tmp/err"
+	ok $? "$cmd with an extra argument is a usage error"
+	run 0 help "$cmd" && grep -q -- "--busid" "$tmp/out"
+	ok $? "help $cmd shows its usage"
+done
+run 2 list -r && grep -q 'missing argument' "$tmp/err"
+ok $? "list -r without a host is a usage error"
+run 2 list -l -r localhost && grep -q 'exclude each other' "$tmp/err"
+ok $? "list -l -r is a usage error"
+run 1 --tcp-port 1 list -r 127.0.0.1 && grep -q 'cannot connect to 127.0.0.1:1' "$tmp/err"
+ok $? "list -r to a closed port fails with status 1"
+run 1 list -r host.invalid && grep -q 'cannot resolve host.invalid' "$tmp/err"
+ok $? "list -r to an unknown host fails with status 1"
 run 2 list --device && grep -q 'list --device is not implemented' "$tmp/err"
 ok $? "list --device exits 2: not implemented"
 run 2 list && grep -q -- '--local' "$tmp/err"

@@ -1,0 +1,696 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Server side of libusbip: binding devices to usbip-host, reading their
+ * export status and handing connected sockets to the driver.
+ *
+ * The driver's interface is a handful of sysfs files:
+ *
+ *   bus/usb/drivers/usbip-host/match_busid   "add BUSID" / "del BUSID"
+ *   bus/usb/drivers/usbip-host/bind          BUSID: probe it with usbip-host
+ *   bus/usb/drivers/usbip-host/unbind        BUSID: release it
+ *   bus/usb/drivers/usbip-host/rebind        BUSID: give it back to its driver
+ *   bus/usb/devices/BUSID/usbip_status       1 available, 2 in use, 3 error
+ *   bus/usb/devices/BUSID/usbip_sockfd       fd number of a connected socket
+ *
+ * Devices are read straight from their sysfs attributes (not through
+ * libudev) so that the whole server side works on a fake tree selected with
+ * USBIP_SYSFS_ROOT.
+ */
+#include <config.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "usbip_devices.h"
+#include "usbip_host.h"
+
+/**
+ * usbip_sysfs_root() - directory that stands for /sys
+ *
+ * Return: $USBIP_SYSFS_ROOT when set and non-empty, else "/sys".
+ */
+const char *usbip_sysfs_root(void)
+{
+	const char *root = getenv(USBIP_SYSFS_ROOT_ENV);
+
+	return root && *root ? root : "/sys";
+}
+
+/* Builds ROOT/<fmt...> into @buf (PATH_MAX bytes). */
+static int __attribute__((format(printf, 3, 4)))
+sysfs_path(char *buf, struct usbip_error *err, const char *fmt, ...)
+{
+	char rel[PATH_MAX];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(rel, sizeof(rel), fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof(rel))
+		goto err_long;
+	n = snprintf(buf, PATH_MAX, "%s/%s", usbip_sysfs_root(), rel);
+	if (n < 0 || n >= PATH_MAX)
+		goto err_long;
+	return 0;
+
+err_long:
+	usbip_set_error(err, "sysfs path too long");
+	return -ENAMETOOLONG;
+}
+
+/* Reads a small text file, without its trailing newline. */
+static int read_text(const char *path, char *buf, size_t size)
+{
+	ssize_t n;
+	int fd;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, size - 1);
+	if (n < 0) {
+		n = -errno;
+		close(fd);
+		return n;
+	}
+	close(fd);
+	buf[n] = '\0';
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
+		buf[--n] = '\0';
+	return 0;
+}
+
+/*
+ * Writes @text to a sysfs attribute in one write(), which is how sysfs
+ * store functions want it.  The file must exist.
+ */
+static int write_text(const char *path, const char *text, struct usbip_error *err)
+{
+	size_t len = strlen(text);
+	ssize_t n;
+	int fd, ret;
+
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0) {
+		ret = -errno;
+		usbip_set_error(err, "cannot open %s: %s%s", path, strerror(-ret),
+				ret == -EACCES || ret == -EPERM ? " (are you root?)" : "");
+		return ret;
+	}
+	n = write(fd, text, len);
+	ret = n < 0 ? -errno : (size_t)n == len ? 0 : -EIO;
+	if (close(fd) && !ret)
+		ret = -errno;
+	if (ret)
+		usbip_set_error(err, "writing \"%s\" to %s: %s", text, path, strerror(-ret));
+	else
+		usbip_dbg("wrote \"%s\" to %s", text, path);
+	return ret;
+}
+
+static int check_busid_arg(const char *busid, struct usbip_error *err)
+{
+	if (strlen(busid) >= USBIP_BUSID_SIZE) {
+		usbip_set_error(err, "bus id \"%.40s\" is longer than %d characters", busid,
+				USBIP_BUSID_SIZE - 1);
+		return -EINVAL;
+	}
+	return usbip_check_busid(busid, strlen(busid) + 1, err);
+}
+
+/* Reads a numeric attribute of the device directory @dir. */
+static int read_num(const char *dir, const char *attr, int base, unsigned long max,
+		    bool optional, unsigned long *val, struct usbip_error *err)
+{
+	char path[PATH_MAX], text[64];
+	int ret;
+
+	if (snprintf(path, sizeof(path), "%s/%s", dir, attr) >= (int)sizeof(path)) {
+		usbip_set_error(err, "sysfs path too long");
+		return -ENAMETOOLONG;
+	}
+	ret = read_text(path, text, sizeof(text));
+	if (optional && (ret == -ENOENT || (!ret && !text[strspn(text, " \t")]))) {
+		*val = 0;
+		return 0;
+	}
+	if (ret) {
+		usbip_set_error(err, "cannot read %s: %s", path, strerror(-ret));
+		return ret;
+	}
+	if (usbip_parse_sysfs_uint(text, base, max, val)) {
+		usbip_set_error(err, "%s is \"%s\", not a number", path, text);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* The directory of a USB device (not an interface, which has a ':'). */
+static int device_dir(const char *busid, char *dir, struct usbip_error *err)
+{
+	char attr[PATH_MAX];
+	struct stat st;
+	int ret;
+
+	ret = check_busid_arg(busid, err);
+	if (ret)
+		return ret;
+	ret = sysfs_path(dir, err, "bus/usb/devices/%s", busid);
+	if (ret)
+		return ret;
+	if (stat(dir, &st) || !S_ISDIR(st.st_mode)) {
+		usbip_set_error(err, "no USB device with bus id %s", busid);
+		return -ENODEV;
+	}
+	if (snprintf(attr, sizeof(attr), "%s/idVendor", dir) >= (int)sizeof(attr) ||
+	    strchr(busid, ':') || access(attr, F_OK)) {
+		usbip_set_error(err, "%s is not a USB device (an interface or a bus?)", busid);
+		return -ENODEV;
+	}
+	return 0;
+}
+
+struct intf_slot {
+	unsigned long number;
+	struct usbip_ifinfo info;
+};
+
+static int cmp_intf(const void *x, const void *y)
+{
+	const struct intf_slot *a = x, *b = y;
+
+	return (a->number > b->number) - (a->number < b->number);
+}
+
+/* Fills the interfaces from the BUSID:C.I subdirectories of @dir. */
+static int read_interfaces(const char *dir, struct usbip_devinfo *dev, struct usbip_error *err)
+{
+	struct intf_slot slots[USBIP_MAX_INTERFACES];
+	size_t blen = strlen(dev->busid), n = 0, i;
+	unsigned long cls, sub, proto;
+	char sub_dir[PATH_MAX];
+	struct dirent *de;
+	DIR *d;
+	int ret = 0;
+
+	d = opendir(dir);
+	if (!d) {
+		ret = -errno;
+		usbip_set_error(err, "cannot read %s: %s", dir, strerror(-ret));
+		return ret;
+	}
+	while ((de = readdir(d))) {
+		if (strncmp(de->d_name, dev->busid, blen) || de->d_name[blen] != ':')
+			continue;
+		if (snprintf(sub_dir, sizeof(sub_dir), "%s/%s", dir, de->d_name) >=
+		    (int)sizeof(sub_dir))
+			continue;
+		if (n == USBIP_MAX_INTERFACES) {
+			usbip_set_error(err, "%s: more than %d interfaces", dev->busid,
+					USBIP_MAX_INTERFACES);
+			ret = -E2BIG;
+			break;
+		}
+		ret = read_num(sub_dir, "bInterfaceNumber", 16, 0xff, false, &slots[n].number, err);
+		if (!ret)
+			ret = read_num(sub_dir, "bInterfaceClass", 16, 0xff, false, &cls, err);
+		if (!ret)
+			ret = read_num(sub_dir, "bInterfaceSubClass", 16, 0xff, false, &sub, err);
+		if (!ret)
+			ret = read_num(sub_dir, "bInterfaceProtocol", 16, 0xff, false, &proto, err);
+		if (ret)
+			break;
+		slots[n].info.bInterfaceClass = cls;
+		slots[n].info.bInterfaceSubClass = sub;
+		slots[n].info.bInterfaceProtocol = proto;
+		n++;
+	}
+	closedir(d);
+	if (ret)
+		return ret;
+	qsort(slots, n, sizeof(slots[0]), cmp_intf);
+	for (i = 0; i < n; i++)
+		dev->intf[i] = slots[i].info;
+	if (n != dev->bNumInterfaces)
+		usbip_dbg("%s: bNumInterfaces says %u, sysfs has %zu interfaces; using %zu",
+			  dev->busid, dev->bNumInterfaces, n, n);
+	dev->bNumInterfaces = n;
+	return 0;
+}
+
+/*
+ * The path field: the device's real sysfs path, spelt under /sys even when
+ * a fake root is in use, so that a fake tree yields the records a real one
+ * would.
+ */
+static int device_path(const char *dir, struct usbip_devinfo *dev, struct usbip_error *err)
+{
+	char real[PATH_MAX], root[PATH_MAX];
+	const char *rest = real;
+	size_t rlen;
+
+	if (!realpath(dir, real) || !realpath(usbip_sysfs_root(), root)) {
+		usbip_set_error(err, "%s: cannot resolve %s: %s", dev->busid, dir, strerror(errno));
+		return -errno;
+	}
+	rlen = strlen(root);
+	if (!strncmp(real, root, rlen) && real[rlen] == '/')
+		rest = real + rlen;
+	if (snprintf(dev->path, sizeof(dev->path), "%s%s", rest == real ? "" : "/sys", rest) >=
+	    (int)sizeof(dev->path)) {
+		usbip_set_error(err, "%s: sysfs path longer than %zu characters", dev->busid,
+				sizeof(dev->path) - 1);
+		return -ENAMETOOLONG;
+	}
+	return 0;
+}
+
+/**
+ * usbip_host_read_device() - read one USB device from sysfs
+ * @busid: its bus id
+ * @dev: the device record, interfaces included
+ * @err: reason on failure, may be NULL
+ *
+ * Return: 0, -EINVAL for a malformed bus id, -ENODEV when there is no such
+ * device, or another negative errno when its attributes cannot be read.
+ */
+int usbip_host_read_device(const char *busid, struct usbip_devinfo *dev,
+			   struct usbip_error *err)
+{
+	char dir[PATH_MAX], speed[32];
+	char attr[PATH_MAX + 8];
+	unsigned long v[11];
+	int ret;
+
+	ret = device_dir(busid, dir, err);
+	if (ret)
+		return ret;
+	memset(dev, 0, sizeof(*dev));
+	strcpy(dev->busid, busid);
+	ret = device_path(dir, dev, err);
+	if (!ret)
+		ret = read_num(dir, "busnum", 10, 0xffff, false, &v[0], err);
+	if (!ret)
+		ret = read_num(dir, "devnum", 10, 0xffff, false, &v[1], err);
+	if (!ret)
+		ret = read_num(dir, "idVendor", 16, 0xffff, false, &v[2], err);
+	if (!ret)
+		ret = read_num(dir, "idProduct", 16, 0xffff, false, &v[3], err);
+	if (!ret)
+		ret = read_num(dir, "bcdDevice", 16, 0xffff, true, &v[4], err);
+	if (!ret)
+		ret = read_num(dir, "bDeviceClass", 16, 0xff, true, &v[5], err);
+	if (!ret)
+		ret = read_num(dir, "bDeviceSubClass", 16, 0xff, true, &v[6], err);
+	if (!ret)
+		ret = read_num(dir, "bDeviceProtocol", 16, 0xff, true, &v[7], err);
+	/* Empty while the device is unconfigured. */
+	if (!ret)
+		ret = read_num(dir, "bConfigurationValue", 10, 0xff, true, &v[8], err);
+	if (!ret)
+		ret = read_num(dir, "bNumConfigurations", 10, 0xff, true, &v[9], err);
+	if (!ret)
+		ret = read_num(dir, "bNumInterfaces", 10, 0xff, true, &v[10], err);
+	if (ret)
+		return ret;
+	dev->busnum = v[0];
+	dev->devnum = v[1];
+	dev->idVendor = v[2];
+	dev->idProduct = v[3];
+	dev->bcdDevice = v[4];
+	dev->bDeviceClass = v[5];
+	dev->bDeviceSubClass = v[6];
+	dev->bDeviceProtocol = v[7];
+	dev->bConfigurationValue = v[8];
+	dev->bNumConfigurations = v[9];
+	dev->bNumInterfaces = v[10];
+	snprintf(attr, sizeof(attr), "%s/speed", dir);
+	dev->speed = usbip_speed_from_sysfs(read_text(attr, speed, sizeof(speed)) ? NULL : speed);
+	return read_interfaces(dir, dev, err);
+}
+
+/**
+ * usbip_host_driver_loaded() - is the usbip-host driver registered?
+ * @err: reason when it is not, may be NULL
+ *
+ * Return: 0, or -ENOENT with a message telling to load the module.
+ */
+int usbip_host_driver_loaded(struct usbip_error *err)
+{
+	char path[PATH_MAX];
+	struct stat st;
+	int ret;
+
+	ret = sysfs_path(path, err, "bus/usb/drivers/%s", USBIP_HOST_DRIVER);
+	if (ret)
+		return ret;
+	if (stat(path, &st) || !S_ISDIR(st.st_mode)) {
+		usbip_set_error(err, "the %s driver is not loaded (no %s); "
+				"load it with 'modprobe %s'", USBIP_HOST_DRIVER, path,
+				USBIP_HOST_DRIVER);
+		return -ENOENT;
+	}
+	return 0;
+}
+
+/**
+ * usbip_host_driver_of() - name of the driver bound to a USB device
+ * @busid: bus id of the device
+ * @name: the driver's name, "" when no driver is bound
+ * @size: size of @name
+ * @err: reason on failure, may be NULL
+ *
+ * Return: 0, or a negative errno (-ENODEV: no such device).
+ */
+int usbip_host_driver_of(const char *busid, char *name, size_t size, struct usbip_error *err)
+{
+	char dir[PATH_MAX], link[PATH_MAX + 8], target[PATH_MAX];
+	const char *base;
+	ssize_t n;
+	int ret;
+
+	ret = device_dir(busid, dir, err);
+	if (ret)
+		return ret;
+	snprintf(link, sizeof(link), "%s/driver", dir);
+	n = readlink(link, target, sizeof(target) - 1);
+	if (n < 0) {
+		if (errno == ENOENT) {
+			name[0] = '\0';
+			return 0;
+		}
+		ret = -errno;
+		usbip_set_error(err, "cannot read %s: %s", link, strerror(errno));
+		return ret;
+	}
+	target[n] = '\0';
+	base = strrchr(target, '/');
+	base = base ? base + 1 : target;
+	if (strlen(base) >= size) {
+		usbip_set_error(err, "%s: driver name too long", busid);
+		return -ENAMETOOLONG;
+	}
+	strcpy(name, base);
+	return 0;
+}
+
+/**
+ * usbip_host_is_bound() - is a device bound to usbip-host?
+ * @busid: bus id
+ *
+ * Return: 1 when it is, 0 when it is not or does not exist.
+ */
+int usbip_host_is_bound(const char *busid)
+{
+	char name[64];
+
+	if (usbip_host_driver_of(busid, name, sizeof(name), NULL))
+		return 0;
+	return !strcmp(name, USBIP_HOST_DRIVER);
+}
+
+/* Tells the driver core to probe @busid again (generic fallback of rebind). */
+static int reprobe(const char *busid, struct usbip_error *err)
+{
+	char path[PATH_MAX];
+	int ret;
+
+	ret = sysfs_path(path, err, "bus/usb/drivers_probe");
+	if (!ret)
+		ret = write_text(path, busid, err);
+	return ret;
+}
+
+/**
+ * usbip_host_bind() - make a device exportable: bind it to usbip-host
+ * @busid: bus id of the device
+ * @err: reason on failure, may be NULL
+ *
+ * Adds @busid to usbip-host's match list, releases the device from its
+ * current driver and binds it to usbip-host.  When a step fails the earlier
+ * ones are undone as far as possible.
+ *
+ * Return: 0, -EINVAL (bad bus id or a hub), -ENODEV (no such device),
+ * -ENOENT (usbip-host not loaded), -EBUSY (already bound), -EACCES/-EPERM
+ * (not root) or another negative errno from sysfs.
+ */
+int usbip_host_bind(const char *busid, struct usbip_error *err)
+{
+	char match[PATH_MAX], bind[PATH_MAX], unbind[PATH_MAX], dir[PATH_MAX];
+	char driver[64], cmd[USBIP_BUSID_SIZE + 8];
+	unsigned long cls;
+	int ret;
+
+	ret = device_dir(busid, dir, err);
+	if (ret)
+		return ret;
+	ret = read_num(dir, "bDeviceClass", 16, 0xff, true, &cls, err);
+	if (ret)
+		return ret;
+	if (cls == USBIP_CLASS_HUB) {
+		usbip_set_error(err, "%s is a USB hub; hubs cannot be exported", busid);
+		return -EINVAL;
+	}
+	ret = usbip_host_driver_loaded(err);
+	if (ret)
+		return ret;
+	ret = usbip_host_driver_of(busid, driver, sizeof(driver), err);
+	if (ret)
+		return ret;
+	if (!strcmp(driver, USBIP_HOST_DRIVER)) {
+		usbip_set_error(err, "%s is already bound to %s", busid, USBIP_HOST_DRIVER);
+		return -EBUSY;
+	}
+	ret = sysfs_path(match, err, "bus/usb/drivers/%s/match_busid", USBIP_HOST_DRIVER);
+	if (!ret)
+		ret = sysfs_path(bind, err, "bus/usb/drivers/%s/bind", USBIP_HOST_DRIVER);
+	if (!ret)
+		ret = sysfs_path(unbind, err, "bus/usb/devices/%s/driver/unbind", busid);
+	if (ret)
+		return ret;
+	if (access(match, W_OK)) {
+		ret = -errno;
+		usbip_set_error(err, "cannot write %s: %s%s", match, strerror(errno),
+				errno == EACCES || errno == EPERM || errno == EROFS ?
+				" (binding needs root)" : "");
+		return ret;
+	}
+
+	snprintf(cmd, sizeof(cmd), "add %s", busid);
+	ret = write_text(match, cmd, err);
+	if (ret)
+		return ret;
+	if (driver[0]) {
+		ret = write_text(unbind, busid, err);
+		if (ret)
+			goto err_match;
+	}
+	ret = write_text(bind, busid, err);
+	if (ret)
+		goto err_driver;
+	return 0;
+
+err_driver:
+	if (driver[0])
+		reprobe(busid, NULL);
+err_match:
+	snprintf(cmd, sizeof(cmd), "del %s", busid);
+	write_text(match, cmd, NULL);
+	return ret;
+}
+
+/**
+ * usbip_host_unbind() - stop exporting a device and give it back to its driver
+ * @busid: bus id of the device
+ * @err: reason on failure, may be NULL
+ *
+ * Releases the device from usbip-host, removes it from the match list and
+ * asks usbip-host to "rebind" it, which lets the driver core probe it with
+ * its usual driver; if that attribute is missing or refuses, the bus's
+ * generic drivers_probe is used instead.
+ *
+ * Return: 0, -EINVAL (bad bus id or not bound to usbip-host), -ENODEV (no
+ * such device), -ENOENT (usbip-host not loaded) or a negative errno.
+ */
+int usbip_host_unbind(const char *busid, struct usbip_error *err)
+{
+	char match[PATH_MAX], unbind[PATH_MAX], rebind[PATH_MAX], dir[PATH_MAX];
+	char driver[64], cmd[USBIP_BUSID_SIZE + 8];
+	struct usbip_error why;
+	int ret;
+
+	ret = device_dir(busid, dir, err);
+	if (ret)
+		return ret;
+	ret = usbip_host_driver_loaded(err);
+	if (ret)
+		return ret;
+	ret = usbip_host_driver_of(busid, driver, sizeof(driver), err);
+	if (ret)
+		return ret;
+	if (strcmp(driver, USBIP_HOST_DRIVER)) {
+		usbip_set_error(err, "%s is not bound to %s (its driver is %s)", busid,
+				USBIP_HOST_DRIVER, driver[0] ? driver : "none");
+		return -EINVAL;
+	}
+	ret = sysfs_path(match, err, "bus/usb/drivers/%s/match_busid", USBIP_HOST_DRIVER);
+	if (!ret)
+		ret = sysfs_path(unbind, err, "bus/usb/drivers/%s/unbind", USBIP_HOST_DRIVER);
+	if (!ret)
+		ret = sysfs_path(rebind, err, "bus/usb/drivers/%s/rebind", USBIP_HOST_DRIVER);
+	if (ret)
+		return ret;
+
+	ret = write_text(unbind, busid, err);
+	if (ret)
+		return ret;
+	snprintf(cmd, sizeof(cmd), "del %s", busid);
+	ret = write_text(match, cmd, &why);
+	if (ret)
+		usbip_dbg("%s (continuing)", why.msg);
+	ret = write_text(rebind, busid, &why);
+	if (ret) {
+		usbip_dbg("%s; asking the bus to probe %s instead", why.msg, busid);
+		ret = reprobe(busid, err);
+	}
+	return ret;
+}
+
+/**
+ * usbip_host_status() - export status of a device bound to usbip-host
+ * @busid: bus id
+ * @status: SDEV_ST_AVAILABLE, SDEV_ST_USED or SDEV_ST_ERROR
+ * @err: reason on failure, may be NULL
+ *
+ * Return: 0, -ENODEV (no such device, or not bound to usbip-host) or
+ * -EINVAL (unreadable value).
+ */
+int usbip_host_status(const char *busid, int *status, struct usbip_error *err)
+{
+	char dir[PATH_MAX];
+	unsigned long v;
+	int ret;
+
+	ret = device_dir(busid, dir, err);
+	if (ret)
+		return ret;
+	if (!usbip_host_is_bound(busid)) {
+		usbip_set_error(err, "%s is not bound to %s", busid, USBIP_HOST_DRIVER);
+		return -ENODEV;
+	}
+	ret = read_num(dir, "usbip_status", 10, 0xff, false, &v, err);
+	if (ret)
+		return ret == -ENOENT ? -ENODEV : ret;
+	if (v != SDEV_ST_AVAILABLE && v != SDEV_ST_USED && v != SDEV_ST_ERROR) {
+		usbip_set_error(err, "%s: unknown usbip_status %lu", busid, v);
+		return -EINVAL;
+	}
+	*status = v;
+	return 0;
+}
+
+/**
+ * usbip_host_export_fd() - hand a connected socket to usbip-host
+ * @busid: bus id of a device bound to usbip-host and available
+ * @sockfd: the socket; the caller may close its descriptor afterwards, the
+ *          driver holds its own reference
+ * @err: reason on failure, may be NULL
+ *
+ * Return: 0, or the negative errno of the write (the driver refuses a
+ * device that is not available, or a descriptor that is not a TCP socket).
+ */
+int usbip_host_export_fd(const char *busid, int sockfd, struct usbip_error *err)
+{
+	char dir[PATH_MAX], path[PATH_MAX + 16], num[16];
+	int ret;
+
+	ret = device_dir(busid, dir, err);
+	if (ret)
+		return ret;
+	snprintf(path, sizeof(path), "%s/usbip_sockfd", dir);
+	snprintf(num, sizeof(num), "%d", sockfd);
+	return write_text(path, num, err);
+}
+
+/**
+ * usbip_host_devices() - the devices bound to usbip-host
+ * @devs: on success a malloc()ed array sorted by bus id, NULL when empty
+ * @ndev: on success the number of devices
+ * @err: reason on failure, may be NULL
+ *
+ * Devices whose attributes cannot be read (they may be disappearing) are
+ * left out with a debug message.
+ *
+ * Return: 0, -ENOENT when usbip-host is not loaded, or a negative errno.
+ */
+int usbip_host_devices(struct usbip_devinfo **devs, size_t *ndev, struct usbip_error *err)
+{
+	struct usbip_devinfo *list = NULL, *grown;
+	size_t count = 0, cap = 0;
+	char path[PATH_MAX], entry[PATH_MAX + NAME_MAX + 2];
+	struct dirent *de;
+	struct stat st;
+	DIR *d;
+	int ret;
+
+	*devs = NULL;
+	*ndev = 0;
+	ret = usbip_host_driver_loaded(err);
+	if (!ret)
+		ret = sysfs_path(path, err, "bus/usb/drivers/%s", USBIP_HOST_DRIVER);
+	if (ret)
+		return ret;
+	d = opendir(path);
+	if (!d) {
+		ret = -errno;
+		usbip_set_error(err, "cannot read %s: %s", path, strerror(errno));
+		return ret;
+	}
+	while ((de = readdir(d))) {
+		struct usbip_error why;
+
+		if (de->d_name[0] == '.' || !strcmp(de->d_name, "module") ||
+		    strlen(de->d_name) >= USBIP_BUSID_SIZE || strchr(de->d_name, ':'))
+			continue;
+		snprintf(entry, sizeof(entry), "%s/%s", path, de->d_name);
+		if (lstat(entry, &st) || !S_ISLNK(st.st_mode))
+			continue;
+		if (count == cap) {
+			cap = cap ? cap * 2 : 8;
+			grown = realloc(list, cap * sizeof(*list));
+			if (!grown) {
+				usbip_set_error(err, "out of memory listing exported devices");
+				ret = -ENOMEM;
+				goto err_free;
+			}
+			list = grown;
+		}
+		if (usbip_host_read_device(de->d_name, &list[count], &why)) {
+			usbip_dbg("skipping %s: %s", de->d_name, why.msg);
+			continue;
+		}
+		count++;
+	}
+	closedir(d);
+	usbip_sort_devices(list, count);
+	if (!count) {
+		free(list);
+		list = NULL;
+	}
+	*devs = list;
+	*ndev = count;
+	return 0;
+
+err_free:
+	closedir(d);
+	free(list);
+	return ret;
+}

@@ -1,0 +1,362 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * TCP helpers of libusbip.
+ */
+#include <config.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "usbip_net.h"
+#include "usbip_proto.h"
+
+/* Timeout of one connection attempt to one address, in milliseconds. */
+#define CONNECT_TIMEOUT_MS	10000
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Waits for @events on @fd until @deadline (ms); 0, -ETIMEDOUT or -errno. */
+static int wait_fd(int fd, short events, long long deadline)
+{
+	struct pollfd pfd = { .fd = fd, .events = events };
+	long long left;
+	int n;
+
+	for (;;) {
+		left = deadline - now_ms();
+		if (left <= 0)
+			return -ETIMEDOUT;
+		n = poll(&pfd, 1, left > 60000 ? 60000 : (int)left);
+		if (n > 0)
+			return 0;
+		if (n < 0 && errno != EINTR)
+			return -errno;
+	}
+}
+
+/**
+ * usbip_net_set_options() - TCP_NODELAY and SO_KEEPALIVE on a connection
+ * @fd: connected TCP socket
+ * @err: reason on failure, may be NULL
+ *
+ * USB/IP messages are small and latency-bound, hence no Nagle delay; keepalive
+ * lets a dead peer be noticed on an otherwise idle connection.
+ *
+ * Return: 0 or a negative errno.
+ */
+int usbip_net_set_options(int fd, struct usbip_error *err)
+{
+	int one = 1;
+
+	if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) ||
+	    setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one))) {
+		usbip_set_error(err, "setting TCP_NODELAY/SO_KEEPALIVE: %s", strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
+/**
+ * usbip_net_addr_str() - numeric "addr:port" or "[addr]:port" of a socket address
+ * @sa: struct sockaddr of family AF_INET or AF_INET6
+ * @salen: its length
+ * @buf: output
+ * @size: size of @buf (64 bytes is enough)
+ */
+void usbip_net_addr_str(const void *sa, unsigned int salen, char *buf, size_t size)
+{
+	char host[NI_MAXHOST], serv[NI_MAXSERV];
+	const struct sockaddr *addr = sa;
+
+	if (getnameinfo(addr, salen, host, sizeof(host), serv, sizeof(serv),
+			NI_NUMERICHOST | NI_NUMERICSERV)) {
+		snprintf(buf, size, "(unknown address)");
+		return;
+	}
+	snprintf(buf, size, addr->sa_family == AF_INET6 ? "[%s]:%s" : "%s:%s", host, serv);
+}
+
+/* One non-blocking connect with a timeout; the socket is blocking again on success. */
+static int connect_one(const struct addrinfo *ai, int *fdp)
+{
+	socklen_t len = sizeof(int);
+	int fd, flags, soerr = 0, ret;
+
+	fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+	if (fd < 0)
+		return -errno;
+	flags = fcntl(fd, F_GETFL);
+	if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK)) {
+		ret = -errno;
+		goto err_close;
+	}
+	if (connect(fd, ai->ai_addr, ai->ai_addrlen)) {
+		if (errno != EINPROGRESS) {
+			ret = -errno;
+			goto err_close;
+		}
+		ret = wait_fd(fd, POLLOUT, now_ms() + CONNECT_TIMEOUT_MS);
+		if (ret)
+			goto err_close;
+		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len)) {
+			ret = -errno;
+			goto err_close;
+		}
+		if (soerr) {
+			ret = -soerr;
+			goto err_close;
+		}
+	}
+	if (fcntl(fd, F_SETFL, flags)) {
+		ret = -errno;
+		goto err_close;
+	}
+	*fdp = fd;
+	return 0;
+
+err_close:
+	close(fd);
+	return ret;
+}
+
+/**
+ * usbip_net_connect() - open a TCP connection to a USB/IP server
+ * @host: host name, IPv4 or IPv6 address
+ * @port: TCP port
+ * @err: reason on failure, may be NULL
+ *
+ * Every address the name resolves to is tried in turn.  The socket returned
+ * is blocking, with TCP_NODELAY and SO_KEEPALIVE set.
+ *
+ * Return: the socket, or a negative errno.
+ */
+int usbip_net_connect(const char *host, unsigned int port, struct usbip_error *err)
+{
+	struct addrinfo hints = {
+		.ai_family = AF_UNSPEC,
+		.ai_socktype = SOCK_STREAM,
+		.ai_protocol = IPPROTO_TCP,
+	};
+	struct addrinfo *res, *ai;
+	char serv[16], addr[80];
+	int fd = -1, ret, last = -EHOSTUNREACH;
+
+	snprintf(serv, sizeof(serv), "%u", port);
+	ret = getaddrinfo(host, serv, &hints, &res);
+	if (ret) {
+		usbip_set_error(err, "cannot resolve %s: %s", host,
+				ret == EAI_SYSTEM ? strerror(errno) : gai_strerror(ret));
+		return -EHOSTUNREACH;
+	}
+	for (ai = res; ai; ai = ai->ai_next) {
+		usbip_net_addr_str(ai->ai_addr, ai->ai_addrlen, addr, sizeof(addr));
+		last = connect_one(ai, &fd);
+		if (!last) {
+			usbip_dbg("connected to %s", addr);
+			break;
+		}
+		usbip_dbg("connecting to %s: %s", addr, strerror(-last));
+	}
+	freeaddrinfo(res);
+	if (last) {
+		usbip_set_error(err, "cannot connect to %s:%u: %s", host, port, strerror(-last));
+		return last;
+	}
+	usbip_net_set_options(fd, NULL);
+	return fd;
+}
+
+/**
+ * usbip_net_read() - read exactly @len bytes
+ * @fd: socket
+ * @buf: destination
+ * @len: bytes to read
+ * @timeout_ms: deadline for the whole read
+ * @err: reason on failure, may be NULL
+ *
+ * Return: 0, -ECONNRESET when the peer closed early, -ETIMEDOUT, or -errno.
+ */
+int usbip_net_read(int fd, void *buf, size_t len, int timeout_ms, struct usbip_error *err)
+{
+	long long deadline = now_ms() + timeout_ms;
+	size_t done = 0;
+	ssize_t n;
+	int ret;
+
+	while (done < len) {
+		ret = wait_fd(fd, POLLIN, deadline);
+		if (ret) {
+			usbip_set_error(err, "no reply within %d s (%zu of %zu bytes received)",
+					timeout_ms / 1000, done, len);
+			return ret;
+		}
+		n = recv(fd, (char *)buf + done, len - done, MSG_DONTWAIT);
+		if (n == 0) {
+			usbip_set_error(err, "connection closed by the peer after %zu of %zu bytes",
+					done, len);
+			return -ECONNRESET;
+		}
+		if (n < 0) {
+			if (errno == EINTR || errno == EAGAIN)
+				continue;
+			ret = -errno;
+			usbip_set_error(err, "receiving: %s", strerror(errno));
+			return ret;
+		}
+		done += n;
+	}
+	return 0;
+}
+
+/**
+ * usbip_net_write() - write exactly @len bytes
+ * @fd: socket
+ * @buf: data
+ * @len: bytes to write
+ * @timeout_ms: deadline for the whole write
+ * @err: reason on failure, may be NULL
+ *
+ * Return: 0, -ETIMEDOUT or -errno (never raises SIGPIPE).
+ */
+int usbip_net_write(int fd, const void *buf, size_t len, int timeout_ms,
+		    struct usbip_error *err)
+{
+	long long deadline = now_ms() + timeout_ms;
+	size_t done = 0;
+	ssize_t n;
+	int ret;
+
+	while (done < len) {
+		n = send(fd, (const char *)buf + done, len - done, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN) {
+				ret = -errno;
+				usbip_set_error(err, "sending: %s", strerror(errno));
+				return ret;
+			}
+			ret = wait_fd(fd, POLLOUT, deadline);
+			if (ret) {
+				usbip_set_error(err, "peer accepts no data (%zu of %zu bytes sent)",
+						done, len);
+				return ret;
+			}
+			continue;
+		}
+		done += n;
+	}
+	return 0;
+}
+
+/* Appends @len bytes read from @fd to the growing buffer *@buf of *@used bytes. */
+static int read_more(int fd, uint8_t **buf, size_t *used, size_t *cap, size_t len,
+		     long long deadline, struct usbip_error *err)
+{
+	long long left = deadline - now_ms();
+	uint8_t *grown;
+
+	if (*used + len > *cap) {
+		size_t want = *cap ? *cap : 4096;
+
+		while (want < *used + len)
+			want *= 2;
+		grown = realloc(*buf, want);
+		if (!grown) {
+			usbip_set_error(err, "out of memory reading the device list");
+			return -ENOMEM;
+		}
+		*buf = grown;
+		*cap = want;
+	}
+	if (left <= 0) {
+		usbip_set_error(err, "no complete reply within %d s", USBIP_NET_TIMEOUT_MS / 1000);
+		return -ETIMEDOUT;
+	}
+	if (usbip_net_read(fd, *buf + *used, len, left, err))
+		return -EPROTO;
+	*used += len;
+	return 0;
+}
+
+/**
+ * usbip_net_devlist() - ask a server for its exportable devices
+ * @fd: connected socket
+ * @devs: on success a malloc()ed array (NULL when empty)
+ * @ndev: on success the number of devices
+ * @err: reason on failure, may be NULL
+ *
+ * Sends OP_REQ_DEVLIST and reads OP_REP_DEVLIST record by record, so that
+ * the reply's size is known without waiting for the server to close, and
+ * every field is checked by usbip_unpack_rep_devlist().
+ *
+ * Return: 0 or a negative errno.
+ */
+int usbip_net_devlist(int fd, struct usbip_devinfo **devs, uint32_t *ndev,
+		      struct usbip_error *err)
+{
+	long long deadline = now_ms() + USBIP_NET_TIMEOUT_MS;
+	uint8_t req[USBIP_OP_HDR_WIRE_SIZE], *buf = NULL;
+	size_t used = 0, cap = 0, nintf;
+	struct usbip_ophdr hdr;
+	uint32_t count, i;
+	int ret;
+
+	usbip_pack_req_devlist(req);
+	ret = usbip_net_write(fd, req, sizeof(req), USBIP_NET_TIMEOUT_MS, err);
+	if (ret)
+		return ret;
+	ret = read_more(fd, &buf, &used, &cap, USBIP_OP_HDR_WIRE_SIZE, deadline, err);
+	if (ret)
+		goto out_free;
+	usbip_unpack_ophdr(buf, &hdr);
+	ret = usbip_check_ophdr(&hdr, USBIP_OP_REP_DEVLIST, err);
+	if (ret)
+		goto out_free;
+	if (hdr.status != USBIP_OP_ST_OK) {
+		usbip_set_error(err, "the server refused the device list: %s",
+				usbip_op_status_str(hdr.status));
+		ret = -EPROTO;
+		goto out_free;
+	}
+	ret = read_more(fd, &buf, &used, &cap, USBIP_DEVLIST_COUNT_WIRE_SIZE, deadline, err);
+	if (!ret)
+		ret = usbip_unpack_devlist_count(buf + USBIP_OP_HDR_WIRE_SIZE, &count, err);
+	for (i = 0; !ret && i < count; i++) {
+		ret = read_more(fd, &buf, &used, &cap, USBIP_DEVICE_WIRE_SIZE, deadline, err);
+		if (ret)
+			break;
+		/* bNumInterfaces is the last byte of the device record. */
+		nintf = buf[used - 1];
+		if (nintf > USBIP_MAX_INTERFACES) {
+			usbip_set_error(err, "device %u of %u claims %zu interfaces", i + 1, count,
+					nintf);
+			ret = -EPROTO;
+			break;
+		}
+		ret = read_more(fd, &buf, &used, &cap, nintf * USBIP_INTERFACE_WIRE_SIZE,
+				deadline, err);
+	}
+	if (!ret)
+		ret = usbip_unpack_rep_devlist(buf, used, devs, ndev, err);
+
+out_free:
+	free(buf);
+	return ret;
+}

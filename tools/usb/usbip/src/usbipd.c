@@ -1,0 +1,769 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * usbipd: the USB/IP server daemon.
+ *
+ * It answers the two management requests of USB/IP on TCP port 3240:
+ * OP_REQ_DEVLIST (which devices bound to usbip-host are available) and
+ * OP_REQ_IMPORT (hand one of them to the client).  After a successful
+ * import the connection belongs to the usbip-host driver, which carries the
+ * URB traffic; usbipd closes its own descriptor and forgets it.
+ *
+ * All connections are served by one poll() loop on non-blocking sockets.
+ * Each connection has a deadline, so a client that sends its request slowly
+ * or never reads the reply is dropped without delaying anyone else.
+ */
+#include <config.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifdef HAVE_LIBWRAP
+#include <tcpd.h>
+int allow_severity = LOG_INFO;
+int deny_severity = LOG_WARNING;
+#endif
+
+#include "usbip_common.h"
+#include "usbip_host.h"
+#include "usbip_net.h"
+#include "usbip_proto.h"
+
+#define DEFAULT_PIDFILE		"/var/run/usbipd.pid"
+/* Time a client has to send its request and take the reply. */
+#define DEFAULT_TIMEOUT_MS	10000
+/* Test hook: replaces DEFAULT_TIMEOUT_MS. */
+#define TIMEOUT_ENV		"USBIPD_TIMEOUT_MS"
+#define MAX_LISTENERS		2
+#define MAX_CONNS		256
+
+/**
+ * enum conn_state - where a connection is in its short life
+ * @CONN_READ: reading the request (op header, then the bus id of an import)
+ * @CONN_WRITE: sending the reply
+ * @CONN_DRAIN: reply sent and our side shut down; waiting for the client to
+ *              close so that unread input never turns our close into a reset
+ *              that could destroy the reply in flight
+ */
+enum conn_state {
+	CONN_READ,
+	CONN_WRITE,
+	CONN_DRAIN,
+};
+
+/**
+ * struct conn - one client connection
+ * @fd: the socket, -1 for a free slot
+ * @state: see enum conn_state
+ * @peer: "addr:port" of the client, for log lines
+ * @deadline: CLOCK_MONOTONIC ms at which the connection is dropped
+ * @in: request bytes received so far
+ * @inlen: number of bytes in @in
+ * @need: size of the complete request (8, or 40 for OP_REQ_IMPORT)
+ * @out: reply being sent (malloc()ed)
+ * @outlen: size of the reply
+ * @outpos: bytes of it already sent
+ */
+struct conn {
+	int fd;
+	enum conn_state state;
+	char peer[80];
+	long long deadline;
+	uint8_t in[USBIP_REQ_IMPORT_WIRE_SIZE];
+	size_t inlen;
+	size_t need;
+	uint8_t *out;
+	size_t outlen;
+	size_t outpos;
+};
+
+static struct conn conns[MAX_CONNS];
+static int listeners[MAX_LISTENERS];
+static int nlisteners;
+static int timeout_ms = DEFAULT_TIMEOUT_MS;
+static volatile sig_atomic_t stop_signal;
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void syslog_sink(int priority, const char *line)
+{
+	syslog(priority, "%s", line);
+}
+
+static void on_signal(int sig)
+{
+	stop_signal = sig;
+}
+
+static void usage(void)
+{
+	printf("usage: usbipd [options]\n"
+	       "\n"
+	       "USB/IP server: exports the devices bound to usbip-host ('usbip bind').\n"
+	       "\n"
+	       "  -4, --ipv4           listen on IPv4 (default: IPv4 and IPv6)\n"
+	       "  -6, --ipv6           listen on IPv6 (default: IPv4 and IPv6)\n"
+	       "  -D, --daemon         run in the background, log to syslog\n"
+	       "  -d, --debug          print debugging information\n"
+	       "  -P, --pid [FILE]     write the process id to FILE (default %s)\n"
+	       "  -t, --tcp-port PORT  listen on TCP port PORT (default %u)\n"
+	       "  -h, --help           this text\n"
+	       "  -v, --version        show the version\n",
+	       DEFAULT_PIDFILE, USBIP_PORT);
+}
+
+static void conn_close(struct conn *c)
+{
+	close(c->fd);
+	free(c->out);
+	memset(c, 0, sizeof(*c));
+	c->fd = -1;
+}
+
+/* Queues @len bytes of @buf as the reply of @c. */
+static void conn_reply(struct conn *c, const uint8_t *buf, size_t len)
+{
+	c->out = malloc(len);
+	if (!c->out) {
+		usbip_err("%s: out of memory for a %zu-byte reply; closing", c->peer, len);
+		conn_close(c);
+		return;
+	}
+	memcpy(c->out, buf, len);
+	c->outlen = len;
+	c->outpos = 0;
+	c->state = CONN_WRITE;
+	c->deadline = now_ms() + timeout_ms;
+}
+
+/* Replies with a bare op header carrying @status (an error). */
+static void conn_reply_status(struct conn *c, uint16_t code, uint32_t status)
+{
+	struct usbip_ophdr hdr = { .version = USBIP_VERSION, .code = code, .status = status };
+	uint8_t buf[USBIP_OP_HDR_WIRE_SIZE];
+
+	usbip_pack_ophdr(buf, &hdr);
+	conn_reply(c, buf, sizeof(buf));
+}
+
+static void handle_devlist(struct conn *c)
+{
+	struct usbip_devinfo *devs;
+	struct usbip_error err;
+	size_t ndev, navail = 0, i;
+	uint8_t *buf;
+	ssize_t len;
+	int ret, status;
+
+	ret = usbip_host_devices(&devs, &ndev, &err);
+	if (ret == -ENOENT) {
+		usbip_dbg("%s", err.msg);
+		ndev = 0;
+		devs = NULL;
+	} else if (ret) {
+		usbip_err("%s: device list: %s", c->peer, err.msg);
+		conn_reply_status(c, USBIP_OP_REP_DEVLIST, USBIP_OP_ST_ERROR);
+		return;
+	}
+	/* Only available devices are listed: one in use cannot be imported. */
+	for (i = 0; i < ndev; i++) {
+		if (usbip_host_status(devs[i].busid, &status, NULL) ||
+		    status != SDEV_ST_AVAILABLE) {
+			usbip_dbg("%s: not available, not listed", devs[i].busid);
+			continue;
+		}
+		devs[navail++] = devs[i];
+	}
+	len = usbip_rep_devlist_size(devs, navail);
+	buf = malloc(len);
+	if (!buf) {
+		usbip_err("%s: out of memory for the device list", c->peer);
+		free(devs);
+		conn_close(c);
+		return;
+	}
+	len = usbip_pack_rep_devlist(buf, len, devs, navail, &err);
+	free(devs);
+	if (len < 0) {
+		usbip_err("%s: device list: %s", c->peer, err.msg);
+		free(buf);
+		conn_reply_status(c, USBIP_OP_REP_DEVLIST, USBIP_OP_ST_ERROR);
+		return;
+	}
+	usbip_dbg("%s: sending %zu devices", c->peer, navail);
+	conn_reply(c, buf, len);
+	free(buf);
+}
+
+/*
+ * Import: the socket is handed to usbip-host first and the reply sent
+ * afterwards, on the socket the driver now holds.  That order is safe
+ * because the driver only ever sends in answer to a CMD_* message, and the
+ * client sends none before it has our reply; so nothing but the reply can
+ * reach the client first.  It also means that a refused hand-off (the
+ * device went away or became busy in between) still gets a proper error
+ * status instead of an OK followed by EOF.
+ */
+static void handle_import(struct conn *c)
+{
+	uint8_t buf[USBIP_REP_IMPORT_WIRE_SIZE];
+	char busid[USBIP_BUSID_SIZE];
+	struct usbip_devinfo dev;
+	struct usbip_error err;
+	uint32_t st;
+	int ret, status, flags;
+	ssize_t len, n;
+
+	ret = usbip_unpack_req_import(c->in, c->inlen, busid, &err);
+	if (ret) {
+		usbip_err("%s: malformed import request: %s", c->peer, err.msg);
+		conn_reply_status(c, USBIP_OP_REP_IMPORT, USBIP_OP_ST_NA);
+		return;
+	}
+	ret = usbip_host_read_device(busid, &dev, &err);
+	if (!ret)
+		ret = usbip_host_status(busid, &status, &err);
+	if (ret) {
+		st = ret == -ENODEV ? USBIP_OP_ST_NODEV : USBIP_OP_ST_ERROR;
+		usbip_info("%s: import of %s refused: %s", c->peer, busid, err.msg);
+		conn_reply_status(c, USBIP_OP_REP_IMPORT, st);
+		return;
+	}
+	if (status != SDEV_ST_AVAILABLE) {
+		st = status == SDEV_ST_USED ? USBIP_OP_ST_DEV_BUSY : USBIP_OP_ST_DEV_ERR;
+		usbip_info("%s: import of %s refused: %s", c->peer, busid,
+			   status == SDEV_ST_USED ? "in use" : "device in error state");
+		conn_reply_status(c, USBIP_OP_REP_IMPORT, st);
+		return;
+	}
+	len = usbip_pack_rep_import(buf, sizeof(buf), USBIP_OP_ST_OK, &dev, &err);
+	if (len < 0) {
+		usbip_err("%s: import of %s: %s", c->peer, busid, err.msg);
+		conn_reply_status(c, USBIP_OP_REP_IMPORT, USBIP_OP_ST_ERROR);
+		return;
+	}
+
+	/* The driver gets a blocking socket, as any kernel user expects. */
+	flags = fcntl(c->fd, F_GETFL);
+	if (flags >= 0)
+		fcntl(c->fd, F_SETFL, flags & ~O_NONBLOCK);
+	ret = usbip_host_export_fd(busid, c->fd, &err);
+	if (ret) {
+		if (flags >= 0)
+			fcntl(c->fd, F_SETFL, flags);
+		usbip_err("%s: import of %s: handing the connection to %s failed: %s", c->peer,
+			  busid, USBIP_HOST_DRIVER, err.msg);
+		conn_reply_status(c, USBIP_OP_REP_IMPORT, USBIP_OP_ST_NA);
+		return;
+	}
+	/*
+	 * 320 bytes on a connection that has carried nothing else always fit in
+	 * the send buffer, so one non-waiting send suffices.
+	 */
+	n = send(c->fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+	if (n != len)
+		usbip_err("%s: import of %s: sending the reply failed (%s); the client will see "
+			  "the connection close", c->peer, busid,
+			  n < 0 ? strerror(errno) : "short write");
+	else
+		usbip_info("%s: %s exported", c->peer, busid);
+	conn_close(c);
+}
+
+/* A whole request is in c->in: check it is alone, then answer it. */
+static void handle_request(struct conn *c)
+{
+	struct usbip_ophdr hdr;
+	uint8_t extra;
+	ssize_t n;
+
+	usbip_unpack_ophdr(c->in, &hdr);
+	n = recv(c->fd, &extra, 1, MSG_PEEK | MSG_DONTWAIT);
+	if (n > 0) {
+		usbip_err("%s: request 0x%04x followed by unexpected data; refused", c->peer,
+			  hdr.code);
+		conn_reply_status(c, hdr.code & ~USBIP_OP_REQUEST, USBIP_OP_ST_NA);
+		return;
+	}
+	if (hdr.code == USBIP_OP_REQ_DEVLIST)
+		handle_devlist(c);
+	else
+		handle_import(c);
+}
+
+/* The op header has arrived: decide what else to read. */
+static void handle_header(struct conn *c)
+{
+	struct usbip_ophdr hdr;
+
+	usbip_unpack_ophdr(c->in, &hdr);
+	if (hdr.version != USBIP_VERSION) {
+		usbip_err("%s: protocol version 0x%04x, expected 0x%04x; closing", c->peer,
+			  hdr.version, USBIP_VERSION);
+		conn_close(c);
+		return;
+	}
+	switch (hdr.code) {
+	case USBIP_OP_REQ_DEVLIST:
+		handle_request(c);
+		return;
+	case USBIP_OP_REQ_IMPORT:
+		c->need = USBIP_REQ_IMPORT_WIRE_SIZE;
+		return;
+	default:
+		usbip_err("%s: unknown op code 0x%04x; closing", c->peer, hdr.code);
+		conn_close(c);
+	}
+}
+
+static void conn_readable(struct conn *c)
+{
+	uint8_t junk[512];
+	ssize_t n;
+
+	if (c->state == CONN_DRAIN) {
+		n = recv(c->fd, junk, sizeof(junk), MSG_DONTWAIT);
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+			conn_close(c);
+		return;
+	}
+	n = recv(c->fd, c->in + c->inlen, c->need - c->inlen, MSG_DONTWAIT);
+	if (n < 0) {
+		if (errno == EAGAIN || errno == EINTR)
+			return;
+		usbip_err("%s: receiving the request: %s", c->peer, strerror(errno));
+		conn_close(c);
+		return;
+	}
+	if (n == 0) {
+		if (c->inlen)
+			usbip_err("%s: connection closed after %zu of %zu request bytes", c->peer,
+				  c->inlen, c->need);
+		else
+			usbip_dbg("%s: connection closed without a request", c->peer);
+		conn_close(c);
+		return;
+	}
+	c->inlen += n;
+	if (c->inlen < c->need)
+		return;
+	if (c->need == USBIP_OP_HDR_WIRE_SIZE)
+		handle_header(c);
+	else
+		handle_request(c);
+}
+
+static void conn_writable(struct conn *c)
+{
+	ssize_t n;
+
+	n = send(c->fd, c->out + c->outpos, c->outlen - c->outpos, MSG_NOSIGNAL | MSG_DONTWAIT);
+	if (n < 0) {
+		if (errno == EAGAIN || errno == EINTR)
+			return;
+		usbip_dbg("%s: sending the reply: %s", c->peer, strerror(errno));
+		conn_close(c);
+		return;
+	}
+	c->outpos += n;
+	if (c->outpos < c->outlen)
+		return;
+	free(c->out);
+	c->out = NULL;
+	shutdown(c->fd, SHUT_WR);
+	c->state = CONN_DRAIN;
+	c->deadline = now_ms() + timeout_ms;
+}
+
+static void conn_expired(struct conn *c)
+{
+	switch (c->state) {
+	case CONN_READ:
+		usbip_err("%s: no complete request within %d ms (%zu of %zu bytes); closing",
+			  c->peer, timeout_ms, c->inlen, c->need);
+		break;
+	case CONN_WRITE:
+		usbip_err("%s: reply not taken within %d ms; closing", c->peer, timeout_ms);
+		break;
+	case CONN_DRAIN:
+		usbip_dbg("%s: client did not close; closing", c->peer);
+		break;
+	}
+	conn_close(c);
+}
+
+#ifdef HAVE_LIBWRAP
+static bool peer_allowed(int fd)
+{
+	struct request_info req;
+
+	request_init(&req, RQ_DAEMON, "usbipd", RQ_FILE, fd, 0);
+	fromhost(&req);
+	return hosts_access(&req);
+}
+#endif
+
+static void accept_all(int lfd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	char peer[80];
+	int fd, i;
+
+	for (;;) {
+		len = sizeof(ss);
+		fd = accept4(lfd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+				usbip_err("accept: %s", strerror(errno));
+			return;
+		}
+		usbip_net_addr_str(&ss, len, peer, sizeof(peer));
+#ifdef HAVE_LIBWRAP
+		if (!peer_allowed(fd)) {
+			usbip_info("%s: refused by tcp wrappers (hosts.allow/hosts.deny)", peer);
+			close(fd);
+			continue;
+		}
+#endif
+		for (i = 0; i < MAX_CONNS && conns[i].fd >= 0; i++)
+			;
+		if (i == MAX_CONNS) {
+			usbip_err("%s: %d connections already open; refused", peer, MAX_CONNS);
+			close(fd);
+			continue;
+		}
+		usbip_net_set_options(fd, NULL);
+		conns[i].fd = fd;
+		conns[i].state = CONN_READ;
+		conns[i].inlen = 0;
+		conns[i].need = USBIP_OP_HDR_WIRE_SIZE;
+		conns[i].deadline = now_ms() + timeout_ms;
+		strcpy(conns[i].peer, peer);
+		usbip_dbg("%s: connected", peer);
+	}
+}
+
+/* Opens the listening socket of one address family; -1 when it is unavailable. */
+static int open_listener(int family, unsigned int port)
+{
+	struct addrinfo hints = {
+		.ai_family = family,
+		.ai_socktype = SOCK_STREAM,
+		.ai_flags = AI_PASSIVE,
+	};
+	struct addrinfo *res;
+	char serv[16], addr[80];
+	int fd, one = 1, ret;
+
+	snprintf(serv, sizeof(serv), "%u", port);
+	ret = getaddrinfo(NULL, serv, &hints, &res);
+	if (ret) {
+		usbip_warn("no %s address to listen on: %s", family == AF_INET ? "IPv4" : "IPv6",
+			   gai_strerror(ret));
+		return -1;
+	}
+	usbip_net_addr_str(res->ai_addr, res->ai_addrlen, addr, sizeof(addr));
+	fd = socket(res->ai_family, res->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
+		    res->ai_protocol);
+	if (fd < 0) {
+		usbip_warn("socket for %s: %s", addr, strerror(errno));
+		goto err_free;
+	}
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (family == AF_INET6 &&
+	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one))) {
+		usbip_warn("IPV6_V6ONLY on %s: %s", addr, strerror(errno));
+		goto err_close;
+	}
+	if (bind(fd, res->ai_addr, res->ai_addrlen)) {
+		usbip_err("cannot listen on %s: %s", addr, strerror(errno));
+		goto err_close;
+	}
+	if (listen(fd, SOMAXCONN)) {
+		usbip_err("listen on %s: %s", addr, strerror(errno));
+		goto err_close;
+	}
+	usbip_dbg("listening on %s", addr);
+	freeaddrinfo(res);
+	return fd;
+
+err_close:
+	close(fd);
+err_free:
+	freeaddrinfo(res);
+	return -1;
+}
+
+static int write_pidfile(const char *path)
+{
+	char text[32];
+	int fd, len, ok;
+
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		usbip_err("pid file %s: %s", path, strerror(errno));
+		return -1;
+	}
+	len = snprintf(text, sizeof(text), "%d\n", (int)getpid());
+	ok = write(fd, text, len) == len;
+	if (close(fd) || !ok) {
+		usbip_err("writing pid file %s: %s", path, strerror(errno));
+		unlink(path);
+		return -1;
+	}
+	return 0;
+}
+
+static int parse_port(const char *text, unsigned int *port)
+{
+	unsigned long v;
+	char *end;
+
+	errno = 0;
+	v = strtoul(text, &end, 10);
+	if (errno || end == text || *end || text[0] == '-' || v < 1 || v > 65535)
+		return -1;
+	*port = v;
+	return 0;
+}
+
+/* The poll loop; returns when a stop signal arrives. */
+static void serve(const sigset_t *waitmask)
+{
+	struct pollfd pfds[MAX_LISTENERS + MAX_CONNS];
+	int map[MAX_LISTENERS + MAX_CONNS];
+	struct timespec ts;
+	long long now, next;
+	int i, n, np;
+
+	while (!stop_signal) {
+		np = 0;
+		now = now_ms();
+		next = now + 60000;
+		for (i = 0; i < nlisteners; i++) {
+			pfds[np].fd = listeners[i];
+			pfds[np].events = POLLIN;
+			map[np++] = -1;
+		}
+		for (i = 0; i < MAX_CONNS; i++) {
+			if (conns[i].fd < 0)
+				continue;
+			if (conns[i].deadline <= now) {
+				conn_expired(&conns[i]);
+				continue;
+			}
+			if (conns[i].deadline < next)
+				next = conns[i].deadline;
+			pfds[np].fd = conns[i].fd;
+			pfds[np].events = conns[i].state == CONN_WRITE ? POLLOUT : POLLIN;
+			map[np++] = i;
+		}
+		ts.tv_sec = (next - now) / 1000;
+		ts.tv_nsec = (next - now) % 1000 * 1000000;
+		n = ppoll(pfds, np, &ts, waitmask);
+		if (n < 0) {
+			if (errno != EINTR)
+				usbip_err("poll: %s", strerror(errno));
+			continue;
+		}
+		for (i = 0; i < np && n > 0; i++) {
+			struct conn *c;
+
+			if (!pfds[i].revents)
+				continue;
+			n--;
+			if (map[i] < 0) {
+				accept_all(pfds[i].fd);
+				continue;
+			}
+			c = &conns[map[i]];
+			if (c->fd != pfds[i].fd)
+				continue;
+			if (c->state == CONN_WRITE) {
+				if (pfds[i].revents & (POLLOUT | POLLERR | POLLHUP))
+					conn_writable(c);
+			} else {
+				conn_readable(c);
+			}
+		}
+	}
+}
+
+int main(int argc, char *argv[])
+{
+	static const struct option opts[] = {
+		{ "ipv4", no_argument, NULL, '4' },
+		{ "ipv6", no_argument, NULL, '6' },
+		{ "daemon", no_argument, NULL, 'D' },
+		{ "debug", no_argument, NULL, 'd' },
+		{ "pid", optional_argument, NULL, 'P' },
+		{ "tcp-port", required_argument, NULL, 't' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'v' },
+		{ "device", no_argument, NULL, 'e' },
+		{ NULL, 0, NULL, 0 },
+	};
+	bool ipv4 = false, ipv6 = false, daemonize = false;
+	const char *pidfile = NULL, *env;
+	char pidpath[PATH_MAX];
+	unsigned int port = USBIP_PORT;
+	struct sigaction sa;
+	sigset_t block, waitmask;
+	int c, i, fd;
+
+	usbip_progname = "usbipd";
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "46DdP::t:hve", opts, NULL)) != -1) {
+		switch (c) {
+		case '4':
+			ipv4 = true;
+			break;
+		case '6':
+			ipv6 = true;
+			break;
+		case 'D':
+			daemonize = true;
+			break;
+		case 'd':
+			usbip_debug_enabled = true;
+			break;
+		case 'P':
+			/* "-P FILE" and "--pid FILE" too, since usbipd has no operands. */
+			if (optarg)
+				pidfile = optarg;
+			else if (optind < argc && argv[optind][0] != '-')
+				pidfile = argv[optind++];
+			else
+				pidfile = DEFAULT_PIDFILE;
+			break;
+		case 't':
+			if (parse_port(optarg, &port)) {
+				usbip_err("--tcp-port: '%s' is not a port number (1-65535)", optarg);
+				return 2;
+			}
+			break;
+		case 'h':
+			usage();
+			return 0;
+		case 'v':
+			printf("usbipd (%s) %s\n", PACKAGE_NAME, PACKAGE_VERSION);
+			return 0;
+		case 'e':
+			usbip_err("device mode (usbip-vudc) is not implemented in this build");
+			return 2;
+		default:
+			if (optopt)
+				usbip_err("invalid option '-%c' or missing argument; see 'usbipd -h'",
+					  optopt);
+			else
+				usbip_err("invalid option '%s'; see 'usbipd -h'", argv[optind - 1]);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		usbip_err("unexpected argument '%s'; see 'usbipd -h'", argv[optind]);
+		return 2;
+	}
+	if (!ipv4 && !ipv6)
+		ipv4 = ipv6 = true;
+	env = getenv(TIMEOUT_ENV);
+	if (env && *env) {
+		timeout_ms = atoi(env);
+		if (timeout_ms < 100 || timeout_ms > 3600000) {
+			usbip_err("%s=%s: want 100 to 3600000", TIMEOUT_ENV, env);
+			return 2;
+		}
+	}
+	/* The pid file is written after daemon() changed to "/". */
+	if (pidfile && pidfile[0] != '/') {
+		char cwd[PATH_MAX];
+
+		if (!getcwd(cwd, sizeof(cwd)) ||
+		    snprintf(pidpath, sizeof(pidpath), "%s/%s", cwd, pidfile) >=
+		    (int)sizeof(pidpath)) {
+			usbip_err("pid file %s: cannot make the path absolute", pidfile);
+			return 1;
+		}
+		pidfile = pidpath;
+	}
+
+	for (i = 0; i < MAX_CONNS; i++)
+		conns[i].fd = -1;
+	if (ipv6) {
+		fd = open_listener(AF_INET6, port);
+		if (fd >= 0)
+			listeners[nlisteners++] = fd;
+	}
+	if (ipv4) {
+		fd = open_listener(AF_INET, port);
+		if (fd >= 0)
+			listeners[nlisteners++] = fd;
+	}
+	if (!nlisteners) {
+		usbip_err("no socket to listen on (TCP port %u); exiting", port);
+		return 1;
+	}
+	if (usbip_host_driver_loaded(NULL))
+		usbip_warn("the %s driver is not loaded: no device can be exported until "
+			   "'modprobe %s'", USBIP_HOST_DRIVER, USBIP_HOST_DRIVER);
+
+	if (daemonize) {
+		if (daemon(0, 0)) {
+			usbip_err("daemon: %s", strerror(errno));
+			return 1;
+		}
+		openlog("usbipd", LOG_PID, LOG_DAEMON);
+		usbip_log_sink = syslog_sink;
+	}
+	if (pidfile && write_pidfile(pidfile))
+		return 1;
+
+	/* The stop signals are only delivered inside ppoll(). */
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL);
+	sigemptyset(&block);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGINT);
+	sigprocmask(SIG_BLOCK, &block, &waitmask);
+	sigdelset(&waitmask, SIGTERM);
+	sigdelset(&waitmask, SIGINT);
+
+	usbip_info("listening on TCP port %u (%s%s%s)", port, ipv6 ? "IPv6" : "",
+		   ipv4 && ipv6 ? " and " : "", ipv4 ? "IPv4" : "");
+	serve(&waitmask);
+
+	usbip_info("signal %d received, exiting", (int)stop_signal);
+	for (i = 0; i < nlisteners; i++)
+		close(listeners[i]);
+	for (i = 0; i < MAX_CONNS; i++)
+		if (conns[i].fd >= 0)
+			conn_close(&conns[i]);
+	if (pidfile)
+		unlink(pidfile);
+	return 0;
+}
