@@ -1,0 +1,166 @@
+# SPDX-License-Identifier: GPL-2.0
+"""A fake sysfs tree with the usbip-host interface, and TAP helpers.
+
+The server side of libusbip reads and writes sysfs under $USBIP_SYSFS_ROOT,
+so usbipd and "usbip bind/unbind" can run against this tree of plain files
+and symlinks: writes to the driver's control files simply land in the files,
+where the tests read them back.  Python 3 standard library only.
+"""
+
+import os
+import struct
+import sys
+
+PCI = "devices/pci0000:00/0000:00:1d.0"
+
+# busid -> attributes.  "driver" is the device-level driver, "status" the
+# usbip_status of devices bound to usbip-host, "intf" the interfaces as
+# (class, subclass, protocol, interface driver).
+DEVICES = {
+    "usb1": dict(parent="", busnum=1, devnum=1, vid=0x1d6b, pid=0x0002, bcd=0x0601,
+                 cls=0x09, sub=0, proto=0, cfg=1, ncfg=1, speed="480", driver="usb",
+                 intf=[(0x09, 0, 0, "hub")]),
+    "1-1": dict(parent="usb1", busnum=1, devnum=2, vid=0x0525, pid=0xa4a5, bcd=0x0100,
+                cls=0, sub=0, proto=0, cfg=1, ncfg=1, speed="480", driver="usbip-host",
+                status=1, intf=[(0x08, 0x06, 0x50, None)]),
+    "1-2": dict(parent="usb1", busnum=1, devnum=3, vid=0x046d, pid=0xc52b, bcd=0x1201,
+                cls=0, sub=0, proto=0, cfg=1, ncfg=1, speed="12", driver="usbip-host",
+                status=2, intf=[(0x03, 0x01, 0x01, None), (0x03, 0x01, 0x02, None)]),
+    "1-3": dict(parent="usb1", busnum=1, devnum=4, vid=0x0525, pid=0xa4a6, bcd=0x0100,
+                cls=0x02, sub=0, proto=0, cfg=1, ncfg=1, speed="480", driver="usbip-host",
+                status=3, intf=[(0x02, 0x02, 0x01, None), (0x0a, 0, 0, None)]),
+    "1-10": dict(parent="usb1", busnum=1, devnum=9, vid=0x1d6b, pid=0x0104, bcd=0x0100,
+                 cls=0xef, sub=0x02, proto=0x01, cfg=2, ncfg=2, speed="5000",
+                 driver="usbip-host", status=1,
+                 intf=[(0xff, 0x00, 0x00, None), (0x08, 0x06, 0x50, None),
+                       (0x0e, 0x01, 0x00, None)]),
+    "usb2": dict(parent="", busnum=2, devnum=1, vid=0x1d6b, pid=0x0002, bcd=0x0601,
+                 cls=0x09, sub=0, proto=0, cfg=1, ncfg=1, speed="480", driver="usb",
+                 intf=[(0x09, 0, 0, "hub")]),
+    "2-1": dict(parent="usb2", busnum=2, devnum=2, vid=0x0525, pid=0xa4a5, bcd=0x0100,
+                cls=0, sub=0, proto=0, cfg=1, ncfg=1, speed="480", driver="usb",
+                intf=[(0x08, 0x06, 0x50, "usb-storage")]),
+    "2-2": dict(parent="usb2", busnum=2, devnum=3, vid=0x05e3, pid=0x0608, bcd=0x8537,
+                cls=0x09, sub=0, proto=0x01, cfg=1, ncfg=1, speed="480", driver="usb",
+                intf=[(0x09, 0, 0, "hub")]),
+}
+
+HOST_FILES = ("bind", "unbind", "match_busid", "rebind", "uevent")
+
+
+def dev_dir(busid):
+    """sysfs path of a device below the root, without the leading "/"."""
+    d = DEVICES[busid]
+    if not d["parent"]:
+        return "%s/%s" % (PCI, busid)
+    return "%s/%s" % (dev_dir(d["parent"]), busid)
+
+
+def _write(path, text):
+    with open(path, "w") as f:
+        f.write(text)
+
+
+def _rel_link(link, target):
+    os.symlink(os.path.relpath(target, os.path.dirname(link)), link)
+
+
+def build(root):
+    """Creates the tree under root (which must exist)."""
+    drivers = os.path.join(root, "bus/usb/drivers")
+    for drv in ("usb", "usbip-host", "usb-storage", "hub"):
+        os.makedirs(os.path.join(drivers, drv))
+        for f in HOST_FILES if drv == "usbip-host" else ("bind", "unbind", "uevent"):
+            _write(os.path.join(drivers, drv, f), "")
+    os.makedirs(os.path.join(root, "module/usbip_host"))
+    _rel_link(os.path.join(drivers, "usbip-host/module"), os.path.join(root, "module/usbip_host"))
+    os.makedirs(os.path.join(root, "bus/usb/devices"))
+    _write(os.path.join(root, "bus/usb/drivers_probe"), "")
+    for busid, d in DEVICES.items():
+        path = os.path.join(root, dev_dir(busid))
+        os.makedirs(path)
+        attrs = {
+            "busnum": "%d" % d["busnum"], "devnum": "%d" % d["devnum"],
+            "idVendor": "%04x" % d["vid"], "idProduct": "%04x" % d["pid"],
+            "bcdDevice": "%04x" % d["bcd"], "bDeviceClass": "%02x" % d["cls"],
+            "bDeviceSubClass": "%02x" % d["sub"], "bDeviceProtocol": "%02x" % d["proto"],
+            "bConfigurationValue": "%d" % d["cfg"], "bNumConfigurations": "%d" % d["ncfg"],
+            "bNumInterfaces": "%2d" % len(d["intf"]), "speed": d["speed"],
+            "version": " 2.00", "product": "fake %s" % busid,
+        }
+        if d["driver"] == "usbip-host":
+            attrs["usbip_status"] = "%d" % d["status"]
+            attrs["usbip_sockfd"] = ""
+        for k, v in attrs.items():
+            _write(os.path.join(path, k), v + "\n")
+        _rel_link(os.path.join(path, "driver"), os.path.join(drivers, d["driver"]))
+        _rel_link(os.path.join(drivers, d["driver"], busid), path)
+        _rel_link(os.path.join(root, "bus/usb/devices", busid), path)
+        for i, (c, s, p, idrv) in enumerate(d["intf"]):
+            name = "%s:%d.%d" % (busid if d["parent"] else busid[3:] + "-0", d["cfg"], i)
+            ipath = os.path.join(path, name)
+            os.makedirs(ipath)
+            for k, v in (("bInterfaceNumber", "%02x" % i), ("bInterfaceClass", "%02x" % c),
+                         ("bInterfaceSubClass", "%02x" % s),
+                         ("bInterfaceProtocol", "%02x" % p)):
+                _write(os.path.join(ipath, k), v + "\n")
+            _rel_link(os.path.join(root, "bus/usb/devices", name), ipath)
+            if idrv:
+                _rel_link(os.path.join(ipath, "driver"), os.path.join(drivers, idrv))
+    # Something that looks like a device entry but is not a symlink.
+    _write(os.path.join(drivers, "usbip-host/new_id"), "")
+
+
+def speed_enum(text):
+    return {"1.5": 1, "12": 2, "480": 3, "5000": 5, "10000": 6}.get(text, 0)
+
+
+def device_record(busid, with_interfaces=True):
+    """The 312-byte device record (plus interface records) a server sends."""
+    d = DEVICES[busid]
+    rec = ("/sys/" + dev_dir(busid)).encode().ljust(256, b"\0")
+    rec += busid.encode().ljust(32, b"\0")
+    rec += struct.pack(">IIIHHHBBBBBB", d["busnum"], d["devnum"], speed_enum(d["speed"]),
+                       d["vid"], d["pid"], d["bcd"], d["cls"], d["sub"], d["proto"],
+                       d["cfg"], d["ncfg"], len(d["intf"]))
+    if with_interfaces:
+        for c, s, p, _ in d["intf"]:
+            rec += struct.pack("BBBB", c, s, p, 0)
+    return rec
+
+
+class Tap:
+    """TAP output: one "ok N - what" / "not ok N - what" line per check."""
+
+    def __init__(self):
+        self.n = 0
+        self.failed = 0
+
+    def check(self, cond, what, diag=None):
+        self.n += 1
+        if cond:
+            print("ok %d - %s" % (self.n, what))
+        else:
+            self.failed += 1
+            print("not ok %d - %s" % (self.n, what))
+            if diag:
+                for line in str(diag).splitlines():
+                    print("#   " + line)
+        sys.stdout.flush()
+        return cond
+
+    def skip(self, what):
+        self.n += 1
+        print("ok %d - # SKIP %s" % (self.n, what))
+
+    def diag(self, text):
+        for line in str(text).splitlines():
+            print("# " + line)
+
+    def done(self):
+        print("1..%d" % self.n)
+        sys.exit(1 if self.failed else 0)
+
+
+if __name__ == "__main__":
+    build(sys.argv[1])
