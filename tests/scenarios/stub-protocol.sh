@@ -298,7 +298,7 @@ err_lines() {
 }
 
 vm1() {
-	local backing=/tmp/disk.img busid before after line c reason
+	local backing=/tmp/disk.img busid before after line c reason sg split
 	local -A reasons=(
 		[devid]="devid is not the exported device"
 		[dup]="seqnum of an URB still in flight"
@@ -325,17 +325,32 @@ vm1() {
 	wait_for "$busid bound to usbip-host" 30 test -e "/sys/bus/usb/drivers/usbip-host/$busid"
 	client_py
 
+	# usbip-host's per-URB debug lines say which buffer kind each bulk
+	# transfer got (buf 2: one scatter-gather URB, buf 3: split pieces)
+	echo $((1 << 17)) >/sys/module/usbip_core/parameters/usbip_debug
+	echo 'module usbip_host +p' >/sys/kernel/debug/dynamic_debug/control
 	for c in good:Y good:N unlink:Y; do
 		step "case ${c%%:*} (use_sg=${c##*:})"
 		echo "${c##*:}" >/sys/module/usbip_host/parameters/use_sg
+		dmesg_mark "case $c"
 		before=$(err_lines)
 		python3 /tmp/uclient.py "$busid" "${c%%:*}" || die "case ${c%%:*} failed"
 		wait_for "usbip_status 1" 30 status_is "$busid" 1
 		after=$(err_lines)
 		[ "$after" -eq "$before" ] || die "case ${c%%:*} logged errors: $(dmesg -l err | tail -n 3)"
+		sg=$(dmesg | awk -v m="vmtest-mark: case $c" 'index($0, m) { on = 1 } on' |
+			grep -c ' buf 2$' || true)
+		split=$(dmesg | awk -v m="vmtest-mark: case $c" 'index($0, m) { on = 1 } on' |
+			grep -c ' buf 3$' || true)
+		info "bulk URBs: $sg scatter-gather, $split split"
+		if [ "$c" = good:N ] && { [ "$split" -eq 0 ] || [ "$sg" -ne 0 ]; }; then
+			die "use_sg=N did not split the large transfers"
+		fi
 		info "PASS: ${c%%:*} (use_sg=${c##*:})"
 	done
 	echo Y >/sys/module/usbip_host/parameters/use_sg
+	echo 0 >/sys/module/usbip_core/parameters/usbip_debug
+	echo 'module usbip_host -p' >/sys/kernel/debug/dynamic_debug/control
 
 	for c in devid dup ep dir cap isocount isononiso cut garbage ret; do
 		step "bad input: $c"
