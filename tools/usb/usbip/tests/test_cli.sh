@@ -122,9 +122,12 @@ else
 fi
 
 if command -v man >/dev/null 2>&1 && [ -n "$top_srcdir" ]; then
-	man --warnings -l "$top_srcdir/doc/usbip.8" >/dev/null 2>"$tmp/err" && ! [ -s "$tmp/err" ]
-	ok $? "man page formats without warnings"
+	for page in usbip.8 usbipd.8; do
+		man --warnings -l "$top_srcdir/doc/$page" >/dev/null 2>"$tmp/err" && ! [ -s "$tmp/err" ]
+		ok $? "man page $page formats without warnings"
+	done
 else
+	skip "man not available"
 	skip "man not available"
 fi
 
