@@ -582,6 +582,8 @@ int usbip_host_status(const char *busid, int *status, struct usbip_error *err)
 	ret = device_dir(busid, dir, err);
 	if (ret)
 		return ret;
+	if (usbip_host_driver_loaded(err))
+		return -ENODEV;
 	if (!usbip_host_is_bound(busid)) {
 		usbip_set_error(err, "%s is not bound to %s", busid, USBIP_HOST_DRIVER);
 		return -ENODEV;

@@ -25,7 +25,7 @@ void usbip_list_usage(void)
 	       "\n"
 	       "  -l, --local        list local devices\n"
 	       "  -p, --parsable     with -l: one \"busid=BUSID#usbid=VVVV:PPPP#\" line\n"
-	       "                     per device\n"
+	       "                     per device (accepted and ignored with -r)\n"
 	       "  -r, --remote HOST  list the devices exported by the usbipd on HOST (a\n"
 	       "                     host name, IPv4 or IPv6 address)\n"
 	       "\n"
@@ -161,10 +161,9 @@ int usbip_cmd_list(int argc, char *argv[])
 		usbip_err("list: --local and --remote exclude each other");
 		return USBIP_EXIT_USAGE;
 	}
-	if (remote && parsable) {
-		usbip_err("list: --parsable only applies to --local");
-		return USBIP_EXIT_USAGE;
-	}
+	/* Accepted with --remote, as by the reference tools, and ignored. */
+	if (remote && parsable)
+		usbip_dbg("list: --parsable has no effect on --remote");
 	if (remote)
 		return list_remote(remote);
 	if (!local) {
