@@ -536,7 +536,11 @@ int stub_rx_loop(struct usbip_conn *conn)
 	while (!kthread_should_stop()) {
 		ret = usbip_recv_pdu(conn->sock, &pdu, &reason);
 		if (ret == -EPROTO) {
-			stub_rx_fail(sdev, &pdu, ret, reason);
+			/* the header itself is bad: its fields mean nothing */
+			dev_err_ratelimited(&sdev->udev->dev,
+					    "malformed header (%s); closing the connection\n",
+					    reason);
+			usbip_conn_event(conn, USBIP_EV_ERROR | USBIP_EV_QUIET, ret, reason);
 			break;
 		}
 		if (ret) {
