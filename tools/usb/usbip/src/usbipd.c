@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <syslog.h>
 #include <time.h>
@@ -91,6 +92,8 @@ struct conn {
 };
 
 static struct conn conns[MAX_CONNS];
+/* MAX_CONNS, or fewer when the descriptor limit is lower. */
+static int max_conns = MAX_CONNS;
 static int listeners[MAX_LISTENERS];
 static int nlisteners;
 static int timeout_ms = DEFAULT_TIMEOUT_MS;
@@ -445,10 +448,10 @@ static void accept_all(int lfd)
 			continue;
 		}
 #endif
-		for (i = 0; i < MAX_CONNS && conns[i].fd >= 0; i++)
+		for (i = 0; i < max_conns && conns[i].fd >= 0; i++)
 			;
-		if (i == MAX_CONNS) {
-			usbip_err("%s: %d connections already open; refused", peer, MAX_CONNS);
+		if (i == max_conns) {
+			usbip_err("%s: %d connections already open; refused", peer, max_conns);
 			close(fd);
 			continue;
 		}
@@ -628,6 +631,7 @@ int main(int argc, char *argv[])
 	char pidpath[PATH_MAX];
 	unsigned int port = USBIP_PORT;
 	struct sigaction sa;
+	struct rlimit rl;
 	sigset_t block, waitmask;
 	int c, i, fd;
 
@@ -709,6 +713,13 @@ int main(int argc, char *argv[])
 
 	for (i = 0; i < MAX_CONNS; i++)
 		conns[i].fd = -1;
+	/*
+	 * Keep accept() from ever failing for lack of descriptors, which would
+	 * leave the listener readable and the loop spinning.
+	 */
+	if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur != RLIM_INFINITY &&
+	    rl.rlim_cur < MAX_CONNS + 32)
+		max_conns = rl.rlim_cur > 48 ? (int)rl.rlim_cur - 32 : 16;
 	if (ipv6) {
 		fd = open_listener(AF_INET6, port);
 		if (fd >= 0)

@@ -179,6 +179,17 @@ def run_tests(port, proc):
         tap.check(recv_all(s) == want, "DEVLIST over IPv6 (::1) is the same")
         s.close()
 
+    # SO_KEEPALIVE on accepted connections shows as a keepalive timer.
+    if shutil.which("ss"):
+        s = connect(port)
+        time.sleep(0.2)
+        r = subprocess.run(["ss", "-Htno", "state", "established", "sport = :%d" % port],
+                           capture_output=True, text=True)
+        s.close()
+        tap.check("keepalive" in r.stdout, "accepted connections have SO_KEEPALIVE", r.stdout)
+    else:
+        tap.skip("ss not installed")
+
     # IMPORT of an available device: OP_REP_IMPORT OK + the record, the
     # socket's fd number written to usbip_sockfd, then usbipd lets go.
     sockfd = os.path.join(root, fakesysfs.dev_dir("1-1"), "usbip_sockfd")
