@@ -419,5 +419,35 @@ def run_tests(port, proc):
         rc = None
     tap.check(rc == 0 and not os.path.exists(pidfile), "SIGINT: exit 0, pid file removed")
 
+    # -D: the parent returns at once, the daemon answers and writes its pid.
+    port = free_port()
+    env = dict(os.environ, USBIP_SYSFS_ROOT=root)
+    r = subprocess.run([usbipd, "-D", "-t", str(port), "--pid", pidfile], env=env,
+                       capture_output=True, text=True, timeout=10)
+    pid = None
+    for _ in range(100):
+        try:
+            with open(pidfile) as f:
+                pid = int(f.read())
+            break
+        except (OSError, ValueError):
+            time.sleep(0.05)
+    answered = False
+    if pid:
+        try:
+            answered = do(port, devlist_req())[:8] == struct.pack(">HHI", VERSION, REP_DEVLIST,
+                                                                  ST_OK)
+        except OSError:
+            pass
+    tap.check(r.returncode == 0 and pid and answered,
+              "usbipd -D --pid FILE: detaches, writes its pid, answers", r.stderr)
+    if pid:
+        os.kill(pid, signal.SIGTERM)
+        for _ in range(100):
+            if not os.path.exists(pidfile):
+                break
+            time.sleep(0.05)
+    tap.check(pid and not os.path.exists(pidfile), "usbipd -D: SIGTERM removes the pid file")
+
 
 main()
