@@ -411,12 +411,12 @@ usbipd_stop() {
 	wait_for "usbipd to exit" 30 sh -c '! pidof usbipd'
 }
 
-# usbip_port_of BUSID_REMOTE: vhci port number used by the attached device
-# whose remote busid is given ("usbip port" output).
+# vhci_port_of_busid BUSID: vhci port number ("usbip port") holding the
+# imported device whose busid on the server is BUSID.
 vhci_port_of_busid() {
 	"$USBIP" port 2>/dev/null | awk -v b="$1" '
-		/^Port [0-9]+:/ { p = $2; sub(":", "", p) }
-		index($0, "/" b) || index($0, "-> usbip://") && index($0, "/" b) { print p + 0; exit }'
+		/^Port [0-9]+:/ { p = $2; sub(":", "", p); p += 0 }
+		/usbip:\/\// { n = split($NF, a, "/"); if (a[n] == b) { print p; exit } }'
 }
 
 # vhci_ports_in_use: port numbers listed by "usbip port".
