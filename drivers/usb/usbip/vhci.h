@@ -1,0 +1,248 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * vhci-hcd: USB/IP client virtual host controller, internal interfaces.
+ *
+ * Objects, from the top:
+ *
+ *  - struct vhci: one platform device vhci_hcd.N.  It owns two usb_hcds
+ *    sharing one controller (like dummy_hcd): a USB 2.0 root hub (the
+ *    primary hcd) and a USB 3 root hub (the shared hcd), each with
+ *    vhci_hc_ports ports, and the spinlock that guards all of their state.
+ *  - struct vhci_hcd: the hcd_priv of one of the two usb_hcds.
+ *  - struct vhci_port: one root hub port.  When a remote device is
+ *    attached it owns a USB/IP connection (struct usbip_conn) with an rx
+ *    and a tx thread, and every URB submitted to the device.
+ *  - struct vhci_priv: one URB in flight; struct vhci_unlink: one
+ *    CMD_UNLINK.
+ *
+ * Locking:
+ *
+ *  - vhci->lock (spinlock, irq-safe) protects the hub emulation state of
+ *    the ports, the attach fields that the status files show, the URB and
+ *    unlink lists of the ports and their sequence numbers.  It is never
+ *    held while calling usb_hcd_giveback_urb() or usb_hcd_poll_rh_status().
+ *  - vhci_conn_mutex, the usbip_conn lock of every port, serializes attach,
+ *    detach, the connection event worker and (un)registration of the
+ *    controllers in vhci_ctrls[].
+ *
+ * URB ownership: a struct vhci_priv lives on port->privs from enqueue to
+ * give-back.  The tx thread marks it "sending" while it transmits its
+ * CMD_SUBMIT, the rx thread marks it "receiving" while it reads the reply
+ * into the URB; whoever clears the last of these flags after the result
+ * is known ("finished") gives the URB back, so it happens exactly once and
+ * never while a thread still touches the URB's buffer.
+ */
+#ifndef VHCI_H
+#define VHCI_H
+
+#include <linux/list.h>
+#include <linux/mutex.h>
+#include <linux/platform_device.h>
+#include <linux/spinlock.h>
+#include <linux/usb.h>
+#include <linux/usb/hcd.h>
+#include <linux/wait.h>
+
+#include "usbip_common.h"
+
+#define VHCI_DRV_NAME		"vhci_hcd"
+
+/* Root hub ports per hub, and controllers: build defaults. */
+#ifndef CONFIG_USBIP_VHCI_HC_PORTS
+#define CONFIG_USBIP_VHCI_HC_PORTS	8
+#endif
+#ifndef CONFIG_USBIP_VHCI_NR_HCS
+#define CONFIG_USBIP_VHCI_NR_HCS	1
+#endif
+
+/* A USB 3 root hub has at most 15 ports (USB_SS_MAXPORTS). */
+#define VHCI_MAX_PORTS		15
+#define VHCI_MAX_HCS		128
+
+/*
+ * RET_SUBMITs may still follow a RET_UNLINK with status 0; this many
+ * sequence numbers given back that way are remembered per port.
+ */
+#define VHCI_MAX_GONE		64
+
+extern unsigned int vhci_hc_ports;	/* ports per root hub */
+extern unsigned int vhci_nr_hcs;	/* controllers */
+extern struct mutex vhci_conn_mutex;
+extern struct vhci **vhci_ctrls;
+extern struct platform_device **vhci_pdevs;
+
+struct vhci;
+struct vhci_hcd;
+
+/**
+ * struct vhci_port - one root hub port and the device attached to it
+ * @conn: the USB/IP connection (lock: vhci_conn_mutex)
+ * @vhci: the controller
+ * @vh: the root hub this port belongs to
+ * @rhport: 0-based index on its root hub
+ * @number: global port number (the PORT of the sysfs files)
+ * @status: VDEV_ST_* (vhci->lock; changed with vhci_conn_mutex held too)
+ * @speed: enum usb_device_speed given at attach
+ * @devid: (busnum << 16) | devnum of the device on the server
+ * @sockfd: the fd number given at attach, for the status file only
+ * @udev: the usb_device on this port, with a reference, or NULL
+ * @accepting: URBs may be enqueued (connection running)
+ * @seqnum: last sequence number used on the connection
+ * @privs: every struct vhci_priv of the port not yet given back
+ * @tx_queue: vhci_privs whose CMD_SUBMIT is still to be sent
+ * @unlink_tx: vhci_unlinks whose CMD_UNLINK is still to be sent
+ * @unlink_rx: vhci_unlinks sent, waiting for their RET_UNLINK
+ * @gone: vhci_unlinks recording URBs given back on a RET_UNLINK with
+ *	status 0, whose RET_SUBMIT may still arrive (and is then dropped)
+ * @n_gone: entries on @gone
+ * @tx_wq: wakes the tx thread
+ * @rx_iso: rx thread scratch: iso descriptors and discarded payloads
+ * @port_status: wPortStatus | wPortChange << 16 of the emulated port
+ * @resuming: a resume (USB 2 ClearPortFeature(SUSPEND)) is in progress
+ * @warm_reset: the reset in progress is a warm (BH) reset
+ * @re_timeout: when the reset or resume in progress completes (jiffies)
+ */
+struct vhci_port {
+	struct usbip_conn conn;
+	struct vhci *vhci;
+	struct vhci_hcd *vh;
+	unsigned int rhport;
+	unsigned int number;
+
+	int status;
+	enum usb_device_speed speed;
+	u32 devid;
+	int sockfd;
+	struct usb_device *udev;
+
+	bool accepting;
+	u32 seqnum;
+	struct list_head privs;
+	struct list_head tx_queue;
+	struct list_head unlink_tx;
+	struct list_head unlink_rx;
+	struct list_head gone;
+	unsigned int n_gone;
+	wait_queue_head_t tx_wq;
+	struct usbip_iso_desc *rx_iso;
+
+	u32 port_status;
+	bool resuming;
+	bool warm_reset;
+	unsigned long re_timeout;
+};
+
+/**
+ * struct vhci_hcd - hcd_priv of one of the two root hubs of a controller
+ * @vhci: the controller
+ * @hcd: back pointer
+ * @ports: this hub's vhci_hc_ports entries of vhci->ports
+ * @ss: this is the USB 3 root hub
+ */
+struct vhci_hcd {
+	struct vhci *vhci;
+	struct usb_hcd *hcd;
+	struct vhci_port *ports;
+	bool ss;
+};
+
+/**
+ * struct vhci - one virtual host controller (platform device vhci_hcd.N)
+ * @pdev: the platform device
+ * @id: N
+ * @lock: see the locking rules at the top of this file
+ * @hs: the USB 2.0 root hub's hcd_priv
+ * @ss: the USB 3 root hub's hcd_priv
+ * @ports: 2 * vhci_hc_ports ports: the USB 2.0 hub's, then the USB 3 hub's
+ */
+struct vhci {
+	struct platform_device *pdev;
+	unsigned int id;
+	spinlock_t lock;
+	struct vhci_hcd *hs;
+	struct vhci_hcd *ss;
+	struct vhci_port ports[];
+};
+
+/**
+ * struct vhci_priv - an URB submitted to a remote device
+ * @node: on port->privs
+ * @txnode: on port->tx_queue while its CMD_SUBMIT is not sent yet
+ * @port: the port
+ * @hcd: the hcd the URB was submitted to
+ * @urb: the URB
+ * @seqnum: sequence number of its CMD_SUBMIT
+ * @iso: iso packet descriptors to send (iso URBs only)
+ * @status: result to give back with
+ * @sending: the tx thread is transmitting the CMD_SUBMIT
+ * @receiving: the rx thread is reading the RET_SUBMIT into the URB
+ * @finished: the result is known; give back once not sending/receiving
+ * @unlinking: a CMD_UNLINK was queued for it
+ */
+struct vhci_priv {
+	struct list_head node;
+	struct list_head txnode;
+	struct vhci_port *port;
+	struct usb_hcd *hcd;
+	struct urb *urb;
+	u32 seqnum;
+	struct usbip_iso_desc *iso;
+	int status;
+	bool sending;
+	bool receiving;
+	bool finished;
+	bool unlinking;
+};
+
+/**
+ * struct vhci_unlink - a CMD_UNLINK, or a record of a given-back URB
+ * @node: on port->unlink_tx, port->unlink_rx or port->gone
+ * @seqnum: sequence number of the CMD_UNLINK (unused on port->gone)
+ * @target: sequence number of the CMD_SUBMIT it cancels
+ * @dir_in: the cancelled URB was IN (to size a late RET_SUBMIT)
+ */
+struct vhci_unlink {
+	struct list_head node;
+	u32 seqnum;
+	u32 target;
+	bool dir_in;
+};
+
+static inline struct vhci_hcd *hcd_to_vh(struct usb_hcd *hcd)
+{
+	return (struct vhci_hcd *)hcd->hcd_priv;
+}
+
+static inline struct vhci_port *conn_to_port(struct usbip_conn *conn)
+{
+	return container_of(conn, struct vhci_port, conn);
+}
+
+static inline struct device *port_dev(struct vhci_port *port)
+{
+	return &port->vhci->pdev->dev;
+}
+
+/* vhci_hcd.c */
+extern const struct hc_driver vhci_hc_driver;
+u32 vhci_next_seqnum(struct vhci_port *port);
+void vhci_priv_finish(struct vhci_priv *priv, int status, struct list_head *giveback);
+void vhci_giveback(struct list_head *giveback);
+void vhci_port_connect(struct vhci_port *port);
+void vhci_port_disconnect(struct vhci_port *port);
+
+/* vhci_main.c */
+struct vhci_port *vhci_port_by_number(unsigned int number);
+int vhci_port_attach(struct vhci_port *port, struct socket *sock, int sockfd, u32 devid,
+		     enum usb_device_speed speed);
+void vhci_port_release(struct vhci_port *port, int status);
+
+/* vhci_rx.c, vhci_tx.c */
+int vhci_rx_loop(struct usbip_conn *conn);
+int vhci_tx_loop(struct usbip_conn *conn);
+
+/* vhci_sysfs.c */
+int vhci_sysfs_init(struct device *dev);
+void vhci_sysfs_exit(struct device *dev);
+
+#endif /* VHCI_H */

@@ -1,0 +1,247 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * vhci-hcd: the sysfs interface, all on /sys/devices/platform/vhci_hcd.0/:
+ *
+ *   attach       (write) "PORT SOCKFD DEVID SPEED", decimal numbers
+ *   detach       (write) "PORT"
+ *   status       (read)  ports of controller 0
+ *   status.N     (read)  ports of controller N, for N = 1 .. controllers-1
+ *   nports       (read)  total number of ports of all controllers
+ *   usbip_debug  (read/write) the usbip-core debug mask
+ *
+ * A status file is a header line, then one line per port, USB 2.0 hub
+ * first: hub ("hs"/"ss"), port, status (VDEV_ST_*), speed, devid (hex),
+ * sockfd, and the local bus id of the device ("0-0" if none), with the
+ * field widths userspace (usbip port, usbip attach) parses.
+ */
+#define pr_fmt(fmt) "vhci-hcd: " fmt
+
+#include <linux/device.h>
+#include <linux/kernel.h>
+#include <linux/slab.h>
+#include <linux/sysfs.h>
+
+#include "vhci.h"
+
+struct vhci_status_attr {
+	struct device_attribute attr;
+	unsigned int ctrl;
+	char name[16];
+};
+
+static struct vhci_status_attr *vhci_status_attrs;
+static struct attribute **vhci_attrs;
+static struct attribute_group vhci_attr_group;
+
+static int vhci_status_port(char *buf, int at, struct vhci_port *port)
+{
+	const char *busid = port->udev ? dev_name(&port->udev->dev) : "0-0";
+
+	lockdep_assert_held(&port->vhci->lock);
+	return sysfs_emit_at(buf, at, "%s  %04u %03u %03u %08x %06u %s\n",
+			     port->vh->ss ? "ss" : "hs", port->number, port->status,
+			     port->speed, port->devid, port->sockfd, busid);
+}
+
+static ssize_t vhci_status_show(struct device *dev, struct device_attribute *attr, char *buf)
+{
+	struct vhci_status_attr *sa = container_of(attr, struct vhci_status_attr, attr);
+	struct vhci *vhci;
+	unsigned long flags;
+	unsigned int i;
+	int len;
+
+	len = sysfs_emit(buf, "hub port sta spd dev      sockfd local_busid\n");
+
+	mutex_lock(&vhci_conn_mutex);
+	vhci = vhci_ctrls[sa->ctrl];
+	if (vhci) {
+		spin_lock_irqsave(&vhci->lock, flags);
+		for (i = 0; i < 2 * vhci_hc_ports; i++)
+			len += vhci_status_port(buf, len, &vhci->ports[i]);
+		spin_unlock_irqrestore(&vhci->lock, flags);
+	}
+	mutex_unlock(&vhci_conn_mutex);
+	return len;
+}
+
+static ssize_t nports_show(struct device *dev, struct device_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "%u\n", 2 * vhci_hc_ports * vhci_nr_hcs);
+}
+static DEVICE_ATTR_RO(nports);
+
+static ssize_t vhci_debug_show(struct device *dev, struct device_attribute *attr, char *buf)
+{
+	return usbip_debug_show(buf);
+}
+
+static ssize_t vhci_debug_store(struct device *dev, struct device_attribute *attr,
+				const char *buf, size_t count)
+{
+	return usbip_debug_store(buf, count);
+}
+
+static struct device_attribute dev_attr_usbip_debug =
+	__ATTR(usbip_debug, 0644, vhci_debug_show, vhci_debug_store);
+
+static bool vhci_speed_valid(u32 speed)
+{
+	switch (speed) {
+	case USB_SPEED_LOW:
+	case USB_SPEED_FULL:
+	case USB_SPEED_HIGH:
+	case USB_SPEED_SUPER:
+	case USB_SPEED_SUPER_PLUS:
+		return true;
+	default:
+		return false;
+	}
+}
+
+static ssize_t attach_store(struct device *dev, struct device_attribute *attr,
+			    const char *buf, size_t count)
+{
+	u32 number, devid, speed;
+	struct vhci_port *port;
+	struct socket *sock;
+	int sockfd, ret;
+	bool ss_speed;
+
+	if (sscanf(buf, "%u %d %u %u", &number, &sockfd, &devid, &speed) != 4)
+		return -EINVAL;
+	if (!vhci_speed_valid(speed)) {
+		dev_err(dev, "attach: invalid speed %u\n", speed);
+		return -EINVAL;
+	}
+	ss_speed = speed >= USB_SPEED_SUPER;
+
+	sock = usbip_sockfd_get(sockfd);
+	if (IS_ERR(sock)) {
+		dev_err(dev, "attach: sockfd %d is not a connected TCP socket (%ld)\n",
+			sockfd, PTR_ERR(sock));
+		return PTR_ERR(sock);
+	}
+
+	mutex_lock(&vhci_conn_mutex);
+	port = vhci_port_by_number(number);
+	if (!port) {
+		ret = -EINVAL;
+		dev_err(dev, "attach: no port %u\n", number);
+		goto err_unlock;
+	}
+	if (port->vh->ss != ss_speed) {
+		ret = -EINVAL;
+		dev_err(dev, "attach: port %u is on the %s hub, device speed is %s\n",
+			number, port->vh->ss ? "USB 3" : "USB 2.0", usb_speed_string(speed));
+		goto err_unlock;
+	}
+	ret = vhci_port_attach(port, sock, sockfd, devid, speed);
+	if (ret) {
+		dev_err(dev, "attach: port %u: %s (%d)\n", number,
+			ret == -EBUSY ? "in use" : "cannot start", ret);
+		goto err_unlock;
+	}
+	mutex_unlock(&vhci_conn_mutex);
+	return count;
+
+err_unlock:
+	mutex_unlock(&vhci_conn_mutex);
+	usbip_sock_release(sock);
+	return ret;
+}
+static DEVICE_ATTR_WO(attach);
+
+static ssize_t detach_store(struct device *dev, struct device_attribute *attr,
+			    const char *buf, size_t count)
+{
+	struct vhci_port *port;
+	u32 number;
+
+	if (kstrtou32(buf, 10, &number))
+		return -EINVAL;
+
+	mutex_lock(&vhci_conn_mutex);
+	port = vhci_port_by_number(number);
+	if (!port || port->status == VDEV_ST_NULL) {
+		mutex_unlock(&vhci_conn_mutex);
+		dev_err(dev, "detach: port %u has no device\n", number);
+		return -EINVAL;
+	}
+	if (usbip_conn_event(&port->conn, USBIP_EV_DETACH, 0, "detached by the user")) {
+		/* not running: a port left in error is just freed */
+		if (port->status != VDEV_ST_NULL)
+			vhci_port_release(port, VDEV_ST_NULL);
+		mutex_unlock(&vhci_conn_mutex);
+		return count;
+	}
+	mutex_unlock(&vhci_conn_mutex);
+
+	/* the event worker shuts the connection down and frees the port */
+	usbip_conn_wait(&port->conn);
+	return count;
+}
+static DEVICE_ATTR_WO(detach);
+
+/**
+ * vhci_sysfs_init() - create the attributes on vhci_hcd.0
+ * @dev: vhci_hcd.0's device
+ *
+ * Return: 0 or -ENOMEM / the error of sysfs_create_group().
+ */
+int vhci_sysfs_init(struct device *dev)
+{
+	unsigned int i, n = 0;
+	int ret;
+
+	vhci_status_attrs = kcalloc(vhci_nr_hcs, sizeof(*vhci_status_attrs), GFP_KERNEL);
+	vhci_attrs = kcalloc(vhci_nr_hcs + 5, sizeof(*vhci_attrs), GFP_KERNEL);
+	if (!vhci_status_attrs || !vhci_attrs) {
+		ret = -ENOMEM;
+		goto err_alloc;
+	}
+
+	for (i = 0; i < vhci_nr_hcs; i++) {
+		struct vhci_status_attr *sa = &vhci_status_attrs[i];
+
+		if (i)
+			snprintf(sa->name, sizeof(sa->name), "status.%u", i);
+		else
+			strscpy(sa->name, "status", sizeof(sa->name));
+		sysfs_attr_init(&sa->attr.attr);
+		sa->attr.attr.name = sa->name;
+		sa->attr.attr.mode = 0444;
+		sa->attr.show = vhci_status_show;
+		sa->ctrl = i;
+		vhci_attrs[n++] = &sa->attr.attr;
+	}
+	vhci_attrs[n++] = &dev_attr_nports.attr;
+	vhci_attrs[n++] = &dev_attr_attach.attr;
+	vhci_attrs[n++] = &dev_attr_detach.attr;
+	vhci_attrs[n++] = &dev_attr_usbip_debug.attr;
+	vhci_attrs[n] = NULL;
+	vhci_attr_group.attrs = vhci_attrs;
+
+	ret = sysfs_create_group(&dev->kobj, &vhci_attr_group);
+	if (ret)
+		goto err_alloc;
+	return 0;
+
+err_alloc:
+	kfree(vhci_attrs);
+	kfree(vhci_status_attrs);
+	vhci_attrs = NULL;
+	vhci_status_attrs = NULL;
+	return ret;
+}
+
+/**
+ * vhci_sysfs_exit() - remove what vhci_sysfs_init() created
+ * @dev: vhci_hcd.0's device
+ */
+void vhci_sysfs_exit(struct device *dev)
+{
+	sysfs_remove_group(&dev->kobj, &vhci_attr_group);
+	kfree(vhci_attrs);
+	kfree(vhci_status_attrs);
+}

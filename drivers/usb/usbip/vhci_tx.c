@@ -1,0 +1,125 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * vhci-hcd: the tx thread of a port: sends CMD_UNLINK and CMD_SUBMIT.
+ *
+ * Pending unlinks go first, then submits in the order they were queued.
+ * A CMD_UNLINK is only ever queued once its CMD_SUBMIT has left the tx
+ * queue, so it follows that CMD_SUBMIT on the stream.  Payloads are sent
+ * straight from the URB's buffer or sg list.
+ */
+#define pr_fmt(fmt) "vhci-hcd: " fmt
+
+#include <linux/kthread.h>
+#include <linux/slab.h>
+#include <linux/usb.h>
+
+#include "vhci.h"
+
+static bool vhci_tx_pending(struct vhci_port *port)
+{
+	return !list_empty_careful(&port->unlink_tx) || !list_empty_careful(&port->tx_queue);
+}
+
+static int vhci_send_unlink(struct vhci_port *port, struct vhci_unlink *unlink)
+{
+	struct usbip_pdu pdu = {
+		.command = USBIP_CMD_UNLINK,
+		.seqnum = unlink->seqnum,
+		.devid = port->devid,
+		.unlink.seqnum = unlink->target,
+	};
+
+	return usbip_send_msg(port->conn.sock, &pdu, NULL, 0, NULL, 0, 0);
+}
+
+static int vhci_send_submit(struct vhci_port *port, struct vhci_priv *priv)
+{
+	struct urb *urb = priv->urb;
+	bool iso = usb_pipetype(urb->pipe) == PIPE_ISOCHRONOUS;
+	bool dir_in = usb_pipein(urb->pipe);
+	struct usbip_pdu pdu = {
+		.command = USBIP_CMD_SUBMIT,
+		.seqnum = priv->seqnum,
+		.devid = port->devid,
+		.direction = dir_in ? USBIP_DIR_IN : USBIP_DIR_OUT,
+		.ep = usb_pipeendpoint(urb->pipe),
+		.submit = {
+			.transfer_flags = usbip_urb_flags_to_wire(urb->transfer_flags),
+			.transfer_buffer_length = urb->transfer_buffer_length,
+			.start_frame = iso ? urb->start_frame : 0,
+			.number_of_packets = iso ? urb->number_of_packets : 0,
+			.interval = urb->interval,
+		},
+	};
+	struct usbip_buf buf;
+	u32 len = 0;
+
+	if (usb_pipetype(urb->pipe) == PIPE_CONTROL && urb->setup_packet)
+		memcpy(pdu.submit.setup, urb->setup_packet, USBIP_SETUP_SIZE);
+	usbip_buf_from_urb(&buf, urb);
+	if (!dir_in)
+		len = urb->transfer_buffer_length;
+
+	return usbip_send_msg(port->conn.sock, &pdu, &buf, len, priv->iso,
+			      iso ? urb->number_of_packets : 0, 0);
+}
+
+/**
+ * vhci_tx_loop() - body of a port's tx thread
+ * @conn: the port's connection
+ *
+ * Return: 0 when asked to stop, or the send error (the connection is
+ * then reported broken).
+ */
+int vhci_tx_loop(struct usbip_conn *conn)
+{
+	struct vhci_port *port = conn_to_port(conn);
+	spinlock_t *lock = &port->vhci->lock;
+	struct vhci_unlink *unlink;
+	struct vhci_priv *priv;
+	LIST_HEAD(giveback);
+	unsigned long flags;
+	int ret;
+
+	for (;;) {
+		wait_event_interruptible(port->tx_wq,
+					 vhci_tx_pending(port) || kthread_should_stop());
+		if (kthread_should_stop())
+			return 0;
+
+		spin_lock_irqsave(lock, flags);
+		unlink = list_first_entry_or_null(&port->unlink_tx, struct vhci_unlink, node);
+		if (unlink) {
+			list_move_tail(&unlink->node, &port->unlink_rx);
+			spin_unlock_irqrestore(lock, flags);
+			ret = vhci_send_unlink(port, unlink);
+			if (ret)
+				goto err_send;
+			continue;
+		}
+		priv = list_first_entry_or_null(&port->tx_queue, struct vhci_priv, txnode);
+		if (!priv) {
+			spin_unlock_irqrestore(lock, flags);
+			continue;
+		}
+		list_del_init(&priv->txnode);
+		priv->sending = true;
+		spin_unlock_irqrestore(lock, flags);
+
+		ret = vhci_send_submit(port, priv);
+
+		spin_lock_irqsave(lock, flags);
+		priv->sending = false;
+		if (priv->finished)	/* the reply came while we were sending */
+			vhci_priv_finish(priv, priv->status, &giveback);
+		spin_unlock_irqrestore(lock, flags);
+		vhci_giveback(&giveback);
+		if (ret)
+			goto err_send;
+	}
+
+err_send:
+	usbip_conn_event(conn, USBIP_EV_ERROR, ret,
+			 ret == -EINVAL ? "URB cannot be sent" : "send error");
+	return ret;
+}
