@@ -52,6 +52,12 @@ else
 fi
 
 RUN_DIR=$TOP/build/vm-logs/demo-$KVER
+mkdir -p "$TOP/build/vm-logs"
+exec 8>"$RUN_DIR.lock"
+if ! flock -n 8; then
+	echo "demo: another demo is running in this tree; waiting for it..."
+	flock 8
+fi
 rm -rf "$RUN_DIR"
 mkdir -p "$RUN_DIR/vm1"
 SCENARIO=$TOP/tests/guest/demo-scenario.sh

@@ -87,7 +87,20 @@ vm1() {
 	echo
 	say "usbipd listens on TCP port 3240 and answers clients that ask which"
 	say "devices are exported and that want to import one."
-	run "$USBIPD" -D
+	if [ -x "$REPO/build/tools/src/usbipd" ]; then
+		info "(our daemon: build/tools/src/usbipd)"
+		run "$REPO/build/tools/src/usbipd" -D || true
+		local t
+		for t in $(seq 50); do port_listening 3240 && break; sleep 0.2; done
+		if ! port_listening 3240; then
+			info "(our usbipd is not listening; using Debian's /usr/sbin/usbipd instead)"
+			usbipd_stop 2>/dev/null || true
+			run "$USBIPD" -D
+		fi
+	else
+		info "(Debian's daemon: $USBIPD)"
+		run "$USBIPD" -D
+	fi
 	wait_for "usbipd listening" 30 port_listening 3240
 	at_exit usbipd_stop
 	ss -Hltn "sport = :3240" | sed 's/^/    /'

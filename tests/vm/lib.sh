@@ -178,7 +178,10 @@ vm_start() {
 	PEER_ADDR='$peer'
 	EOF
 	local append="console=ttyS0,115200 loglevel=7 printk.time=1 panic=-1 panic_on_warn=1"
-	append+=" oops=panic softlockup_panic=1 hung_task_panic=1 net.ifnames=0"
+	# A TCG vCPU on a busy host can stall for seconds: soft lockups are
+	# reported after 2 * watchdog_thresh = 60 s instead of 20 s.
+	append+=" oops=panic softlockup_panic=1 hung_task_panic=1 watchdog_thresh=30"
+	append+=" net.ifnames=0"
 	append+=" rdinit=/init vmtest_stage2=$VM_TOP/tests/guest/stage2.sh"
 	# shellcheck disable=SC2086
 	qemu-system-x86_64 -name "vmtest-vm$idx" \
@@ -230,6 +233,8 @@ vm_run_all() {
 	VM_REASON= VM_FAILED_IDX=
 	VM_PID=()
 	start=$SECONDS
+	# An interrupted run takes its VMs with it.
+	trap 'for i in "${!VM_PID[@]}"; do vm_kill "$i"; done; exit 130' INT TERM
 	[ "$VM_COUNT" -gt 1 ] && VM_NET_PORT=$(vm_free_port)
 	if ! vm_start 1; then
 		VM_REASON="vm1: could not prepare the VM (host depmod)" VM_FAILED_IDX=1
