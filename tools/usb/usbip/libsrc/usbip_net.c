@@ -360,3 +360,57 @@ out_free:
 	free(buf);
 	return ret;
 }
+
+/**
+ * usbip_net_import() - ask a server for one of its devices
+ * @fd: connected socket
+ * @busid: bus id of the device on the server
+ * @status: the reply's status (USBIP_OP_ST_*)
+ * @dev: the device when *@status is USBIP_OP_ST_OK
+ * @err: reason on failure, may be NULL
+ *
+ * Sends OP_REQ_IMPORT and reads OP_REP_IMPORT: the op header, then the
+ * device record only when the status is 0.  A refusal (non-zero status) is
+ * a successful exchange; the caller explains it.  An accepted reply must
+ * name the bus id that was asked for.
+ *
+ * Return: 0 or a negative errno.
+ */
+int usbip_net_import(int fd, const char *busid, uint32_t *status, struct usbip_devinfo *dev,
+		     struct usbip_error *err)
+{
+	uint8_t req[USBIP_REQ_IMPORT_WIRE_SIZE], rep[USBIP_REP_IMPORT_WIRE_SIZE];
+	struct usbip_ophdr hdr;
+	size_t len = USBIP_OP_HDR_WIRE_SIZE;
+	int ret;
+
+	ret = usbip_pack_req_import(req, busid, err);
+	if (ret)
+		return ret;
+	ret = usbip_net_write(fd, req, sizeof(req), USBIP_NET_TIMEOUT_MS, err);
+	if (ret)
+		return ret;
+	ret = usbip_net_read(fd, rep, USBIP_OP_HDR_WIRE_SIZE, USBIP_NET_TIMEOUT_MS, err);
+	if (ret)
+		return ret;
+	usbip_unpack_ophdr(rep, &hdr);
+	ret = usbip_check_ophdr(&hdr, USBIP_OP_REP_IMPORT, err);
+	if (ret)
+		return ret;
+	if (hdr.status == USBIP_OP_ST_OK) {
+		ret = usbip_net_read(fd, rep + len, USBIP_DEVICE_WIRE_SIZE, USBIP_NET_TIMEOUT_MS,
+				     err);
+		if (ret)
+			return ret;
+		len += USBIP_DEVICE_WIRE_SIZE;
+	}
+	ret = usbip_unpack_rep_import(rep, len, status, dev, err);
+	if (ret)
+		return ret;
+	if (*status == USBIP_OP_ST_OK && strcmp(dev->busid, busid)) {
+		usbip_set_error(err, "the server answered with device \"%s\" instead of \"%s\"",
+				dev->busid, busid);
+		return -EPROTO;
+	}
+	return 0;
+}

@@ -54,13 +54,12 @@ static const struct usbip_command commands[] = {
 	{ "bind", usbip_cmd_bind, usbip_bind_usage, "export a local device through usbip-host" },
 	{ "unbind", usbip_cmd_unbind, usbip_unbind_usage,
 	  "give a device back from usbip-host to its driver" },
+	{ "attach", usbip_cmd_attach, usbip_attach_usage,
+	  "import a remote device through vhci-hcd" },
+	{ "detach", usbip_cmd_detach, usbip_detach_usage, "detach an imported device" },
+	{ "port", usbip_cmd_port, usbip_port_usage, "show the imported devices" },
 	{ "version", cmd_version, version_usage, "show the version" },
 	{ "help", cmd_help, help_usage, "show the commands or the usage of one" },
-};
-
-/* Commands of USB/IP that later versions of these tools will provide. */
-static const char *const missing_commands[] = {
-	"attach", "detach", "port",
 };
 
 static const struct usbip_command *find_command(const char *name)
@@ -71,16 +70,6 @@ static const struct usbip_command *find_command(const char *name)
 		if (!strcmp(commands[i].name, name))
 			return &commands[i];
 	return NULL;
-}
-
-static bool is_missing_command(const char *name)
-{
-	size_t i;
-
-	for (i = 0; i < sizeof(missing_commands) / sizeof(missing_commands[0]); i++)
-		if (!strcmp(missing_commands[i], name))
-			return true;
-	return false;
 }
 
 static void usage(FILE *out)
@@ -98,10 +87,7 @@ static void usage(FILE *out)
 		"Commands:\n", USBIP_PORT);
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		fprintf(out, "  %-9s %s\n", commands[i].name, commands[i].summary);
-	fprintf(out, "\nNot implemented in this build:");
-	for (i = 0; i < sizeof(missing_commands) / sizeof(missing_commands[0]); i++)
-		fprintf(out, "%s %s", i ? "," : "", missing_commands[i]);
-	fprintf(out, ".\nSee 'usbip help <command>' for the usage of a command.\n");
+	fprintf(out, "\nSee 'usbip help <command>' for the usage of a command.\n");
 }
 
 static int cmd_help(int argc, char *argv[])
@@ -120,10 +106,6 @@ static int cmd_help(int argc, char *argv[])
 	if (cmd) {
 		cmd->usage();
 		return USBIP_EXIT_OK;
-	}
-	if (is_missing_command(argv[1])) {
-		usbip_err("help: '%s' is not implemented in this build", argv[1]);
-		return USBIP_EXIT_USAGE;
 	}
 	usbip_err("help: unknown command '%s'; see 'usbip help'", argv[1]);
 	return USBIP_EXIT_USAGE;
@@ -208,10 +190,7 @@ int main(int argc, char *argv[])
 
 	cmd = find_command(argv[optind]);
 	if (!cmd) {
-		if (is_missing_command(argv[optind]))
-			usbip_err("'%s' is not implemented in this build", argv[optind]);
-		else
-			usbip_err("unknown command '%s'; see 'usbip help'", argv[optind]);
+		usbip_err("unknown command '%s'; see 'usbip help'", argv[optind]);
 		return USBIP_EXIT_USAGE;
 	}
 	usbip_dbg("running '%s' (tcp port %u)", cmd->name, usbip_tcp_port);

@@ -19,5 +19,11 @@ int usbip_cmd_bind(int argc, char *argv[]);
 void usbip_bind_usage(void);
 int usbip_cmd_unbind(int argc, char *argv[]);
 void usbip_unbind_usage(void);
+int usbip_cmd_attach(int argc, char *argv[]);
+void usbip_attach_usage(void);
+int usbip_cmd_detach(int argc, char *argv[]);
+void usbip_detach_usage(void);
+int usbip_cmd_port(int argc, char *argv[]);
+void usbip_port_usage(void);
 
 #endif /* USBIP_CMD_H */

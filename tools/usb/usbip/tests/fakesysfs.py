@@ -129,6 +129,52 @@ def device_record(busid, with_interfaces=True):
     return rec
 
 
+VHCI = "devices/platform/vhci_hcd.0"
+VDEV_FREE, VDEV_USED = 4, 6
+
+
+def vhci_ports(ncontrollers, hs, ss):
+    """[(port, hub)] of a vhci-hcd with ncontrollers of hs + ss ports each."""
+    out = []
+    for c in range(ncontrollers):
+        base = c * (hs + ss)
+        out += [(base + i, "hs") for i in range(hs)]
+        out += [(base + hs + i, "ss") for i in range(ss)]
+    return out
+
+
+def vhci_status_text(ports, used, first, last):
+    """Text of one status file: ports first..last, used maps a port to
+    (state, speed, devid, sockfd, local busid)."""
+    lines = ["hub port sta spd dev      sockfd local_busid"]
+    for port, hub in ports:
+        if not first <= port <= last:
+            continue
+        sta, spd, devid, fd, busid = used.get(port, (VDEV_FREE, 0, 0, 0, "0-0"))
+        lines.append("%s  %04d %03d %03d %08x %06d %s" % (hub, port, sta, spd, devid, fd, busid))
+    return "\n".join(lines) + "\n"
+
+
+def build_vhci(root, ncontrollers=2, hs=2, ss=2, used=None):
+    """(Re)writes a fake vhci_hcd.0: nports, status/status.N, empty attach
+    and detach files.  Returns the directory."""
+    d = os.path.join(root, VHCI)
+    os.makedirs(d, exist_ok=True)
+    ports = vhci_ports(ncontrollers, hs, ss)
+    per = hs + ss
+    _write(os.path.join(d, "nports"), "%d\n" % len(ports))
+    for c in range(ncontrollers):
+        name = "status" if c == 0 else "status.%d" % c
+        _write(os.path.join(d, name),
+               vhci_status_text(ports, used or {}, c * per, c * per + per - 1))
+    for f in ("attach", "detach"):
+        path = os.path.join(d, f)
+        if not os.path.exists(path) or os.path.isfile(path):
+            _write(path, "")
+    _write(os.path.join(d, "usbip_debug"), "0\n")
+    return d
+
+
 class Tap:
     """TAP output: one "ok N - what" / "not ok N - what" line per check."""
 

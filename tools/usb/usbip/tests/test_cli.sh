@@ -46,17 +46,35 @@ ok $? "version prints the package and protocol versions"
 run 2
 ok $? "no command is a usage error (2)"
 
-run 0 help && grep -q '^  list ' "$tmp/out" && ! grep -q '^  attach' "$tmp/out" &&
+run 0 help && grep -q '^  list ' "$tmp/out" && grep -q '^  attach ' "$tmp/out" &&
 	grep -q '^  bind ' "$tmp/out" && grep -q '^  unbind ' "$tmp/out" &&
-	grep -q '^Not implemented in this build: attach, detach, port\.$' "$tmp/out"
-ok $? "help lists working commands and names the missing ones as such"
+	grep -q '^  detach ' "$tmp/out" && grep -q '^  port ' "$tmp/out" &&
+	! grep -q 'Not implemented' "$tmp/out"
+ok $? "help lists every command, none as missing"
 
 run 0 help list && grep -q -- '--parsable' "$tmp/out"
 ok $? "help list shows the list usage"
 
 for cmd in attach detach port; do
-	run 2 "$cmd" && grep -q "'$cmd' is not implemented in this build" "$tmp/err"
-	ok $? "$cmd exits 2: not implemented in this build"
+	run 0 help "$cmd" && grep -q "^usage: usbip .*$cmd" "$tmp/out"
+	ok $? "help $cmd shows its usage"
+	run 2 "$cmd" extra && grep -q "unexpected argument 'extra'" "$tmp/err"
+	ok $? "$cmd with an extra argument is a usage error"
+done
+run 2 attach -b 1-1 && grep -q 'attach: give the server with -r HOST' "$tmp/err"
+ok $? "attach without -r is a usage error"
+run 2 attach -r localhost && grep -q 'attach: give the server with -r HOST' "$tmp/err"
+ok $? "attach without -b is a usage error"
+run 2 attach -r localhost -b ../x && grep -q 'not a valid bus id' "$tmp/err"
+ok $? "attach with a bus id holding a slash is a usage error"
+run 2 attach --remote localhost --busid 1-1 --device 1 &&
+	grep -q 'attach --device is not implemented' "$tmp/err"
+ok $? "attach --device exits 2: not implemented"
+run 2 detach && grep -q 'detach: which port' "$tmp/err"
+ok $? "detach without -p is a usage error"
+for bad in abc -1 1x ''; do
+	run 2 detach -p "$bad" && grep -q "'$bad' is not a port number" "$tmp/err"
+	ok $? "detach -p '$bad' is a usage error"
 done
 
 for cmd in bind unbind; do

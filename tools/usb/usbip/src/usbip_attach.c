@@ -1,0 +1,434 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * usbip attach / detach / port: import a remote device through vhci-hcd,
+ * give it back, and show what is imported.
+ */
+#include <config.h>
+
+#include <errno.h>
+#include <getopt.h>
+#include <linux/usb/ch9.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "usbip.h"
+#include "usbip_devices.h"
+#include "usbip_host.h"
+#include "usbip_names.h"
+#include "usbip_net.h"
+#include "usbip_vhci.h"
+
+void usbip_attach_usage(void)
+{
+	printf("usage: usbip [--tcp-port PORT] attach -r HOST -b BUSID\n"
+	       "\n"
+	       "Import the device BUSID exported by the usbipd on HOST and attach it\n"
+	       "to a free port of vhci-hcd: a high-speed port for USB 1.x/2.0 devices,\n"
+	       "a SuperSpeed port for USB 3 devices.  Prints the port used.  Needs\n"
+	       "root and the vhci-hcd module.\n"
+	       "\n"
+	       "  -r, --remote HOST  the server: a host name, IPv4 or IPv6 address\n"
+	       "  -b, --busid BUSID  bus id of the device on the server (see 'usbip list -r')\n"
+	       "\n"
+	       "Where the device came from is recorded in %s/port<N>.\n",
+	       USBIP_VHCI_RECORD_DIR);
+}
+
+void usbip_detach_usage(void)
+{
+	printf("usage: usbip detach -p PORT\n"
+	       "\n"
+	       "Detach the imported device on vhci-hcd port PORT (see 'usbip port').\n"
+	       "The server gets the device back.  Needs root.\n"
+	       "\n"
+	       "  -p, --port PORT  the port number\n");
+}
+
+void usbip_port_usage(void)
+{
+	printf("usage: usbip port\n"
+	       "\n"
+	       "Show the devices imported through vhci-hcd: port, speed, names from\n"
+	       "usb.ids, local bus id, and usbip://HOST:TCPPORT/BUSID of the remote device.\n");
+}
+
+/* Prints the "invalid option" usage error of @cmd; returns USBIP_EXIT_USAGE. */
+static int bad_option(const char *cmd, char *argv[])
+{
+	if (optopt)
+		usbip_err("%s: invalid option '-%c' or missing argument; see 'usbip help %s'",
+			  cmd, optopt, cmd);
+	else
+		usbip_err("%s: invalid option '%s'; see 'usbip help %s'", cmd, argv[optind - 1],
+			  cmd);
+	return USBIP_EXIT_USAGE;
+}
+
+/* Explains a refused import. */
+static const char *import_refusal(uint32_t status)
+{
+	switch (status) {
+	case USBIP_OP_ST_DEV_BUSY:
+		return "the device is busy: another client has imported it";
+	case USBIP_OP_ST_NODEV:
+		return "unknown device: the server does not export it (see 'usbip list -r')";
+	case USBIP_OP_ST_DEV_ERR:
+		return "the device is in an error state on the server";
+	case USBIP_OP_ST_NA:
+		return "the server refused the request";
+	default:
+		return usbip_op_status_str(status);
+	}
+}
+
+/* Tried ports of one attach; never more than the port count. */
+struct tried {
+	unsigned int *ports;
+	size_t n;
+};
+
+/*
+ * Writes the attach line to the lowest free port of the right speed, moving
+ * on to another port when one was taken meanwhile (-EBUSY).  Returns the
+ * port or a negative errno with @err set.
+ */
+static int attach_free_port(int sockfd, uint32_t devid, uint32_t speed,
+			    struct usbip_error *err)
+{
+	struct tried tried = { NULL, 0 };
+	struct usbip_vhci vhci;
+	int port, ret;
+
+	for (;;) {
+		ret = usbip_vhci_open(&vhci, err);
+		if (ret)
+			break;
+		if (!tried.ports) {
+			tried.ports = calloc(vhci.nports, sizeof(*tried.ports));
+			if (!tried.ports) {
+				usbip_vhci_close(&vhci);
+				usbip_set_error(err, "out of memory");
+				ret = -ENOMEM;
+				break;
+			}
+		}
+		port = usbip_vhci_free_port(&vhci, speed, tried.ports, tried.n);
+		usbip_vhci_close(&vhci);
+		if (port < 0) {
+			usbip_set_error(err, "no free port of that speed: every %s port of vhci-hcd "
+					"is in use%s", usbip_vhci_speed_is_super(speed) ?
+					"SuperSpeed (ss)" : "high-speed (hs)",
+					tried.n ? " (others were taken while attaching)" : "");
+			ret = -ENOSPC;
+			break;
+		}
+		ret = usbip_vhci_attach(port, sockfd, devid, speed, err);
+		if (!ret) {
+			ret = port;
+			break;
+		}
+		if (ret != -EBUSY || tried.n >= vhci.nports)
+			break;
+		usbip_dbg("port %d was taken meanwhile, trying another one", port);
+		tried.ports[tried.n++] = port;
+	}
+	free(tried.ports);
+	return ret;
+}
+
+int usbip_cmd_attach(int argc, char *argv[])
+{
+	static const struct option opts[] = {
+		{ "remote", required_argument, NULL, 'r' },
+		{ "busid", required_argument, NULL, 'b' },
+		{ "device", required_argument, NULL, 'd' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *host = NULL, *busid = NULL;
+	struct usbip_vhci_record rec;
+	struct usbip_devinfo dev;
+	struct usbip_error err;
+	struct usbip_vhci vhci;
+	uint32_t status, devid;
+	int c, fd, port;
+
+	optind = 0;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+r:b:d:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'r':
+			host = optarg;
+			break;
+		case 'b':
+			busid = optarg;
+			break;
+		case 'd':
+			usbip_err("attach --device is not implemented in this build");
+			return USBIP_EXIT_USAGE;
+		case 'h':
+			usbip_attach_usage();
+			return USBIP_EXIT_OK;
+		default:
+			return bad_option("attach", argv);
+		}
+	}
+	if (optind < argc) {
+		usbip_err("attach: unexpected argument '%s'; see 'usbip help attach'",
+			  argv[optind]);
+		return USBIP_EXIT_USAGE;
+	}
+	if (!host || !busid) {
+		usbip_err("attach: give the server with -r HOST and the device with -b BUSID");
+		return USBIP_EXIT_USAGE;
+	}
+	if (strlen(busid) >= USBIP_BUSID_SIZE ||
+	    usbip_check_busid(busid, strlen(busid) + 1, &err)) {
+		usbip_err("attach: \"%.40s\" is not a valid bus id", busid);
+		return USBIP_EXIT_USAGE;
+	}
+	if (strlen(host) >= sizeof(rec.host) || strpbrk(host, " \t\n")) {
+		usbip_err("attach: \"%.40s\" is not a valid host", host);
+		return USBIP_EXIT_USAGE;
+	}
+
+	/* Checked first so that a missing module does not cost a round trip. */
+	if (usbip_vhci_open(&vhci, &err)) {
+		usbip_err("attach: %s", err.msg);
+		return USBIP_EXIT_FAILED;
+	}
+	usbip_vhci_close(&vhci);
+
+	fd = usbip_net_connect(host, usbip_tcp_port, &err);
+	if (fd < 0) {
+		usbip_err("attach: %s", err.msg);
+		return USBIP_EXIT_FAILED;
+	}
+	if (usbip_net_import(fd, busid, &status, &dev, &err)) {
+		usbip_err("attach: import of %s from %s: %s", busid, host, err.msg);
+		goto err_close;
+	}
+	if (status != USBIP_OP_ST_OK) {
+		usbip_err("attach: import of %s from %s refused: %s", busid, host,
+			  import_refusal(status));
+		goto err_close;
+	}
+	devid = (dev.busnum << 16) | (dev.devnum & 0xffff);
+	usbip_dbg("imported %s: devid 0x%08x, %s", busid, devid, usbip_speed_str(dev.speed));
+
+	port = attach_free_port(fd, devid, dev.speed, &err);
+	if (port < 0) {
+		usbip_err("attach: %s/%s: %s", host, busid, err.msg);
+		goto err_close;
+	}
+	/* vhci-hcd holds its own reference to the socket now. */
+	close(fd);
+
+	snprintf(rec.host, sizeof(rec.host), "%s", host);
+	snprintf(rec.tcp_port, sizeof(rec.tcp_port), "%u", usbip_tcp_port);
+	snprintf(rec.busid, sizeof(rec.busid), "%s", busid);
+	if (usbip_vhci_record_write(port, &rec, &err))
+		usbip_warn("attached, but 'usbip port' will not know where from: %s", err.msg);
+	printf("usbip: attached remote device %s/%s to port %d\n", host, busid, port);
+	return USBIP_EXIT_OK;
+
+err_close:
+	close(fd);
+	return USBIP_EXIT_FAILED;
+}
+
+int usbip_cmd_detach(int argc, char *argv[])
+{
+	static const struct option opts[] = {
+		{ "port", required_argument, NULL, 'p' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const struct usbip_vhci_port *vp;
+	const char *text = NULL;
+	struct usbip_error err;
+	struct usbip_vhci vhci;
+	unsigned long port;
+	char *end;
+	int c, ret;
+
+	optind = 0;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+p:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'p':
+			text = optarg;
+			break;
+		case 'h':
+			usbip_detach_usage();
+			return USBIP_EXIT_OK;
+		default:
+			return bad_option("detach", argv);
+		}
+	}
+	if (optind < argc) {
+		usbip_err("detach: unexpected argument '%s'; see 'usbip help detach'",
+			  argv[optind]);
+		return USBIP_EXIT_USAGE;
+	}
+	if (!text) {
+		usbip_err("detach: which port? give it with -p PORT (see 'usbip port')");
+		return USBIP_EXIT_USAGE;
+	}
+	errno = 0;
+	port = strtoul(text, &end, 10);
+	if (!*text || *text == '-' || *text == '+' || *end || errno) {
+		usbip_err("detach: '%s' is not a port number", text);
+		return USBIP_EXIT_USAGE;
+	}
+	if (usbip_vhci_open(&vhci, &err)) {
+		usbip_err("detach: %s", err.msg);
+		return USBIP_EXIT_FAILED;
+	}
+	if (port >= vhci.nports) {
+		usbip_err("detach: port %lu is out of range: vhci-hcd has ports 0 to %u", port,
+			  vhci.nports - 1);
+		usbip_vhci_close(&vhci);
+		return USBIP_EXIT_FAILED;
+	}
+	vp = usbip_vhci_find(&vhci, port);
+	if (!vp || vp->status == USBIP_VDEV_ST_NULL) {
+		usbip_err("detach: port %lu is not in use", port);
+		usbip_vhci_close(&vhci);
+		/* A stale record of a port that is free is of no use. */
+		usbip_vhci_record_remove(port, NULL);
+		return USBIP_EXIT_FAILED;
+	}
+	usbip_vhci_close(&vhci);
+
+	ret = usbip_vhci_detach(port, &err);
+	if (ret) {
+		usbip_err("detach: port %lu: %s", port, err.msg);
+		return USBIP_EXIT_FAILED;
+	}
+	if (usbip_vhci_record_remove(port, &err))
+		usbip_warn("detached, but %s", err.msg);
+	printf("usbip: detached port %lu\n", port);
+	return USBIP_EXIT_OK;
+}
+
+static const char *port_speed_str(uint32_t speed)
+{
+	switch (speed) {
+	case USB_SPEED_LOW:
+		return "Low Speed(1.5Mbps)";
+	case USB_SPEED_FULL:
+		return "Full Speed(12Mbps)";
+	case USB_SPEED_HIGH:
+		return "High Speed(480Mbps)";
+	case USB_SPEED_WIRELESS:
+		return "Wireless Speed(480Mbps)";
+	case USB_SPEED_SUPER:
+		return "Super Speed(5000Mbps)";
+	case USB_SPEED_SUPER_PLUS:
+		return "Super Speed Plus(10000Mbps)";
+	default:
+		return "Unknown Speed";
+	}
+}
+
+static const char *port_status_str(unsigned int status)
+{
+	switch (status) {
+	case USBIP_VDEV_ST_USED:
+		return "Port in Use";
+	case USBIP_VDEV_ST_NOTASSIGNED:
+		return "Port Being Attached";
+	case USBIP_VDEV_ST_ERROR:
+		return "Port Error";
+	default:
+		return "Unknown Port State";
+	}
+}
+
+/* Prints the "usbip://" part of a record; IPv6 literals in brackets. */
+static void print_url(const struct usbip_vhci_record *rec)
+{
+	bool v6 = strchr(rec->host, ':') != NULL;
+
+	printf("usbip://%s%s%s:%s/%s", v6 ? "[" : "", rec->host, v6 ? "]" : "", rec->tcp_port,
+	       rec->busid);
+}
+
+static void print_port(const struct usbip_vhci_port *vp, const struct usbip_names *names)
+{
+	struct usbip_vhci_record rec;
+	struct usbip_devinfo local;
+	char product[256];
+	int ret;
+
+	printf("Port %02u: <%s> at %s\n", vp->port, port_status_str(vp->status),
+	       port_speed_str(vp->speed));
+	if (!usbip_host_read_device(vp->local_busid, &local, NULL)) {
+		usbip_names_product_str(names, product, sizeof(product), local.idVendor,
+					local.idProduct);
+		printf("       %s\n", product);
+	} else {
+		printf("       (no local device %s yet)\n", vp->local_busid);
+	}
+	ret = usbip_vhci_record_read(vp->port, &rec);
+	printf("       %s -> ", vp->local_busid);
+	if (!ret)
+		print_url(&rec);
+	else if (ret == -ENOENT)
+		printf("unknown remote device (no record in %s)", usbip_vhci_record_dir());
+	else
+		printf("unknown remote device (unreadable record: %s)", strerror(-ret));
+	printf("\n           -> remote bus/dev %03u/%03u\n", vp->devid >> 16,
+	       vp->devid & 0xffff);
+}
+
+int usbip_cmd_port(int argc, char *argv[])
+{
+	static const struct option opts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct usbip_names *names;
+	struct usbip_error err;
+	struct usbip_vhci vhci;
+	size_t i;
+	int c;
+
+	optind = 0;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'h':
+			usbip_port_usage();
+			return USBIP_EXIT_OK;
+		default:
+			return bad_option("port", argv);
+		}
+	}
+	if (optind < argc) {
+		usbip_err("port: unexpected argument '%s'; see 'usbip help port'", argv[optind]);
+		return USBIP_EXIT_USAGE;
+	}
+	if (usbip_vhci_open(&vhci, &err)) {
+		usbip_err("port: %s", err.msg);
+		return USBIP_EXIT_FAILED;
+	}
+	names = usbip_names_load_default();
+	if (!names) {
+		usbip_err("loading usb.ids: out of memory");
+		usbip_vhci_close(&vhci);
+		return USBIP_EXIT_FAILED;
+	}
+	printf("Imported USB devices\n"
+	       "====================\n");
+	for (i = 0; i < vhci.count; i++)
+		if (vhci.ports[i].status != USBIP_VDEV_ST_NULL)
+			print_port(&vhci.ports[i], names);
+	usbip_names_free(names);
+	usbip_vhci_close(&vhci);
+	return USBIP_EXIT_OK;
+}
