@@ -373,13 +373,34 @@ for args, status, text, what in (
     r = run("detach", *args)
     tap.check(r.returncode == status and text in r.stderr and read(DETACH) == "",
               "detach error: %s (exit %d)" % (what, status), describe(r))
-os.chmod(DETACH, 0o444)
-if os.geteuid() != 0:
-    r = run("detach", "-p", "0")
-    tap.check(r.returncode == 1 and "Permission denied" in r.stderr and "root" in r.stderr,
-              "detach without write access: asks 'are you root?'", describe(r))
+
+
+def drop_root():
+    os.setgroups([])
+    os.setgid(65534)
+    os.setuid(65534)
+
+
+open(DETACH, "w").close()
+if os.geteuid() == 0:
+    os.chmod(tmp, 0o755)
+    env = dict(os.environ, USBIP_SYSFS_ROOT=root, USBIP_VHCI_RECORD_DIR=records)
+    r = subprocess.run([usbip, "detach", "-p", "0"], capture_output=True, text=True, env=env,
+                       preexec_fn=drop_root, timeout=60)
+    tap.check(r.returncode == 1 and "Permission denied (are you root?)" in r.stderr and
+              read(DETACH) == "", "detach as an unprivileged user: asks 'are you root?'",
+              describe(r))
+    r = subprocess.run([usbip, "--tcp-port", str(server.port), "attach", "-r", "127.0.0.1",
+                        "-b", "1-1"], capture_output=True, text=True, env=env,
+                       preexec_fn=drop_root, timeout=60)
+    tap.check(r.returncode == 1 and "Permission denied (are you root?)" in r.stderr and
+              read(ATTACH) == "" and not os.path.exists(records),
+              "attach as an unprivileged user: asks 'are you root?', no record", describe(r))
 else:
-    tap.skip("root can write a read-only file")
+    os.chmod(DETACH, 0o444)
+    r = run("detach", "-p", "0")
+    tap.check(r.returncode == 1 and "Permission denied (are you root?)" in r.stderr,
+              "detach without write access: asks 'are you root?'", describe(r))
 
 server.close()
 if server6:
