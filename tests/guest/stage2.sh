@@ -64,6 +64,17 @@ export REPO KVER VMTEST_GUEST_DEPMOD VM_INDEX VM_COUNT VM_MODE SCENARIO SCENARIO
 [ "$(uname -r)" = "$KVER" ] || setup_fail "booted $(uname -r), expected $KVER"
 hostname "vm$VM_INDEX" 2>/dev/null
 
+# The tmpfs mounts above hide whatever the host keeps there.  A checkout
+# under /tmp or /run (CI may clone anywhere) must stay visible: bring it
+# back from the host root, with a tmpfs upper layer so it stays writable.
+case "$REPO" in
+/tmp/* | /run/* | /dev/shm/*)
+	mkdir -p "$REPO" /run/repotree/upper /run/repotree/work
+	mount -t overlay -o "lowerdir=/.vmhost$REPO,upperdir=/run/repotree/upper,workdir=/run/repotree/work" \
+		repotree "$REPO" || setup_fail "overlay of the checkout on $REPO"
+	;;
+esac
+
 # /lib/modules/KVER comes from build/kernels/KVER with a tmpfs upper layer,
 # so that modules can be added (updates/) and depmod can write its indexes.
 lower=/.vmhost$REPO/build/kernels/$KVER/lib/modules/$KVER
