@@ -25,7 +25,7 @@
 
 unsigned int vhci_hc_ports = CONFIG_USBIP_VHCI_HC_PORTS;
 module_param_named(nports, vhci_hc_ports, uint, 0444);
-MODULE_PARM_DESC(nports, "ports per root hub (1-15; each controller has a USB 2.0 and a USB 3 root hub)");
+MODULE_PARM_DESC(nports, "ports per root hub, 1-15 (a controller has a USB 2.0 and a USB 3 hub)");
 
 unsigned int vhci_nr_hcs = CONFIG_USBIP_VHCI_NR_HCS;
 module_param_named(num_controllers, vhci_nr_hcs, uint, 0444);
@@ -412,10 +412,14 @@ static int __init vhci_init(void)
 			goto err_devices;
 		}
 		vhci_pdevs[i] = pdev;
-		if (!vhci_ctrls[i]) {	/* probe failed */
+		if (vhci_ctrls[i])
+			continue;
+		/* probe failed: vhci_hcd.0 carries the sysfs files, the others may be missing */
+		if (!i) {
 			ret = -ENODEV;
 			goto err_devices;
 		}
+		pr_err("vhci_hcd.%u not probed (no USB bus number left?), its ports are unusable\n", i);
 	}
 
 	ret = vhci_sysfs_init(&vhci_pdevs[0]->dev);

@@ -279,7 +279,7 @@ err:
 	if (kthread_should_stop())
 		return 0;
 	if (ret == -ECONNRESET && reason && !strcmp(reason, "connection closed"))
-		reason = "connection closed by the server";
+		reason = "server closed the connection";
 	usbip_conn_event(conn, USBIP_EV_ERROR, ret, reason ? reason : "receive error");
 	return ret;
 }
