@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: GPL-2.0
 # @desc: raw USB/IP client against our usbip-host (via Debian's usbipd): control/bulk data, SG and split short-transfer semantics, server-side requests, unlink answers, and 10 kinds of bad input each dropped with one error line
-# @kernels: 6.1 6.12
+# @kernels: 6.1
 # @vms: 1
 # @modules: ours
 # @timeout: 600

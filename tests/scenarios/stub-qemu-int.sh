@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: GPL-2.0
 # @desc: raw USB/IP client against our usbip-host serving QEMU usb-kbd on qemu-xhci and on UHCI: interrupt IN data, unlink of pending interrupt URBs on real host controllers
-# @kernels: 6.1 6.12
+# @kernels: 6.1
 # @vms: 1
 # @modules: ours
 # @timeout: 420

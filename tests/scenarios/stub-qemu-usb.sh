@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: GPL-2.0
 # @desc: our usbip-host exports QEMU usb-storage disks: 64 MiB on qemu-xhci (scatter-gather URBs) and 8 MiB on piix3-usb-uhci with use_sg=N (split URBs); sha256 both ways
-# @kernels: 6.1 6.12
+# @kernels: 6.1
 # @vms: 2
 # @modules: ours reference
 # @timeout: 1200

@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: GPL-2.0
 # @desc: our vhci-hcd against a fake USB/IP server: sysfs errors, 32x15 ports, bad server input drops the connection with one clear line, unlink races are not errors, unload with a device attached
-# @kernels: 6.1 6.12
+# @kernels: 6.1
 # @vms: 1
 # @modules: ours
 # @timeout: 600
