@@ -51,6 +51,11 @@ port_state() {
 	cat "$VHCI"/status* | awk -v p="$1" '$1 != "hub" && $2 + 0 == p { print $3 + 0 }'
 }
 
+# port_used PORT: the port holds an addressed device (VDEV_ST_USED).
+port_used() {
+	[ "$(port_state "$1")" = 6 ]
+}
+
 # expect_fail STATUS PATTERN CMD...: CMD must exit STATUS and say PATTERN.
 expect_fail() {
 	local want=$1 pattern=$2 rc=0
@@ -111,7 +116,8 @@ vm1() {
 	cat "/tmp/attach.${busids[0]}"
 	[ -n "$port" ] || die "attach did not say which port it used"
 	at_exit "$OURS" detach -p "$port"
-	[ "$(port_state "$port")" = 6 ] || die "port $port is not in use (state $(port_state "$port"))"
+	# 5 (not assigned) until the hub driver has addressed the device
+	wait_for "port $port in use (state 6)" 60 port_used "$port"
 	[ "$(cat "$RECORDS/port$port")" = "127.0.0.1 3240 ${busids[0]}" ] ||
 		die "record $RECORDS/port$port is '$(cat "$RECORDS/port$port")'"
 	info "vhci status: $(grep -v '^hub' $VHCI/status | awk -v p="$port" '$2 + 0 == p')"
@@ -185,7 +191,7 @@ vm1() {
 	[ "$(echo "$ports" | sort -u | wc -l)" -eq "$NGADGETS" ] || die "ports not distinct: $(echo $ports)"
 	for p in $ports; do
 		at_exit "$OURS" detach -p "$p"
-		[ "$(port_state "$p")" = 6 ] || die "port $p is not in use"
+		wait_for "port $p in use (state 6)" 60 port_used "$p"
 	done
 	"$OURS" port >/tmp/ours.txt
 	cat /tmp/ours.txt
