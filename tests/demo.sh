@@ -9,8 +9,8 @@
 #   tests/demo.sh [--kernel 6.1|6.12] [--modules reference|ours] [--raw]
 #
 #   --kernel   Debian kernel series to boot (default 6.1)
-#   --modules  reference: Debian's usbip modules (default until ours work);
-#              ours: build/kmod/KVER (make modules)
+#   --modules  ours (default): build/kmod/KVER, our usbip-host and vhci-hcd
+#              (make modules); reference: Debian's in-tree usbip modules
 #   --raw      show the whole console, boot messages included
 #
 # The guest script is tests/guest/demo-scenario.sh; the console is kept in
@@ -24,7 +24,7 @@ VM_TOP=$TOP
 . "$TOP/tests/vm/lib.sh"
 
 series=6.1
-mode=${DEMO_MODULES:-reference}
+mode=${DEMO_MODULES:-ours}
 raw=
 while [ $# -gt 0 ]; do
 	case "$1" in
