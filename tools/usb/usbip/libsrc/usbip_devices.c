@@ -181,17 +181,77 @@ static int read_attr(struct udev_device *udev, const char *attr, int base, unsig
 	return 0;
 }
 
-/* Like read_attr(), but a missing or empty attribute reads as 0. */
-static int read_attr_opt(struct udev_device *udev, const char *attr, int base,
-			 unsigned long max, unsigned long *val, struct usbip_error *err)
+/* usbip_attr_reader over libudev: @ctx is the struct udev_device. */
+static int udev_attr_reader(void *ctx, const char *attr, int base, unsigned long max,
+			    bool optional, unsigned long *val, struct usbip_error *err)
 {
+	struct udev_device *udev = ctx;
 	const char *text = udev_device_get_sysattr_value(udev, attr);
 
-	if (!text || !text[strspn(text, " \t\n")]) {
+	if (optional && (!text || !text[strspn(text, " \t\n")])) {
 		*val = 0;
 		return 0;
 	}
 	return read_attr(udev, attr, base, max, val, err);
+}
+
+/**
+ * usbip_read_device_numbers() - fill the numeric fields of a device record
+ * @read: reads one attribute of the device's sysfs directory
+ * @ctx: passed to @read
+ * @dev: the record; busnum to bNumInterfaces are set
+ * @err: reason on failure
+ *
+ * The one list of which attributes a device record is made of, in which
+ * base and with which bounds; libudev enumeration and the plain-sysfs
+ * reader of usbip_host.c both go through it.
+ *
+ * Return: 0 or the first error of @read.
+ */
+int usbip_read_device_numbers(usbip_attr_reader read, void *ctx, struct usbip_devinfo *dev,
+			      struct usbip_error *err)
+{
+	static const struct {
+		const char *name;
+		int base;
+		unsigned long max;
+		bool optional;
+	} attrs[] = {
+		{ "busnum", 10, 0xffff, false },
+		{ "devnum", 10, 0xffff, false },
+		{ "idVendor", 16, 0xffff, false },
+		{ "idProduct", 16, 0xffff, false },
+		{ "bcdDevice", 16, 0xffff, true },
+		{ "bDeviceClass", 16, 0xff, true },
+		{ "bDeviceSubClass", 16, 0xff, true },
+		{ "bDeviceProtocol", 16, 0xff, true },
+		/* Empty while the device is unconfigured. */
+		{ "bConfigurationValue", 10, 0xff, true },
+		{ "bNumConfigurations", 10, 0xff, true },
+		{ "bNumInterfaces", 10, 0xff, true },
+	};
+	unsigned long v[sizeof(attrs) / sizeof(attrs[0])];
+	size_t i;
+	int ret;
+
+	for (i = 0; i < sizeof(attrs) / sizeof(attrs[0]); i++) {
+		ret = read(ctx, attrs[i].name, attrs[i].base, attrs[i].max, attrs[i].optional,
+			   &v[i], err);
+		if (ret)
+			return ret;
+	}
+	dev->busnum = v[0];
+	dev->devnum = v[1];
+	dev->idVendor = v[2];
+	dev->idProduct = v[3];
+	dev->bcdDevice = v[4];
+	dev->bDeviceClass = v[5];
+	dev->bDeviceSubClass = v[6];
+	dev->bDeviceProtocol = v[7];
+	dev->bConfigurationValue = v[8];
+	dev->bNumConfigurations = v[9];
+	dev->bNumInterfaces = v[10];
+	return 0;
 }
 
 struct intf_slot {
@@ -292,8 +352,7 @@ static int read_device(struct udev *udev, struct udev_device *udev_dev,
 {
 	const char *busid = udev_device_get_sysname(udev_dev);
 	const char *path = udev_device_get_syspath(udev_dev);
-	unsigned long v[11];
-	int ret = 0;
+	int ret;
 
 	memset(dev, 0, sizeof(*dev));
 	if (!busid || strlen(busid) >= sizeof(dev->busid)) {
@@ -309,42 +368,9 @@ static int read_device(struct udev *udev, struct udev_device *udev_dev,
 	strcpy(dev->busid, busid);
 	strcpy(dev->path, path);
 
-	ret = read_attr(udev_dev, "busnum", 10, 0xffff, &v[0], err);
-	if (!ret)
-		ret = read_attr(udev_dev, "devnum", 10, 0xffff, &v[1], err);
-	if (!ret)
-		ret = read_attr(udev_dev, "idVendor", 16, 0xffff, &v[2], err);
-	if (!ret)
-		ret = read_attr(udev_dev, "idProduct", 16, 0xffff, &v[3], err);
-	if (!ret)
-		ret = read_attr_opt(udev_dev, "bcdDevice", 16, 0xffff, &v[4], err);
-	if (!ret)
-		ret = read_attr_opt(udev_dev, "bDeviceClass", 16, 0xff, &v[5], err);
-	if (!ret)
-		ret = read_attr_opt(udev_dev, "bDeviceSubClass", 16, 0xff, &v[6], err);
-	if (!ret)
-		ret = read_attr_opt(udev_dev, "bDeviceProtocol", 16, 0xff, &v[7], err);
-	/* Empty while the device is unconfigured. */
-	if (!ret)
-		ret = read_attr_opt(udev_dev, "bConfigurationValue", 10, 0xff, &v[8], err);
-	if (!ret)
-		ret = read_attr_opt(udev_dev, "bNumConfigurations", 10, 0xff, &v[9], err);
-	if (!ret)
-		ret = read_attr_opt(udev_dev, "bNumInterfaces", 10, 0xff, &v[10], err);
+	ret = usbip_read_device_numbers(udev_attr_reader, udev_dev, dev, err);
 	if (ret)
 		return ret;
-
-	dev->busnum = v[0];
-	dev->devnum = v[1];
-	dev->idVendor = v[2];
-	dev->idProduct = v[3];
-	dev->bcdDevice = v[4];
-	dev->bDeviceClass = v[5];
-	dev->bDeviceSubClass = v[6];
-	dev->bDeviceProtocol = v[7];
-	dev->bConfigurationValue = v[8];
-	dev->bNumConfigurations = v[9];
-	dev->bNumInterfaces = v[10];
 	dev->speed = usbip_speed_from_sysfs(udev_device_get_sysattr_value(udev_dev, "speed"));
 
 	return read_interfaces(udev, udev_dev, dev, err);

@@ -22,6 +22,16 @@ int usbip_local_device(const char *busid, struct usbip_devinfo *dev, struct usbi
 uint32_t usbip_speed_from_sysfs(const char *text);
 const char *usbip_speed_str(uint32_t speed);
 int usbip_parse_sysfs_uint(const char *text, int base, unsigned long max, unsigned long *val);
+
+/*
+ * Reads one numeric attribute of a device for usbip_read_device_numbers():
+ * the number in @base, at most @max; when @optional, a missing or empty
+ * attribute reads as 0.  Returns 0 or a negative errno with @err set.
+ */
+typedef int (*usbip_attr_reader)(void *ctx, const char *attr, int base, unsigned long max,
+				 bool optional, unsigned long *val, struct usbip_error *err);
+int usbip_read_device_numbers(usbip_attr_reader read, void *ctx, struct usbip_devinfo *dev,
+			      struct usbip_error *err);
 int usbip_busid_cmp(const char *a, const char *b);
 void usbip_sort_devices(struct usbip_devinfo *devs, size_t ndev);
 

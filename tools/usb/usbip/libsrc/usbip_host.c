@@ -153,6 +153,13 @@ static int read_num(const char *dir, const char *attr, int base, unsigned long m
 	return 0;
 }
 
+/* usbip_attr_reader over plain files: @ctx is the device directory. */
+static int dir_attr_reader(void *ctx, const char *attr, int base, unsigned long max,
+			   bool optional, unsigned long *val, struct usbip_error *err)
+{
+	return read_num(ctx, attr, base, max, optional, val, err);
+}
+
 /* The directory of a USB device (not an interface, which has a ':'). */
 static int device_dir(const char *busid, char *dir, struct usbip_error *err)
 {
@@ -287,7 +294,6 @@ int usbip_host_read_device(const char *busid, struct usbip_devinfo *dev,
 {
 	char dir[PATH_MAX], speed[32];
 	char attr[PATH_MAX + 8];
-	unsigned long v[11];
 	int ret;
 
 	ret = device_dir(busid, dir, err);
@@ -297,41 +303,9 @@ int usbip_host_read_device(const char *busid, struct usbip_devinfo *dev,
 	strcpy(dev->busid, busid);
 	ret = device_path(dir, dev, err);
 	if (!ret)
-		ret = read_num(dir, "busnum", 10, 0xffff, false, &v[0], err);
-	if (!ret)
-		ret = read_num(dir, "devnum", 10, 0xffff, false, &v[1], err);
-	if (!ret)
-		ret = read_num(dir, "idVendor", 16, 0xffff, false, &v[2], err);
-	if (!ret)
-		ret = read_num(dir, "idProduct", 16, 0xffff, false, &v[3], err);
-	if (!ret)
-		ret = read_num(dir, "bcdDevice", 16, 0xffff, true, &v[4], err);
-	if (!ret)
-		ret = read_num(dir, "bDeviceClass", 16, 0xff, true, &v[5], err);
-	if (!ret)
-		ret = read_num(dir, "bDeviceSubClass", 16, 0xff, true, &v[6], err);
-	if (!ret)
-		ret = read_num(dir, "bDeviceProtocol", 16, 0xff, true, &v[7], err);
-	/* Empty while the device is unconfigured. */
-	if (!ret)
-		ret = read_num(dir, "bConfigurationValue", 10, 0xff, true, &v[8], err);
-	if (!ret)
-		ret = read_num(dir, "bNumConfigurations", 10, 0xff, true, &v[9], err);
-	if (!ret)
-		ret = read_num(dir, "bNumInterfaces", 10, 0xff, true, &v[10], err);
+		ret = usbip_read_device_numbers(dir_attr_reader, dir, dev, err);
 	if (ret)
 		return ret;
-	dev->busnum = v[0];
-	dev->devnum = v[1];
-	dev->idVendor = v[2];
-	dev->idProduct = v[3];
-	dev->bcdDevice = v[4];
-	dev->bDeviceClass = v[5];
-	dev->bDeviceSubClass = v[6];
-	dev->bDeviceProtocol = v[7];
-	dev->bConfigurationValue = v[8];
-	dev->bNumConfigurations = v[9];
-	dev->bNumInterfaces = v[10];
 	snprintf(attr, sizeof(attr), "%s/speed", dir);
 	dev->speed = usbip_speed_from_sysfs(read_text(attr, speed, sizeof(speed)) ? NULL : speed);
 	return read_interfaces(dir, dev, err);
