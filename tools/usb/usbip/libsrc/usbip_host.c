@@ -43,9 +43,15 @@ const char *usbip_sysfs_root(void)
 	return root && *root ? root : "/sys";
 }
 
-/* Builds ROOT/<fmt...> into @buf (PATH_MAX bytes). */
-static int __attribute__((format(printf, 3, 4)))
-sysfs_path(char *buf, struct usbip_error *err, const char *fmt, ...)
+/**
+ * usbip_sysfs_path() - build a path under the sysfs root
+ * @buf: PATH_MAX bytes for ROOT/<formatted text>
+ * @err: reason on failure, may be NULL
+ * @fmt: printf format of the path relative to the root
+ *
+ * Return: 0, or -ENAMETOOLONG.
+ */
+int usbip_sysfs_path(char *buf, struct usbip_error *err, const char *fmt, ...)
 {
 	char rel[PATH_MAX];
 	va_list ap;
@@ -66,8 +72,15 @@ err_long:
 	return -ENAMETOOLONG;
 }
 
-/* Reads a small text file, without its trailing newline. */
-static int read_text(const char *path, char *buf, size_t size)
+/**
+ * usbip_sysfs_read_text() - read a small text attribute
+ * @path: the file
+ * @buf: its text, without trailing newlines and blanks
+ * @size: size of @buf
+ *
+ * Return: 0 or a negative errno.
+ */
+int usbip_sysfs_read_text(const char *path, char *buf, size_t size)
 {
 	ssize_t n;
 	int fd;
@@ -88,11 +101,15 @@ static int read_text(const char *path, char *buf, size_t size)
 	return 0;
 }
 
-/*
- * Writes @text to a sysfs attribute in one write(), which is how sysfs
- * store functions want it.  The file must exist.
+/**
+ * usbip_sysfs_write_text() - write an attribute in one write()
+ * @path: the file, which must exist
+ * @text: what to write, which is how sysfs store functions want it
+ * @err: reason on failure, may be NULL
+ *
+ * Return: 0 or a negative errno.
  */
-static int write_text(const char *path, const char *text, struct usbip_error *err)
+int usbip_sysfs_write_text(const char *path, const char *text, struct usbip_error *err)
 {
 	size_t len = strlen(text);
 	ssize_t n;
@@ -126,8 +143,19 @@ static int check_busid_arg(const char *busid, struct usbip_error *err)
 	return usbip_check_busid(busid, strlen(busid) + 1, err);
 }
 
-/* Reads a numeric attribute of the device directory @dir. */
-static int read_num(const char *dir, const char *attr, int base, unsigned long max,
+/**
+ * usbip_sysfs_read_num() - read a numeric attribute of a device directory
+ * @dir: the directory
+ * @attr: the attribute's name
+ * @base: 10 or 16
+ * @max: largest acceptable value
+ * @optional: a missing or empty attribute reads as 0
+ * @val: the value
+ * @err: reason on failure, may be NULL
+ *
+ * Return: 0 or a negative errno.
+ */
+int usbip_sysfs_read_num(const char *dir, const char *attr, int base, unsigned long max,
 		    bool optional, unsigned long *val, struct usbip_error *err)
 {
 	char path[PATH_MAX], text[64];
@@ -137,7 +165,7 @@ static int read_num(const char *dir, const char *attr, int base, unsigned long m
 		usbip_set_error(err, "sysfs path too long");
 		return -ENAMETOOLONG;
 	}
-	ret = read_text(path, text, sizeof(text));
+	ret = usbip_sysfs_read_text(path, text, sizeof(text));
 	if (optional && (ret == -ENOENT || (!ret && !text[strspn(text, " \t")]))) {
 		*val = 0;
 		return 0;
@@ -157,7 +185,7 @@ static int read_num(const char *dir, const char *attr, int base, unsigned long m
 static int dir_attr_reader(void *ctx, const char *attr, int base, unsigned long max,
 			   bool optional, unsigned long *val, struct usbip_error *err)
 {
-	return read_num(ctx, attr, base, max, optional, val, err);
+	return usbip_sysfs_read_num(ctx, attr, base, max, optional, val, err);
 }
 
 /* The directory of a USB device (not an interface, which has a ':'). */
@@ -170,7 +198,7 @@ static int device_dir(const char *busid, char *dir, struct usbip_error *err)
 	ret = check_busid_arg(busid, err);
 	if (ret)
 		return ret;
-	ret = sysfs_path(dir, err, "bus/usb/devices/%s", busid);
+	ret = usbip_sysfs_path(dir, err, "bus/usb/devices/%s", busid);
 	if (ret)
 		return ret;
 	if (stat(dir, &st) || !S_ISDIR(st.st_mode)) {
@@ -226,13 +254,17 @@ static int read_interfaces(const char *dir, struct usbip_devinfo *dev, struct us
 			ret = -E2BIG;
 			break;
 		}
-		ret = read_num(sub_dir, "bInterfaceNumber", 16, 0xff, false, &slots[n].number, err);
+		ret = usbip_sysfs_read_num(sub_dir, "bInterfaceNumber", 16, 0xff, false,
+					   &slots[n].number, err);
 		if (!ret)
-			ret = read_num(sub_dir, "bInterfaceClass", 16, 0xff, false, &cls, err);
+			ret = usbip_sysfs_read_num(sub_dir, "bInterfaceClass", 16, 0xff, false,
+						   &cls, err);
 		if (!ret)
-			ret = read_num(sub_dir, "bInterfaceSubClass", 16, 0xff, false, &sub, err);
+			ret = usbip_sysfs_read_num(sub_dir, "bInterfaceSubClass", 16, 0xff, false,
+						   &sub, err);
 		if (!ret)
-			ret = read_num(sub_dir, "bInterfaceProtocol", 16, 0xff, false, &proto, err);
+			ret = usbip_sysfs_read_num(sub_dir, "bInterfaceProtocol", 16, 0xff, false,
+						   &proto, err);
 		if (ret)
 			break;
 		slots[n].info.bInterfaceClass = cls;
@@ -253,12 +285,19 @@ static int read_interfaces(const char *dir, struct usbip_devinfo *dev, struct us
 	return 0;
 }
 
-/*
- * The path field: the device's real sysfs path, spelt under /sys even when
- * a fake root is in use, so that a fake tree yields the records a real one
+/**
+ * usbip_sysfs_device_path() - fill the path field of a device record
+ * @dir: the device's directory under the sysfs root
+ * @dev: the record; @dev->busid names it in messages
+ * @err: reason on failure, may be NULL
+ *
+ * The path is the device's real sysfs path, spelt under /sys even when a
+ * fake root is in use, so that a fake tree yields the records a real one
  * would.
+ *
+ * Return: 0 or a negative errno.
  */
-static int device_path(const char *dir, struct usbip_devinfo *dev, struct usbip_error *err)
+int usbip_sysfs_device_path(const char *dir, struct usbip_devinfo *dev, struct usbip_error *err)
 {
 	char real[PATH_MAX], root[PATH_MAX];
 	const char *rest = real;
@@ -301,13 +340,14 @@ int usbip_host_read_device(const char *busid, struct usbip_devinfo *dev,
 		return ret;
 	memset(dev, 0, sizeof(*dev));
 	strcpy(dev->busid, busid);
-	ret = device_path(dir, dev, err);
+	ret = usbip_sysfs_device_path(dir, dev, err);
 	if (!ret)
 		ret = usbip_read_device_numbers(dir_attr_reader, dir, dev, err);
 	if (ret)
 		return ret;
 	snprintf(attr, sizeof(attr), "%s/speed", dir);
-	dev->speed = usbip_speed_from_sysfs(read_text(attr, speed, sizeof(speed)) ? NULL : speed);
+	dev->speed = usbip_speed_from_sysfs(usbip_sysfs_read_text(attr, speed, sizeof(speed)) ?
+					    NULL : speed);
 	return read_interfaces(dir, dev, err);
 }
 
@@ -323,7 +363,7 @@ int usbip_host_driver_loaded(struct usbip_error *err)
 	struct stat st;
 	int ret;
 
-	ret = sysfs_path(path, err, "bus/usb/drivers/%s", USBIP_HOST_DRIVER);
+	ret = usbip_sysfs_path(path, err, "bus/usb/drivers/%s", USBIP_HOST_DRIVER);
 	if (ret)
 		return ret;
 	if (stat(path, &st) || !S_ISDIR(st.st_mode)) {
@@ -397,9 +437,9 @@ static int reprobe(const char *busid, struct usbip_error *err)
 	char path[PATH_MAX];
 	int ret;
 
-	ret = sysfs_path(path, err, "bus/usb/drivers_probe");
+	ret = usbip_sysfs_path(path, err, "bus/usb/drivers_probe");
 	if (!ret)
-		ret = write_text(path, busid, err);
+		ret = usbip_sysfs_write_text(path, busid, err);
 	return ret;
 }
 
@@ -426,7 +466,7 @@ int usbip_host_bind(const char *busid, struct usbip_error *err)
 	ret = device_dir(busid, dir, err);
 	if (ret)
 		return ret;
-	ret = read_num(dir, "bDeviceClass", 16, 0xff, true, &cls, err);
+	ret = usbip_sysfs_read_num(dir, "bDeviceClass", 16, 0xff, true, &cls, err);
 	if (ret)
 		return ret;
 	if (cls == USBIP_CLASS_HUB) {
@@ -443,11 +483,11 @@ int usbip_host_bind(const char *busid, struct usbip_error *err)
 		usbip_set_error(err, "%s is already bound to %s", busid, USBIP_HOST_DRIVER);
 		return -EBUSY;
 	}
-	ret = sysfs_path(match, err, "bus/usb/drivers/%s/match_busid", USBIP_HOST_DRIVER);
+	ret = usbip_sysfs_path(match, err, "bus/usb/drivers/%s/match_busid", USBIP_HOST_DRIVER);
 	if (!ret)
-		ret = sysfs_path(bind, err, "bus/usb/drivers/%s/bind", USBIP_HOST_DRIVER);
+		ret = usbip_sysfs_path(bind, err, "bus/usb/drivers/%s/bind", USBIP_HOST_DRIVER);
 	if (!ret)
-		ret = sysfs_path(unbind, err, "bus/usb/devices/%s/driver/unbind", busid);
+		ret = usbip_sysfs_path(unbind, err, "bus/usb/devices/%s/driver/unbind", busid);
 	if (ret)
 		return ret;
 	if (access(match, W_OK)) {
@@ -459,15 +499,15 @@ int usbip_host_bind(const char *busid, struct usbip_error *err)
 	}
 
 	snprintf(cmd, sizeof(cmd), "add %s", busid);
-	ret = write_text(match, cmd, err);
+	ret = usbip_sysfs_write_text(match, cmd, err);
 	if (ret)
 		return ret;
 	if (driver[0]) {
-		ret = write_text(unbind, busid, err);
+		ret = usbip_sysfs_write_text(unbind, busid, err);
 		if (ret)
 			goto err_match;
 	}
-	ret = write_text(bind, busid, err);
+	ret = usbip_sysfs_write_text(bind, busid, err);
 	if (ret)
 		goto err_driver;
 	return 0;
@@ -477,7 +517,7 @@ err_driver:
 		reprobe(busid, NULL);
 err_match:
 	snprintf(cmd, sizeof(cmd), "del %s", busid);
-	write_text(match, cmd, NULL);
+	usbip_sysfs_write_text(match, cmd, NULL);
 	return ret;
 }
 
@@ -515,22 +555,22 @@ int usbip_host_unbind(const char *busid, struct usbip_error *err)
 				USBIP_HOST_DRIVER, driver[0] ? driver : "none");
 		return -EINVAL;
 	}
-	ret = sysfs_path(match, err, "bus/usb/drivers/%s/match_busid", USBIP_HOST_DRIVER);
+	ret = usbip_sysfs_path(match, err, "bus/usb/drivers/%s/match_busid", USBIP_HOST_DRIVER);
 	if (!ret)
-		ret = sysfs_path(unbind, err, "bus/usb/drivers/%s/unbind", USBIP_HOST_DRIVER);
+		ret = usbip_sysfs_path(unbind, err, "bus/usb/drivers/%s/unbind", USBIP_HOST_DRIVER);
 	if (!ret)
-		ret = sysfs_path(rebind, err, "bus/usb/drivers/%s/rebind", USBIP_HOST_DRIVER);
+		ret = usbip_sysfs_path(rebind, err, "bus/usb/drivers/%s/rebind", USBIP_HOST_DRIVER);
 	if (ret)
 		return ret;
 
-	ret = write_text(unbind, busid, err);
+	ret = usbip_sysfs_write_text(unbind, busid, err);
 	if (ret)
 		return ret;
 	snprintf(cmd, sizeof(cmd), "del %s", busid);
-	ret = write_text(match, cmd, &why);
+	ret = usbip_sysfs_write_text(match, cmd, &why);
 	if (ret)
 		usbip_dbg("%s (continuing)", why.msg);
-	ret = write_text(rebind, busid, &why);
+	ret = usbip_sysfs_write_text(rebind, busid, &why);
 	if (ret) {
 		usbip_dbg("%s; asking the bus to probe %s instead", why.msg, busid);
 		ret = reprobe(busid, err);
@@ -562,7 +602,7 @@ int usbip_host_status(const char *busid, int *status, struct usbip_error *err)
 		usbip_set_error(err, "%s is not bound to %s", busid, USBIP_HOST_DRIVER);
 		return -ENODEV;
 	}
-	ret = read_num(dir, "usbip_status", 10, 0xff, false, &v, err);
+	ret = usbip_sysfs_read_num(dir, "usbip_status", 10, 0xff, false, &v, err);
 	if (ret)
 		return ret == -ENOENT ? -ENODEV : ret;
 	if (v != SDEV_ST_AVAILABLE && v != SDEV_ST_USED && v != SDEV_ST_ERROR) {
@@ -593,7 +633,7 @@ int usbip_host_export_fd(const char *busid, int sockfd, struct usbip_error *err)
 		return ret;
 	snprintf(path, sizeof(path), "%s/usbip_sockfd", dir);
 	snprintf(num, sizeof(num), "%d", sockfd);
-	return write_text(path, num, err);
+	return usbip_sysfs_write_text(path, num, err);
 }
 
 /**
@@ -621,7 +661,7 @@ int usbip_host_devices(struct usbip_devinfo **devs, size_t *ndev, struct usbip_e
 	*ndev = 0;
 	ret = usbip_host_driver_loaded(err);
 	if (!ret)
-		ret = sysfs_path(path, err, "bus/usb/drivers/%s", USBIP_HOST_DRIVER);
+		ret = usbip_sysfs_path(path, err, "bus/usb/drivers/%s", USBIP_HOST_DRIVER);
 	if (ret)
 		return ret;
 	d = opendir(path);

@@ -10,6 +10,7 @@
 #ifndef USBIP_HOST_H
 #define USBIP_HOST_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "usbip_common.h"
@@ -21,6 +22,13 @@
 #define USBIP_HOST_DRIVER	"usbip-host"
 
 const char *usbip_sysfs_root(void);
+int usbip_sysfs_path(char *buf, struct usbip_error *err, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+int usbip_sysfs_read_text(const char *path, char *buf, size_t size);
+int usbip_sysfs_write_text(const char *path, const char *text, struct usbip_error *err);
+int usbip_sysfs_read_num(const char *dir, const char *attr, int base, unsigned long max,
+			 bool optional, unsigned long *val, struct usbip_error *err);
+int usbip_sysfs_device_path(const char *dir, struct usbip_devinfo *dev, struct usbip_error *err);
 
 int usbip_host_driver_loaded(struct usbip_error *err);
 int usbip_host_read_device(const char *busid, struct usbip_devinfo *dev,

@@ -24,6 +24,7 @@
 void usbip_attach_usage(void)
 {
 	printf("usage: usbip [--tcp-port PORT] attach -r HOST -b BUSID\n"
+	       "       usbip [--tcp-port PORT] attach -r HOST -d usbip-vudc.N\n"
 	       "\n"
 	       "Import the device BUSID exported by the usbipd on HOST and attach it\n"
 	       "to a free port of vhci-hcd: a high-speed port for USB 1.x/2.0 devices,\n"
@@ -32,6 +33,9 @@ void usbip_attach_usage(void)
 	       "\n"
 	       "  -r, --remote HOST  the server: a host name, IPv4 or IPv6 address\n"
 	       "  -b, --busid BUSID  bus id of the device on the server (see 'usbip list -r')\n"
+	       "  -d, --device DEV   a gadget that the server exports with 'usbipd --device':\n"
+	       "                     the name of its controller, usbip-vudc.N (the same\n"
+	       "                     request as -b on the wire)\n"
 	       "\n"
 	       "Where the device came from is recorded in %s/port<N>.\n",
 	       USBIP_VHCI_RECORD_DIR);
@@ -167,8 +171,9 @@ int usbip_cmd_attach(int argc, char *argv[])
 			busid = optarg;
 			break;
 		case 'd':
-			usbip_err("attach --device is not implemented in this build");
-			return USBIP_EXIT_USAGE;
+			/* A gadget's bus id is its controller's name. */
+			busid = optarg;
+			break;
 		case 'h':
 			usbip_attach_usage();
 			return USBIP_EXIT_OK;
@@ -182,7 +187,8 @@ int usbip_cmd_attach(int argc, char *argv[])
 		return USBIP_EXIT_USAGE;
 	}
 	if (!host || !busid) {
-		usbip_err("attach: give the server with -r HOST and the device with -b BUSID");
+		usbip_err("attach: give the server with -r HOST and the device with -b BUSID "
+			  "(or -d usbip-vudc.N)");
 		return USBIP_EXIT_USAGE;
 	}
 	if (strlen(busid) >= USBIP_BUSID_SIZE ||

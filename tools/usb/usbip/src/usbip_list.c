@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * usbip list: show the USB devices of this host.
+ * usbip list: show the USB devices of this host, its gadgets bound to
+ * usbip-vudc, or the devices a server exports.
  */
 #include <config.h>
 
@@ -14,23 +15,27 @@
 #include "usbip_devices.h"
 #include "usbip_names.h"
 #include "usbip_net.h"
+#include "usbip_vudc.h"
 
 void usbip_list_usage(void)
 {
 	printf("usage: usbip list -l [-p]\n"
+	       "       usbip list -d [-p]\n"
 	       "       usbip [--tcp-port PORT] list -r HOST\n"
 	       "\n"
 	       "List the USB devices of this host that could be exported (hubs are\n"
-	       "left out), or the devices a USB/IP server exports.\n"
+	       "left out), the USB gadgets bound to usbip-vudc controllers, or the\n"
+	       "devices a USB/IP server exports.\n"
 	       "\n"
 	       "  -l, --local        list local devices\n"
-	       "  -p, --parsable     with -l: one \"busid=BUSID#usbid=VVVV:PPPP#\" line\n"
-	       "                     per device (accepted and ignored with -r)\n"
+	       "  -d, --device       list the gadgets bound to usbip-vudc (exported by\n"
+	       "                     'usbipd --device'; bus id usbip-vudc.N)\n"
+	       "  -p, --parsable     with -l or -d: one \"busid=BUSID#usbid=VVVV:PPPP#\"\n"
+	       "                     line per device (accepted and ignored with -r)\n"
 	       "  -r, --remote HOST  list the devices exported by the usbipd on HOST (a\n"
 	       "                     host name, IPv4 or IPv6 address)\n"
 	       "\n"
-	       "Names come from usb.ids (%s, or $%s).\n"
-	       "Not implemented in this build: --device.\n",
+	       "Names come from usb.ids (%s, or $%s).\n",
 	       USBIP_USB_IDS_PATH, USBIP_USB_IDS_ENV);
 }
 
@@ -66,6 +71,37 @@ static int list_local(bool parsable)
 	usbip_dbg("%zu devices listed, %zu hubs left out", shown, ndev - shown);
 	if (!ndev && access("/sys/bus/usb", F_OK))
 		usbip_dbg("/sys/bus/usb does not exist: this system has no USB support loaded");
+	usbip_names_free(names);
+	free(devs);
+	return USBIP_EXIT_OK;
+}
+
+/* Gadgets bound to usbip-vudc, whatever their export state. */
+static int list_gadgets(bool parsable)
+{
+	struct usbip_devinfo *devs;
+	struct usbip_names *names = NULL;
+	struct usbip_error err;
+	size_t ndev, i;
+	int ret;
+
+	ret = usbip_vudc_devices(&devs, &ndev, &err);
+	if (ret) {
+		usbip_err("listing gadgets: %s", err.msg);
+		return USBIP_EXIT_FAILED;
+	}
+	if (!parsable) {
+		names = usbip_names_load_default();
+		if (!names) {
+			usbip_err("loading usb.ids: out of memory");
+			free(devs);
+			return USBIP_EXIT_FAILED;
+		}
+	}
+	for (i = 0; i < ndev; i++)
+		usbip_print_local_device(stdout, &devs[i], names, parsable);
+	if (!ndev)
+		usbip_info("no gadget is bound to a %s controller", USBIP_VUDC_DRIVER);
 	usbip_names_free(names);
 	free(devs);
 	return USBIP_EXIT_OK;
@@ -120,7 +156,7 @@ int usbip_cmd_list(int argc, char *argv[])
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	bool local = false, parsable = false;
+	bool local = false, parsable = false, gadgets = false;
 	const char *remote = NULL;
 	int c;
 
@@ -138,8 +174,8 @@ int usbip_cmd_list(int argc, char *argv[])
 			remote = optarg;
 			break;
 		case 'd':
-			usbip_err("list --device is not implemented in this build");
-			return USBIP_EXIT_USAGE;
+			gadgets = true;
+			break;
 		case 'h':
 			usbip_list_usage();
 			return USBIP_EXIT_OK;
@@ -157,8 +193,8 @@ int usbip_cmd_list(int argc, char *argv[])
 		usbip_err("list: unexpected argument '%s'; see 'usbip help list'", argv[optind]);
 		return USBIP_EXIT_USAGE;
 	}
-	if (local && remote) {
-		usbip_err("list: --local and --remote exclude each other");
+	if (local + gadgets + !!remote > 1) {
+		usbip_err("list: --local, --device and --remote exclude each other");
 		return USBIP_EXIT_USAGE;
 	}
 	/* Accepted with --remote, as by the reference tools, and ignored. */
@@ -166,8 +202,10 @@ int usbip_cmd_list(int argc, char *argv[])
 		usbip_dbg("list: --parsable has no effect on --remote");
 	if (remote)
 		return list_remote(remote);
+	if (gadgets)
+		return list_gadgets(parsable);
 	if (!local) {
-		usbip_err("list: say which devices to list (--local or --remote HOST); "
+		usbip_err("list: say which devices to list (--local, --device or --remote HOST); "
 			  "see 'usbip help list'");
 		return USBIP_EXIT_USAGE;
 	}

@@ -8,6 +8,9 @@
  * import the connection belongs to the usbip-host driver, which carries the
  * URB traffic; usbipd closes its own descriptor and forgets it.
  *
+ * In device mode (--device) the exported devices are instead the gadgets
+ * bound to usbip-vudc controllers, and usbip-vudc takes the connection.
+ *
  * All connections are served by one poll() loop on non-blocking sockets.
  * Each connection has a deadline, so a client that sends its request slowly
  * or never reads the reply is dropped without delaying anyone else.
@@ -42,6 +45,7 @@ int deny_severity = LOG_WARNING;
 #include "usbip_host.h"
 #include "usbip_net.h"
 #include "usbip_proto.h"
+#include "usbip_vudc.h"
 
 #define DEFAULT_PIDFILE		"/var/run/usbipd.pid"
 /* Time a client has to send its request and take the reply. */
@@ -91,6 +95,45 @@ struct conn {
 	size_t outpos;
 };
 
+/**
+ * struct backend - the driver whose devices are exported
+ * @driver: its name, for messages
+ * @loaded: 0 when the driver is registered
+ * @devices: the devices it could export, in any state
+ * @read_device: the record of one device
+ * @status: SDEV_ST_* of one device
+ * @export_fd: hands a connected socket to the driver
+ */
+struct backend {
+	const char *driver;
+	int (*loaded)(struct usbip_error *err);
+	int (*devices)(struct usbip_devinfo **devs, size_t *ndev, struct usbip_error *err);
+	int (*read_device)(const char *busid, struct usbip_devinfo *dev,
+			   struct usbip_error *err);
+	int (*status)(const char *busid, int *status, struct usbip_error *err);
+	int (*export_fd)(const char *busid, int sockfd, struct usbip_error *err);
+};
+
+static const struct backend host_backend = {
+	.driver = USBIP_HOST_DRIVER,
+	.loaded = usbip_host_driver_loaded,
+	.devices = usbip_host_devices,
+	.read_device = usbip_host_read_device,
+	.status = usbip_host_status,
+	.export_fd = usbip_host_export_fd,
+};
+
+static const struct backend vudc_backend = {
+	.driver = USBIP_VUDC_DRIVER,
+	.loaded = usbip_vudc_driver_loaded,
+	.devices = usbip_vudc_devices,
+	.read_device = usbip_vudc_read_device,
+	.status = usbip_vudc_status,
+	.export_fd = usbip_vudc_export_fd,
+};
+
+/* usbip-host, or usbip-vudc with --device. */
+static const struct backend *backend = &host_backend;
 static struct conn conns[MAX_CONNS];
 /* MAX_CONNS, or fewer when the descriptor limit is lower. */
 static int max_conns = MAX_CONNS;
@@ -121,10 +164,13 @@ static void usage(void)
 {
 	printf("usage: usbipd [options]\n"
 	       "\n"
-	       "USB/IP server: exports the devices bound to usbip-host ('usbip bind').\n"
+	       "USB/IP server: exports the devices bound to usbip-host ('usbip bind'),\n"
+	       "or with --device the USB gadgets bound to usbip-vudc controllers.\n"
 	       "\n"
 	       "  -4, --ipv4           listen on IPv4 (default: IPv4 and IPv6)\n"
 	       "  -6, --ipv6           listen on IPv6 (default: IPv4 and IPv6)\n"
+	       "  -e, --device         device mode: export the gadgets bound to usbip-vudc.N\n"
+	       "                       (bus id usbip-vudc.N) instead of usbip-host devices\n"
 	       "  -D, --daemon         run in the background, log to syslog\n"
 	       "  -d, --debug          print debugging information\n"
 	       "  -P, --pid [FILE]     write the process id to FILE (default %s)\n"
@@ -142,7 +188,9 @@ static void conn_close(struct conn *c)
 	c->fd = -1;
 }
 
-/* Queues @len bytes of @buf as the reply of @c. */
+static void conn_writable(struct conn *c);
+
+/* Queues @len bytes of @buf as the reply of @c and starts sending it. */
 static void conn_reply(struct conn *c, const uint8_t *buf, size_t len)
 {
 	c->out = malloc(len);
@@ -156,6 +204,12 @@ static void conn_reply(struct conn *c, const uint8_t *buf, size_t len)
 	c->outpos = 0;
 	c->state = CONN_WRITE;
 	c->deadline = now_ms() + timeout_ms;
+	/*
+	 * Send at once: a reply nearly always fits in the socket buffer, and a
+	 * poll round that serves many requests on a slow host could otherwise
+	 * outlast the deadline before this connection is polled for output.
+	 */
+	conn_writable(c);
 }
 
 /* Replies with a bare op header carrying @status (an error). */
@@ -177,7 +231,7 @@ static void handle_devlist(struct conn *c)
 	ssize_t len;
 	int ret, status;
 
-	ret = usbip_host_devices(&devs, &ndev, &err);
+	ret = backend->devices(&devs, &ndev, &err);
 	if (ret == -ENOENT) {
 		usbip_dbg("%s", err.msg);
 		ndev = 0;
@@ -189,7 +243,7 @@ static void handle_devlist(struct conn *c)
 	}
 	/* Only available devices are listed: one in use cannot be imported. */
 	for (i = 0; i < ndev; i++) {
-		if (usbip_host_status(devs[i].busid, &status, NULL) ||
+		if (backend->status(devs[i].busid, &status, NULL) ||
 		    status != SDEV_ST_AVAILABLE) {
 			usbip_dbg("%s: not available, not listed", devs[i].busid);
 			continue;
@@ -218,7 +272,7 @@ static void handle_devlist(struct conn *c)
 }
 
 /*
- * Import: the socket is handed to usbip-host first and the reply sent
+ * Import: the socket is handed to the driver first and the reply sent
  * afterwards, on the socket the driver now holds.  That order is safe
  * because the driver only ever sends in answer to a CMD_* message, and the
  * client sends none before it has our reply; so nothing but the reply can
@@ -242,9 +296,9 @@ static void handle_import(struct conn *c)
 		conn_reply_status(c, USBIP_OP_REP_IMPORT, USBIP_OP_ST_NA);
 		return;
 	}
-	ret = usbip_host_read_device(busid, &dev, &err);
+	ret = backend->read_device(busid, &dev, &err);
 	if (!ret)
-		ret = usbip_host_status(busid, &status, &err);
+		ret = backend->status(busid, &status, &err);
 	if (ret) {
 		st = ret == -ENODEV ? USBIP_OP_ST_NODEV : USBIP_OP_ST_ERROR;
 		usbip_info("%s: import of %s refused: %s", c->peer, busid, err.msg);
@@ -269,12 +323,12 @@ static void handle_import(struct conn *c)
 	flags = fcntl(c->fd, F_GETFL);
 	if (flags >= 0)
 		fcntl(c->fd, F_SETFL, flags & ~O_NONBLOCK);
-	ret = usbip_host_export_fd(busid, c->fd, &err);
+	ret = backend->export_fd(busid, c->fd, &err);
 	if (ret) {
 		if (flags >= 0)
 			fcntl(c->fd, F_SETFL, flags);
 		usbip_err("%s: import of %s: handing the connection to %s failed: %s", c->peer,
-			  busid, USBIP_HOST_DRIVER, err.msg);
+			  busid, backend->driver, err.msg);
 		conn_reply_status(c, USBIP_OP_REP_IMPORT, USBIP_OP_ST_NA);
 		return;
 	}
@@ -673,8 +727,8 @@ int main(int argc, char *argv[])
 			printf("usbipd (%s) %s\n", PACKAGE_NAME, PACKAGE_VERSION);
 			return 0;
 		case 'e':
-			usbip_err("device mode (usbip-vudc) is not implemented in this build");
-			return 2;
+			backend = &vudc_backend;
+			break;
 		default:
 			if (optopt)
 				usbip_err("invalid option '-%c' or missing argument; see 'usbipd -h'",
@@ -734,9 +788,9 @@ int main(int argc, char *argv[])
 		usbip_err("no socket to listen on (TCP port %u); exiting", port);
 		return 1;
 	}
-	if (usbip_host_driver_loaded(NULL))
+	if (backend->loaded(NULL))
 		usbip_warn("the %s driver is not loaded: no device can be exported until "
-			   "'modprobe %s'", USBIP_HOST_DRIVER, USBIP_HOST_DRIVER);
+			   "'modprobe %s'", backend->driver, backend->driver);
 
 	if (daemonize) {
 		if (daemon(0, 0)) {
@@ -764,8 +818,9 @@ int main(int argc, char *argv[])
 	sigdelset(&waitmask, SIGTERM);
 	sigdelset(&waitmask, SIGINT);
 
-	usbip_info("listening on TCP port %u (%s%s%s)", port, ipv6 ? "IPv6" : "",
-		   ipv4 && ipv6 ? " and " : "", ipv4 ? "IPv4" : "");
+	usbip_info("listening on TCP port %u (%s%s%s), exporting %s devices", port,
+		   ipv6 ? "IPv6" : "", ipv4 && ipv6 ? " and " : "", ipv4 ? "IPv4" : "",
+		   backend->driver);
 	serve(&waitmask);
 
 	usbip_info("signal %d received, exiting", (int)stop_signal);

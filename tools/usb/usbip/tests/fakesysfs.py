@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: GPL-2.0
-"""A fake sysfs tree with the usbip-host interface, and TAP helpers.
+"""A fake sysfs tree with the usbip-host, usbip-vudc and vhci-hcd interfaces,
+and TAP helpers.
 
 The server side of libusbip reads and writes sysfs under $USBIP_SYSFS_ROOT,
 so usbipd and "usbip bind/unbind" can run against this tree of plain files
@@ -109,6 +110,7 @@ def build(root):
                 _rel_link(os.path.join(ipath, "driver"), os.path.join(drivers, idrv))
     # Something that looks like a device entry but is not a symlink.
     _write(os.path.join(drivers, "usbip-host/new_id"), "")
+    build_vudc(root)
 
 
 def speed_enum(text):
@@ -126,6 +128,81 @@ def device_record(busid, with_interfaces=True):
     if with_interfaces:
         for c, s, p, _ in d["intf"]:
             rec += struct.pack("BBBB", c, s, p, 0)
+    return rec
+
+
+# usbip-vudc.N -> the gadget bound to it (None: no gadget, dev_desc reads
+# empty), the export status and the UDC's current/maximum speed.
+VUDC = {
+    "usbip-vudc.0": dict(gadget=dict(vid=0x1d6b, pid=0x0104, bcd=0x0100, cls=0, sub=0,
+                                     proto=0, ncfg=1),
+                         status=1, cur="high-speed", max="high-speed"),
+    "usbip-vudc.1": dict(gadget=dict(vid=0x1d6b, pid=0x0105, bcd=0x0100, cls=0x02, sub=0,
+                                     proto=0, ncfg=1),
+                         status=2, cur="high-speed", max="high-speed"),
+    "usbip-vudc.2": dict(gadget=None, status=1, cur="UNKNOWN", max="high-speed"),
+    "usbip-vudc.3": dict(gadget=dict(vid=0x0525, pid=0xa4a6, bcd=0x0100, cls=0, sub=0,
+                                     proto=0, ncfg=1),
+                         status=3, cur="full-speed", max="high-speed"),
+    "usbip-vudc.10": dict(gadget=dict(vid=0x0525, pid=0xa4a5, bcd=0x0317, cls=0xef, sub=0x02,
+                                      proto=0x01, ncfg=2),
+                          status=1, cur="UNKNOWN", max="super-speed"),
+}
+UDC_SPEED = {"UNKNOWN": 0, "low-speed": 1, "full-speed": 2, "high-speed": 3, "super-speed": 5,
+             "super-speed-plus": 6}
+
+
+def vudc_dir(name):
+    return "devices/platform/%s" % name
+
+
+def dev_desc(g):
+    """The 18-byte device descriptor of a gadget (little-endian fields)."""
+    return struct.pack("<BBHBBBBHHHBBBB", 18, 1, 0x0200, g["cls"], g["sub"], g["proto"], 64,
+                       g["vid"], g["pid"], g["bcd"], 1, 2, 3, g["ncfg"])
+
+
+def build_vudc(root):
+    """usbip-vudc.N platform devices bound to the usbip-vudc driver, with
+    their UDCs in class/udc."""
+    drv = os.path.join(root, "bus/platform/drivers/usbip-vudc")
+    os.makedirs(drv)
+    for f in ("bind", "unbind", "uevent"):
+        _write(os.path.join(drv, f), "")
+    os.makedirs(os.path.join(root, "module/usbip_vudc"))
+    _rel_link(os.path.join(drv, "module"), os.path.join(root, "module/usbip_vudc"))
+    os.makedirs(os.path.join(root, "bus/platform/devices"), exist_ok=True)
+    os.makedirs(os.path.join(root, "class/udc"), exist_ok=True)
+    for name, v in VUDC.items():
+        path = os.path.join(root, vudc_dir(name))
+        os.makedirs(path)
+        with open(os.path.join(path, "dev_desc"), "wb") as f:
+            if v["gadget"]:
+                f.write(dev_desc(v["gadget"]))
+        _write(os.path.join(path, "usbip_status"), "%d\n" % v["status"])
+        _write(os.path.join(path, "usbip_sockfd"), "")
+        _write(os.path.join(path, "modalias"), "platform:usbip-vudc\n")
+        _rel_link(os.path.join(path, "driver"), drv)
+        _rel_link(os.path.join(drv, name), path)
+        _rel_link(os.path.join(root, "bus/platform/devices", name), path)
+        udc = os.path.join(path, "udc", name)
+        os.makedirs(udc)
+        _write(os.path.join(udc, "current_speed"), v["cur"] + "\n")
+        _write(os.path.join(udc, "maximum_speed"), v["max"] + "\n")
+        _write(os.path.join(udc, "state"), "not attached\n")
+        _rel_link(os.path.join(root, "class/udc", name), udc)
+
+
+def vudc_record(name):
+    """The 312-byte device record usbipd --device sends for a gadget: bus and
+    device number 0, no active configuration, no interfaces."""
+    v = VUDC[name]
+    g = v["gadget"]
+    speed = UDC_SPEED[v["cur"]] or UDC_SPEED[v["max"]]
+    rec = ("/sys/" + vudc_dir(name)).encode().ljust(256, b"\0")
+    rec += name.encode().ljust(32, b"\0")
+    rec += struct.pack(">IIIHHHBBBBBB", 0, 0, speed, g["vid"], g["pid"], g["bcd"], g["cls"],
+                       g["sub"], g["proto"], 0, g["ncfg"], 0)
     return rec
 
 

@@ -67,9 +67,9 @@ run 2 attach -r localhost && grep -q 'attach: give the server with -r HOST' "$tm
 ok $? "attach without -b is a usage error"
 run 2 attach -r localhost -b ../x && grep -q 'not a valid bus id' "$tmp/err"
 ok $? "attach with a bus id holding a slash is a usage error"
-run 2 attach --remote localhost --busid 1-1 --device 1 &&
-	grep -q 'attach --device is not implemented' "$tmp/err"
-ok $? "attach --device exits 2: not implemented"
+run 2 attach --remote localhost --device ../x &&
+	grep -q "not a valid bus id" "$tmp/err"
+ok $? "attach --device with a slash is a usage error"
 run 2 detach && grep -q 'detach: which port' "$tmp/err"
 ok $? "detach without -p is a usage error"
 for bad in abc -1 1x ''; do
@@ -93,8 +93,8 @@ run 1 --tcp-port 1 list -r 127.0.0.1 && grep -q 'cannot connect to 127.0.0.1:1' 
 ok $? "list -r to a closed port fails with status 1"
 run 1 list -r host.invalid && grep -q 'cannot resolve host.invalid' "$tmp/err"
 ok $? "list -r to an unknown host fails with status 1"
-run 2 list --device && grep -q 'list --device is not implemented' "$tmp/err"
-ok $? "list --device exits 2: not implemented"
+run 2 list --device extra && grep -q "unexpected argument 'extra'" "$tmp/err"
+ok $? "list --device with an extra argument is a usage error"
 run 2 list && grep -q -- '--local' "$tmp/err"
 ok $? "list without --local is a usage error"
 run 2 list -l extra && grep -q "unexpected argument 'extra'" "$tmp/err"
