@@ -471,3 +471,30 @@ while True:
         time.sleep(0.2)
 PY
 }
+
+# ---------------------------------------------------------------------------
+# configfs gadgets on any UDC (e.g. usbip-vudc.N), without dummy_hcd
+
+# gadget_storage_on_udc NAME BACKING_FILE UDC: mass-storage gadget named
+# NAME (serial number NAME too) bound to UDC, backed by BACKING_FILE.
+gadget_storage_on_udc() {
+	local name=$1 file=$2 udc=$3 g=$GADGET_ROOT/$1
+	modprobe libcomposite
+	_gadget_skeleton "$name" "$name" 0x1d6b 0x0104 "usbip test disk"
+	mkdir "$g/functions/mass_storage.0"
+	echo 0 >"$g/functions/mass_storage.0/lun.0/removable"
+	echo 0 >"$g/functions/mass_storage.0/lun.0/ro"
+	echo "$file" >"$g/functions/mass_storage.0/lun.0/file"
+	ln -s "$g/functions/mass_storage.0" "$g/configs/c.1/"
+	echo "$udc" >"$g/UDC"
+}
+
+# gadget_acm_on_udc NAME UDC: CDC ACM serial gadget named NAME bound to UDC.
+gadget_acm_on_udc() {
+	local name=$1 udc=$2 g=$GADGET_ROOT/$1
+	modprobe libcomposite
+	_gadget_skeleton "$name" "$name" 0x1d6b 0x0104 "usbip test serial"
+	mkdir "$g/functions/acm.0"
+	ln -s "$g/functions/acm.0" "$g/configs/c.1/"
+	echo "$udc" >"$g/UDC"
+}

@@ -1,0 +1,277 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * usbip-vudc: a virtual USB device controller that exports the gadget bound
+ * to it over USB/IP.
+ *
+ * vudc_main.c   module, platform devices and driver, connection ops
+ * vudc_udc.c    the UDC: gadget and endpoint ops, the transfer engine that
+ *               moves data between client URBs and gadget requests, ep0
+ * vudc_rx.c     receive thread: CMD_SUBMIT / CMD_UNLINK
+ * vudc_tx.c     transmit thread: RET_SUBMIT / RET_UNLINK
+ * vudc_sysfs.c  usbip_sockfd, usbip_status, dev_desc
+ *
+ * Data path.  A client URB (struct vudc_urb) waits on the list of its
+ * endpoint; a gadget request waits on the same endpoint's request list.
+ * As soon as both lists are non-empty, vudc_ep_run() copies between the
+ * two, as the packets of a real bus would split them, and completes
+ * whichever is finished: there is no timer and no frame pacing.
+ *
+ * Control transfers on ep0 are queued on ep0's URB list; the ep0 work item
+ * hands the setup packet of the first one to the gadget driver (or answers
+ * it itself for the requests a UDC handles: SET_ADDRESS, GET_STATUS and
+ * the endpoint halt feature), and the single request the driver queues for
+ * the data or status stage completes it.
+ *
+ * Locking:
+ *  - vudc.lock (mutex) is the usbip_conn lock: usbip_sockfd writes and the
+ *    event worker hold it.
+ *  - vudc.gadget_lock (mutex) serializes the calls into the gadget driver
+ *    that are made from process context (setup from the ep0 work,
+ *    disconnect and reset from the connection code) with udc_stop.
+ *  - vudc.slock (irq-safe spinlock) protects the endpoints, their lists,
+ *    the URB lists and the flags marked so below.  Request completions are
+ *    given back with it released.
+ */
+#ifndef USBIP_VUDC_H
+#define USBIP_VUDC_H
+
+#include <linux/completion.h>
+#include <linux/list.h>
+#include <linux/mutex.h>
+#include <linux/platform_device.h>
+#include <linux/spinlock.h>
+#include <linux/types.h>
+#include <linux/usb/ch9.h>
+#include <linux/usb/gadget.h>
+#include <linux/wait.h>
+#include <linux/workqueue.h>
+
+#include "usbip_common.h"
+
+#define VUDC_DRIVER_NAME	"usbip-vudc"
+/* Endpoints besides ep0, per direction. */
+#define VUDC_NR_EPS		USBIP_MAX_EP
+#define VUDC_EP0_MAXPACKET	64
+#define VUDC_EP_MAXPACKET	1024
+/* Internal requests (dev_desc) wait this long for the gadget. */
+#define VUDC_INTERNAL_TIMEOUT	(2 * HZ)
+
+struct vudc;
+
+/**
+ * struct vudc_ep - one endpoint of the UDC
+ * @ep: the gadget API endpoint
+ * @vudc: owner
+ * @name: "ep0", "ep1in", "ep1out", ...
+ * @addr: endpoint address (number | USB_DIR_IN)
+ * @desc: descriptor while enabled (slock)
+ * @type: USB_ENDPOINT_XFER_* while enabled (slock)
+ * @reqs: queued gadget requests (struct vudc_req.list, slock)
+ * @urbs: client URBs waiting for data (struct vudc_urb.ep_list, slock)
+ * @halted: halt feature set (slock)
+ * @wedged: halted until the driver clears it (slock)
+ * @running: vudc_ep_run() is active on this endpoint (slock)
+ */
+struct vudc_ep {
+	struct usb_ep ep;
+	struct vudc *vudc;
+	char name[8];
+	u8 addr;
+	const struct usb_endpoint_descriptor *desc;
+	int type;
+	struct list_head reqs;
+	struct list_head urbs;
+	bool halted;
+	bool wedged;
+	bool running;
+};
+
+/**
+ * struct vudc_req - a gadget request
+ * @req: the gadget API request
+ * @list: in vudc_ep.reqs while queued
+ * @zlp_done: IN: the zero-length packet @req->zero asks for was sent
+ */
+struct vudc_req {
+	struct usb_request req;
+	struct list_head list;
+	bool zlp_done;
+};
+
+/**
+ * struct vudc_urb - a client CMD_SUBMIT being served
+ * @list: in vudc.in_flight while waiting, then in vudc.tx_urbs (slock)
+ * @ep_list: in vudc_ep.urbs while waiting for data (slock)
+ * @vudc: owner
+ * @ep: the endpoint, NULL for URBs answered without one
+ * @seqnum: of the CMD_SUBMIT
+ * @devid: of the CMD_SUBMIT, echoed
+ * @ep_num: endpoint number, echoed
+ * @wire_dir: direction field, echoed
+ * @dir_in: the data stage is IN (device to host)
+ * @flags: USBIP_URB_* transfer flags of the CMD_SUBMIT
+ * @setup: control setup packet (ep0)
+ * @data: transfer buffer (kvmalloc'd), NULL when @len is 0
+ * @len: transfer_buffer_length
+ * @actual: bytes transferred (slock)
+ * @status: final status (slock)
+ * @done: completed, on vudc.tx_urbs or given to its waiter (slock)
+ * @setup_sent: ep0: the setup went to the gadget driver (slock)
+ * @internal: issued by the UDC itself (dev_desc), completes @wait
+ * @wait: for @internal URBs
+ * @unlinking: a CMD_UNLINK arrived while the URB could not be cancelled
+ * @unlinked: cancelled by CMD_UNLINK: answer RET_UNLINK -ECONNRESET only
+ * @unlink_seqnum: seqnum of that CMD_UNLINK
+ * @iso: iso packet descriptors, reused for the answer
+ * @n_iso: number of iso packets
+ * @iso_next: next iso packet to fill (slock)
+ */
+struct vudc_urb {
+	struct list_head list;
+	struct list_head ep_list;
+	struct vudc *vudc;
+	struct vudc_ep *ep;
+	u32 seqnum;
+	u32 devid;
+	u32 ep_num;
+	u32 wire_dir;
+	bool dir_in;
+	u32 flags;
+	struct usb_ctrlrequest setup;
+	void *data;
+	u32 len;
+	u32 actual;
+	int status;
+	bool done;
+	bool setup_sent;
+	bool internal;
+	struct completion wait;
+	bool unlinking;
+	bool unlinked;
+	u32 unlink_seqnum;
+	struct usbip_iso_desc *iso;
+	int n_iso;
+	int iso_next;
+};
+
+/**
+ * struct vudc_unlink - a RET_UNLINK to send
+ * @list: in vudc.tx_unlinks
+ * @seqnum: of the CMD_UNLINK
+ * @devid: of the CMD_UNLINK
+ * @status: 0 or -ECONNRESET
+ */
+struct vudc_unlink {
+	struct list_head list;
+	u32 seqnum;
+	u32 devid;
+	int status;
+};
+
+/**
+ * struct vudc - one virtual UDC (platform device usbip-vudc.N)
+ * @pdev: the platform device
+ * @gadget: the gadget of this UDC
+ * @driver: the bound gadget driver (slock for readers in atomic context,
+ *	@gadget_lock for callers into it)
+ * @pulled_up: the gadget driver connected the pull-up (slock)
+ * @eps: ep0, then VUDC_NR_EPS IN and VUDC_NR_EPS OUT endpoints
+ * @conn: the USB/IP connection
+ * @lock: attach/detach mutex, @conn's lock
+ * @gadget_lock: see the locking rules above
+ * @status: SDEV_ST_*; written under @lock, read locklessly
+ * @slock: see the locking rules above
+ * @serving: a client is connected; URBs can be queued (slock)
+ * @in_flight: client URBs not yet completed (struct vudc_urb.list)
+ * @tx_urbs: completed URBs waiting for the tx thread
+ * @tx_unlinks: RET_UNLINK answers waiting for the tx thread
+ * @tx_wq: the tx thread waits here
+ * @callbacks: the gadget core allows calls into the driver (slock)
+ * @selfpowered: reported by GET_STATUS (slock)
+ * @remote_wakeup: DEVICE_REMOTE_WAKEUP feature (slock)
+ * @ep0_work: hands ep0 setups to the gadget driver
+ * @xfer_work: runs the endpoints after the gadget queued a request while
+ *	a client URB was waiting (never inside usb_ep_queue() itself)
+ * @ep0_active: the control URB whose setup is being served (slock)
+ * @dev_desc: the last device descriptor the gadget returned
+ * @dev_desc_valid: @dev_desc is set (slock)
+ * @desc_lock: serializes dev_desc reads
+ */
+struct vudc {
+	struct platform_device *pdev;
+	struct usb_gadget gadget;
+	struct usb_gadget_driver *driver;
+	bool pulled_up;
+	struct vudc_ep eps[1 + 2 * VUDC_NR_EPS];
+
+	struct usbip_conn conn;
+	struct mutex lock;
+	struct mutex gadget_lock;
+	int status;
+
+	spinlock_t slock;
+	bool serving;
+	struct list_head in_flight;
+	struct list_head tx_urbs;
+	struct list_head tx_unlinks;
+	wait_queue_head_t tx_wq;
+
+	bool callbacks;
+	bool selfpowered;
+	bool remote_wakeup;
+	struct work_struct ep0_work;
+	struct work_struct xfer_work;
+	struct vudc_urb *ep0_active;
+
+	struct usb_device_descriptor dev_desc;
+	bool dev_desc_valid;
+	struct mutex desc_lock;
+};
+
+static inline struct vudc *conn_to_vudc(struct usbip_conn *conn)
+{
+	return container_of(conn, struct vudc, conn);
+}
+
+static inline struct vudc *gadget_to_vudc(struct usb_gadget *g)
+{
+	return container_of(g, struct vudc, gadget);
+}
+
+static inline struct vudc_ep *to_vudc_ep(struct usb_ep *ep)
+{
+	return container_of(ep, struct vudc_ep, ep);
+}
+
+static inline struct vudc_req *to_vudc_req(struct usb_request *req)
+{
+	return container_of(req, struct vudc_req, req);
+}
+
+static inline struct device *vudc_dev(struct vudc *vudc)
+{
+	return &vudc->pdev->dev;
+}
+
+/* vudc_udc.c */
+int vudc_udc_init(struct vudc *vudc);
+struct vudc_ep *vudc_find_ep(struct vudc *vudc, u32 num, bool dir_in);
+void vudc_urb_queue(struct vudc *vudc, struct vudc_urb *urb);
+void vudc_urb_done(struct vudc *vudc, struct vudc_urb *urb, int status);
+bool vudc_urb_cancel(struct vudc *vudc, struct vudc_urb *urb);
+void vudc_stop_io(struct vudc *vudc);
+void vudc_gadget_connect(struct vudc *vudc);
+void vudc_gadget_disconnect(struct vudc *vudc);
+int vudc_read_dev_desc(struct vudc *vudc, struct usb_device_descriptor *desc);
+
+/* vudc_rx.c */
+int vudc_rx_loop(struct usbip_conn *conn);
+
+/* vudc_tx.c */
+int vudc_tx_loop(struct usbip_conn *conn);
+void vudc_urb_free(struct vudc_urb *urb);
+
+/* vudc_sysfs.c */
+extern const struct attribute_group *vudc_groups[];
+
+#endif /* USBIP_VUDC_H */

@@ -1,0 +1,244 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * usbip-vudc: the receive thread.
+ *
+ * Reads CMD_SUBMIT and CMD_UNLINK messages.  A CMD_SUBMIT becomes a
+ * struct vudc_urb queued on its endpoint, where the transfer engine pairs
+ * it with gadget requests; a CMD_UNLINK takes a waiting URB back.  Any
+ * malformed input ends the connection with one error line in the log.
+ */
+#define pr_fmt(fmt) "usbip-vudc: " fmt
+
+#include <linux/kernel.h>
+#include <linux/kthread.h>
+#include <linux/mm.h>
+#include <linux/sched/mm.h>
+#include <linux/slab.h>
+
+#include "vudc.h"
+
+/* A protocol error: one line in the log, then the connection is dropped. */
+static int vudc_rx_fail(struct vudc *vudc, const struct usbip_pdu *pdu, int err,
+			const char *reason)
+{
+	dev_err_ratelimited(vudc_dev(vudc), "%s seqnum %u: %s; closing the connection\n",
+			    usbip_cmd_name(pdu->command), pdu->seqnum, reason);
+	usbip_conn_event(&vudc->conn, USBIP_EV_ERROR | USBIP_EV_QUIET, err, reason);
+	return err;
+}
+
+/* A receive error: a closed connection is quiet, anything else is not. */
+static int vudc_rx_sock_err(struct vudc *vudc, const struct usbip_pdu *pdu, int err,
+			    const char *what)
+{
+	if (kthread_should_stop())
+		return err;
+	if (err == -ECONNRESET && !pdu) {
+		usbip_conn_event(&vudc->conn, USBIP_EV_DETACH, err, "peer closed the connection");
+		return err;
+	}
+	if (err == -ECONNRESET)
+		return vudc_rx_fail(vudc, pdu, err, what);
+	dev_err_ratelimited(vudc_dev(vudc), "receive failed (%d); closing the connection\n", err);
+	usbip_conn_event(&vudc->conn, USBIP_EV_ERROR | USBIP_EV_QUIET, err, "receive failed");
+	return err;
+}
+
+static struct vudc_urb *vudc_find_in_flight(struct vudc *vudc, u32 seqnum)
+{
+	struct vudc_urb *urb;
+
+	lockdep_assert_held(&vudc->slock);
+	list_for_each_entry(urb, &vudc->in_flight, list)
+		if (urb->seqnum == seqnum)
+			return urb;
+	return NULL;
+}
+
+static int vudc_rx_submit(struct vudc *vudc, const struct usbip_pdu *pdu)
+{
+	const struct usb_ctrlrequest *setup = (const void *)pdu->submit.setup;
+	bool wire_in = pdu->direction == USBIP_DIR_IN;
+	u32 payload = usbip_cmd_payload_len(pdu);
+	struct vudc_urb *urb;
+	struct usbip_buf buf;
+	const char *reason;
+	bool dir_in, dup;
+	int n_iso, ret;
+
+	if (pdu->ep == 0) {
+		u16 wlength = le16_to_cpu(setup->wLength);
+
+		/* the setup packet decides; a zero-length stage counts as OUT */
+		dir_in = (setup->bRequestType & USB_DIR_IN) && wlength;
+		if (wlength && dir_in != wire_in)
+			return vudc_rx_fail(vudc, pdu, -EPROTO,
+					    "direction does not match the setup packet");
+	} else {
+		dir_in = wire_in;
+	}
+	n_iso = usbip_pdu_packets(pdu);
+	if (n_iso && pdu->ep == 0)
+		return vudc_rx_fail(vudc, pdu, -EPROTO, "iso packets for the control endpoint");
+
+	spin_lock_irq(&vudc->slock);
+	dup = vudc_find_in_flight(vudc, pdu->seqnum);
+	spin_unlock_irq(&vudc->slock);
+	if (dup)
+		return vudc_rx_fail(vudc, pdu, -EPROTO, "seqnum of an URB still in flight");
+
+	urb = kzalloc(sizeof(*urb), GFP_KERNEL);
+	if (!urb)
+		return vudc_rx_fail(vudc, pdu, -ENOMEM, "out of memory");
+	INIT_LIST_HEAD(&urb->list);
+	INIT_LIST_HEAD(&urb->ep_list);
+	urb->vudc = vudc;
+	urb->ep = vudc_find_ep(vudc, pdu->ep, wire_in);
+	urb->seqnum = pdu->seqnum;
+	urb->devid = pdu->devid;
+	urb->ep_num = pdu->ep;
+	urb->wire_dir = pdu->direction;
+	urb->dir_in = dir_in;
+	urb->flags = pdu->submit.transfer_flags;
+	memcpy(&urb->setup, setup, sizeof(urb->setup));
+	urb->len = pdu->submit.transfer_buffer_length;
+	urb->n_iso = n_iso;
+
+	if (urb->len) {
+		/* iso frames may leave gaps: never send stale memory */
+		urb->data = n_iso ? kvzalloc(urb->len, GFP_KERNEL) :
+				    kvmalloc(urb->len, GFP_KERNEL);
+		if (!urb->data) {
+			ret = vudc_rx_fail(vudc, pdu, -ENOMEM, "out of memory for the transfer buffer");
+			goto err_free;
+		}
+	}
+	if (payload) {
+		usbip_buf_linear(&buf, urb->data, urb->len);
+		ret = usbip_recv_buf(vudc->conn.sock, &buf, 0, payload);
+		if (ret) {
+			vudc_rx_sock_err(vudc, pdu, ret, "OUT payload cut short");
+			goto err_free;
+		}
+	}
+	if (n_iso) {
+		urb->iso = kcalloc(n_iso, sizeof(*urb->iso), GFP_KERNEL);
+		if (!urb->iso) {
+			ret = vudc_rx_fail(vudc, pdu, -ENOMEM, "out of memory");
+			goto err_free;
+		}
+		ret = usbip_recv_iso_descs(vudc->conn.sock, urb->iso, n_iso);
+		if (ret) {
+			vudc_rx_sock_err(vudc, pdu, ret, "iso descriptors cut short");
+			goto err_free;
+		}
+		ret = usbip_iso_check(urb->iso, n_iso, urb->len, 0, 0, &reason);
+		if (ret) {
+			vudc_rx_fail(vudc, pdu, ret, reason);
+			goto err_free;
+		}
+	}
+
+	usbip_dev_dbg(USBIP_DBG_VUDC_RX, vudc_dev(vudc),
+		      "submit seqnum %u ep %u%s len %u iso %d\n", urb->seqnum, pdu->ep,
+		      dir_in ? "in" : "out", urb->len, n_iso);
+
+	spin_lock_irq(&vudc->slock);
+	if (!vudc->serving) {
+		spin_unlock_irq(&vudc->slock);
+		ret = -ESHUTDOWN;
+		goto err_free;
+	}
+	list_add_tail(&urb->list, &vudc->in_flight);
+	vudc_urb_queue(vudc, urb);
+	spin_unlock_irq(&vudc->slock);
+	return 0;
+
+err_free:
+	vudc_urb_free(urb);
+	return ret;
+}
+
+static int vudc_rx_unlink(struct vudc *vudc, const struct usbip_pdu *pdu)
+{
+	struct vudc_unlink *ul;
+	struct vudc_urb *urb;
+
+	ul = kzalloc(sizeof(*ul), GFP_KERNEL);
+	if (!ul)
+		return vudc_rx_fail(vudc, pdu, -ENOMEM, "out of memory");
+	ul->seqnum = pdu->seqnum;
+	ul->devid = pdu->devid;
+
+	spin_lock_irq(&vudc->slock);
+	urb = vudc_find_in_flight(vudc, pdu->unlink.seqnum);
+	if (urb && !urb->unlinking && vudc_urb_cancel(vudc, urb)) {
+		/* cut short: only a RET_UNLINK -ECONNRESET answers it */
+		urb->unlinked = true;
+		urb->unlink_seqnum = pdu->seqnum;
+		urb->done = true;
+		list_add_tail(&urb->list, &vudc->tx_urbs);
+	} else if (urb && !urb->unlinking) {
+		/* its request is on the way: RET_SUBMIT, then RET_UNLINK 0 */
+		urb->unlinking = true;
+		urb->unlink_seqnum = pdu->seqnum;
+	} else {
+		/* done, unknown or already being unlinked */
+		list_add_tail(&ul->list, &vudc->tx_unlinks);
+		ul = NULL;
+	}
+	spin_unlock_irq(&vudc->slock);
+	kfree(ul);
+	wake_up(&vudc->tx_wq);
+
+	usbip_dev_dbg(USBIP_DBG_VUDC_RX, vudc_dev(vudc), "unlink seqnum %u -> %u: %s\n",
+		      pdu->seqnum, pdu->unlink.seqnum, urb ? "in flight" : "not in flight");
+	return 0;
+}
+
+/**
+ * vudc_rx_loop() - body of the receive thread
+ * @conn: the connection of a struct vudc
+ *
+ * Return: 0 when stopped, or the error that ended the connection (already
+ * reported with usbip_conn_event()).
+ */
+int vudc_rx_loop(struct usbip_conn *conn)
+{
+	struct vudc *vudc = conn_to_vudc(conn);
+	unsigned int noio = memalloc_noio_save();
+	const char *reason = NULL;
+	struct usbip_pdu pdu;
+	int ret = 0;
+
+	while (!kthread_should_stop()) {
+		ret = usbip_recv_pdu(conn->sock, &pdu, &reason);
+		if (ret == -EPROTO) {
+			dev_err_ratelimited(vudc_dev(vudc),
+					    "malformed header (%s); closing the connection\n",
+					    reason);
+			usbip_conn_event(conn, USBIP_EV_ERROR | USBIP_EV_QUIET, ret, reason);
+			break;
+		}
+		if (ret) {
+			vudc_rx_sock_err(vudc, NULL, ret, NULL);
+			break;
+		}
+
+		switch (pdu.command) {
+		case USBIP_CMD_SUBMIT:
+			ret = vudc_rx_submit(vudc, &pdu);
+			break;
+		case USBIP_CMD_UNLINK:
+			ret = vudc_rx_unlink(vudc, &pdu);
+			break;
+		default:
+			ret = vudc_rx_fail(vudc, &pdu, -EPROTO, "reply command sent to the server");
+			break;
+		}
+		if (ret)
+			break;
+	}
+	memalloc_noio_restore(noio);
+	return ret;
+}

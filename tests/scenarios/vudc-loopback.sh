@@ -1,0 +1,228 @@
+# SPDX-License-Identifier: GPL-2.0
+# @desc: our usbip-vudc (num=2) serves configfs gadgets to our vhci-hcd in the same VM over a ::1 socket pair: mass storage 64 MiB O_DIRECT write+read with sha256 and MB/s, connection cut mid-transfer (usbip_sockfd -1 / vhci detach) and exported again, ACM serial bytes both ways; modules unload cleanly
+# @kernels: 6.1 6.12
+# @vms: 1
+# @modules: ours
+# @timeout: 900
+#
+# No usbipd here: tests/guest/vudc_attach.py holds both ends of a loopback
+# TCP connection and writes them to usbip-vudc.N/usbip_sockfd and to
+# vhci_hcd.0/attach, at the speed the UDC reports for the gadget.
+#
+#  1. usbip-vudc num=2 registers two UDCs; usbip_status is 1; dev_desc and
+#     usbip_sockfd fail while no gadget is bound.
+#  2. A mass-storage gadget on usbip-vudc.0: dev_desc has its ids.
+#  3. Attach; MIB MiB of random data written with O_DIRECT and read back,
+#     sha256 compared (also against the gadget's backing file); MB/s.
+#  4. LOSS_ROUNDS times: a read is cut by "-1 > usbip_sockfd" or by a vhci
+#     detach; the status goes back to 1 and the gadget is exported again;
+#     finally the data is read back once more.
+#  5. An ACM gadget on usbip-vudc.1: BYTES random bytes each way through
+#     ttyACM / ttyGS0 in raw mode, sha256 compared.
+#  6. Everything is torn down; the modules unload; dmesg stays clean.
+
+MIB=${VUDC_MIB:-64}
+LOSS_ROUNDS=${VUDC_LOSS_ROUNDS:-4}
+BYTES=${VUDC_SERIAL_BYTES:-$((512 * 1024))}
+VHCI=/sys/devices/platform/vhci_hcd.0
+
+vudc_status() {
+	cat "/sys/devices/platform/$1/usbip_status"
+}
+
+# vudc_status_is VUDC N
+vudc_status_is() {
+	[ "$(vudc_status "$1")" = "$2" ]
+}
+
+# vhci_port_free PORT: the port's state is VDEV_ST_NULL (4).
+vhci_port_free() {
+	awk -v p="$1" 'NR > 1 && $2 + 0 == p && $3 + 0 == 4 { f = 1 } END { exit !f }' \
+		"$VHCI/status"
+}
+
+# attach VUDC: imports the gadget, sets PORT.
+attach() {
+	local out
+	out=$(python3 "$REPO/tests/guest/vudc_attach.py" "$1") || die "vudc_attach.py $1 failed"
+	PORT=${out% *}
+	info "$1 attached on vhci port $PORT (speed ${out#* })"
+	vudc_status_is "$1" 2 || die "$1: usbip_status is not 2 while attached"
+}
+
+# sectors_read DISK: sectors read so far from /dev/DISK.
+sectors_read() {
+	awk '{ print $3 }' "/sys/block/${1#/dev/}/stat"
+}
+
+# more_read_than DISK N
+more_read_than() {
+	[ "$(sectors_read "$1")" -gt "$2" ]
+}
+
+storage() {
+	local disk desc sum sum_back sum_rx i how start pid
+
+	step "mass-storage gadget on usbip-vudc.0 (${MIB} MiB backing file)"
+	truncate -s $((MIB + 8))M /tmp/vudc-disk.img
+	gadget_storage_on_udc vudcdisk /tmp/vudc-disk.img usbip-vudc.0
+	at_exit gadget_remove vudcdisk
+	wait_for "usbip-vudc.0 speed" 30 sh -c \
+		'[ "$(cat /sys/class/udc/usbip-vudc.0/current_speed)" != UNKNOWN ]'
+	info "usbip-vudc.0: $(cat /sys/class/udc/usbip-vudc.0/current_speed), state $(cat /sys/class/udc/usbip-vudc.0/state)"
+	[ "$(stat -c %s /sys/devices/platform/usbip-vudc.0/dev_desc)" -eq 18 ] ||
+		die "dev_desc size is not 18"
+	desc=$(od -An -tx1 /sys/devices/platform/usbip-vudc.0/dev_desc | tr -d ' \n')
+	info "dev_desc: $desc"
+	[ "${#desc}" -eq 36 ] || die "dev_desc is not 18 bytes"
+	[ "${desc:0:4}" = 1201 ] || die "dev_desc is not a device descriptor"
+	[ "${desc:16:8}" = 6b1d0401 ] || die "dev_desc does not have the gadget's ids 1d6b:0104"
+
+	step "attach to our vhci-hcd; ${MIB} MiB write + read through usbip-vudc"
+	attach usbip-vudc.0
+	wait_disk disk 120 disk_of_vhci
+	info "disk $disk, $(cat "/sys/block/${disk#/dev/}/size") sectors"
+	random_file /tmp/vudc-data "$MIB"
+	sum=$(sha_file /tmp/vudc-data)
+	dev_write "$disk" /tmp/vudc-data "$MIB" vudc_storage
+	info "write: $LAST_MBPS MB/s"
+	dev_read "$disk" /tmp/vudc-rx "$MIB" vudc_storage
+	info "read: $LAST_MBPS MB/s"
+	same_sum "read back through vhci" "$(sha_file /tmp/vudc-rx)" "$sum"
+	rm -f /tmp/vudc-rx
+	sum_back=$(head -c $((MIB * 1024 * 1024)) /tmp/vudc-disk.img | sha256sum | cut -d' ' -f1)
+	same_sum "gadget backing file" "$sum_back" "$sum"
+
+	step "detach through vhci; usbip_status back to 1"
+	echo "$PORT" >"$VHCI/detach" || die "vhci detach $PORT failed"
+	wait_for "usbip-vudc.0 available" 60 vudc_status_is usbip-vudc.0 1
+	wait_for "vhci port $PORT free" 60 vhci_port_free "$PORT"
+
+	for i in $(seq 1 "$LOSS_ROUNDS"); do
+		if [ $((i % 2)) = 1 ]; then how=sockfd; else how=detach; fi
+		step "connection loss $i/$LOSS_ROUNDS: cut a read by $how"
+		attach usbip-vudc.0
+		wait_disk disk 120 disk_of_vhci
+		start=$(sectors_read "$disk")
+		dd if="$disk" of=/dev/null iflag=direct bs=1M count="$MIB" status=none 2>/dev/null &
+		pid=$!
+		wait_for "a read in progress" 60 more_read_than "$disk" $((start + 4096))
+		if [ "$how" = sockfd ]; then
+			echo -1 >/sys/devices/platform/usbip-vudc.0/usbip_sockfd ||
+				die "-1 > usbip_sockfd failed"
+		else
+			echo "$PORT" >"$VHCI/detach" || die "vhci detach $PORT failed"
+		fi
+		wait_for "usbip-vudc.0 available" 60 vudc_status_is usbip-vudc.0 1
+		wait_for "vhci port $PORT free" 60 vhci_port_free "$PORT"
+		wait "$pid" && info "the read finished before the cut" ||
+			info "the read failed as expected"
+		[ "$(cat "$GADGET_ROOT/vudcdisk/UDC")" = usbip-vudc.0 ] ||
+			die "the gadget lost its UDC"
+		dmesg_check || die "kernel log has warnings after round $i"
+	done
+
+	step "exported again after the cuts: read the data back"
+	attach usbip-vudc.0
+	wait_disk disk 120 disk_of_vhci
+	sum_rx=$(sha_dev "$disk" "$MIB")
+	same_sum "read back after $LOSS_ROUNDS cuts" "$sum_rx" "$sum"
+	echo "$PORT" >"$VHCI/detach" || die "vhci detach $PORT failed"
+	wait_for "usbip-vudc.0 available" 60 vudc_status_is usbip-vudc.0 1
+	wait_for "vhci port $PORT free" 60 vhci_port_free "$PORT"
+	rm -f /tmp/vudc-data
+}
+
+serial() {
+	local busid tty pid sum_c2s sum_s2c t0 t1
+
+	step "ACM serial gadget on usbip-vudc.1; ${BYTES} bytes each way"
+	run modprobe cdc_acm
+	gadget_acm_on_udc vudcacm usbip-vudc.1
+	at_exit gadget_remove vudcacm
+	wait_for "/dev/ttyGS0" 30 test -c /dev/ttyGS0
+	wait_for "usbip-vudc.1 speed" 30 sh -c \
+		'[ "$(cat /sys/class/udc/usbip-vudc.1/current_speed)" != UNKNOWN ]'
+	attach usbip-vudc.1
+	wait_for "an imported device" 60 prints vhci_busids
+	busid=$(vhci_busids | head -n1)
+	wait_for "ttyACM of $busid" 60 prints tty_of_usb "$busid"
+	tty=$(tty_of_usb "$busid")
+	wait_for "$tty" 30 test -c "$tty"
+	exec 3<>/dev/ttyGS0
+	exec 4<>"$tty"
+	run stty -F /dev/ttyGS0 raw -echo
+	run stty -F "$tty" raw -echo
+	info "$tty (client) <-> /dev/ttyGS0 (gadget)"
+
+	head -c "$BYTES" /dev/urandom >/tmp/c2s
+	head -c "$BYTES" /dev/urandom >/tmp/s2c
+	sum_c2s=$(sha_file /tmp/c2s)
+	sum_s2c=$(sha_file /tmp/s2c)
+
+	timeout 300 head -c "$BYTES" <&3 >/tmp/c2s.rx &
+	pid=$!
+	t0=$(now_ns)
+	timeout 300 cat /tmp/c2s >&4 || die "writing $tty failed or timed out"
+	wait "$pid" || die "reading ttyGS0 failed or timed out ($(stat -c %s /tmp/c2s.rx) of $BYTES)"
+	t1=$(now_ns)
+	same_sum "client -> gadget" "$(sha_file /tmp/c2s.rx)" "$sum_c2s"
+	metric vudc_serial_out_MBps "$(mbps "$BYTES" $((t1 - t0)))" MB/s
+
+	timeout 300 head -c "$BYTES" <&4 >/tmp/s2c.rx &
+	pid=$!
+	t0=$(now_ns)
+	timeout 300 cat /tmp/s2c >&3 || die "writing ttyGS0 failed or timed out"
+	wait "$pid" || die "reading $tty failed or timed out ($(stat -c %s /tmp/s2c.rx) of $BYTES)"
+	t1=$(now_ns)
+	same_sum "gadget -> client" "$(sha_file /tmp/s2c.rx)" "$sum_s2c"
+	metric vudc_serial_in_MBps "$(mbps "$BYTES" $((t1 - t0)))" MB/s
+
+	exec 3>&- 4>&-
+	echo "$PORT" >"$VHCI/detach" || die "vhci detach $PORT failed"
+	wait_for "usbip-vudc.1 available" 60 vudc_status_is usbip-vudc.1 1
+	wait_for "vhci port $PORT free" 60 vhci_port_free "$PORT"
+}
+
+vm1() {
+	local v
+
+	step "load our vhci-hcd and usbip-vudc num=2"
+	run modprobe vhci-hcd
+	run modprobe usbip-vudc num=2
+	load_storage
+	info "usbip-vudc: $(modinfo -n usbip-vudc)"
+	for v in usbip-vudc.0 usbip-vudc.1; do
+		wait_for "UDC $v" 30 test -e "/sys/class/udc/$v"
+		vudc_status_is "$v" 1 || die "$v: usbip_status is not 1"
+	done
+	[ ! -e /sys/devices/platform/usbip-vudc.2 ] || die "num=2 made a third device"
+	if od -An -tx1 /sys/devices/platform/usbip-vudc.0/dev_desc 2>/dev/null | grep -q .; then
+		die "dev_desc reads without a gadget"
+	fi
+	if python3 -c '
+import socket, os
+s = socket.socket(socket.AF_INET6); s.bind(("::1", 0)); s.listen(1)
+c = socket.create_connection(s.getsockname()[:2]); a, _ = s.accept()
+fd = os.open("/sys/devices/platform/usbip-vudc.0/usbip_sockfd", os.O_WRONLY)
+os.write(fd, b"%d" % a.fileno())' 2>/dev/null; then
+		die "usbip_sockfd accepted a socket without a gadget"
+	fi
+	if echo 5 >/sys/devices/platform/usbip-vudc.0/usbip_sockfd 2>/dev/null; then
+		die "usbip_sockfd accepted a file that is not a socket"
+	fi
+	info "dev_desc and usbip_sockfd refuse to work without a gadget"
+
+	storage
+	serial
+
+	step "tear down: gadgets, modules"
+	gadget_remove vudcacm
+	gadget_remove vudcdisk
+	run modprobe -r usbip-vudc
+	run modprobe -r vhci-hcd
+	run modprobe -r usbip-core
+	[ ! -e /sys/module/usbip_vudc ] || die "usbip-vudc still loaded"
+	dmesg | grep -E 'usbip|vhci' | tail -n 20 | sed 's/^/    dmesg| /'
+	dmesg_check || die "kernel log has warnings"
+}
