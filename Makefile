@@ -4,10 +4,14 @@
 #
 #   make            kernel modules (against KDIR) and the userspace tools
 #   make deps       install every Debian package that building and testing need
-#   make check      every test: unit, fuzz smoke, sparse, and the QEMU VM suite
+#   make check      every test: unit, tools, install, fuzz smoke, sparse, and
+#                   the QEMU VM suite
 #   make demo       boot a VM and show what the project can do
-#   make install    modules into /lib/modules/KVER/updates (+ depmod), tools
+#   make install    modules into /lib/modules/KVER/updates (+ depmod), tools,
+#                   libusbip, man pages, systemd units, examples
 #   make uninstall  remove what make install put in place
+#   make dkms-install  register the module sources with DKMS, so that every
+#                   new kernel gets them built (dkms-uninstall undoes it)
 #   make clean
 #
 # Variables:
@@ -16,6 +20,8 @@
 #   KVER     kernel release of KDIR (derived from KDIR)
 #   DESTDIR  staging root for make install
 #   PREFIX   install prefix of the tools (default /usr/local)
+#   UNITDIR  systemd unit directory (default PREFIX/lib/systemd/system)
+#   SYSCONFDIR  configuration directory (default /etc)
 
 SHELL := /bin/bash
 TOP := $(CURDIR)
@@ -48,11 +54,21 @@ KMOD_SRC := $(KMOD_DIR)/drivers/usb/usbip
 MODULES := usbip-core vhci-hcd usbip-host usbip-vudc
 
 PREFIX ?= /usr/local
+SYSCONFDIR ?= /etc
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+DOCDIR ?= $(PREFIX)/share/doc/usbip
+VERSION := $(shell sed -n '/^AC_INIT/{s/^[^,]*, *\[//;s/\].*//;p;}' \
+	tools/usb/usbip/configure.ac)
+UNITS := usbipd.service usbip-bind@.service usbip-attach@.service
+EXAMPLES := usbip-client.modules-load.conf usbip-server.modules-load.conf \
+	usbip.modprobe.conf attach-example.conf
+DKMS_SRC := /usr/src/usbip-$(VERSION)
 TOOLS_SRC := $(TOP)/tools/usb/usbip
 TOOLS_BUILD := $(BUILD)/tools
 
 .PHONY: all modules tools deps check demo install uninstall clean \
-	sparse unit tools-check fuzz vmtest help kmod-sync
+	sparse unit tools-check fuzz vmtest help kmod-sync dkms-install \
+	dkms-uninstall install-check
 
 all: modules tools
 
@@ -85,12 +101,20 @@ sparse: kmod-sync
 $(TOOLS_SRC)/configure: $(TOOLS_SRC)/configure.ac $(TOOLS_SRC)/autogen.sh
 	cd $(TOOLS_SRC) && ./autogen.sh
 
-$(TOOLS_BUILD)/Makefile: $(TOOLS_SRC)/configure
-	mkdir -p $(TOOLS_BUILD)
-	cd $(TOOLS_BUILD) && $(TOOLS_SRC)/configure --prefix=$(PREFIX) --sbindir=$(PREFIX)/sbin
-
-tools: $(TOOLS_BUILD)/Makefile
+# configure runs again whenever PREFIX changes, so that "make install
+# PREFIX=/usr" does not install files that point into /usr/local.
+tools: $(TOOLS_SRC)/configure
+	@if [ ! -f $(TOOLS_BUILD)/Makefile ] || \
+	    [ "$$(cat $(TOOLS_BUILD)/.prefix 2>/dev/null)" != "$(PREFIX)" ]; then \
+		mkdir -p $(TOOLS_BUILD) && cd $(TOOLS_BUILD) && \
+		$(TOOLS_SRC)/configure --prefix=$(PREFIX) --sbindir=$(PREFIX)/sbin \
+			--sysconfdir=$(SYSCONFDIR) >configure.log && \
+		echo "$(PREFIX)" >.prefix || { cat configure.log; exit 1; }; fi
 	$(MAKE) -C $(TOOLS_BUILD)
+	@mkdir -p $(TOOLS_BUILD)/dist
+	@for f in $(UNITS) usbip-keep-attached; do \
+		sed -e 's|@SBINDIR@|$(PREFIX)/sbin|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+			$(TOOLS_SRC)/systemd/$$f.in >$(TOOLS_BUILD)/dist/$$f || exit 1; done
 
 deps:
 	bash tests/deps.sh
@@ -111,6 +135,7 @@ check: deps
 	$(MAKE) all
 	$(MAKE) unit
 	$(MAKE) tools-check
+	$(MAKE) install-check
 	$(MAKE) fuzz
 	$(MAKE) sparse
 	bash tests/run --build
@@ -127,12 +152,45 @@ install: modules tools
 		$(DESTDIR)/lib/modules/$(KVER)/updates/
 	if [ -z "$(DESTDIR)" ]; then depmod -a $(KVER); fi
 	$(MAKE) -C $(TOOLS_BUILD) install DESTDIR=$(DESTDIR)
+	install -d $(DESTDIR)$(UNITDIR) $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(DOCDIR)/examples
+	install -m 0644 $(addprefix $(TOOLS_BUILD)/dist/,$(UNITS)) $(DESTDIR)$(UNITDIR)/
+	install -m 0755 $(TOOLS_BUILD)/dist/usbip-keep-attached $(DESTDIR)$(PREFIX)/sbin/
+	install -m 0644 $(addprefix $(TOOLS_SRC)/etc/,$(EXAMPLES)) $(DESTDIR)$(DOCDIR)/examples/
+	install -m 0644 README $(DESTDIR)$(DOCDIR)/
+	if [ -z "$(DESTDIR)" ] && command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then \
+		systemctl daemon-reload; fi
 
 uninstall:
 	rm -f $(patsubst %,$(DESTDIR)/lib/modules/$(KVER)/updates/%.ko,$(MODULES))
 	if [ -z "$(DESTDIR)" ]; then depmod -a $(KVER); fi
 	if [ -f $(TOOLS_BUILD)/Makefile ]; then \
 		$(MAKE) -C $(TOOLS_BUILD) uninstall DESTDIR=$(DESTDIR); fi
+	rm -f $(addprefix $(DESTDIR)$(UNITDIR)/,$(UNITS)) \
+		$(DESTDIR)$(PREFIX)/sbin/usbip-keep-attached \
+		$(addprefix $(DESTDIR)$(DOCDIR)/examples/,$(EXAMPLES)) $(DESTDIR)$(DOCDIR)/README
+	-rmdir $(DESTDIR)$(DOCDIR)/examples $(DESTDIR)$(DOCDIR) 2>/dev/null
+
+# DKMS: the module sources go to /usr/src/usbip-VERSION, where dkms.conf
+# tells DKMS to run "make modules KDIR=..." for each kernel.
+dkms-install:
+	install -d $(DESTDIR)$(DKMS_SRC)/drivers/usb/usbip $(DESTDIR)$(DKMS_SRC)/include/uapi/linux
+	install -m 0644 Makefile Kconfig COPYING dkms.conf $(DESTDIR)$(DKMS_SRC)/
+	install -m 0644 drivers/usb/usbip/Makefile drivers/usb/usbip/Kconfig \
+		drivers/usb/usbip/*.[ch] $(DESTDIR)$(DKMS_SRC)/drivers/usb/usbip/
+	install -m 0644 include/uapi/linux/*.h $(DESTDIR)$(DKMS_SRC)/include/uapi/linux/
+	install -d $(DESTDIR)$(DKMS_SRC)/tools/usb/usbip
+	install -m 0644 tools/usb/usbip/configure.ac $(DESTDIR)$(DKMS_SRC)/tools/usb/usbip/
+	if [ -z "$(DESTDIR)" ]; then dkms add usbip/$(VERSION) && \
+		dkms install usbip/$(VERSION); fi
+
+dkms-uninstall:
+	-if [ -z "$(DESTDIR)" ]; then dkms remove usbip/$(VERSION) --all; fi
+	rm -rf $(DESTDIR)$(DKMS_SRC)
+
+# Host-side checks of the installation: DESTDIR file list, systemd units,
+# a DKMS build, man-page lint.
+install-check: all
+	bash tests/install/check.sh
 
 clean:
 	rm -rf $(BUILD)

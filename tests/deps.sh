@@ -16,6 +16,8 @@ PKGS=(
 	# the QEMU harness and the reference peer (Debian's usbip tools)
 	qemu-system-x86 qemu-utils busybox-static cpio xz-utils usbip usbutils
 	iproute2 util-linux procps
+	# installation checks: DKMS, systemd unit verification, man-page lint
+	dkms systemd man-db shellcheck
 )
 
 missing() {
