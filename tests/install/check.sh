@@ -10,7 +10,8 @@
 #      make uninstall removes every one of them
 #   2. PREFIX=/usr is honoured by the tools and the systemd units
 #   3. systemd-analyze verify accepts the three units
-#   4. man --warnings is silent on usbip(8) and usbipd(8)
+#   4. man --warnings is silent on usbip(8) and usbipd(8), and the
+#      Documentation/usb/*.rst files build without a warning
 #   5. usbip-keep-attached retries, re-attaches after a loss and detaches
 #      on SIGTERM (driven against a scripted fake usbip)
 #   6. DKMS builds the four modules from the dkms-install tree
@@ -146,6 +147,17 @@ for page in tools/usb/usbip/doc/usbip.8 tools/usb/usbip/doc/usbipd.8; do
 		fail "man --warnings $(basename "$page"): $out"
 	fi
 done
+
+# Documentation: the reStructuredText files build without a warning.
+if command -v rst2html >/dev/null; then
+	for doc in Documentation/usb/*.rst; do
+		if out=$(rst2html --halt=warning "$doc" 2>&1 >/dev/null); then
+			pass "rst2html --halt=warning $doc"
+		else
+			fail "rst2html $doc: $out"
+		fi
+	done
+fi
 
 # 5. usbip-keep-attached against a fake usbip: attach fails twice
 #    (unreachable), then succeeds on port 3; the port holds the device for
