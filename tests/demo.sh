@@ -2,15 +2,18 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # tests/demo.sh (make demo) - boots one QEMU VM and shows, step by step and
-# live, what the project does so far: load the modules, create a USB disk
-# gadget, export it with usbipd, list it, attach it, use the disk, and
-# compare checksums at the end.
+# live, what the project does: load our four modules, make a USB disk and a
+# USB serial port as gadgets, export them with usbipd (usbip-host on
+# dummy_hcd, then usbip-vudc), list, attach, use and detach them, and end
+# with checksums and MB/s figures (RESULT lines).
 #
-#   tests/demo.sh [--kernel 6.1|6.12] [--modules reference|ours] [--raw]
+#   tests/demo.sh [--kernel 6.1|6.12] [--modules reference|ours] [--mib N] [--raw]
 #
 #   --kernel   Debian kernel series to boot (default 6.1)
-#   --modules  ours (default): build/kmod/KVER, our usbip-host and vhci-hcd
-#              (make modules); reference: Debian's in-tree usbip modules
+#   --modules  ours (default): build/kmod/KVER, our usbip-core, usbip-host,
+#              vhci-hcd and usbip-vudc (make modules); reference: Debian's
+#   --mib      size of the gadget disk and of the timed transfers (default 32,
+#              or $DEMO_MIB)
 #   --raw      show the whole console, boot messages included
 #
 # The guest script is tests/guest/demo-scenario.sh; the console is kept in
@@ -26,16 +29,22 @@ VM_TOP=$TOP
 series=6.1
 mode=${DEMO_MODULES:-ours}
 raw=
+mib=${DEMO_MIB:-32}
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--kernel) series=${2:?}; shift ;;
 	--modules) mode=${2:?}; shift ;;
+	--mib) mib=${2:?}; shift ;;
 	--raw) raw=1 ;;
-	-h|--help) sed -n '4,16s/^# \{0,1\}//p' "$0"; exit 0 ;;
+	-h|--help) sed -n '4,19s/^# \{0,1\}//p' "$0"; exit 0 ;;
 	*) echo "demo: unknown argument $1" >&2; exit 2 ;;
 	esac
 	shift
 done
+case "$mib" in
+''|*[!0-9]*) echo "demo: --mib wants a number of MiB" >&2; exit 2 ;;
+esac
+[ "$mib" -ge 8 ] && [ "$mib" -le 256 ] || { echo "demo: --mib wants 8 to 256" >&2; exit 2; }
 
 KVER=$(vm_kver "$series") || { echo "demo: cannot resolve the $series kernel" >&2; exit 1; }
 echo "demo: kernel $KVER, modules: $mode"
@@ -60,6 +69,8 @@ if ! flock -n 8; then
 fi
 rm -rf "$RUN_DIR"
 mkdir -p "$RUN_DIR/vm1"
+# Settings for the guest script, which reads /run/vmtest/demo.conf.
+echo "MIB=$mib" >"$RUN_DIR/vm1/demo.conf"
 SCENARIO=$TOP/tests/guest/demo-scenario.sh
 VM_COUNT=1
 VM_MEM=1536
@@ -84,7 +95,7 @@ while [ ! -f "$console" ] && kill -0 "$runner" 2>/dev/null; do
 done
 
 # Kernel lines worth showing a newcomer; the rest of the boot noise is hidden.
-interesting='usbip|vhci|dummy_hcd|usb [0-9]+-[0-9]|usb-storage|scsi host|\[sd[a-z]\]|EXT4-fs \(sd|WARNING|BUG|Oops|panic|Mass Storage'
+interesting='usbip|vhci|vudc|dummy_hcd|usb [0-9]+-[0-9]|usb-storage|cdc_acm|ttyACM|scsi host|\[sd[a-z]\]|EXT4-fs \(sd|WARNING|BUG|Oops|panic|Mass Storage'
 tail -n +1 -F --pid="$runner" "$console" 2>/dev/null |
 	if [ -n "$raw" ]; then
 		cat
@@ -104,8 +115,8 @@ reason=$(cat "$RUN_DIR/reason" 2>/dev/null)
 echo
 if [ -z "$reason" ]; then
 	echo "demo: finished; the whole console is in $console"
-	echo "demo: checksum comparison:"
-	grep -a -E 'sha256 of the file|RESULT:' "$console"
+	echo "demo: summary:"
+	grep -a -E 'sha256 of the file|RESULT:' "$console" | tr -d '\r'
 	exit 0
 fi
 echo "demo: FAILED: $reason"
