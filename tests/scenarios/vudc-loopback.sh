@@ -18,7 +18,10 @@
 #  4. LOSS_ROUNDS times: a read is cut by "-1 > usbip_sockfd" or by a vhci
 #     detach; the status goes back to 1 and the gadget is exported again;
 #     finally the data is read back once more.
-#  5. An ACM gadget on usbip-vudc.1: BYTES random bytes each way through
+#  5. An ACM gadget on usbip-vudc.1.  tests/guest/vudc_proto.py talks raw
+#     USB/IP to it: control requests, endpoint halt, unlink, and bad input
+#     (one log line each, connection dropped, available again).  Then
+#     BYTES random bytes each way through
 #     ttyACM / ttyGS0 in raw mode, sha256 compared.
 #  6. Everything is torn down; the modules unload; dmesg stays clean.
 
@@ -168,15 +171,26 @@ storage() {
 }
 
 serial() {
-	local busid tty pid sum_c2s sum_s2c t0 t1
+	local busid tty pid sum_c2s sum_s2c t0 t1 n0 n1
 
-	step "ACM serial gadget on usbip-vudc.1; ${BYTES} bytes each way"
+	step "ACM serial gadget on usbip-vudc.1"
 	run modprobe cdc_acm
 	gadget_acm_on_udc vudcacm usbip-vudc.1
 	at_exit gadget_remove vudcacm
 	wait_for "/dev/ttyGS0" 30 test -c /dev/ttyGS0
 	wait_for "usbip-vudc.1 speed" 30 sh -c \
 		'[ "$(cat /sys/class/udc/usbip-vudc.1/current_speed)" != UNKNOWN ]'
+
+	step "raw USB/IP client against usbip-vudc.1: control, halt, unlink, bad input"
+	n0=$(dmesg | grep -c 'usbip-vudc\.1: .*closing the connection' || true)
+	python3 "$REPO/tests/guest/vudc_proto.py" usbip-vudc.1 | sed 's/^/    /'
+	[ "${PIPESTATUS[0]}" = 0 ] || die "vudc_proto.py failed"
+	n1=$(dmesg | grep -c 'usbip-vudc\.1: .*closing the connection' || true)
+	[ $((n1 - n0)) -eq 4 ] || die "$((n1 - n0)) log lines for 4 bad inputs, want one each"
+	dmesg | grep 'usbip-vudc\.1: .*closing the connection' | tail -n 4 | sed 's/^/    dmesg| /'
+	dmesg_check || die "kernel log has warnings after the raw client"
+
+	step "ACM gadget through our vhci-hcd: ${BYTES} bytes each way"
 	attach usbip-vudc.1
 	wait_for "an imported device" 60 prints vhci_busids
 	busid=$(vhci_busids | head -n1)
