@@ -324,3 +324,16 @@ vm_run_all() {
 	fi
 	return 0
 }
+
+# vm_usb_audio IDX NAME BUS: plugs QEMU's usb-audio (46f4:0002, one
+# isochronous OUT endpoint, 48 kHz S16LE stereo, 192-byte packets) with
+# serial NAME into BUS.  What the device plays is written unchanged (no
+# mixing engine, so no volume or format conversion) to RUN_DIR/vmIDX/NAME.wav,
+# which the guest reads as /run/vmtest/NAME.wav.  The device buffers up to
+# 4 MiB, so a guest sending faster than real time loses nothing.
+vm_usb_audio() {
+	local idx=$1 name=$2 bus=$3
+	_vm_add_args "$idx" \
+		-audiodev "wav,id=$name,path=$RUN_DIR/vm$idx/$name.wav,out.mixing-engine=off" \
+		-device "usb-audio,bus=$bus,audiodev=$name,serial=$name,buffer=4194304"
+}
