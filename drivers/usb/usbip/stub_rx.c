@@ -432,6 +432,15 @@ static int stub_rx_submit(struct stub_device *sdev, const struct usbip_pdu *pdu)
 	urb->number_of_packets = n_iso;
 	urb->transfer_flags = usbip_urb_flags_from_wire(pdu->submit.transfer_flags) &
 			      stub_allowed_flags(type, dir_in);
+	/*
+	 * The client's frame numbers mean nothing on this bus, and its
+	 * stream reaches us late by the network's delay: an iso URB goes
+	 * into the first free slot here instead of into frames that are
+	 * already over (where UHCI, for example, would drop its packets
+	 * with -EXDEV).  Back-to-back URBs still follow each other.
+	 */
+	if (type == USB_ENDPOINT_XFER_ISOC)
+		urb->transfer_flags |= URB_ISO_ASAP;
 	req->urb_flags = urb->transfer_flags;
 	if (n_iso) {
 		int i;
