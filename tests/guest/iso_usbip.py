@@ -13,6 +13,9 @@
       controller failed to deliver (snd-usb-audio): the non-silent data must
       be whole 192-byte packets of EXPECT in increasing order up to the
       packet at NEED; at most MAXLOSTPCT per cent of them may be missing.
+  iso_usbip.py hold BUSID NPKTS
+      Keeps four iso URBs of NPKTS packets of silence in flight (resubmitting
+      each as it comes back) until the server ends the connection.
   iso_usbip.py client BUSID WAV EXPECT MAXPKTS ordered|any
       Raw USB/IP client (via usbipd on 127.0.0.1) for a usb-audio device
       bound to usbip-host: isochronous CMD_SUBMITs with 1..MAXPKTS packets,
@@ -429,6 +432,37 @@ def client(busid, wav, expect_path, maxpkts, frames):
            "; 1024 packets refused with -EFBIG" if big else ""), flush=True)
 
 
+def hold(busid, maxpkts):
+    """Keeps four iso URBs of silence in flight until the server ends the
+    connection (the scenario writes -1 to usbip_sockfd)."""
+    c = Conn(busid)
+    intf, alt, ep, _ = find_iso_out(c)
+    c.ctrl(0x01, 11, alt, intf, 0)
+    iso = [(i * PKT, PKT) for i in range(maxpkts)]
+    silence = bytes(maxpkts * PKT)
+
+    def one():
+        return c.submit(ep, 0, len(silence), silence, iso=iso, flags=URB_ISO_ASAP, interval=1)
+
+    for _ in range(4):
+        one()
+    print("HOLD-READY", flush=True)
+    c.s.settimeout(60)
+    answered = 0
+    try:
+        while True:
+            m = c.read_msg()
+            if m["cmd"] != RET_SUBMIT or m["status"] != 0:
+                fail("CLIENT", "held URB seqnum %d: %r" % (m["seq"], (m["cmd"], m.get("status"))))
+            answered += 1
+            one()
+    except (EOFError, ConnectionResetError):
+        print("CLIENT-OK held connection ended by the server after %d iso URBs of %d packets"
+              % (answered, maxpkts), flush=True)
+    except socket.timeout:
+        fail("CLIENT", "the server did not end the held connection")
+
+
 def main():
     cmd = sys.argv[1]
     if cmd == "pattern":
@@ -439,6 +473,8 @@ def main():
     elif cmd == "wavpackets":
         wavwait_packets(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]),
                         int(sys.argv[6]))
+    elif cmd == "hold":
+        hold(sys.argv[2], int(sys.argv[3]))
     elif cmd == "client":
         client(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]), sys.argv[6])
     else:

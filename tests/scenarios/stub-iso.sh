@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0
-# @desc: isochronous OUT through our usbip-host to QEMU usb-audio on qemu-xhci and UHCI: raw iso CMD_SUBMITs (1..1024 packets, gaps, reverse order, queued, refused, bad input) and Debian's vhci-hcd + snd-usb-audio + aplay; every played byte checked in the devices' wav files
+# @desc: isochronous OUT through our usbip-host to QEMU usb-audio on qemu-xhci and UHCI: raw iso CMD_SUBMITs (1..1024 packets, gaps, reverse order, queued, refused, bad input, usbip_sockfd -1 with URBs in flight) and Debian's vhci-hcd + snd-usb-audio + aplay; every played byte checked in the devices' wav files
 # @kernels: 6.1
 # @vms: 2
 # @modules: ours reference
@@ -12,19 +12,25 @@
 # endpoint; with the mixing engine off its bytes reach the file unchanged.
 #
 # xiso (qemu-xhci) and uiso (UHCI): tests/guest/iso_usbip.py imports the
-# device over 127.0.0.1 and first sends iso bad input (number_of_packets
-# 1025 and -5, a frame beyond the buffer: each must drop the connection
-# with one usbip-host error line), then plays seeded random audio with
-# no all-zero frame in URBs of 1, 8, 16 (packets separated by gap bytes
-# that must not be played), 32 (packets in reverse buffer order), 64 and
-# 1024 (UHCI: 900, its limit; 1024 there must come back -EFBIG) packets,
-# then eight URBs queued at once (answers in order), then URBs the core
-# refuses (0 packets: -EINVAL, a packet above wMaxPacketSize: -EMSGSIZE).
-# Each RET_SUBMIT's status, actual_length, number_of_packets, error_count
-# and every iso descriptor are checked, and the wav file, once all-zero
-# frames are removed, must be exactly a prefix of the played bytes that
-# covers everything but the last four URBs (which only push the rest out
-# of QEMU's stdio buffer).  start_frame values are printed.
+# device over 127.0.0.1 and keeps four iso URBs of 200 packets of silence
+# in flight until the server writes -1 to usbip_sockfd, which must end
+# the connection and make the device available again.  New clients then send
+# iso bad input (number_of_packets 1025 and -5, a frame beyond the
+# buffer: each must drop the connection with one usbip-host error line).
+# The last client plays seeded random audio with no all-zero frame in
+# URBs of 1, 8, 16 (packets separated by gap bytes that must not be
+# played), 32 (packets in reverse buffer order), 64 and 1024 (UHCI: 900,
+# its limit; 1024 there must come back -EFBIG) packets, then eight URBs
+# queued at once without URB_ISO_ASAP (answers in order; on UHCI their
+# start_frames must not overlap), then URBs the core refuses (0 packets:
+# -EINVAL, a packet above wMaxPacketSize: -EMSGSIZE).  Each RET_SUBMIT's
+# status, actual_length, number_of_packets, error_count and every iso
+# descriptor are checked (a packet may fail only as a whole, with its
+# status negative and counted in error_count: QEMU's UHCI skips the frames
+# its timer runs late for, which under TCG on a busy host gives -EXDEV),
+# and the wav file, once all-zero frames are removed, must be exactly a
+# prefix of the packets reported delivered, covering all but the last
+# four URBs (which only push the rest out of QEMU's stdio buffer).
 #
 # xplay (qemu-xhci) and uplay (UHCI): vm2 (Debian's vhci-hcd, usbip and
 # snd-usb-audio, aplay from alsa-utils) attaches the device and plays 2 s
@@ -87,9 +93,20 @@ bind_audio() {
 
 # raw_leg NAME MAXPKTS ordered|any: the raw client against one device.
 raw_leg() {
-	local name=$1 maxpkts=$2 frames=$3 busid before after bad
+	local name=$1 maxpkts=$2 frames=$3 busid before after bad hold_pid
 	step "server: raw iso client on $name (up to $maxpkts packets per URB)"
 	busid=$(bind_audio "$name")
+
+	# "-1" in usbip_sockfd ends a connection with iso URBs in flight
+	iso_py hold "$busid" 200 >/tmp/hold.log 2>&1 &
+	hold_pid=$!
+	wait_for "the held connection" 60 grep -q HOLD-READY /tmp/hold.log
+	status_is "$busid" 2 || die "usbip_status is not 2 with a client attached"
+	echo -1 >"/sys/bus/usb/devices/$busid/usbip_sockfd"
+	wait "$hold_pid" || { cat /tmp/hold.log; die "held client failed"; }
+	cat /tmp/hold.log
+	wait_for "usbip_status 1 after -1" 30 status_is "$busid" 1
+
 	before=$(err_lines)
 	iso_py client "$busid" "/run/vmtest/$name.wav" "/tmp/$name.expect" "$maxpkts" "$frames" ||
 		die "raw iso client on $name failed"
