@@ -699,8 +699,16 @@ static struct usb_request *vudc_alloc_request(struct usb_ep *_ep, gfp_t gfp)
 static void vudc_free_request(struct usb_ep *_ep, struct usb_request *req)
 {
 	struct vudc_req *vreq = to_vudc_req(req);
+	struct vudc *vudc = to_vudc_ep(_ep)->vudc;
+	unsigned long flags;
 
-	WARN_ON(!list_empty(&vreq->list));
+	if (!list_empty(&vreq->list)) {
+		/* a driver bug; at least keep the list intact */
+		dev_err(vudc_dev(vudc), "%s: request freed while queued\n", _ep->name);
+		spin_lock_irqsave(&vudc->slock, flags);
+		list_del_init(&vreq->list);
+		spin_unlock_irqrestore(&vudc->slock, flags);
+	}
 	kfree(vreq);
 }
 
@@ -880,14 +888,21 @@ static int vudc_udc_stop(struct usb_gadget *gadget)
 	return 0;
 }
 
+/*
+ * Taking gadget_lock waits for a setup, reset or disconnect call in flight,
+ * as synchronize_irq() does for a UDC with an interrupt: the gadget core
+ * unbinds the driver right after disabling the callbacks.
+ */
 static void vudc_udc_async_callbacks(struct usb_gadget *gadget, bool enable)
 {
 	struct vudc *vudc = gadget_to_vudc(gadget);
 	unsigned long flags;
 
+	mutex_lock(&vudc->gadget_lock);
 	spin_lock_irqsave(&vudc->slock, flags);
 	vudc->callbacks = enable;
 	spin_unlock_irqrestore(&vudc->slock, flags);
+	mutex_unlock(&vudc->gadget_lock);
 }
 
 static const struct usb_gadget_ops vudc_gadget_ops = {
