@@ -22,8 +22,8 @@ if [ -f /run/vmtest/demo.conf ]; then
 	# shellcheck disable=SC1091
 	. /run/vmtest/demo.conf
 fi
-OURS=$REPO/build/tools/src/usbip
-OURSD=$REPO/build/tools/src/usbipd
+OURS=${REPO:-}/build/tools/src/usbip
+OURSD=${REPO:-}/build/tools/src/usbipd
 STUB_PORT=3240
 VUDC_PORT=3241
 BACKING=/tmp/demo-disk.img
