@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0
-# @desc: our usbip-host exports QEMU usb-storage disks: 64 MiB on qemu-xhci (scatter-gather URBs) and 8 MiB on piix3-usb-uhci with use_sg=N (split URBs); sha256 both ways
+# @desc: our usbip-host exports QEMU usb-storage disks to Debian's vhci-hcd and usbip: 64 MiB on qemu-xhci (scatter-gather URBs) and 8 MiB on piix3-usb-uhci with use_sg=N (split URBs); read, write, detach, re-attach, read back, sha256 each time
 # @kernels: 6.1
 # @vms: 2
 # @modules: ours reference
@@ -8,9 +8,10 @@
 # vm1 (server, our modules, Debian's usbipd) has two emulated disks with
 # random contents whose checksums the host computed.  Each one in turn is
 # bound to usbip-host and attached by vm2 (Debian's vhci-hcd and usbip),
-# which reads it whole and compares, writes new random data, reads it back,
-# and detaches.  The server then unbinds the device, lets usb-storage take
-# it back and checks the new data locally.  The UHCI disk is served with
+# which reads it whole and compares, writes new random data, detaches,
+# attaches again, reads the new data back and compares, and detaches.
+# The server then unbinds the device, lets usb-storage take it back and
+# checks the new data locally.  The UHCI disk is served with
 # usbip-host's use_sg=N, so every bulk transfer above 16 KiB is split into
 # pieces submitted one after the other.
 
@@ -81,12 +82,20 @@ use_disk() {
 	same_sum "read of $busid" "$(sha_file /tmp/read.bin)" "$sum_old"
 	rm -f /tmp/read.bin
 
-	step "client: write ${mib} MiB to $busid, read back, detach"
+	step "client: write ${mib} MiB to $busid, detach"
 	random_file /tmp/new.bin "$mib"
 	sum_new=$(sha_file /tmp/new.bin)
 	dev_write "$dev" /tmp/new.bin "$mib" "stub_${busid//-/_}"
 	rm -f /tmp/new.bin
-	same_sum "read-back of $busid" "$(sha_dev "$dev" "$mib")" "$sum_new"
+	run "$USBIP" detach -p "$port"
+	wait_for "vhci disk to disappear" 60 sh -c "! test -b $dev"
+	wait_for "vhci port $port free" 30 sh -c "! $USBIP port 2>/dev/null | grep -q '^Port 0*$port:'"
+
+	step "client: attach $busid again, read back what was written, detach"
+	run "$USBIP" attach -r "$SERVER_ADDR" -b "$busid"
+	wait_disk dev 60 disk_of_vhci
+	port=$(vhci_ports_in_use | head -n1)
+	same_sum "read of $busid after re-attach" "$(sha_dev "$dev" "$mib")" "$sum_new"
 	run "$USBIP" detach -p "$port"
 	wait_for "vhci disk to disappear" 60 sh -c "! test -b $dev"
 	run msg_send "$SERVER_ADDR" "$MSG_PORT" 60 "done $sum_new"
