@@ -53,6 +53,16 @@
 #define VUDC_NR_EPS		USBIP_MAX_EP
 #define VUDC_EP0_MAXPACKET	64
 #define VUDC_EP_MAXPACKET	1024
+/*
+ * Transfer buffers of one connection's URBs may not exceed this in total:
+ * a client cannot make the server allocate without bound.
+ */
+#define VUDC_MAX_PENDING	(256U << 20)
+/*
+ * Large bulk OUT payloads are received in pieces of this size, and each
+ * piece goes to the gadget's requests while the next one is received.
+ */
+#define VUDC_RX_PIECE		(64U * 1024)
 /* Internal requests (dev_desc) wait this long for the gadget. */
 #define VUDC_INTERNAL_TIMEOUT	(2 * HZ)
 
@@ -113,6 +123,8 @@ struct vudc_req {
  * @setup: control setup packet (ep0)
  * @data: transfer buffer (kvmalloc'd), NULL when @len is 0
  * @len: transfer_buffer_length
+ * @avail: OUT: bytes of the payload received so far; the rest is still
+ *	on its way from the socket (slock)
  * @actual: bytes transferred (slock)
  * @status: final status (slock)
  * @done: completed, on vudc.tx_urbs or given to its waiter (slock)
@@ -125,6 +137,7 @@ struct vudc_req {
  * @iso: iso packet descriptors, reused for the answer
  * @n_iso: number of iso packets
  * @iso_next: next iso packet to fill (slock)
+ * @counted: @len is counted in vudc.pending_bytes
  */
 struct vudc_urb {
 	struct list_head list;
@@ -140,6 +153,7 @@ struct vudc_urb {
 	struct usb_ctrlrequest setup;
 	void *data;
 	u32 len;
+	u32 avail;
 	u32 actual;
 	int status;
 	bool done;
@@ -152,6 +166,7 @@ struct vudc_urb {
 	struct usbip_iso_desc *iso;
 	int n_iso;
 	int iso_next;
+	bool counted;
 };
 
 /**
@@ -186,6 +201,7 @@ struct vudc_unlink {
  * @tx_urbs: completed URBs waiting for the tx thread
  * @tx_unlinks: RET_UNLINK answers waiting for the tx thread
  * @tx_wq: the tx thread waits here
+ * @pending_bytes: sum of the buffer sizes of the client URBs (slock)
  * @callbacks: the gadget core allows calls into the driver (slock)
  * @selfpowered: reported by GET_STATUS (slock)
  * @remote_wakeup: DEVICE_REMOTE_WAKEUP feature (slock)
@@ -215,6 +231,7 @@ struct vudc {
 	struct list_head tx_urbs;
 	struct list_head tx_unlinks;
 	wait_queue_head_t tx_wq;
+	u64 pending_bytes;
 
 	bool callbacks;
 	bool selfpowered;
@@ -257,6 +274,7 @@ static inline struct device *vudc_dev(struct vudc *vudc)
 int vudc_udc_init(struct vudc *vudc);
 struct vudc_ep *vudc_find_ep(struct vudc *vudc, u32 num, bool dir_in);
 void vudc_urb_queue(struct vudc *vudc, struct vudc_urb *urb);
+void vudc_urb_received(struct vudc *vudc, struct vudc_urb *urb, u32 avail);
 void vudc_urb_done(struct vudc *vudc, struct vudc_urb *urb, int status);
 bool vudc_urb_cancel(struct vudc *vudc, struct vudc_urb *urb);
 void vudc_stop_io(struct vudc *vudc);

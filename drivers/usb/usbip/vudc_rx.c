@@ -55,6 +55,45 @@ static struct vudc_urb *vudc_find_in_flight(struct vudc *vudc, u32 seqnum)
 	return NULL;
 }
 
+/*
+ * A large bulk OUT URB is queued before its payload is received, which then
+ * goes to the gadget piece by piece: the gadget driver works on the first
+ * pieces while the next ones arrive.  Until the whole payload is in, the
+ * URB is neither cancelled nor failed (see vudc_ep_run()), so it stays
+ * valid here; if the receive fails, the connection is shut down and
+ * vudc_stop_io() frees it.
+ */
+static int vudc_rx_submit_pieces(struct vudc *vudc, const struct usbip_pdu *pdu,
+				 struct vudc_urb *urb, u32 payload)
+{
+	struct usbip_buf buf;
+	u32 off, n;
+	int ret;
+
+	usbip_buf_linear(&buf, urb->data, urb->len);
+	urb->avail = 0;
+	spin_lock_irq(&vudc->slock);
+	if (!vudc->serving) {
+		spin_unlock_irq(&vudc->slock);
+		vudc_urb_free(urb);
+		return -ESHUTDOWN;
+	}
+	list_add_tail(&urb->list, &vudc->in_flight);
+	vudc_urb_queue(vudc, urb);
+	spin_unlock_irq(&vudc->slock);
+
+	for (off = 0; off < payload; off += n) {
+		n = min(payload - off, VUDC_RX_PIECE);
+		ret = usbip_recv_buf(vudc->conn.sock, &buf, off, n);
+		if (ret)
+			return vudc_rx_sock_err(vudc, pdu, ret, "OUT payload cut short");
+		spin_lock_irq(&vudc->slock);
+		vudc_urb_received(vudc, urb, off + n);
+		spin_unlock_irq(&vudc->slock);
+	}
+	return 0;
+}
+
 static int vudc_rx_submit(struct vudc *vudc, const struct usbip_pdu *pdu)
 {
 	const struct usb_ctrlrequest *setup = (const void *)pdu->submit.setup;
@@ -104,6 +143,16 @@ static int vudc_rx_submit(struct vudc *vudc, const struct usbip_pdu *pdu)
 	urb->len = pdu->submit.transfer_buffer_length;
 	urb->n_iso = n_iso;
 
+	spin_lock_irq(&vudc->slock);
+	if (vudc->pending_bytes + urb->len > VUDC_MAX_PENDING) {
+		spin_unlock_irq(&vudc->slock);
+		ret = vudc_rx_fail(vudc, pdu, -EPROTO, "too much data in flight");
+		goto err_free;
+	}
+	vudc->pending_bytes += urb->len;
+	urb->counted = true;
+	spin_unlock_irq(&vudc->slock);
+
 	if (urb->len) {
 		/* iso frames may leave gaps: never send stale memory */
 		urb->data = n_iso ? kvzalloc(urb->len, GFP_KERNEL) :
@@ -113,6 +162,9 @@ static int vudc_rx_submit(struct vudc *vudc, const struct usbip_pdu *pdu)
 			goto err_free;
 		}
 	}
+	urb->avail = urb->len;
+	if (payload > VUDC_RX_PIECE && pdu->ep && !n_iso)
+		return vudc_rx_submit_pieces(vudc, pdu, urb, payload);
 	if (payload) {
 		usbip_buf_linear(&buf, urb->data, urb->len);
 		ret = usbip_recv_buf(vudc->conn.sock, &buf, 0, payload);

@@ -23,6 +23,14 @@
  */
 void vudc_urb_free(struct vudc_urb *urb)
 {
+	struct vudc *vudc = urb->vudc;
+	unsigned long flags;
+
+	if (urb->counted) {
+		spin_lock_irqsave(&vudc->slock, flags);
+		vudc->pending_bytes -= urb->len;
+		spin_unlock_irqrestore(&vudc->slock, flags);
+	}
 	kvfree(urb->data);
 	kfree(urb->iso);
 	kfree(urb);

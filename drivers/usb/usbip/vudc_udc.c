@@ -199,7 +199,7 @@ static void vudc_xfer_bulk(struct vudc *vudc, struct vudc_ep *ep, struct vudc_ur
 		    (urb->flags & USBIP_URB_SHORT_NOT_OK))
 			urb_status = -EREMOTEIO;
 	} else {
-		n = min(urb->len - urb->actual, req->length - req->actual);
+		n = min(urb->avail - urb->actual, req->length - req->actual);
 		if (n)
 			memcpy(req->buf + req->actual, urb->data + urb->actual, n);
 		req->actual += n;
@@ -247,6 +247,10 @@ static void vudc_ep_run(struct vudc_ep *ep)
 		if (vudc_is_ep0(ep)) {
 			if (vudc->ep0_active != urb)
 				break;
+		} else if (urb->avail < urb->len && (urb->actual == urb->avail || ep->halted ||
+							 !ep->desc)) {
+			/* the rest of the OUT payload is still being received */
+			break;
 		} else if (ep->halted) {
 			vudc_urb_done(vudc, urb, -EPIPE);
 			continue;
@@ -300,6 +304,21 @@ void vudc_urb_queue(struct vudc *vudc, struct vudc_urb *urb)
 }
 
 /**
+ * vudc_urb_received() - more of an OUT URB's payload has arrived
+ * @vudc: the UDC
+ * @urb: a queued URB whose payload is received piece by piece
+ * @avail: bytes of the payload now in the buffer
+ *
+ * Called with slock held.
+ */
+void vudc_urb_received(struct vudc *vudc, struct vudc_urb *urb, u32 avail)
+{
+	lockdep_assert_held(&vudc->slock);
+	urb->avail = avail;
+	vudc_ep_run(urb->ep);
+}
+
+/**
  * vudc_urb_cancel() - take a waiting URB off its endpoint
  * @vudc: the UDC
  * @urb: an URB not done
@@ -312,7 +331,8 @@ void vudc_urb_queue(struct vudc *vudc, struct vudc_urb *urb)
 bool vudc_urb_cancel(struct vudc *vudc, struct vudc_urb *urb)
 {
 	lockdep_assert_held(&vudc->slock);
-	if (urb->done || vudc->ep0_active == urb)
+	/* the rx thread still writes into a partly received URB */
+	if (urb->done || vudc->ep0_active == urb || urb->avail < urb->len)
 		return false;
 	list_del_init(&urb->ep_list);
 	list_del_init(&urb->list);
@@ -490,6 +510,7 @@ int vudc_read_dev_desc(struct vudc *vudc, struct usb_device_descriptor *desc)
 	urb->internal = true;
 	urb->dir_in = true;
 	urb->len = USB_DT_DEVICE_SIZE;
+	urb->avail = urb->len;
 	urb->setup.bRequestType = USB_DIR_IN | USB_TYPE_STANDARD | USB_RECIP_DEVICE;
 	urb->setup.bRequest = USB_REQ_GET_DESCRIPTOR;
 	urb->setup.wValue = cpu_to_le16(USB_DT_DEVICE << 8);
