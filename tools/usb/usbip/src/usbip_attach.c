@@ -17,6 +17,7 @@
 #include "usbip.h"
 #include "usbip_devices.h"
 #include "usbip_host.h"
+#include "usbip_kmod.h"
 #include "usbip_names.h"
 #include "usbip_net.h"
 #include "usbip_vhci.h"
@@ -69,6 +70,21 @@ static int bad_option(const char *cmd, char *argv[])
 		usbip_err("%s: invalid option '%s'; see 'usbip help %s'", cmd, argv[optind - 1],
 			  cmd);
 	return USBIP_EXIT_USAGE;
+}
+
+/*
+ * usbip_vhci_open(), after loading vhci-hcd when its sysfs directory is
+ * missing; a failed load replaces the "not loaded" error with its reason.
+ */
+static int open_vhci(struct usbip_vhci *vhci, struct usbip_error *err)
+{
+	int ret = usbip_vhci_open(vhci, err);
+
+	if (!ret || access(usbip_vhci_dir(), F_OK) == 0)
+		return ret;
+	if (usbip_kmod_need("vhci-hcd", err))
+		return -ENODEV;
+	return usbip_vhci_open(vhci, err);
 }
 
 /* Explains a refused import. */
@@ -202,7 +218,7 @@ int usbip_cmd_attach(int argc, char *argv[])
 	}
 
 	/* Checked first so that a missing module does not cost a round trip. */
-	if (usbip_vhci_open(&vhci, &err)) {
+	if (open_vhci(&vhci, &err)) {
 		usbip_err("attach: %s", err.msg);
 		return USBIP_EXIT_FAILED;
 	}
@@ -290,7 +306,7 @@ int usbip_cmd_detach(int argc, char *argv[])
 		usbip_err("detach: '%s' is not a port number", text);
 		return USBIP_EXIT_USAGE;
 	}
-	if (usbip_vhci_open(&vhci, &err)) {
+	if (open_vhci(&vhci, &err)) {
 		usbip_err("detach: %s", err.msg);
 		return USBIP_EXIT_FAILED;
 	}
@@ -419,7 +435,7 @@ int usbip_cmd_port(int argc, char *argv[])
 		usbip_err("port: unexpected argument '%s'; see 'usbip help port'", argv[optind]);
 		return USBIP_EXIT_USAGE;
 	}
-	if (usbip_vhci_open(&vhci, &err)) {
+	if (open_vhci(&vhci, &err)) {
 		usbip_err("port: %s", err.msg);
 		return USBIP_EXIT_FAILED;
 	}

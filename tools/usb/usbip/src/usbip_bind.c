@@ -12,6 +12,7 @@
 
 #include "usbip.h"
 #include "usbip_host.h"
+#include "usbip_kmod.h"
 
 void usbip_bind_usage(void)
 {
@@ -32,6 +33,17 @@ void usbip_unbind_usage(void)
 	       "usual driver.  Needs root.\n"
 	       "\n"
 	       "  -b, --busid BUSID  bus id of the device\n");
+}
+
+/* Loads usbip-host when its driver is not registered; prints why not. */
+static int need_host(const char *cmd, const char *busid)
+{
+	struct usbip_error err;
+
+	if (!usbip_host_driver_loaded(NULL) || !usbip_kmod_need(USBIP_HOST_DRIVER, &err))
+		return 0;
+	usbip_err("%s %s: %s", cmd, busid, err.msg);
+	return -1;
 }
 
 /* Parses "-b BUSID"; returns USBIP_EXIT_OK with *busid set or an exit status. */
@@ -87,6 +99,8 @@ int usbip_cmd_bind(int argc, char *argv[])
 	ret = parse_busid("bind", usbip_bind_usage, argc, argv, &busid);
 	if (ret)
 		return ret < 0 ? USBIP_EXIT_OK : ret;
+	if (need_host("bind", busid))
+		return USBIP_EXIT_FAILED;
 	ret = usbip_host_bind(busid, &err);
 	if (ret) {
 		usbip_err("bind %s: %s", busid, err.msg);
@@ -105,6 +119,8 @@ int usbip_cmd_unbind(int argc, char *argv[])
 	ret = parse_busid("unbind", usbip_unbind_usage, argc, argv, &busid);
 	if (ret)
 		return ret < 0 ? USBIP_EXIT_OK : ret;
+	if (need_host("unbind", busid))
+		return USBIP_EXIT_FAILED;
 	ret = usbip_host_unbind(busid, &err);
 	if (ret) {
 		usbip_err("unbind %s: %s", busid, err.msg);

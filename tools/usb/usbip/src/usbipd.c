@@ -43,6 +43,7 @@ int deny_severity = LOG_WARNING;
 
 #include "usbip_common.h"
 #include "usbip_host.h"
+#include "usbip_kmod.h"
 #include "usbip_net.h"
 #include "usbip_proto.h"
 #include "usbip_vudc.h"
@@ -687,6 +688,7 @@ int main(int argc, char *argv[])
 	struct sigaction sa;
 	struct rlimit rl;
 	sigset_t block, waitmask;
+	struct usbip_error err;
 	int c, i, fd;
 
 	usbip_progname = "usbipd";
@@ -788,7 +790,9 @@ int main(int argc, char *argv[])
 		usbip_err("no socket to listen on (TCP port %u); exiting", port);
 		return 1;
 	}
-	if (backend->loaded(NULL))
+	if (backend->loaded(NULL) && usbip_kmod_need(backend->driver, &err))
+		usbip_warn("%s", err.msg);
+	else if (backend->loaded(NULL))
 		usbip_warn("the %s driver is not loaded: no device can be exported until "
 			   "'modprobe %s'", backend->driver, backend->driver);
 

@@ -139,6 +139,20 @@ else
 	skip "no /dev/full"
 fi
 
+# On-demand module loading: a modules directory without usbip modules.
+mkdir -p "$tmp/sys" "$tmp/kmod/9.9.9-test"
+for cmd in "port" "bind -b 1-1" "detach -p 0"; do
+	env -u USBIP_NO_AUTOLOAD USBIP_SYSFS_ROOT="$tmp/sys" USBIP_KMOD_DIR="$tmp/kmod/9.9.9-test" \
+		"$usbip" $cmd >"$tmp/out" 2>"$tmp/err"
+	st=$?
+	[ "$st" = 1 ] && grep -q 'module is not loaded and not installed for kernel 9.9.9-test' "$tmp/err"
+	ok $? "usbip $cmd: a missing module is reported as not installed for the kernel"
+done
+USBIP_NO_AUTOLOAD=1 USBIP_SYSFS_ROOT="$tmp/sys" USBIP_KMOD_DIR="$tmp/kmod/9.9.9-test" \
+	"$usbip" port >"$tmp/out" 2>"$tmp/err"
+[ $? = 1 ] && grep -q 'vhci-hcd is not loaded' "$tmp/err" && ! grep -q 'not installed' "$tmp/err"
+ok $? "USBIP_NO_AUTOLOAD=1: no load attempt, the plain 'not loaded' error"
+
 if command -v man >/dev/null 2>&1 && [ -n "$top_srcdir" ]; then
 	for page in usbip.8 usbipd.8; do
 		man --warnings -l "$top_srcdir/doc/$page" >/dev/null 2>"$tmp/err" && ! [ -s "$tmp/err" ]
