@@ -1,0 +1,344 @@
+# SPDX-License-Identifier: GPL-2.0
+# @desc: our vhci-hcd against Debian's usbip-host: the server cuts the connection in the middle of an O_DIRECT write 20 times (I/O error, device gone, port free), data checked after; 200 attach/detach cycles with no slab growth; clean unload
+# @kernels: 6.1
+# @vms: 2
+# @modules: reference ours
+# @timeout: 2400
+#
+# vm1 (server, fd00:5b1b::1): Debian's usbip-host and usbipd export a
+# mass-storage gadget on dummy_hcd.  vm2 (client, fd00:5b1b::2): our
+# vhci-hcd, attached with Debian's usbip.
+#
+# Connection loss: the client writes ROUND_MIB of zeros to the remote disk
+# with O_DIRECT; the server watches the bytes its file-storage thread has
+# written to the backing file (wchar in /proc/PID/io) and, once 0.25-2 MiB
+# (random) have gone through, ends the connection by writing -1 to the
+# device's usbip_sockfd.  The client's dd must then fail within DD_SECS,
+# the disk and the USB device must vanish, the port must be free (status
+# 004) with exactly one "connection closed" line in the kernel log, and the
+# next round attaches again (a WARNING would panic the guest:
+# panic_on_warn=1; the log is checked at the end).  After ROUNDS rounds the client writes
+# FINAL_MIB of random data, reads it back, and the server checks its
+# backing file.
+#
+# Churn: without usb-storage, CYCLES attach/detach cycles through the
+# sysfs files (a Python loop doing OP_REQ_IMPORT itself); every other cycle
+# waits for the device to be configured before detaching, the others
+# detach at once (racing the hub driver's enumeration).  /proc/slabinfo is
+# read before and after (see slab_snapshot): kmalloc-*, the socket, file,
+# task and kernfs node caches and any usbip/vhci cache.  A leak in the
+# attach/detach path leaks at least one object per cycle, or one every
+# other cycle if only one kind of cycle leaks, so a cache growing by
+# CYCLES/2 objects or more fails the test; what an otherwise idle guest does
+# meanwhile stays well below that (0 to a few dozen objects per cache in
+# trial runs).  Then vhci-hcd and usbip-core unload with no reference left.
+
+ROUNDS=20          # connection cuts
+ROUND_MIB=64       # size of the write that gets cut (also the disk size)
+DD_SECS=60         # the cut writer must fail within this
+FINAL_MIB=8        # checked write after the cuts
+CYCLES=200         # attach/detach cycles
+READY_PORT=5121    # server -> client: "busid=B"
+FINAL_PORT=5122    # client -> server: "sha=S"
+DONE_PORT=5123     # client -> server: "rc=N"
+
+# stub_status BUSID: usbip_status of the exported device (1 free, 2 used).
+stub_status() {
+	cat "/sys/bus/usb/devices/$1/usbip_status" 2>/dev/null
+}
+
+stub_status_is() {
+	[ "$(stub_status "$1")" = "$2" ]
+}
+
+# fsg_wchar: bytes the mass-storage gadget's thread (FSG_PID) has written
+# so far; shell builtins only, as it is polled.
+fsg_wchar() {
+	local k v
+	while read -r k v; do
+		[ "$k" != wchar: ] || { echo "$v"; return 0; }
+	done <"/proc/$FSG_PID/io"
+	return 1
+}
+
+fsg_wchar_reached() {
+	local w
+	w=$(fsg_wchar) || return 1
+	[ "$w" -ge "$1" ]
+}
+
+vm1() {
+	local backing=/tmp/disk.img busid msg i w0 cut sum
+
+	step "server: Debian's usbip-host, a ${ROUND_MIB} MiB gadget disk on dummy_hcd, usbipd"
+	run modprobe usbip-host
+	head -c $((ROUND_MIB * 1024 * 1024)) /dev/zero >"$backing"
+	gadget_storage_create churndisk "$backing"
+	at_exit gadget_remove churndisk
+	busid=$GADGET_BUSID
+	usbipd_start
+	at_exit usbipd_stop
+	run "$USBIP" bind -b "$busid"
+	at_exit "$USBIP" unbind -b "$busid"
+	wait_for "$busid bound to usbip-host" 30 test -e "/sys/bus/usb/drivers/usbip-host/$busid"
+	FSG_PID=$(pgrep -x file-storage | head -n1)
+	fsg_wchar >/dev/null || die "no file-storage thread"
+	msg_send "$PEER_ADDR" "$READY_PORT" 240 "busid=$busid" || die "client never listened"
+
+	step "server: cut the connection $ROUNDS times in the middle of the client's write"
+	for ((i = 1; i <= ROUNDS; i++)); do
+		wait_for "round $i: $busid imported" 180 stub_status_is "$busid" 2
+		FSG_PID=$(pgrep -x file-storage | head -n1)
+		w0=$(fsg_wchar)
+		cut=$(((256 + RANDOM % 1792) * 1024))
+		wait_for "round $i: $((cut / 1024)) KiB written through the gadget" 120 \
+			fsg_wchar_reached $((w0 + cut))
+		echo -1 >"/sys/bus/usb/devices/$busid/usbip_sockfd"
+		info "round $i: cut after $((($(fsg_wchar) - w0) / 1024)) KiB"
+		wait_for "round $i: $busid available again" 60 stub_status_is "$busid" 1
+	done
+
+	step "server: the client's final data is in the backing file"
+	msg=$(msg_wait "$FINAL_PORT" 600) || die "no final checksum from the client"
+	sum=${msg#sha=}
+	same_sum "backing file after the final write" \
+		"$(head -c $((FINAL_MIB * 1024 * 1024)) "$backing" | sha256sum | cut -d' ' -f1)" "$sum"
+
+	step "server: wait for the client's churn"
+	msg=$(msg_wait "$DONE_PORT" 900) || die "no report from the client"
+	info "client says: $msg"
+	[ "$msg" = "rc=0" ] || die "client failed: $msg"
+	wait_for "$busid available after the churn" 60 stub_status_is "$busid" 1
+}
+
+# port_line PORT: the status file line of PORT.
+port_line() {
+	grep -hE "^(hs|ss)  $(printf %04d "$1") " /sys/devices/platform/vhci_hcd.0/status
+}
+
+no_vhci_device() {
+	[ -z "$(vhci_busids)" ]
+}
+
+port_free() {
+	port_line "$1" | grep -qE '^(hs|ss)  [0-9]{4} 004 000 00000000 000000 0-0$'
+}
+
+# attach_disk BUSID VAR: attaches BUSID (retrying while the server still
+# resets it), stores the disk in VAR and the port in PORT.
+attach_disk() {
+	wait_for "usbip attach of $1" 60 "$USBIP" attach -r "$PEER_ADDR" -b "$1"
+	wait_disk "$2" 120 disk_of_vhci
+	PORT=$(vhci_ports_in_use | head -n1)
+	[ -n "$PORT" ] || die "usbip port lists no port"
+}
+
+# cut_round N BUSID: one attach, a write the server cuts, the checks.
+cut_round() {
+	local n=$1 busid=$2 dev pid t0 t1 rc mark="churn round $1" closed
+	attach_disk "$busid" dev
+	dmesg_mark "$mark"
+	t0=$(date +%s%N)
+	dd if=/dev/zero of="$dev" bs=1M count="$ROUND_MIB" oflag=direct status=none 2>/tmp/dd.err &
+	pid=$!
+	wait_for "round $n: the writer to end" "$DD_SECS" sh -c "! kill -0 $pid"
+	rc=0
+	wait "$pid" || rc=$?
+	t1=$(date +%s%N)
+	[ "$rc" -ne 0 ] || die "round $n: the ${ROUND_MIB} MiB write completed; the server did not cut it"
+	wait_for "round $n: disk $dev to disappear" 60 sh -c "! test -b $dev"
+	wait_for "round $n: the USB device to disappear" 60 no_vhci_device
+	wait_for "round $n: port $PORT free" 60 port_free "$PORT"
+	[ -z "$(vhci_ports_in_use)" ] || die "round $n: usbip port still lists a port"
+	closed=$(dmesg | sed -n "/vmtest-mark: $mark\$/,\$p" | grep -c "vhci port $PORT: connection closed" || true)
+	[ "$closed" -eq 1 ] || die "round $n: $closed 'connection closed' lines for port $PORT"
+	info "round $n: port $PORT, writer failed after $(((t1 - t0) / 1000000)) ms ($(head -c 80 /tmp/dd.err | tr '\n' ' ')), device gone, port free"
+}
+
+# slab_snapshot FILE: "cache active_objs" of the caches the churn watches.
+# Objects freed through RCU (files, kfree_rcu batches) stay allocated for
+# seconds, and free objects in per-cpu slabs count as active, so the
+# snapshot is the smallest count of each cache over 8 readings one second
+# apart, every cache shrunk (per-cpu slabs flushed) before each reading.
+slab_snapshot() {
+	local c i
+	sync
+	echo 3 >/proc/sys/vm/drop_caches
+	for i in 1 2 3 4 5 6 7 8; do
+		[ "$i" -eq 1 ] || sleep 1
+		for c in /sys/kernel/slab/*/shrink; do
+			echo 1 >"$c" 2>/dev/null || true
+		done
+		cat /proc/slabinfo >"$1.$i"
+	done
+	awk 'FNR > 2 && ($1 ~ /^(dma-)?kmalloc-/ || $1 ~ /usbip|vhci/ ||
+		$1 ~ /^(TCP|TCPv6|sock_inode_cache|filp|kernfs_node_cache|task_struct)$/) {
+		if (!($1 in m) || $2 < m[$1]) m[$1] = $2
+	} END { for (c in m) print c, m[c] }' "$1".[1-8] | sort >"$1"
+}
+
+churn() {
+	python3 - "$@" <<'PY'
+import glob, os, socket, struct, sys, time
+
+server, busid, cycles = sys.argv[1], sys.argv[2], int(sys.argv[3])
+VH = "/sys/devices/platform/vhci_hcd.0"
+with open(VH + "/status") as f:
+    per_hub = int([line.split()[1] for line in f if line.startswith("ss ")][0])
+
+
+def fail(msg):
+    print("churn-fail " + msg)
+    sys.exit(1)
+
+
+def wait(what, secs, fn):
+    end = time.monotonic() + secs
+    while True:
+        r = fn()
+        if r:
+            return r
+        if time.monotonic() > end:
+            fail("timed out waiting for " + what)
+        time.sleep(0.01)
+
+
+def recvn(s, n):
+    b = b""
+    while len(b) < n:
+        c = s.recv(n - len(b))
+        if not c:
+            raise EOFError
+        b += c
+    return b
+
+
+def status(port):
+    with open(VH + "/status") as f:
+        for line in f:
+            w = line.split()
+            if w[1] == "%04d" % port:
+                return w
+    fail("no port %d in the status file" % port)
+
+
+def try_import():
+    s = socket.create_connection((server, 3240), timeout=30)
+    s.sendall(struct.pack(">HHI32s", 0x0111, 0x8003, 0, busid.encode()))
+    _, code, st = struct.unpack(">HHI", recvn(s, 8))
+    if code != 0x0003:
+        fail("OP_REP_IMPORT code %#x" % code)
+    if st != 0:
+        s.close()
+        return None
+    rec = recvn(s, 312)
+    busnum, devnum, speed = struct.unpack(">III", rec[288:300])
+    return s, (busnum << 16) | devnum, speed
+
+
+def configured():
+    for p in glob.glob(VH + "/usb*/[0-9]*-[0-9]*/bConfigurationValue"):
+        with open(p) as f:
+            if f.read().strip():
+                return True
+    return False
+
+
+def gone():
+    return not [p for p in glob.glob(VH + "/usb*/[0-9]*-[0-9]*") if ":" not in p]
+
+
+times = {True: [], False: []}
+for i in range(cycles):
+    t0 = time.monotonic()
+    s, devid, speed = wait("the server to export %s again" % busid, 60, try_import)
+    port = per_hub if speed >= 5 else 0
+    with open(VH + "/attach", "w") as f:
+        f.write("%d %d %d %d" % (port, s.fileno(), devid, speed))
+    s.close()
+    if status(port)[2] != "006":
+        fail("cycle %d: port %d not in use after attach: %s" % (i, port, status(port)))
+    early = i % 2 == 1
+    if not early:
+        wait("cycle %d: device configured" % i, 60, configured)
+    with open(VH + "/detach", "w") as f:
+        f.write("%d" % port)
+    wait("cycle %d: port %d free" % (i, port), 60, lambda: status(port)[2:] ==
+         ["004", "000", "00000000", "000000", "0-0"])
+    wait("cycle %d: device gone" % i, 60, gone)
+    times[early].append(time.monotonic() - t0)
+t = times[True] + times[False]
+print("churn-ok %d cycles, %.0f ms per cycle (max %.0f ms; %.0f ms enumerated, %.0f ms early)" %
+      (cycles, 1000 * sum(t) / len(t), 1000 * max(t),
+       1000 * sum(times[False]) / max(1, len(times[False])),
+       1000 * sum(times[True]) / max(1, len(times[True]))))
+PY
+}
+
+vm2() {
+	local msg busid dev i sum before after growth out t0
+	rc=1
+
+	step "client: our vhci-hcd, usb-storage; wait for the server"
+	run modprobe vhci-hcd
+	[[ $(cat /sys/module/vhci_hcd/taint) == *O* ]] || die "the loaded vhci_hcd is not ours"
+	load_storage
+	msg=$(msg_wait "$READY_PORT" 300) || die "no ready message from the server"
+	busid=${msg#busid=}
+	report() {
+		msg_send "$PEER_ADDR" "$DONE_PORT" 60 "rc=$rc" || true
+	}
+	at_exit report
+	info "server exports $busid"
+
+	step "client: $ROUNDS writes of ${ROUND_MIB} MiB cut by the server"
+	t0=$SECONDS
+	for ((i = 1; i <= ROUNDS; i++)); do
+		cut_round "$i" "$busid"
+	done
+	metric vhci_cut_rounds_s $((SECONDS - t0)) s
+	dmesg_check || die "kernel warnings after the cuts"
+
+	step "client: attach again, write ${FINAL_MIB} MiB of random data, read it back"
+	attach_disk "$busid" dev
+	random_file /tmp/final.bin "$FINAL_MIB"
+	sum=$(sha_file /tmp/final.bin)
+	dev_write "$dev" /tmp/final.bin "$FINAL_MIB"
+	rm -f /tmp/final.bin
+	same_sum "O_DIRECT read-back" "$(sha_dev "$dev" "$FINAL_MIB")" "$sum"
+	run "$USBIP" detach -p "$PORT"
+	wait_for "disk to disappear" 60 sh -c "! test -b $dev"
+	wait_for "port $PORT free" 60 port_free "$PORT"
+	msg_send "$PEER_ADDR" "$FINAL_PORT" 120 "sha=$sum" || die "server did not take the checksum"
+
+	step "client: $CYCLES attach/detach cycles (no usb-storage), slabinfo before and after"
+	run modprobe -r uas usb-storage
+	out=$(churn "$PEER_ADDR" "$busid" 10) || die "warm-up churn failed: $out"
+	slab_snapshot /tmp/slab.before
+	t0=$SECONDS
+	out=$(churn "$PEER_ADDR" "$busid" "$CYCLES") || die "churn failed: $out"
+	info "$out"
+	metric vhci_churn_s $((SECONDS - t0)) s
+	slab_snapshot /tmp/slab.after
+	growth=$(join /tmp/slab.before /tmp/slab.after | awk '{ print $3 - $2, $1 }' | sort -k1rn)
+	info "slab growth over $CYCLES cycles (active objects, largest first):"
+	echo "$growth" | head -n 6 | sed 's/^/      /'
+	before=$(echo "$growth" | awk -v lim=$((CYCLES / 2)) '$1 >= lim' | head -n 3)
+	[ -z "$before" ] || die "slab caches grew by $((CYCLES / 2)) objects or more: $(echo $before)"
+	after=$(echo "$growth" | awk '$1 > 0 { s += $1 } END { print s + 0 }')
+	metric vhci_churn_slab_growth "$after" objects
+	dmesg_check || die "kernel warnings after the churn"
+
+	step "client: unload vhci-hcd and usbip-core"
+	[ "$(cat /sys/module/vhci_hcd/refcnt)" -eq 0 ] || die "vhci_hcd refcnt $(cat /sys/module/vhci_hcd/refcnt)"
+	run modprobe -r vhci-hcd
+	[ ! -d /sys/module/vhci_hcd ] || die "vhci_hcd still loaded"
+	if [ -d /sys/module/usbip_core ]; then
+		[ "$(cat /sys/module/usbip_core/refcnt)" -eq 0 ] ||
+			die "usbip_core refcnt $(cat /sys/module/usbip_core/refcnt) after vhci-hcd left"
+		run modprobe -r usbip-core
+	fi
+	[ ! -d /sys/module/usbip_core ] || die "usbip_core still loaded"
+	dmesg_check || die "kernel warnings after the unload"
+	rc=0
+}
