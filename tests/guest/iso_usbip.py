@@ -401,6 +401,18 @@ def client(busid, wav, expect_path, maxpkts, frames):
                 fail("CLIENT", "queued URB %d starts at frame %d, before URB %d (frame %d, "
                      "%d packets) is over" % (k + 1, queued[k + 1], k, queued[k], sizes[k]))
 
+    # no memory for the buffer (usbip-host's fail_alloc test hook): the
+    # URB is answered -ENOMEM without packets, its payload and descriptors
+    # are consumed, nothing is played, and the connection goes on
+    with open("/sys/module/usbip_host/parameters/fail_alloc", "w") as f:
+        f.write("1")
+    seq = p.urb(16, flags=URB_ISO_ASAP)
+    p.urbs.pop(seq)
+    m = c.wait(seq)
+    if m["cmd"] != RET_SUBMIT or m["status"] != -12 or m["actual"] != 0 or m["npk"] != 0:
+        fail("CLIENT", "iso URB without memory: %r" %
+             {k: m.get(k) for k in ("cmd", "status", "actual", "npk")})
+
     # refused by the USB core or the HCD: answered with the error, nothing played
     p.refused(0, PKT, [], -22, "iso URB with 0 packets")
     p.refused(1, PKT + 1, [(0, PKT + 1)], -90, "iso packet above wMaxPacketSize")

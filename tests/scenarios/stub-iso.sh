@@ -22,8 +22,10 @@
 # played), 32 (packets in reverse buffer order), 64 and 1024 (UHCI: 900,
 # its limit; 1024 there must come back -EFBIG) packets, then eight URBs
 # queued at once without URB_ISO_ASAP (answers in order; on UHCI their
-# start_frames must not overlap), then URBs the core refuses (0 packets:
-# -EINVAL, a packet above wMaxPacketSize: -EMSGSIZE).  Each RET_SUBMIT's
+# start_frames must not overlap), then one URB whose buffer allocation
+# fails (usbip-host's fail_alloc test hook: answered -ENOMEM without
+# packets, the connection goes on), then URBs the core refuses (0
+# packets: -EINVAL, a packet above wMaxPacketSize: -EMSGSIZE).  Each RET_SUBMIT's
 # status, actual_length, number_of_packets, error_count and every iso
 # descriptor are checked (a packet may fail only as a whole, with its
 # status negative and counted in error_count: QEMU's UHCI skips the frames

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0
-# @desc: raw USB/IP client against our usbip-host (via Debian's usbipd): control/bulk data, SG and split short-transfer semantics, server-side requests, unlink answers, and 10 kinds of bad input each dropped with one error line
+# @desc: raw USB/IP client against our usbip-host (via Debian's usbipd): control/bulk data, SG and split short-transfer semantics, server-side requests, unlink answers, -ENOMEM answers that keep the connection, and 10 kinds of bad input each dropped with one error line
 # @kernels: 6.1
 # @vms: 1
 # @modules: ours
@@ -13,7 +13,10 @@
 # IN URB that a 20 KiB read plus the 13-byte CSW ends short in its second
 # 16 KiB piece), SET_CONFIGURATION / SET_INTERFACE / CLEAR_FEATURE(HALT) /
 # port reset, once with scatter-gather and once with use_sg=N (split URBs).
-# "unlink" checks the RET_UNLINK answers.  Every bad-input case must end the
+# "unlink" checks the RET_UNLINK answers.  "nomem" makes usbip-host's
+# transfer buffer allocations fail (its fail_alloc test hook) for OUT
+# transfers of 31 bytes to 3 MiB and an IN one: each must be answered
+# -ENOMEM, with one warning, and the connection must stay in step.  Every bad-input case must end the
 # connection with exactly one new error line from usbip-host naming the
 # problem, and the device must become available again.
 
@@ -234,6 +237,35 @@ def case_unlink():
         fail("RET_SUBMIT sent for the unlinked URB")
     c.s.close()
 
+def case_nomem():
+    # the fail_alloc test hook makes usbip-host's next transfer buffer
+    # allocations fail: each CMD_SUBMIT must come back -ENOMEM with its
+    # payload consumed, and the connection must go on in step
+    ENOMEM = -12
+    hook = "/sys/module/usbip_host/parameters/fail_alloc"
+    c = Conn()
+    ein, eout = configure(c)
+    for din, length in [(0, 65536), (1, 512), (0, 3 << 20), (0, 31)]:
+        with open(hook, "w") as f:
+            f.write("1")
+        m = c.xfer(eout if not din else ein, din, length,
+                   os.urandom(length) if not din else b"", want=ENOMEM)
+        if m[3] != 0 or m[4]:
+            fail("-ENOMEM answer with actual_length %d" % m[3])
+        with open(hook) as f:
+            if f.read().strip() != "0":
+                fail("fail_alloc hook not consumed")
+    inq = bot(c, ein, eout, bytes([0x12, 0, 0, 0, 36, 0]), 36, True)
+    if len(inq) != 36:
+        fail("INQUIRY after -ENOMEM answers: %r" % inq)
+    bot(c, ein, eout, bytes(6), 0, False, check=False)      # the unit attention
+    bot(c, ein, eout, bytes([0x03, 0, 0, 0, 18, 0]), 18, True)
+    with open(DISK, "rb") as f:
+        disk = f.read(65536)
+    if bot(c, ein, eout, rw10(0x28, 0, 128), 65536, True) != disk:
+        fail("READ(10) after -ENOMEM answers gave other data")
+    c.s.close()
+
 def bad(build):
     c = Conn()
     ein, eout = configure(c)
@@ -278,7 +310,7 @@ def b_ret(c, ein, eout):
     c.s.sendall(struct.pack(">IIIIIiiiii", RET_SUBMIT, 900, c.devid, 0, 0, 0, 0, 0, 0, 0)
                 + b"\0" * 8)
 
-CASES = {"good": case_good, "unlink": case_unlink}
+CASES = {"good": case_good, "unlink": case_unlink, "nomem": case_nomem}
 for name, fn in [("devid", b_devid), ("dup", b_dup), ("ep", b_ep), ("dir", b_dir),
                  ("cap", b_cap), ("isocount", b_iso_count), ("isononiso", b_iso_noniso),
                  ("cut", b_cut), ("garbage", b_garbage), ("ret", b_ret)]:
@@ -298,7 +330,7 @@ err_lines() {
 }
 
 vm1() {
-	local backing=/tmp/disk.img busid before after line c reason sg split
+	local backing=/tmp/disk.img busid before after line c reason sg split nomem
 	local -A reasons=(
 		[devid]="devid is not the exported device"
 		[dup]="seqnum of an URB still in flight"
@@ -329,7 +361,7 @@ vm1() {
 	# transfer got (buf 2: one scatter-gather URB, buf 3: split pieces)
 	echo $((1 << 17)) >/sys/module/usbip_core/parameters/usbip_debug
 	echo 'module usbip_host +p' >/sys/kernel/debug/dynamic_debug/control
-	for c in good:Y good:N unlink:Y; do
+	for c in good:Y good:N unlink:Y nomem:Y; do
 		step "case ${c%%:*} (use_sg=${c##*:})"
 		echo "${c##*:}" >/sys/module/usbip_host/parameters/use_sg
 		dmesg_mark "case $c"
@@ -345,6 +377,11 @@ vm1() {
 		info "bulk URBs: $sg scatter-gather, $split split"
 		if [ "$c" = good:N ] && { [ "$split" -eq 0 ] || [ "$sg" -ne 0 ]; }; then
 			die "use_sg=N did not split the large transfers"
+		fi
+		if [ "$c" = nomem:Y ]; then
+			nomem=$(dmesg | awk -v m="vmtest-mark: case $c" 'index($0, m) { on = 1 } on' |
+				grep -c 'answering -ENOMEM' || true)
+			[ "$nomem" -eq 4 ] || die "$nomem -ENOMEM warnings for 4 failed allocations"
 		fi
 		info "PASS: ${c%%:*} (use_sg=${c##*:})"
 	done

@@ -42,6 +42,7 @@
 #define STUB_PIECE_ORDER	2
 
 extern bool stub_use_sg;
+extern unsigned int stub_fail_alloc;
 
 /**
  * struct stub_device - one USB device bound to usbip-host

@@ -26,6 +26,11 @@ module_param_named(use_sg, stub_use_sg, bool, 0644);
 MODULE_PARM_DESC(use_sg,
 		 "submit large bulk transfers as one scatter-gather URB when the host controller allows it (default Y); N always splits them");
 
+unsigned int stub_fail_alloc;
+module_param_named(fail_alloc, stub_fail_alloc, uint, 0600);
+MODULE_PARM_DESC(fail_alloc,
+		 "testing: the next N transfer buffer allocations fail as if memory ran out (default 0)");
+
 /* ------------------------------------------------------------------ */
 /* Bus id table                                                        */
 /* ------------------------------------------------------------------ */

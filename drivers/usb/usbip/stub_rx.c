@@ -188,6 +188,18 @@ static bool stub_sg_usable(struct stub_device *sdev, struct usb_host_endpoint *h
 	return bus->no_sg_constraint || (maxp && PAGE_SIZE % maxp == 0);
 }
 
+/* The fail_alloc test hook: true if this allocation is to fail. */
+static bool stub_alloc_should_fail(void)
+{
+	unsigned int n = READ_ONCE(stub_fail_alloc);
+
+	/* only the rx threads decrement it; a racing write just wins */
+	if (!n)
+		return false;
+	WRITE_ONCE(stub_fail_alloc, n - 1);
+	return true;
+}
+
 /* Allocates the transfer buffer of @req (length req->len). */
 static int stub_alloc_buffer(struct stub_device *sdev, struct stub_req *req,
 			     struct usb_host_endpoint *hep, int type)
@@ -199,6 +211,8 @@ static int stub_alloc_buffer(struct stub_device *sdev, struct stub_req *req,
 		req->kind = STUB_BUF_NONE;
 		return 0;
 	}
+	if (stub_alloc_should_fail())
+		return -ENOMEM;
 	if (type != USB_ENDPOINT_XFER_BULK || req->len <= STUB_LINEAR_MAX) {
 		if (req->len > STUB_KMALLOC_MAX)
 			return -EMSGSIZE;
@@ -322,6 +336,51 @@ static struct usb_host_endpoint *stub_rx_endpoint(struct stub_device *sdev,
 	return hep;
 }
 
+/* Reads and drops @len bytes of the stream, without allocating. */
+static int stub_rx_discard(struct stub_device *sdev, u64 len)
+{
+	u8 scratch[256];
+	size_t n;
+	int ret;
+
+	while (len) {
+		n = min_t(u64, len, sizeof(scratch));
+		ret = usbip_recv_data(sdev->conn.sock, scratch, n);
+		if (ret)
+			return ret;
+		len -= n;
+	}
+	return 0;
+}
+
+/*
+ * No memory for the transfer buffer of a well-formed CMD_SUBMIT: the
+ * stream stays in step (the payload and iso descriptors are read and
+ * dropped) and the request is answered with -ENOMEM, so the client's URB
+ * fails instead of the whole connection.  @req has no buffer and no URB.
+ */
+static int stub_rx_nomem(struct stub_device *sdev, const struct usbip_pdu *pdu,
+			 struct stub_req *req)
+{
+	u64 skip = usbip_cmd_payload_len(pdu) + (u64)req->n_iso * USBIP_ISO_DESC_SIZE;
+	int ret;
+
+	dev_warn_ratelimited(&sdev->udev->dev,
+			     "CMD_SUBMIT seqnum %u: no memory for %u bytes; answering -ENOMEM\n",
+			     pdu->seqnum, req->len);
+	ret = stub_rx_discard(sdev, skip);
+	if (ret) {
+		stub_req_free(req);
+		return stub_rx_sock_err(sdev, pdu, ret, "OUT payload cut short");
+	}
+	req->kind = STUB_BUF_NONE;
+	req->len = 0;
+	req->n_iso = 0;
+	req->status = -ENOMEM;
+	stub_queue_done(sdev, req);
+	return 0;
+}
+
 static int stub_rx_submit(struct stub_device *sdev, const struct usbip_pdu *pdu)
 {
 	const struct usb_ctrlrequest *setup = (const void *)pdu->submit.setup;
@@ -370,10 +429,8 @@ static int stub_rx_submit(struct stub_device *sdev, const struct usbip_pdu *pdu)
 				   "transfer length above the limit for this endpoint");
 		goto err_free;
 	}
-	if (ret) {
-		ret = stub_rx_fail(sdev, pdu, ret, "out of memory for the transfer buffer");
-		goto err_free;
-	}
+	if (ret)
+		return stub_rx_nomem(sdev, pdu, req);
 
 	/* payload (as the header announces it), then iso descriptors */
 	if (usbip_cmd_payload_len(pdu)) {
