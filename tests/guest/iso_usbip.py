@@ -13,6 +13,10 @@
       controller failed to deliver (snd-usb-audio): the non-silent data must
       be whole 192-byte packets of EXPECT in increasing order up to the
       packet at NEED; at most MAXLOSTPCT per cent of them may be missing.
+  iso_usbip.py sockfd BUSID free|busy
+      Writes to usbip_sockfd what it must refuse (free: UDP, unconnected
+      TCP and unix sockets, a file, a closed fd, -5, text; busy: a
+      connected TCP socket while a client is attached) and checks errnos.
   iso_usbip.py hold BUSID NPKTS
       Keeps four iso URBs of NPKTS packets of silence in flight (resubmitting
       each as it comes back) until the server ends the connection.
@@ -475,6 +479,45 @@ def hold(busid, maxpkts):
         fail("CLIENT", "the server did not end the held connection")
 
 
+def sockfd(busid, state):
+    """Writes what usbip_sockfd must refuse; each write must fail with the
+    errno given, and nothing may start serving."""
+    import errno
+    path = "/sys/bus/usb/devices/%s/usbip_sockfd" % busid
+    lsn = socket.create_server(("127.0.0.1", 0))
+    conn = socket.create_connection(lsn.getsockname())
+    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    udp.connect(("127.0.0.1", 9))
+    tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    unix = socket.socketpair()[0]
+    null = os.open("/dev/null", os.O_RDONLY)
+    if state == "busy":
+        cases = [("a connected TCP socket while in use", str(conn.fileno()), errno.EBUSY)]
+    else:
+        cases = [("a UDP socket", str(udp.fileno()), None),
+                 ("an unconnected TCP socket", str(tcp.fileno()), errno.ENOTCONN),
+                 ("a unix stream socket", str(unix.fileno()), None),
+                 ("/dev/null", str(null), errno.ENOTSOCK),
+                 ("a closed fd", "987", errno.EBADF),
+                 ("-5", "-5", errno.EINVAL),
+                 ("text", "abc", errno.EINVAL)]
+    for what, text, want in cases:
+        try:
+            fd = os.open(path, os.O_WRONLY)
+            try:
+                os.write(fd, text.encode())
+            finally:
+                os.close(fd)
+        except OSError as e:
+            if want is not None and e.errno != want:
+                fail("CLIENT", "usbip_sockfd refused %s with %s, expected %s" %
+                     (what, errno.errorcode.get(e.errno), errno.errorcode[want]))
+            print("CLIENT-OK usbip_sockfd refused %s: %s" % (what, errno.errorcode.get(e.errno)),
+                  flush=True)
+            continue
+        fail("CLIENT", "usbip_sockfd took %s" % what)
+
+
 def main():
     cmd = sys.argv[1]
     if cmd == "pattern":
@@ -485,6 +528,8 @@ def main():
     elif cmd == "wavpackets":
         wavwait_packets(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]),
                         int(sys.argv[6]))
+    elif cmd == "sockfd":
+        sockfd(sys.argv[2], sys.argv[3])
     elif cmd == "hold":
         hold(sys.argv[2], int(sys.argv[3]))
     elif cmd == "client":

@@ -11,10 +11,13 @@
 # vm_usb_audio).  QEMU's usb-audio takes 192-byte packets on one iso OUT
 # endpoint; with the mixing engine off its bytes reach the file unchanged.
 #
-# xiso (qemu-xhci) and uiso (UHCI): tests/guest/iso_usbip.py imports the
-# device over 127.0.0.1 and keeps four iso URBs of 200 packets of silence
-# in flight until the server writes -1 to usbip_sockfd, which must end
-# the connection and make the device available again.  New clients then send
+# xiso (qemu-xhci) and uiso (UHCI): usbip_sockfd must refuse UDP,
+# unconnected TCP and unix sockets, a file, a closed fd, -5 and text, and
+# a connected TCP socket while the device is in use.
+# tests/guest/iso_usbip.py imports the device over 127.0.0.1 and keeps
+# four iso URBs of 200 packets of silence in flight until the server
+# writes -1 to usbip_sockfd, which must end the connection and make the
+# device available again.  New clients then send
 # iso bad input (number_of_packets 1025 and -5, a frame beyond the
 # buffer: each must drop the connection with one usbip-host error line).
 # The last client plays seeded random audio with no all-zero frame in
@@ -99,11 +102,15 @@ raw_leg() {
 	step "server: raw iso client on $name (up to $maxpkts packets per URB)"
 	busid=$(bind_audio "$name")
 
-	# "-1" in usbip_sockfd ends a connection with iso URBs in flight
+	# usbip_sockfd refuses what is not a connected TCP socket, and any
+	# socket while in use; "-1" ends a connection with iso URBs in flight
+	iso_py sockfd "$busid" free || die "usbip_sockfd took a bad fd"
+	status_is "$busid" 1 || die "usbip_status is not 1 after bad usbip_sockfd writes"
 	iso_py hold "$busid" 200 >/tmp/hold.log 2>&1 &
 	hold_pid=$!
 	wait_for "the held connection" 60 grep -q HOLD-READY /tmp/hold.log
 	status_is "$busid" 2 || die "usbip_status is not 2 with a client attached"
+	iso_py sockfd "$busid" busy || die "usbip_sockfd took a second socket"
 	echo -1 >"/sys/bus/usb/devices/$busid/usbip_sockfd"
 	wait "$hold_pid" || { cat /tmp/hold.log; die "held client failed"; }
 	cat /tmp/hold.log
