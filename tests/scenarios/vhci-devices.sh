@@ -602,9 +602,10 @@ vm2() {
 	step "client: Debian's usbip detach of all four"
 	detach_all "$DEB_USBIP"
 
-	# Debian's attach reads every port's device in sysfs first and gives up
-	# ("open vhci_driver") while another port's device is still being
-	# enumerated: its attaches go one after the other.
+	# Debian's attach is not made for racing itself: seen here, the loser
+	# of a race for a port retries that same port on EBUSY until it gives
+	# up ("import device"), and some runs fail early with "open
+	# vhci_driver".  Its attaches go one after the other.
 	step "client: four attaches with Debian's usbip, one after the other"
 	for i in 0 1 2 3; do
 		wait_for "${B[i]} exported again" 60 sh -c "$DEB_USBIP list -r $SERVER_ADDR | grep -q ' ${B[i]}:'"
