@@ -124,6 +124,27 @@ static int cmd_version(int argc, char *argv[])
 	return USBIP_EXIT_OK;
 }
 
+/**
+ * usbip_parse_output() - parse the argument of "-o FORMAT"
+ * @cmd: the subcommand, for the error message
+ * @text: "text" or "json"
+ * @fmt: the format
+ *
+ * Return: USBIP_EXIT_OK, or USBIP_EXIT_USAGE after an error message.
+ */
+int usbip_parse_output(const char *cmd, const char *text, enum usbip_output *fmt)
+{
+	if (!strcmp(text, "json")) {
+		*fmt = USBIP_OUTPUT_JSON;
+	} else if (!strcmp(text, "text")) {
+		*fmt = USBIP_OUTPUT_TEXT;
+	} else {
+		usbip_err("%s: unknown output format '%s' (want text or json)", cmd, text);
+		return USBIP_EXIT_USAGE;
+	}
+	return USBIP_EXIT_OK;
+}
+
 static int parse_port(const char *text, unsigned int *port)
 {
 	unsigned long v;

@@ -13,6 +13,10 @@
 /* Global options, set before a subcommand runs. */
 extern unsigned int usbip_tcp_port;
 
+/* Output formats of list and port. */
+enum usbip_output { USBIP_OUTPUT_TEXT, USBIP_OUTPUT_JSON };
+int usbip_parse_output(const char *cmd, const char *text, enum usbip_output *fmt);
+
 int usbip_cmd_list(int argc, char *argv[]);
 void usbip_list_usage(void);
 int usbip_cmd_bind(int argc, char *argv[]);

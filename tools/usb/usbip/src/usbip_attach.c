@@ -17,6 +17,7 @@
 #include "usbip.h"
 #include "usbip_devices.h"
 #include "usbip_host.h"
+#include "usbip_json.h"
 #include "usbip_kmod.h"
 #include "usbip_names.h"
 #include "usbip_net.h"
@@ -54,10 +55,15 @@ void usbip_detach_usage(void)
 
 void usbip_port_usage(void)
 {
-	printf("usage: usbip port\n"
+	printf("usage: usbip port [--json | -o FORMAT]\n"
 	       "\n"
 	       "Show the devices imported through vhci-hcd: port, speed, names from\n"
-	       "usb.ids, local bus id, and usbip://HOST:TCPPORT/BUSID of the remote device.\n");
+	       "usb.ids, local bus id, and usbip://HOST:TCPPORT/BUSID of the remote device.\n"
+	       "Loads vhci-hcd when it is not loaded (needs root then).\n"
+	       "\n"
+	       "  -j, --json        print JSON (schema: usbip-json.schema.json, see usbip(8))\n"
+	       "  -o, --output FMT  output format: text (default) or json\n"
+	       "  -h, --help        this text\n");
 }
 
 /* Prints the "invalid option" usage error of @cmd; returns USBIP_EXIT_USAGE. */
@@ -408,22 +414,89 @@ static void print_port(const struct usbip_vhci_port *vp, const struct usbip_name
 	       vp->devid & 0xffff);
 }
 
+static const char *json_port_status(unsigned int status)
+{
+	switch (status) {
+	case USBIP_VDEV_ST_USED:
+		return "in use";
+	case USBIP_VDEV_ST_NOTASSIGNED:
+		return "attaching";
+	case USBIP_VDEV_ST_ERROR:
+		return "error";
+	default:
+		return "unknown";
+	}
+}
+
+/* One port object of the "usbip port --json" schema. */
+static void json_port(const struct usbip_vhci_port *vp, const struct usbip_names *names)
+{
+	struct usbip_vhci_record rec;
+	struct usbip_devinfo local;
+	bool have_local;
+	unsigned long tcp;
+	char *end;
+
+	printf("{\"port\":%u,\"hub\":\"%s\",\"status\":\"%s\",\"speed\":\"%s\","
+	       "\"devid\":%u,\"remote_busnum\":%u,\"remote_devnum\":%u,\"local_busid\":",
+	       vp->port, vp->superspeed ? "ss" : "hs", json_port_status(vp->status),
+	       usbip_json_speed(vp->speed), vp->devid, vp->devid >> 16, vp->devid & 0xffff);
+	usbip_json_string(stdout, vp->local_busid);
+	have_local = !usbip_host_read_device(vp->local_busid, &local, NULL);
+	if (have_local) {
+		printf(",\"vendor_id\":\"%04x\",\"product_id\":\"%04x\",\"vendor\":",
+		       local.idVendor, local.idProduct);
+		usbip_json_string_or_null(stdout, usbip_names_vendor(names, local.idVendor));
+		fputs(",\"product\":", stdout);
+		usbip_json_string_or_null(stdout, usbip_names_product(names, local.idVendor,
+								      local.idProduct));
+	} else {
+		fputs(",\"vendor_id\":null,\"product_id\":null,\"vendor\":null,"
+		      "\"product\":null", stdout);
+	}
+	fputs(",\"remote\":", stdout);
+	if (usbip_vhci_record_read(vp->port, &rec)) {
+		fputs("null}", stdout);
+		return;
+	}
+	fputs("{\"host\":", stdout);
+	usbip_json_string(stdout, rec.host);
+	tcp = strtoul(rec.tcp_port, &end, 10);
+	if (rec.tcp_port[0] && !*end && tcp <= 65535)
+		printf(",\"tcp_port\":%lu", tcp);
+	else
+		fputs(",\"tcp_port\":null", stdout);
+	fputs(",\"busid\":", stdout);
+	usbip_json_string(stdout, rec.busid);
+	fputs("}}", stdout);
+}
+
 int usbip_cmd_port(int argc, char *argv[])
 {
 	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "output", required_argument, NULL, 'o' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
+	enum usbip_output fmt = USBIP_OUTPUT_TEXT;
 	struct usbip_names *names;
 	struct usbip_error err;
 	struct usbip_vhci vhci;
-	size_t i;
+	size_t i, shown = 0;
 	int c;
 
 	optind = 0;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+jo:h", opts, NULL)) != -1) {
 		switch (c) {
+		case 'j':
+			fmt = USBIP_OUTPUT_JSON;
+			break;
+		case 'o':
+			if (usbip_parse_output("port", optarg, &fmt))
+				return USBIP_EXIT_USAGE;
+			break;
 		case 'h':
 			usbip_port_usage();
 			return USBIP_EXIT_OK;
@@ -445,11 +518,24 @@ int usbip_cmd_port(int argc, char *argv[])
 		usbip_vhci_close(&vhci);
 		return USBIP_EXIT_FAILED;
 	}
-	printf("Imported USB devices\n"
-	       "====================\n");
-	for (i = 0; i < vhci.count; i++)
-		if (vhci.ports[i].status != USBIP_VDEV_ST_NULL)
-			print_port(&vhci.ports[i], names);
+	if (fmt == USBIP_OUTPUT_JSON) {
+		printf("{\"version\":%d,\"nports\":%u,\"ports\":[", USBIP_JSON_VERSION,
+		       vhci.nports);
+		for (i = 0; i < vhci.count; i++) {
+			if (vhci.ports[i].status == USBIP_VDEV_ST_NULL)
+				continue;
+			if (shown++)
+				putchar(',');
+			json_port(&vhci.ports[i], names);
+		}
+		fputs("]}\n", stdout);
+	} else {
+		printf("Imported USB devices\n"
+		       "====================\n");
+		for (i = 0; i < vhci.count; i++)
+			if (vhci.ports[i].status != USBIP_VDEV_ST_NULL)
+				print_port(&vhci.ports[i], names);
+	}
 	usbip_names_free(names);
 	usbip_vhci_close(&vhci);
 	return USBIP_EXIT_OK;

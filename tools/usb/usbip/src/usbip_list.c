@@ -13,15 +13,16 @@
 
 #include "usbip.h"
 #include "usbip_devices.h"
+#include "usbip_json.h"
 #include "usbip_names.h"
 #include "usbip_net.h"
 #include "usbip_vudc.h"
 
 void usbip_list_usage(void)
 {
-	printf("usage: usbip list -l [-p]\n"
-	       "       usbip list -d [-p]\n"
-	       "       usbip [--tcp-port PORT] list -r HOST\n"
+	printf("usage: usbip list -l [-p | --json]\n"
+	       "       usbip list -d [-p | --json]\n"
+	       "       usbip [--tcp-port PORT] list -r HOST [--json]\n"
 	       "\n"
 	       "List the USB devices of this host that could be exported (hubs are\n"
 	       "left out), the USB gadgets bound to usbip-vudc controllers, or the\n"
@@ -34,12 +35,32 @@ void usbip_list_usage(void)
 	       "                     line per device (accepted and ignored with -r)\n"
 	       "  -r, --remote HOST  list the devices exported by the usbipd on HOST (a\n"
 	       "                     host name, IPv4 or IPv6 address)\n"
+	       "  -j, --json         print JSON (schema: usbip-json.schema.json, see usbip(8))\n"
+	       "  -o, --output FMT   output format: text (default) or json\n"
+	       "  -h, --help         this text\n"
 	       "\n"
 	       "Names come from usb.ids (%s, or $%s).\n",
 	       USBIP_USB_IDS_PATH, USBIP_USB_IDS_ENV);
 }
 
-static int list_local(bool parsable)
+/* Opens the JSON document of a list: version, mode, host and devices. */
+static void json_begin(const char *mode, const char *host)
+{
+	printf("{\"version\":%d,\"mode\":\"%s\",", USBIP_JSON_VERSION, mode);
+	if (host) {
+		fputs("\"host\":", stdout);
+		usbip_json_string(stdout, host);
+		printf(",\"tcp_port\":%u,", usbip_tcp_port);
+	}
+	fputs("\"devices\":[", stdout);
+}
+
+static void json_end(void)
+{
+	fputs("]}\n", stdout);
+}
+
+static int list_local(bool parsable, bool json)
 {
 	struct usbip_devinfo *devs;
 	struct usbip_names *names = NULL;
@@ -52,7 +73,7 @@ static int list_local(bool parsable)
 		usbip_err("listing local USB devices: %s", err.msg);
 		return USBIP_EXIT_FAILED;
 	}
-	if (!parsable) {
+	if (!parsable || json) {
 		names = usbip_names_load_default();
 		if (!names) {
 			usbip_err("loading usb.ids: out of memory");
@@ -60,14 +81,24 @@ static int list_local(bool parsable)
 			return USBIP_EXIT_FAILED;
 		}
 	}
+	if (json)
+		json_begin("local", NULL);
 	for (i = 0; i < ndev; i++) {
 		if (devs[i].bDeviceClass == USBIP_CLASS_HUB) {
 			usbip_dbg("%s: hub, not listed", devs[i].busid);
 			continue;
 		}
-		usbip_print_local_device(stdout, &devs[i], names, parsable);
+		if (json) {
+			if (shown)
+				putchar(',');
+			usbip_json_device(stdout, &devs[i], names);
+		} else {
+			usbip_print_local_device(stdout, &devs[i], names, parsable);
+		}
 		shown++;
 	}
+	if (json)
+		json_end();
 	usbip_dbg("%zu devices listed, %zu hubs left out", shown, ndev - shown);
 	if (!ndev && access("/sys/bus/usb", F_OK))
 		usbip_dbg("/sys/bus/usb does not exist: this system has no USB support loaded");
@@ -77,7 +108,7 @@ static int list_local(bool parsable)
 }
 
 /* Gadgets bound to usbip-vudc, whatever their export state. */
-static int list_gadgets(bool parsable)
+static int list_gadgets(bool parsable, bool json)
 {
 	struct usbip_devinfo *devs;
 	struct usbip_names *names = NULL;
@@ -90,7 +121,7 @@ static int list_gadgets(bool parsable)
 		usbip_err("listing gadgets: %s", err.msg);
 		return USBIP_EXIT_FAILED;
 	}
-	if (!parsable) {
+	if (!parsable || json) {
 		names = usbip_names_load_default();
 		if (!names) {
 			usbip_err("loading usb.ids: out of memory");
@@ -98,8 +129,18 @@ static int list_gadgets(bool parsable)
 			return USBIP_EXIT_FAILED;
 		}
 	}
-	for (i = 0; i < ndev; i++)
-		usbip_print_local_device(stdout, &devs[i], names, parsable);
+	if (json) {
+		json_begin("device", NULL);
+		for (i = 0; i < ndev; i++) {
+			if (i)
+				putchar(',');
+			usbip_json_device(stdout, &devs[i], names);
+		}
+		json_end();
+	} else {
+		for (i = 0; i < ndev; i++)
+			usbip_print_local_device(stdout, &devs[i], names, parsable);
+	}
 	if (!ndev)
 		usbip_info("no gadget is bound to a %s controller", USBIP_VUDC_DRIVER);
 	usbip_names_free(names);
@@ -107,7 +148,7 @@ static int list_gadgets(bool parsable)
 	return USBIP_EXIT_OK;
 }
 
-static int list_remote(const char *host)
+static int list_remote(const char *host, bool json)
 {
 	struct usbip_names *names;
 	struct usbip_devinfo *devs;
@@ -126,8 +167,9 @@ static int list_remote(const char *host)
 		usbip_err("device list from %s: %s", host, err.msg);
 		return USBIP_EXIT_FAILED;
 	}
-	if (!ndev) {
+	if (!ndev && !json) {
 		usbip_info("no exportable devices found on %s", host);
+		free(devs);
 		return USBIP_EXIT_OK;
 	}
 	names = usbip_names_load_default();
@@ -135,6 +177,18 @@ static int list_remote(const char *host)
 		usbip_err("loading usb.ids: out of memory");
 		free(devs);
 		return USBIP_EXIT_FAILED;
+	}
+	if (json) {
+		json_begin("remote", host);
+		for (i = 0; i < ndev; i++) {
+			if (i)
+				putchar(',');
+			usbip_json_device(stdout, &devs[i], names);
+		}
+		json_end();
+		usbip_names_free(names);
+		free(devs);
+		return USBIP_EXIT_OK;
 	}
 	printf("Exportable USB devices\n"
 	       "======================\n"
@@ -153,16 +207,19 @@ int usbip_cmd_list(int argc, char *argv[])
 		{ "parsable", no_argument, NULL, 'p' },
 		{ "remote", required_argument, NULL, 'r' },
 		{ "device", no_argument, NULL, 'd' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "output", required_argument, NULL, 'o' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	bool local = false, parsable = false, gadgets = false;
+	enum usbip_output fmt = USBIP_OUTPUT_TEXT;
 	const char *remote = NULL;
 	int c;
 
 	optind = 0;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+lpr:dh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+lpr:djo:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'l':
 			local = true;
@@ -175,6 +232,13 @@ int usbip_cmd_list(int argc, char *argv[])
 			break;
 		case 'd':
 			gadgets = true;
+			break;
+		case 'j':
+			fmt = USBIP_OUTPUT_JSON;
+			break;
+		case 'o':
+			if (usbip_parse_output("list", optarg, &fmt))
+				return USBIP_EXIT_USAGE;
 			break;
 		case 'h':
 			usbip_list_usage();
@@ -197,17 +261,21 @@ int usbip_cmd_list(int argc, char *argv[])
 		usbip_err("list: --local, --device and --remote exclude each other");
 		return USBIP_EXIT_USAGE;
 	}
+	if (parsable && fmt == USBIP_OUTPUT_JSON) {
+		usbip_err("list: --parsable and --json exclude each other");
+		return USBIP_EXIT_USAGE;
+	}
 	/* Accepted with --remote, as by the reference tools, and ignored. */
 	if (remote && parsable)
 		usbip_dbg("list: --parsable has no effect on --remote");
 	if (remote)
-		return list_remote(remote);
+		return list_remote(remote, fmt == USBIP_OUTPUT_JSON);
 	if (gadgets)
-		return list_gadgets(parsable);
+		return list_gadgets(parsable, fmt == USBIP_OUTPUT_JSON);
 	if (!local) {
 		usbip_err("list: say which devices to list (--local, --device or --remote HOST); "
 			  "see 'usbip help list'");
 		return USBIP_EXIT_USAGE;
 	}
-	return list_local(parsable);
+	return list_local(parsable, fmt == USBIP_OUTPUT_JSON);
 }
