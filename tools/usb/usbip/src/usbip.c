@@ -94,6 +94,10 @@ static int cmd_help(int argc, char *argv[])
 {
 	const struct usbip_command *cmd;
 
+	if (argc == 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
+		help_usage();
+		return USBIP_EXIT_OK;
+	}
 	if (argc > 2) {
 		usbip_err("help: too many arguments; usage: usbip help [<command>]");
 		return USBIP_EXIT_USAGE;
@@ -113,7 +117,10 @@ static int cmd_help(int argc, char *argv[])
 
 static int cmd_version(int argc, char *argv[])
 {
-	(void)argv;
+	if (argc == 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
+		version_usage();
+		return USBIP_EXIT_OK;
+	}
 	if (argc > 1) {
 		usbip_err("version: takes no arguments");
 		return USBIP_EXIT_USAGE;

@@ -139,6 +139,42 @@ else
 	skip "no /dev/full"
 fi
 
+# Every command has --help, -h and "usbip help CMD", all the same text.
+for cmd in list bind unbind attach detach port version help; do
+	run 0 "$cmd" --help && grep -q "^usage: usbip .*$cmd" "$tmp/out" && cp "$tmp/out" "$tmp/h1" &&
+		run 0 "$cmd" -h && cmp -s "$tmp/out" "$tmp/h1" &&
+		run 0 help "$cmd" && cmp -s "$tmp/out" "$tmp/h1"
+	ok $? "usbip $cmd --help, -h and usbip help $cmd print the same usage, exit 0"
+	grep -q "^.B $cmd\>" "$top_srcdir/doc/usbip.8"
+	ok $? "usbip.8 documents $cmd"
+done
+run 0 --help
+st=$?
+for cmd in list bind unbind attach detach port version help; do
+	grep -q "^  $cmd " "$tmp/out" || st=1
+done
+ok $st "usbip --help lists every command"
+
+# man_has PAGE OPTION...: every --long option appears (as \-\-long) in PAGE.
+man_has() {
+	page=$1
+	shift
+	st=0
+	for o in "$@"; do
+		m=$(printf '%s' "$o" | sed 's/-/\\-/g')
+		grep -qF -- "$m" "$top_srcdir/doc/$page" || { echo "# $page lacks $o"; st=1; }
+	done
+	return $st
+}
+"${USBIPD_BIN:?}" --help >"$tmp/out" 2>&1 && grep -q '^usage: usbipd' "$tmp/out" &&
+	man_has usbipd.8 $(grep -o -- '--[a-z][a-z0-9-]*' "$tmp/out" | sort -u)
+ok $? "usbipd --help: every long option is documented in usbipd.8"
+for cmd in list attach detach port bind unbind; do
+	"$usbip" "$cmd" --help >"$tmp/out" &&
+		man_has usbip.8 $(grep -o -- '--[a-z][a-z0-9-]*' "$tmp/out" | sort -u)
+	ok $? "usbip $cmd: every long option of --help is in usbip.8"
+done
+
 # On-demand module loading: a modules directory without usbip modules.
 mkdir -p "$tmp/sys" "$tmp/kmod/9.9.9-test"
 for cmd in "port" "bind -b 1-1" "detach -p 0"; do
