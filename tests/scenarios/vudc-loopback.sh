@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0
-# @desc: our usbip-vudc (num=2) serves configfs gadgets to our vhci-hcd in the same VM over a ::1 socket pair: mass storage 64 MiB O_DIRECT write+read with sha256 and MB/s, connection cut mid-transfer (usbip_sockfd -1 / vhci detach) and exported again, ACM serial bytes both ways; modules unload cleanly
+# @desc: our usbip-vudc (num=2) serves configfs gadgets to our vhci-hcd in the same VM over a ::1 socket pair: mass storage 64 MiB O_DIRECT write+read with sha256 and MB/s, connection cut mid-transfer (usbip_sockfd -1 / vhci detach) and exported again, ACM serial bytes both ways, raw-client protocol/unlink/bad-input and iso checks; modules unload cleanly
 # @kernels: 6.1 6.12
 # @vms: 1
 # @modules: ours
@@ -23,7 +23,9 @@
 #     (one log line each, connection dropped, available again).  Then
 #     BYTES random bytes each way through
 #     ttyACM / ttyGS0 in raw mode, sha256 compared.
-#  6. Everything is torn down; the modules unload; dmesg stays clean.
+#  6. A UAC2 audio gadget on usbip-vudc.1: tests/guest/vudc_iso.py sends
+#     isochronous IN and OUT URBs raw and checks the packet descriptors.
+#  7. Everything is torn down; the modules unload; dmesg stays clean.
 
 MIB=${VUDC_MIB:-64}
 LOSS_ROUNDS=${VUDC_LOSS_ROUNDS:-4}
@@ -183,7 +185,7 @@ serial() {
 
 	step "raw USB/IP client against usbip-vudc.1: control, halt, unlink, bad input"
 	n0=$(dmesg | grep -c 'usbip-vudc\.1: .*closing the connection' || true)
-	python3 "$REPO/tests/guest/vudc_proto.py" usbip-vudc.1 | sed 's/^/    /'
+	PYTHONDONTWRITEBYTECODE=1 python3 "$REPO/tests/guest/vudc_proto.py" usbip-vudc.1 | sed 's/^/    /'
 	[ "${PIPESTATUS[0]}" = 0 ] || die "vudc_proto.py failed"
 	n1=$(dmesg | grep -c 'usbip-vudc\.1: .*closing the connection' || true)
 	[ $((n1 - n0)) -eq 4 ] || die "$((n1 - n0)) log lines for 4 bad inputs, want one each"
@@ -232,6 +234,24 @@ serial() {
 	wait_for "vhci port $PORT free" 60 vhci_port_free "$PORT"
 }
 
+iso() {
+	local g=$GADGET_ROOT/vudcaudio
+
+	step "UAC2 audio gadget on usbip-vudc.1: isochronous IN and OUT URBs, raw client"
+	gadget_remove vudcacm
+	_gadget_skeleton vudcaudio vudcaudio 0x1d6b 0x0104 "usbip test audio"
+	mkdir "$g/functions/uac2.0" || die "no UAC2 gadget function"
+	ln -s "$g/functions/uac2.0" "$g/configs/c.1/"
+	echo usbip-vudc.1 >"$g/UDC"
+	at_exit gadget_remove vudcaudio
+	PYTHONDONTWRITEBYTECODE=1 python3 "$REPO/tests/guest/vudc_iso.py" usbip-vudc.1 |
+		sed 's/^/    /'
+	[ "${PIPESTATUS[0]}" = 0 ] || die "vudc_iso.py failed"
+	wait_for "usbip-vudc.1 available" 60 vudc_status_is usbip-vudc.1 1
+	gadget_remove vudcaudio
+	dmesg_check || die "kernel log has warnings after the iso URBs"
+}
+
 vm1() {
 	local v
 
@@ -264,8 +284,10 @@ os.write(fd, b"%d" % a.fileno())' 2>/dev/null; then
 	local_reference
 	storage
 	serial
+	iso
 
 	step "tear down: gadgets, modules"
+	gadget_remove vudcaudio
 	gadget_remove vudcacm
 	gadget_remove vudcdisk
 	run modprobe -r usbip-vudc
