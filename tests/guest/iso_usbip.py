@@ -24,11 +24,14 @@
       Raw USB/IP client (via usbipd on 127.0.0.1) for a usb-audio device
       bound to usbip-host: isochronous CMD_SUBMITs with 1..MAXPKTS packets,
       contiguous, with gaps and in reverse buffer order, several queued at
-      once, and ones the host controller must refuse; checks every
-      RET_SUBMIT field and iso descriptor, then waits for the played bytes
-      in WAV (what it played is written to EXPECT).  Before that, the
-      bad-input cases specific to iso, each of which must drop the
-      connection.
+      once, one whose buffer allocation fails (fail_alloc hook: -ENOMEM),
+      and ones the host controller must refuse; checks every RET_SUBMIT
+      field and iso descriptor, then waits for the played bytes in WAV
+      (what it played is written to EXPECT).  Before that, the bad-input
+      cases specific to iso, each of which must drop the connection.
+      "ordered": start_frame is a plain frame counter (UHCI), so queued
+      URBs must not overlap in it; "any": start_frames are only printed
+      (xHCI reports an estimate).
 
 Prints CLIENT-OK / WAV-OK lines with figures, or CLIENT-FAIL / WAV-FAIL and
 exits non-zero.
