@@ -18,6 +18,8 @@ PKGS=(
 	iproute2 util-linux procps
 	# installation checks: DKMS, systemd unit verification, man-page lint
 	dkms systemd man-db shellcheck
+	# isochronous test: aplay plays audio into QEMU usb-audio through vhci
+	alsa-utils
 )
 
 missing() {
