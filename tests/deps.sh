@@ -10,7 +10,7 @@ PKGS=(
 	# building the modules against Debian 12's kernels
 	build-essential bc kmod linux-headers-amd64
 	# userspace tools
-	autoconf automake libtool pkg-config libudev-dev libwrap0-dev usb.ids
+	autoconf automake libtool pkg-config libudev-dev libwrap0-dev libkmod-dev usb.ids
 	# static checks, unit tests, fuzzing
 	sparse clang libfuzzer-14-dev libclang-rt-14-dev python3 python3-docutils
 	# the QEMU harness and the reference peer (Debian's usbip tools)
