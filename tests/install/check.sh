@@ -59,6 +59,22 @@ expected=(
 	usr/local/share/doc/usbip/examples/usbip-server.modules-load.conf
 	usr/local/share/doc/usbip/examples/usbip.modprobe.conf
 	usr/local/share/doc/usbip/examples/attach-example.conf
+	usr/local/lib/libusbip.a
+	usr/local/lib/pkgconfig/libusbip.pc
+	usr/local/include/usbip/linux/usbip.h
+	usr/local/include/usbip/usbip_common.h
+	usr/local/include/usbip/usbip_proto.h
+	usr/local/include/usbip/usbip_names.h
+	usr/local/include/usbip/usbip_devices.h
+	usr/local/include/usbip/usbip_host.h
+	usr/local/include/usbip/usbip_vhci.h
+	usr/local/include/usbip/usbip_vudc.h
+	usr/local/include/usbip/usbip_net.h
+	usr/local/include/usbip/usbip_kmod.h
+	usr/local/include/usbip/usbip_json.h
+	usr/local/share/usbip/usbip-json.schema.json
+	usr/local/share/bash-completion/completions/usbip
+	usr/local/share/bash-completion/completions/usbipd
 )
 if make -s install DESTDIR="$D1" >"$TMP/install.log" 2>&1; then
 	missing=()
@@ -77,6 +93,34 @@ if make -s install DESTDIR="$D1" >"$TMP/install.log" 2>&1; then
 		fail "make install: unsubstituted @VARIABLE@ left in the units or the script"
 	else
 		pass "make install: units and script fully substituted"
+	fi
+	# libusbip through pkg-config in the DESTDIR: flags, then a program
+	# that includes the headers and links the library.
+	pc=$(PKG_CONFIG_SYSROOT_DIR="$D1" PKG_CONFIG_PATH="$D1/usr/local/lib/pkgconfig" \
+		pkg-config --cflags --libs libusbip 2>&1)
+	cat >"$TMP/pc.c" <<'EOF'
+#include <stdio.h>
+#include <usbip_proto.h>
+#include <usbip_json.h>
+int main(void)
+{
+	struct usbip_ophdr h = { USBIP_VERSION, USBIP_OP_REQ_DEVLIST, 0 };
+	unsigned char b[USBIP_OP_HDR_WIRE_SIZE];
+
+	usbip_pack_ophdr(b, &h);
+	usbip_json_string(stdout, "x\"y");
+	printf(" %02x%02x\n", b[2], b[3]);
+	return 0;
+}
+EOF
+	# shellcheck disable=SC2086
+	if [[ $pc == *"-I$D1/usr/local/include/usbip"* && $pc == *"-L$D1/usr/local/lib"* &&
+		$pc == *-lusbip* ]] &&
+		gcc -Wall -Wextra -Werror -o "$TMP/pc" "$TMP/pc.c" $pc >"$TMP/pc.log" 2>&1 &&
+		[ "$("$TMP/pc")" = '"x\"y" 8005' ]; then
+		pass "pkg-config --cflags --libs libusbip in the DESTDIR: a program builds and runs"
+	else
+		fail "libusbip via pkg-config: '$pc' $(tail -n 5 "$TMP/pc.log" 2>/dev/null)"
 	fi
 	if make -s uninstall DESTDIR="$D1" >"$TMP/uninstall.log" 2>&1; then
 		left=$(cd "$D1" && find . ! -type d | sort)
