@@ -315,7 +315,8 @@ err_create_ss:
 	usb_put_hcd(hs);
 err_create_hs:
 	kfree(vhci);
-	return ret;
+	/* no USB bus number left: vhci_init() logs it once, the driver core need not */
+	return ret == -E2BIG ? -ENODEV : ret;
 }
 
 static void vhci_remove(struct platform_device *pdev)
@@ -412,14 +413,25 @@ static int __init vhci_init(void)
 			goto err_devices;
 		}
 		vhci_pdevs[i] = pdev;
-		if (vhci_ctrls[i])
-			continue;
-		/* probe failed: vhci_hcd.0 carries the sysfs files, the others may be missing */
+		if (!vhci_ctrls[i])
+			break;
+	}
+	if (i < vhci_nr_hcs) {
+		/*
+		 * vhci_hcd.i did not probe, most likely because the 63 USB bus
+		 * numbers are used up (two per controller): keep the ones before
+		 * it, so that nports, the status files and the platform devices
+		 * all describe the same, usable controllers.
+		 */
+		platform_device_unregister(vhci_pdevs[i]);
+		vhci_pdevs[i] = NULL;
 		if (!i) {
 			ret = -ENODEV;
 			goto err_devices;
 		}
-		pr_err("vhci_hcd.%u not probed (no USB bus number left?), its ports are unusable\n", i);
+		pr_warn("only %u of %u controllers registered (no USB bus number left?), %u ports\n",
+			i, vhci_nr_hcs, 2 * vhci_hc_ports * i);
+		vhci_nr_hcs = i;
 	}
 
 	ret = vhci_sysfs_init(&vhci_pdevs[0]->dev);
