@@ -53,9 +53,8 @@ void usbip_kmod_explain(struct usbip_error *err, enum usbip_kmod_failure why,
 				"kernel ('make install' or DKMS)", module, kver, module);
 		break;
 	case USBIP_KMOD_CONFLICT:
-		usbip_set_error(err, "cannot load %s: a conflicting copy is already loaded: %s; "
-				"unload it first ('modprobe -r %s')", module,
-				detail ? detail : "unknown", module);
+		usbip_set_error(err, "cannot load %s: a conflicting copy is already loaded: %s",
+				module, detail ? detail : "unknown");
 		break;
 	default:
 		usbip_set_error(err, "loading the %s module failed: %s (see dmesg)", module,
@@ -133,14 +132,15 @@ static bool loaded_differs(struct kmod_module *mod, char *detail, size_t size)
 	usbip_dbg("%s: file %s srcversion '%s' %s; loaded srcversion '%s' taint '%s'", name,
 		  path, src_file, file_intree ? "in-tree" : "out-of-tree", src_loaded, taint);
 	if (src_file[0] && src_loaded[0] && strcmp(src_file, src_loaded)) {
-		snprintf(detail, size, "loaded %s has srcversion %s, %s has %s", name,
-			 src_loaded, path, src_file);
+		snprintf(detail, size, "loaded %s has srcversion %s, %s has %s; run 'modprobe -r "
+			 "%s' first", name, src_loaded, path, src_file, name);
 		return true;
 	}
 	if (file_intree != loaded_intree) {
-		snprintf(detail, size, "loaded %s is %s (taint '%s'), modprobe would load the %s %s",
-			 name, loaded_intree ? "the in-tree build" : "an out-of-tree build",
-			 taint, file_intree ? "in-tree" : "out-of-tree", path);
+		snprintf(detail, size, "loaded %s is %s (taint '%s'), modprobe resolves it to %s "
+			 "%s; run 'modprobe -r %s' first", name,
+			 loaded_intree ? "in-tree" : "out-of-tree", taint,
+			 file_intree ? "in-tree" : "out-of-tree", path, name);
 		return true;
 	}
 	return false;

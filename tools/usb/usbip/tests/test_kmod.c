@@ -39,11 +39,13 @@ int main(void)
 	      "not installed: names the module and the kernel release");
 
 	usbip_kmod_explain(&err, USBIP_KMOD_CONFLICT, "vhci-hcd", "6.1.0-1-amd64",
-			   "loaded usbip_core is the in-tree build (taint ''), modprobe would "
-			   "load the out-of-tree /lib/modules/x/updates/usbip-core.ko");
-	CHECK(has(err.msg, "conflicting copy is already loaded") &&
-	      has(err.msg, "loaded usbip_core is the in-tree build") &&
-	      has(err.msg, "modprobe -r vhci-hcd"), "conflict: says which copy and how to unload");
+			   "loaded usbip_core is in-tree (taint ''), modprobe resolves it to "
+			   "out-of-tree /lib/modules/6.1.0-56-amd64/updates/usbip-core.ko; run "
+			   "'modprobe -r usbip_core' first");
+	CHECK(has(err.msg, "cannot load vhci-hcd: a conflicting copy is already loaded") &&
+	      has(err.msg, "loaded usbip_core is in-tree") &&
+	      has(err.msg, "run 'modprobe -r usbip_core' first"),
+	      "conflict: says which copy and how to unload, within the message size");
 
 	usbip_kmod_explain(&err, USBIP_KMOD_OTHER, "usbip-vudc", "6.1.0-1-amd64",
 			   strerror(ENOEXEC));
