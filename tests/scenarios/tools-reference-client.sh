@@ -89,8 +89,8 @@ vm1() {
 	wait_for "dummy_udc.$((NGADGETS - 1))" 20 test -e "/sys/class/udc/dummy_udc.$((NGADGETS - 1))"
 
 	step "without vhci-hcd: attach and port say how to load it"
-	expect_fail 1 "vhci-hcd is not loaded (modprobe vhci-hcd)" "$OURS" attach -r 127.0.0.1 -b 1-1
-	expect_fail 1 "vhci-hcd is not loaded (modprobe vhci-hcd)" "$OURS" port
+	expect_fail 1 "vhci-hcd is not loaded (modprobe vhci-hcd)" env USBIP_NO_AUTOLOAD=1 "$OURS" attach -r 127.0.0.1 -b 1-1
+	expect_fail 1 "vhci-hcd is not loaded (modprobe vhci-hcd)" env USBIP_NO_AUTOLOAD=1 "$OURS" port
 	run modprobe vhci-hcd
 	info "nports $(cat $VHCI/nports), $(ls -d $VHCI/status* | wc -l) status files"
 
