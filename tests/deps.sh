@@ -20,6 +20,8 @@ PKGS=(
 	dkms systemd man-db shellcheck
 	# isochronous test: aplay plays audio into QEMU usb-audio through vhci
 	alsa-utils
+	# JSON output checked against its schema; bash completion tests
+	python3-jsonschema bash-completion
 )
 
 missing() {
