@@ -498,3 +498,280 @@ gadget_acm_on_udc() {
 	ln -s "$g/functions/acm.0" "$g/configs/c.1/"
 	echo "$udc" >"$g/UDC"
 }
+
+# ---------------------------------------------------------------------------
+# One server exporting four devices to one client (vhci-devices, ours-e2e):
+# two dummy_hcd gadgets, QEMU's usb-kbd and usb-storage; the client asks the
+# server with rpc_ask, the server answers in rpc_serve.
+
+# gadget_on_dummy NAME N storage FILE | NAME N acm: gadget NAME (serial NAME)
+# on dummy_udc.N; sets BUSID to its busid on dummy_hcd.N's host side.
+gadget_on_dummy() {
+	local name=$1 n=$2
+	case "$3" in
+	storage) gadget_storage_on_udc "$name" "$4" "dummy_udc.$n" ;;
+	acm) gadget_acm_on_udc "$name" "dummy_udc.$n" ;;
+	*) die "gadget_on_dummy: unknown kind $3" ;;
+	esac
+	wait_for "gadget $name on dummy_hcd.$n" 30 prints _dummy_busid_on "$n" "$name"
+	BUSID=$(_dummy_busid_on "$n" "$name")
+}
+
+_dummy_busid_on() {
+	usb_busid_under "$(readlink -f "/sys/devices/platform/dummy_hcd.$1")" "$2" | head -n1
+}
+
+# server_four_devices MIB: with dummy_hcd num=2 is_super_speed=1 and QEMU's
+# usb-kbd and usb-storage (serial qstick) plugged: a mass-storage gadget
+# backed by /tmp/ssdisk.img (MIB MiB of random data) on dummy_udc.0, a CDC
+# ACM gadget on dummy_udc.1.  Sets SRV_BUSIDS[] and SRV_SPEEDS[] (disk, acm,
+# kbd, stick); the disk must run at SuperSpeed.
+server_four_devices() {
+	local i names=(disk acm kbd stick)
+	SRV_BUSIDS=() SRV_SPEEDS=()
+	random_file /tmp/ssdisk.img "$1"
+	gadget_on_dummy ssdisk 0 storage /tmp/ssdisk.img
+	at_exit gadget_remove ssdisk
+	SRV_BUSIDS[0]=$BUSID
+	gadget_on_dummy ssacm 1 acm
+	at_exit gadget_remove ssacm
+	SRV_BUSIDS[1]=$BUSID
+	wait_for "/dev/ttyGS0" 30 test -c /dev/ttyGS0
+	wait_for "QEMU usb-kbd" 60 prints qemu_usb_busid 0627:0001
+	SRV_BUSIDS[2]=$(qemu_usb_busid 0627:0001)
+	wait_for "QEMU usb-storage" 60 prints qemu_usb_busid 46f4:0001 qstick
+	SRV_BUSIDS[3]=$(qemu_usb_busid 46f4:0001 qstick)
+	for i in 0 1 2 3; do
+		SRV_SPEEDS[i]=$(cat "/sys/bus/usb/devices/${SRV_BUSIDS[i]}/speed")
+		info "${names[i]}: busid ${SRV_BUSIDS[i]}, speed ${SRV_SPEEDS[i]}"
+	done
+	[ "${SRV_SPEEDS[0]}" = 5000 ] || die "the gadget disk runs at ${SRV_SPEEDS[0]}, not SuperSpeed"
+}
+
+# bind_all TOOL BUSID...: "TOOL bind" of each device (unbound at exit),
+# each waited for on usbip-host.
+bind_all() {
+	local tool=$1 b
+	shift
+	for b in "$@"; do
+		run "$tool" bind -b "$b"
+		at_exit "$tool" unbind -b "$b"
+		wait_for "$b bound to usbip-host" 30 test -e "/sys/bus/usb/drivers/usbip-host/$b"
+	done
+}
+
+# wait_available BUSID...: each device exported again (usbip_status 1).
+wait_available() {
+	local b
+	for b in "$@"; do
+		wait_for "$b available again" 60 grep -qx 1 "/sys/bus/usb/devices/$b/usbip_status"
+	done
+}
+
+# rpc_serve HANDLER: answers the client's requests (REQ_PORT, answers to
+# CLIENT_ADDR:REP_PORT): HANDLER REQUEST runs in this shell and sets
+# ANSWER, or returns 1 for a request it does not know.  Returns on
+# "done ...", which it leaves in RPC_DONE; dies unless it says rc=0.
+rpc_serve() {
+	local req
+	while :; do
+		req=$(msg_wait "$REQ_PORT" 900) || die "no request from the client"
+		case "$req" in
+		done\ *)
+			info "client: $req"
+			break
+			;;
+		esac
+		"$1" "$req" || ANSWER="bad: unknown request '$req'"
+		info "request '$req' -> '$ANSWER'"
+		msg_send "$CLIENT_ADDR" "$REP_PORT" 120 "$ANSWER" || die "the client went away"
+	done
+	RPC_DONE=$req
+	case "$req" in *rc=0*) ;; *) die "client failed: $req" ;; esac
+}
+
+# server_four_serve REQUEST: rpc_serve handler for the devices of
+# server_four_devices: the ACM requests of acm_exchange, and "disk-sha"
+# (answer "sha=" and the sha256 of /tmp/ssdisk.img).
+server_four_serve() {
+	acm_serve "$1" && return 0
+	case "$1" in
+	disk-sha) ANSWER="sha=$(sha_file /tmp/ssdisk.img)" ;;
+	*) return 1 ;;
+	esac
+}
+
+# rpc_ask REQUEST: asks the server (SERVER_ADDR:REQ_PORT), sets ANSWER to
+# its one-line answer.
+rpc_ask() {
+	msg_send "$SERVER_ADDR" "$REQ_PORT" 120 "$1" || die "server does not take request '$1'"
+	ANSWER=$(msg_wait "$REP_PORT" 600) || die "no answer from the server to '$1'"
+}
+
+# acm_serve REQUEST: the server's half of acm_exchange, on /dev/ttyGS0 (fd 3,
+# with reader and writer jobs that must stay in this shell); BYTES is
+# ACM_BYTES.  Sets ANSWER; returns 1 for a request that is not about ACM.
+acm_serve() {
+	local sum
+	case "$1" in
+	acm-open)
+		exec 3<>/dev/ttyGS0
+		if ! stty -F /dev/ttyGS0 raw -echo; then
+			ANSWER="bad: stty ttyGS0"
+			return 0
+		fi
+		timeout 300 head -c "$ACM_BYTES" <&3 >/tmp/c2s.rx &
+		ACM_RPID=$!
+		head -c "$ACM_BYTES" /dev/urandom >/tmp/s2c
+		ANSWER="ok s2c=$(sha_file /tmp/s2c)"
+		;;
+	acm-go)
+		timeout 300 cat /tmp/s2c >&3 &
+		ACM_WPID=$!
+		ANSWER=ok
+		;;
+	acm-check\ *)
+		sum=${1#acm-check }
+		if ! wait "$ACM_WPID"; then
+			ANSWER="bad: writing ttyGS0 failed or timed out"
+		elif ! wait "$ACM_RPID"; then
+			ANSWER="bad: reading ttyGS0 failed ($(stat -c %s /tmp/c2s.rx) of $ACM_BYTES bytes)"
+		elif [ "$(sha_file /tmp/c2s.rx)" != "$sum" ]; then
+			ANSWER="bad: ttyGS0 received $(sha_file /tmp/c2s.rx), the client sent $sum"
+		else
+			ANSWER=ok
+		fi
+		exec 3>&-
+		;;
+	*)
+		return 1
+		;;
+	esac
+}
+
+# acm_exchange TTY: ACM_BYTES random bytes each way between TTY (a ttyACM
+# of a device the server exports) and the server's ttyGS0 in raw mode, at
+# the same time; each side's sha256 is checked by the receiver (the server
+# runs acm_serve).
+acm_exchange() {
+	local tty=$1 pid sum_c2s sum_s2c
+	rpc_ask acm-open
+	case "$ANSWER" in "ok s2c="*) sum_s2c=${ANSWER#ok s2c=} ;; *) die "server: $ANSWER" ;; esac
+	wait_for "$tty" 30 test -c "$tty"
+	exec 4<>"$tty"
+	at_exit 'exec 4>&-'
+	run stty -F "$tty" raw -echo
+	timeout 300 head -c "$ACM_BYTES" <&4 >/tmp/s2c.rx &
+	pid=$!
+	head -c "$ACM_BYTES" /dev/urandom >/tmp/c2s
+	sum_c2s=$(sha_file /tmp/c2s)
+	rpc_ask acm-go
+	[ "$ANSWER" = ok ] || die "server: $ANSWER"
+	timeout 300 cat /tmp/c2s >&4 || die "writing $tty failed or timed out"
+	wait "$pid" || die "reading $tty failed ($(stat -c %s /tmp/s2c.rx) of $ACM_BYTES bytes)"
+	same_sum "server -> client over ACM" "$(sha_file /tmp/s2c.rx)" "$sum_s2c"
+	rpc_ask "acm-check $sum_c2s"
+	[ "$ANSWER" = ok ] || die "client -> server over ACM: $ANSWER"
+	info "client -> server over ACM: the server's sha256 matches"
+	exec 4>&-
+}
+
+# vhci_port_state PORT: the status column of PORT in vhci_hcd.0's status
+# files (4 free, 6 in use).
+vhci_port_state() {
+	cat /sys/devices/platform/vhci_hcd.0/status* |
+		awk -v p="$1" '$1 != "hub" && $2 + 0 == p { print $3 + 0 }'
+}
+
+vhci_port_used() {
+	[ "$(vhci_port_state "$1")" = 6 ]
+}
+
+vhci_port_free() {
+	[ "$(vhci_port_state "$1")" = 4 ]
+}
+
+# vhci_root_bus C hs|ss: bus number of vhci_hcd.C's USB 2 or USB 3 root hub.
+vhci_root_bus() {
+	local r want=480
+	[ "$2" = ss ] && want=5000
+	for r in /sys/devices/platform/vhci_hcd."$1"/usb*; do
+		[ "$(cat "$r/speed")" = "$want" ] && cat "$r/busnum" && return 0
+	done
+	return 1
+}
+
+# vhci_local_busid PORT: busid on this machine of the device on vhci port
+# PORT (controller PORT / 2P, its USB 2 hub for the first P ports, USB 3
+# after), P being NPORTS (vhci_hcd's nports).
+vhci_local_busid() {
+	local c=$(($1 / (2 * NPORTS))) r=$(($1 % (2 * NPORTS)))
+	if [ "$r" -lt "$NPORTS" ]; then
+		echo "$(vhci_root_bus "$c" hs)-$((r + 1))"
+	else
+		echo "$(vhci_root_bus "$c" ss)-$((r - NPORTS + 1))"
+	fi
+}
+
+# input_of_usb BUSID: /dev/input/eventN of the first input device of BUSID.
+input_of_usb() {
+	local e
+	for e in /sys/bus/usb/devices/"$1"/"$1":*/*/input/input*/event*; do
+		[ -e "$e" ] && { echo "/dev/input/${e##*/}"; return 0; }
+	done
+	return 1
+}
+
+# hid_input_wait BUSID: usbhid is bound to the keyboard BUSID; waits for
+# its input device, sets EVDEV to it.
+hid_input_wait() {
+	[ "$(basename "$(readlink "/sys/bus/usb/devices/$1:1.0/driver")")" = usbhid ] ||
+		die "usbhid is not bound to $1:1.0"
+	wait_for "input device of $1" 60 prints input_of_usb "$1"
+	EVDEV=$(input_of_usb "$1")
+	info "$EVDEV: $(cat "/sys/class/input/${EVDEV##*/}/device/name")"
+}
+
+# host_keys_check EVDEV KEYS CODES: the host types KEYS (QEMU sendkey
+# names) on the server's keyboard (vm_key_typist in tests/vm/lib.sh); the
+# key codes pressed and released on EVDEV must be CODES, in order.
+host_keys_check() {
+	local evdev=$1 keys=$2 codes=$3 n pid
+	# keys.py EVDEV N SECS: prints "ready", then the key codes pressed and
+	# released ("press C C ..." / "release C C ...") once N releases came.
+	cat >/tmp/keys.py <<-'PY'
+	import os, select, struct, sys, time
+	fd = os.open(sys.argv[1], os.O_RDONLY)
+	want, end = int(sys.argv[2]), time.time() + float(sys.argv[3])
+	print("ready", flush=True)
+	size = struct.calcsize("llHHi")
+	press, release, buf = [], [], b""
+	while len(release) < want and time.time() < end:
+	    if not select.select([fd], [], [], 0.5)[0]:
+	        continue
+	    buf += os.read(fd, size * 64)
+	    while len(buf) >= size:
+	        _, _, typ, code, value = struct.unpack("llHHi", buf[:size])
+	        buf = buf[size:]
+	        if typ == 1 and value == 1:
+	            press.append(code)
+	        elif typ == 1 and value == 0:
+	            release.append(code)
+	print("press " + " ".join(map(str, press)))
+	print("release " + " ".join(map(str, release)))
+	PY
+	n=$(echo "$keys" | wc -w)
+	python3 /tmp/keys.py "$evdev" "$n" 90 >/tmp/keys.out &
+	pid=$!
+	wait_for "key reader" 30 grep -q ready /tmp/keys.out
+	echo "$keys" >/run/vmtest/keys.req.tmp
+	mv /run/vmtest/keys.req.tmp /run/vmtest/keys.req
+	wait_for "the host to type the keys" 120 test -f /run/vmtest/keys.done
+	[ "$(cat /run/vmtest/keys.done)" = rc=0 ] ||
+		die "the host could not type: $(cat /run/vmtest/keys.log 2>/dev/null)"
+	wait "$pid" || die "key reader failed"
+	sed 's/^/    /' /tmp/keys.out
+	grep -qx "press $codes" /tmp/keys.out || die "pressed keys are not $codes"
+	grep -qx "release $codes" /tmp/keys.out || die "released keys are not $codes"
+	info "$n keys typed on the server's keyboard arrived in order"
+}

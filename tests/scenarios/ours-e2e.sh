@@ -45,143 +45,29 @@ REQ_PORT=5121           # client -> server requests
 REP_PORT=5122           # server -> client answers
 VHCI=/sys/devices/platform/vhci_hcd.0
 VUDC_SYS=/sys/devices/platform/usbip-vudc.0
-MON_SOCK=
 
 # ---------------------------------------------------------------------------
 # Host side
 
 host_prepare() {
-	vm_usb_controller 1 xhci
-	vm_usb_kbd 1 xhci.0
-	vm_usb_storage_image 1 qstick "$QMIB" xhci.0
-	MON_SOCK=$RUN_DIR/mon.sock
-	# a unix socket path has at most 107 bytes
-	[ ${#MON_SOCK} -lt 100 ] || MON_SOCK=$(mktemp -u /tmp/vmtest-mon.XXXXXX)
-	_vm_add_args 1 -monitor "unix:$MON_SOCK,server=on,wait=off"
-	host_key_typist "$MON_SOCK" </dev/null &
-}
-
-# host_key_typist SOCK: until vm1's QEMU is gone (or 30 min), waits for
-# RUN_DIR/vm2/keys.req (written by the client), types the keys it names on
-# vm1's keyboard through the monitor, one every 0.3 s, and writes
-# RUN_DIR/vm2/keys.done.
-host_key_typist() {
-	local sock=$1 req=$RUN_DIR/vm2/keys.req done=$RUN_DIR/vm2/keys.done pidf=$RUN_DIR/vm1/qemu.pid
-	local end=$((SECONDS + 1800)) keys rc
-	while [ "$SECONDS" -lt "$end" ] && [ -d "$RUN_DIR/vm2" ]; do
-		if [ -f "$pidf" ] && ! kill -0 "$(cat "$pidf")" 2>/dev/null; then
-			break
-		fi
-		if [ -f "$req" ]; then
-			keys=$(cat "$req")
-			rm -f "$req"
-			rc=0
-			python3 - "$sock" $keys <<-'PY' >"$RUN_DIR/vm2/keys.log" 2>&1 || rc=$?
-			import socket, sys, time
-			s = socket.socket(socket.AF_UNIX)
-			s.settimeout(20)
-			s.connect(sys.argv[1])
-			def prompt():
-			    b = b""
-			    while not b.endswith(b"(qemu) "):
-			        c = s.recv(4096)
-			        if not c:
-			            sys.exit("monitor closed")
-			        b += c
-			prompt()
-			for k in sys.argv[2:]:
-			    s.sendall(("sendkey %s\n" % k).encode())
-			    prompt()
-			    print("typed", k, flush=True)
-			    time.sleep(0.3)
-			PY
-			echo "rc=$rc" >"$done.tmp" && mv "$done.tmp" "$done"
-		fi
-		sleep 0.3
-	done
-	case "$sock" in /tmp/vmtest-mon.*) rm -f "$sock" ;; esac
+	vm_xhci_kbd_stick 1 "$QMIB" 2
 }
 
 # ---------------------------------------------------------------------------
 # Server
 
-# gadget_on NAME N storage FILE | acm: gadget NAME (serial NAME) on
-# dummy_udc.N; sets BUSID.
-gadget_on() {
-	local name=$1 n=$2 kind=$3 file=${4:-} g=$GADGET_ROOT/$1 f
-	case "$kind" in
-	storage)
-		_gadget_skeleton "$name" "$name" 0x1d6b 0x0104 "usbip test disk"
-		f=$g/functions/mass_storage.0
-		mkdir "$f"
-		echo 0 >"$f/lun.0/removable"
-		echo 0 >"$f/lun.0/ro"
-		echo "$file" >"$f/lun.0/file"
-		;;
-	acm)
-		_gadget_skeleton "$name" "$name" 0x1d6b 0x0104 "usbip test serial"
-		f=$g/functions/acm.0
-		mkdir "$f"
-		;;
-	esac
-	ln -s "$f" "$g/configs/c.1/"
-	echo "dummy_udc.$n" >"$g/UDC"
-	wait_for "gadget $name on dummy_hcd.$n" 30 prints busid_on "$n" "$name"
-	BUSID=$(busid_on "$n" "$name")
-}
-
-busid_on() {
-	usb_busid_under "$(readlink -f "/sys/devices/platform/dummy_hcd.$1")" "$2" | head -n1
-}
-
-# serve_request LINE: handles one client request, sets ANSWER.  Runs in
-# the main shell: fd 3 (ttyGS0) and the reader/writer jobs persist.
+# serve_request LINE: rpc_serve handler: the four devices' requests and
+# "vudc-sha" (sha256 of the usbip-vudc gadget's backing file, usbip_status).
 serve_request() {
-	local sum
+	server_four_serve "$1" && return 0
 	case "$1" in
-	acm-open)
-		exec 3<>/dev/ttyGS0
-		if ! stty -F /dev/ttyGS0 raw -echo; then
-			ANSWER="bad: stty ttyGS0"
-			return
-		fi
-		timeout 300 head -c "$ACM_BYTES" <&3 >/tmp/c2s.rx &
-		ACM_RPID=$!
-		head -c "$ACM_BYTES" /dev/urandom >/tmp/s2c
-		ANSWER="ok s2c=$(sha_file /tmp/s2c)"
-		;;
-	acm-go)
-		timeout 300 cat /tmp/s2c >&3 &
-		ACM_WPID=$!
-		ANSWER=ok
-		;;
-	acm-check\ *)
-		sum=${1#acm-check }
-		if ! wait "$ACM_WPID"; then
-			ANSWER="bad: writing ttyGS0 failed or timed out"
-		elif ! wait "$ACM_RPID"; then
-			ANSWER="bad: reading ttyGS0 failed ($(stat -c %s /tmp/c2s.rx) of $ACM_BYTES bytes)"
-		elif [ "$(sha_file /tmp/c2s.rx)" != "$sum" ]; then
-			ANSWER="bad: ttyGS0 received $(sha_file /tmp/c2s.rx), the client sent $sum"
-		else
-			ANSWER=ok
-		fi
-		exec 3>&-
-		;;
-	disk-sha)
-		ANSWER="sha=$(sha_file /tmp/ssdisk.img)"
-		;;
-	vudc-sha)
-		ANSWER="sha=$(sha_file /tmp/vudcdisk.img) status=$(cat "$VUDC_SYS/usbip_status")"
-		;;
-	*)
-		ANSWER="bad: unknown request '$1'"
-		;;
+	vudc-sha) ANSWER="sha=$(sha_file /tmp/vudcdisk.img) status=$(cat "$VUDC_SYS/usbip_status")" ;;
+	*) return 1 ;;
 	esac
 }
 
 vm1() {
-	local b req busids=() speeds=() names=(disk acm kbd stick) m ready
+	local b req busids=() speeds=() m ready
 	OURS=$REPO/build/tools/src/usbip
 	OURSD=$REPO/build/tools/src/usbipd
 	[ -x "$OURS" ] && [ -x "$OURSD" ] || die "our tools are not built (make tools)"
@@ -200,14 +86,8 @@ vm1() {
 
 	step "server: ${MIB} MiB disk gadget on dummy_udc.0, ACM gadget on dummy_udc.1," \
 		"${VMIB} MiB disk gadget on usbip-vudc.0"
-	random_file /tmp/ssdisk.img "$MIB"
-	gadget_on ssdisk 0 storage /tmp/ssdisk.img
-	at_exit gadget_remove ssdisk
-	busids[0]=$BUSID
-	gadget_on ssacm 1 acm
-	at_exit gadget_remove ssacm
-	busids[1]=$BUSID
-	wait_for "/dev/ttyGS0" 30 test -c /dev/ttyGS0
+	server_four_devices "$MIB"
+	busids=("${SRV_BUSIDS[@]}") speeds=("${SRV_SPEEDS[@]}")
 	random_file /tmp/vudcdisk.img "$VMIB"
 	gadget_storage_on_udc vudcdisk /tmp/vudcdisk.img usbip-vudc.0
 	at_exit gadget_remove vudcdisk
@@ -216,15 +96,6 @@ vm1() {
 	[ "$(cat "$VUDC_SYS/usbip_status")" = 1 ] ||
 		die "usbip-vudc.0: usbip_status is not 1"
 	info "usbip-vudc.0: $(cat /sys/class/udc/usbip-vudc.0/current_speed), usbip_status 1"
-	wait_for "QEMU usb-kbd" 60 prints qemu_usb_busid 0627:0001
-	busids[2]=$(qemu_usb_busid 0627:0001)
-	wait_for "QEMU usb-storage" 60 prints qemu_usb_busid 46f4:0001 qstick
-	busids[3]=$(qemu_usb_busid 46f4:0001 qstick)
-	for b in 0 1 2 3; do
-		speeds[b]=$(cat "/sys/bus/usb/devices/${busids[b]}/speed")
-		info "${names[b]}: busid ${busids[b]}, speed ${speeds[b]}"
-	done
-	[ "${speeds[0]}" = 5000 ] || die "the gadget disk runs at ${speeds[0]}, not SuperSpeed"
 
 	step "server: our usbipd (3240) and usbip bind of four devices; our usbipd --device -t $VUDC_PORT"
 	run "$OURSD" -D --pid=/tmp/usbipd-host.pid
@@ -233,11 +104,7 @@ vm1() {
 	run "$OURSD" --device -D -t "$VUDC_PORT" --pid=/tmp/usbipd-vudc.pid
 	wait_for "usbipd --device listening on $VUDC_PORT" 30 port_listening "$VUDC_PORT"
 	at_exit 'kill $(cat /tmp/usbipd-vudc.pid)'
-	for b in "${busids[@]}"; do
-		run "$OURS" bind -b "$b"
-		at_exit "$OURS" unbind -b "$b"
-		wait_for "$b bound to usbip-host" 30 test -e "/sys/bus/usb/drivers/usbip-host/$b"
-	done
+	bind_all "$OURS" "${busids[@]}"
 	"$OURS" list -l 2>&1 | sed 's/^/    /' || true
 	ready="ready disk=${busids[0]} acm=${busids[1]} kbd=${busids[2]} stick=${busids[3]}"
 	ready+=" speeds=$(IFS=,; echo "${speeds[*]}") mib=$MIB dsha=$(sha_file /tmp/ssdisk.img)"
@@ -245,24 +112,11 @@ vm1() {
 	msg_send "$CLIENT_ADDR" "$REP_PORT" 300 "$ready" || die "the client never listened"
 
 	step "server: answer the client's requests"
-	while :; do
-		req=$(msg_wait "$REQ_PORT" 900) || die "no request from the client"
-		case "$req" in
-		done\ *)
-			info "client: $req"
-			break
-			;;
-		esac
-		serve_request "$req"
-		info "request '$req' -> '$ANSWER'"
-		msg_send "$CLIENT_ADDR" "$REP_PORT" 120 "$ANSWER" || die "the client went away"
-	done
-	case "$req" in *rc=0*) ;; *) die "client failed: $req" ;; esac
+	rpc_serve serve_request
+	req=$RPC_DONE
 
 	step "server: every device available again, backing files as the client left them"
-	for b in "${busids[@]}"; do
-		wait_for "$b available again" 60 grep -qx 1 "/sys/bus/usb/devices/$b/usbip_status"
-	done
+	wait_available "${busids[@]}"
 	wait_for "usbip-vudc.0 available again" 60 grep -qx 1 "$VUDC_SYS/usbip_status"
 	[ "$(cat "$GADGET_ROOT/vudcdisk/UDC")" = usbip-vudc.0 ] || die "the vudc disk gadget lost its UDC"
 	same_sum "dummy_hcd gadget backing file" "$(sha_file /tmp/ssdisk.img)" \
@@ -289,84 +143,6 @@ vm1() {
 
 # ---------------------------------------------------------------------------
 # Client
-
-# rpc REQUEST: asks the server, sets ANSWER to its one-line answer.
-rpc() {
-	msg_send "$SERVER_ADDR" "$REQ_PORT" 120 "$1" || die "server does not take request '$1'"
-	ANSWER=$(msg_wait "$REP_PORT" 600) || die "no answer from the server to '$1'"
-}
-
-# port_state PORT: the status column of PORT in the vhci status files.
-port_state() {
-	cat "$VHCI"/status* | awk -v p="$1" '$1 != "hub" && $2 + 0 == p { print $3 + 0 }'
-}
-
-port_used() {
-	[ "$(port_state "$1")" = 6 ]
-}
-
-port_free() {
-	[ "$(port_state "$1")" = 4 ]
-}
-
-# root_bus C hs|ss: bus number of vhci_hcd.C's USB 2 or USB 3 root hub.
-root_bus() {
-	local r want=480
-	[ "$2" = ss ] && want=5000
-	for r in /sys/devices/platform/vhci_hcd."$1"/usb*; do
-		[ "$(cat "$r/speed")" = "$want" ] && cat "$r/busnum" && return 0
-	done
-	return 1
-}
-
-# local_busid PORT: busid on this machine of the device on vhci port PORT
-# (controller PORT / 2P, its USB 2 hub for the first P ports, USB 3 after).
-local_busid() {
-	local c=$(($1 / (2 * NPORTS))) r=$(($1 % (2 * NPORTS)))
-	if [ "$r" -lt "$NPORTS" ]; then
-		echo "$(root_bus "$c" hs)-$((r + 1))"
-	else
-		echo "$(root_bus "$c" ss)-$((r - NPORTS + 1))"
-	fi
-}
-
-# input_of BUSID: /dev/input/eventN of the first input device of BUSID.
-input_of() {
-	local e real prefix
-	prefix=$(readlink -f "/sys/bus/usb/devices/$1")
-	for e in /sys/class/input/event*; do
-		[ -e "$e" ] || continue
-		real=$(readlink -f "$e")
-		case "$real" in "$prefix"/*) echo "/dev/input/${e##*/}"; return 0 ;; esac
-	done
-	return 1
-}
-
-write_keys_helper() {
-	# keys.py EVDEV N SECS: prints "ready", then the key codes pressed and
-	# released ("press C C ..." / "release C C ...") once N releases came.
-	cat >/tmp/keys.py <<-'PY'
-	import os, select, struct, sys, time
-	fd = os.open(sys.argv[1], os.O_RDONLY)
-	want, end = int(sys.argv[2]), time.time() + float(sys.argv[3])
-	print("ready", flush=True)
-	size = struct.calcsize("llHHi")
-	press, release, buf = [], [], b""
-	while len(release) < want and time.time() < end:
-	    if not select.select([fd], [], [], 0.5)[0]:
-	        continue
-	    buf += os.read(fd, size * 64)
-	    while len(buf) >= size:
-	        _, _, typ, code, value = struct.unpack("llHHi", buf[:size])
-	        buf = buf[size:]
-	        if typ == 1 and value == 1:
-	            press.append(code)
-	        elif typ == 1 and value == 0:
-	            release.append(code)
-	print("press " + " ".join(map(str, press)))
-	print("release " + " ".join(map(str, release)))
-	PY
-}
 
 # field NAME: value of NAME=... in the server's ready message.
 field() {
@@ -403,14 +179,14 @@ disk_both_ways() {
 	info "$dev: wrote $mib MiB at $LAST_MBPS MB/s"
 	same_sum "$name: O_DIRECT read-back" "$(sha_dev "$dev" "$mib")" "$NEW_SHA"
 	rm -f /tmp/r /tmp/w
-	rpc "$req"
+	rpc_ask "$req"
 	case "$ANSWER" in sha=*) ;; *) die "server: $ANSWER" ;; esac
 	same_sum "$name: server's backing file" "$(echo "$ANSWER" | sed 's/^sha=\([0-9a-f]*\).*/\1/')" \
 		"$NEW_SHA"
 }
 
 vm2() {
-	local i dev tty n pid sum_c2s sum_s2c evdev mib sp want_ss m
+	local i dev tty mib sp want_ss m
 	OURS=$REPO/build/tools/src/usbip
 	NAMES=(disk acm kbd stick vudc)
 	B=() LB=() PORTS=() SPEEDS=()
@@ -425,7 +201,6 @@ vm2() {
 	NPORTS=$(cat /sys/module/vhci_hcd/parameters/nports)
 	load_storage
 	for m in cdc_acm usbhid hid_generic evdev; do modprobe "$m"; done
-	write_keys_helper
 
 	step "client: wait for the server"
 	MSG=$(msg_wait "$REP_PORT" 600) || die "no ready message from the server"
@@ -450,8 +225,8 @@ vm2() {
 	[ "$(printf '%s\n' "${PORTS[@]}" | sort -u | wc -l)" -eq 5 ] ||
 		die "ports not distinct: ${PORTS[*]}"
 	for i in 0 1 2 3 4; do
-		wait_for "port ${PORTS[i]} in use (state 6)" 90 port_used "${PORTS[i]}"
-		LB[i]=$(local_busid "${PORTS[i]}")
+		wait_for "port ${PORTS[i]} in use (state 6)" 90 vhci_port_used "${PORTS[i]}"
+		LB[i]=$(vhci_local_busid "${PORTS[i]}")
 		wait_for "the device on port ${PORTS[i]} in sysfs" 90 \
 			test -e "/sys/bus/usb/devices/${LB[i]}/idVendor"
 		sp=$(cat "/sys/bus/usb/devices/${LB[i]}/speed")
@@ -478,46 +253,11 @@ vm2() {
 	step "client: ACM serial: $ACM_BYTES bytes each way in raw mode"
 	wait_for "ttyACM of ${LB[1]}" 60 prints tty_of_usb "${LB[1]}"
 	tty=$(tty_of_usb "${LB[1]}")
-	rpc acm-open
-	case "$ANSWER" in "ok s2c="*) sum_s2c=${ANSWER#ok s2c=} ;; *) die "server: $ANSWER" ;; esac
-	wait_for "$tty" 30 test -c "$tty"
-	exec 4<>"$tty"
-	at_exit 'exec 4>&-'
-	run stty -F "$tty" raw -echo
-	timeout 300 head -c "$ACM_BYTES" <&4 >/tmp/s2c.rx &
-	pid=$!
-	head -c "$ACM_BYTES" /dev/urandom >/tmp/c2s
-	sum_c2s=$(sha_file /tmp/c2s)
-	rpc acm-go
-	[ "$ANSWER" = ok ] || die "server: $ANSWER"
-	timeout 300 cat /tmp/c2s >&4 || die "writing $tty failed or timed out"
-	wait "$pid" || die "reading $tty failed ($(stat -c %s /tmp/s2c.rx) of $ACM_BYTES bytes)"
-	same_sum "server -> client over ACM" "$(sha_file /tmp/s2c.rx)" "$sum_s2c"
-	rpc "acm-check $sum_c2s"
-	[ "$ANSWER" = ok ] || die "client -> server over ACM: $ANSWER"
-	info "client -> server over ACM: the server's sha256 matches"
-	exec 4>&-
+	acm_exchange "$tty"
 
 	step "client: HID keyboard: keys typed on the server's QEMU arrive here"
-	[ "$(basename "$(readlink "/sys/bus/usb/devices/${LB[2]}:1.0/driver")")" = usbhid ] ||
-		die "usbhid is not bound to ${LB[2]}:1.0"
-	wait_for "input device of ${LB[2]}" 60 prints input_of "${LB[2]}"
-	evdev=$(input_of "${LB[2]}")
-	info "$evdev: $(cat "/sys/class/input/${evdev##*/}/device/name")"
-	n=$(echo $KEYS | wc -w)
-	python3 /tmp/keys.py "$evdev" "$n" 90 >/tmp/keys.out &
-	pid=$!
-	wait_for "key reader" 30 grep -q ready /tmp/keys.out
-	echo "$KEYS" >/run/vmtest/keys.req.tmp
-	mv /run/vmtest/keys.req.tmp /run/vmtest/keys.req
-	wait_for "the host to type the keys" 120 test -f /run/vmtest/keys.done
-	[ "$(cat /run/vmtest/keys.done)" = rc=0 ] ||
-		die "the host could not type: $(cat /run/vmtest/keys.log 2>/dev/null)"
-	wait "$pid" || die "key reader failed"
-	sed 's/^/    /' /tmp/keys.out
-	grep -qx "press $KEY_CODES" /tmp/keys.out || die "pressed keys are not $KEY_CODES"
-	grep -qx "release $KEY_CODES" /tmp/keys.out || die "released keys are not $KEY_CODES"
-	info "$n keys typed on the server's keyboard arrived in order"
+	hid_input_wait "${LB[2]}"
+	host_keys_check "$EVDEV" "$KEYS" "$KEY_CODES"
 
 	step "client: QEMU usb-storage: ${QMIB} MiB O_DIRECT read"
 	wait_disk dev 120 disk_of_usb "${LB[3]}"
@@ -530,7 +270,7 @@ vm2() {
 		run "$OURS" detach -p "${PORTS[i]}"
 	done
 	for i in 0 1 2 3 4; do
-		wait_for "port ${PORTS[i]} free" 60 port_free "${PORTS[i]}"
+		wait_for "port ${PORTS[i]} free" 60 vhci_port_free "${PORTS[i]}"
 		wait_for "${LB[i]} gone" 60 sh -c "! test -e /sys/bus/usb/devices/${LB[i]}"
 	done
 	[ "$("$OURS" port | grep -c '^Port')" -eq 0 ] || die "usbip port still lists devices"

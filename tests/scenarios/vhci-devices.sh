@@ -41,6 +41,7 @@ MIB=64                  # gadget disk size and O_DIRECT write/read size
 ODD_MIB=4               # part rewritten/read from misaligned buffers
 REREAD_MIB=8            # read again after the re-attach
 QMIB=8                  # QEMU usb-storage image
+# shellcheck disable=SC2034  # read by acm_serve and acm_exchange (tests/guest/lib.sh)
 ACM_BYTES=$((256 * 1024))
 KEYS="u s b i p 1 2 3"
 KEY_CODES="22 31 48 23 25 2 3 4"   # Linux KEY_U KEY_S KEY_B KEY_I KEY_P KEY_1 KEY_2 KEY_3
@@ -49,140 +50,19 @@ REP_PORT=5122           # server -> client answers
 OURS_USBIP=build/tools/src/usbip
 DEB_USBIP=/usr/sbin/usbip
 VHCI=/sys/devices/platform/vhci_hcd.0
-MON_SOCK=
 
 # ---------------------------------------------------------------------------
 # Host side
 
 host_prepare() {
-	vm_usb_controller 1 xhci
-	vm_usb_kbd 1 xhci.0
-	vm_usb_storage_image 1 qstick "$QMIB" xhci.0
-	MON_SOCK=$RUN_DIR/mon.sock
-	# a unix socket path has at most 107 bytes
-	[ ${#MON_SOCK} -lt 100 ] || MON_SOCK=$(mktemp -u /tmp/vmtest-mon.XXXXXX)
-	_vm_add_args 1 -monitor "unix:$MON_SOCK,server=on,wait=off"
-	host_key_typist "$MON_SOCK" </dev/null &
-}
-
-# host_key_typist SOCK: until vm1's QEMU is gone (or 30 min), waits for
-# RUN_DIR/vm2/keys.req (written by the client), types the keys it names on
-# vm1's keyboard through the monitor, one every 0.3 s, and writes
-# RUN_DIR/vm2/keys.done.
-host_key_typist() {
-	local sock=$1 req=$RUN_DIR/vm2/keys.req done=$RUN_DIR/vm2/keys.done pidf=$RUN_DIR/vm1/qemu.pid
-	local end=$((SECONDS + 1800)) keys rc
-	while [ "$SECONDS" -lt "$end" ] && [ -d "$RUN_DIR/vm2" ]; do
-		if [ -f "$pidf" ] && ! kill -0 "$(cat "$pidf")" 2>/dev/null; then
-			break
-		fi
-		if [ -f "$req" ]; then
-			keys=$(cat "$req")
-			rm -f "$req"
-			rc=0
-			python3 - "$sock" $keys <<-'PY' >"$RUN_DIR/vm2/keys.log" 2>&1 || rc=$?
-			import socket, sys, time
-			s = socket.socket(socket.AF_UNIX)
-			s.settimeout(20)
-			s.connect(sys.argv[1])
-			def prompt():
-			    b = b""
-			    while not b.endswith(b"(qemu) "):
-			        c = s.recv(4096)
-			        if not c:
-			            sys.exit("monitor closed")
-			        b += c
-			prompt()
-			for k in sys.argv[2:]:
-			    s.sendall(("sendkey %s\n" % k).encode())
-			    prompt()
-			    print("typed", k, flush=True)
-			    time.sleep(0.3)
-			PY
-			echo "rc=$rc" >"$done.tmp" && mv "$done.tmp" "$done"
-		fi
-		sleep 0.3
-	done
-	case "$sock" in /tmp/vmtest-mon.*) rm -f "$sock" ;; esac
+	vm_xhci_kbd_stick 1 "$QMIB" 2
 }
 
 # ---------------------------------------------------------------------------
 # Server
 
-# gadget_on NAME N storage FILE | acm: gadget NAME (serial NAME) on
-# dummy_udc.N; sets BUSID.
-gadget_on() {
-	local name=$1 n=$2 kind=$3 file=${4:-} g=$GADGET_ROOT/$1 f
-	case "$kind" in
-	storage)
-		_gadget_skeleton "$name" "$name" 0x1d6b 0x0104 "usbip test disk"
-		f=$g/functions/mass_storage.0
-		mkdir "$f"
-		echo 0 >"$f/lun.0/removable"
-		echo 0 >"$f/lun.0/ro"
-		echo "$file" >"$f/lun.0/file"
-		;;
-	acm)
-		_gadget_skeleton "$name" "$name" 0x1d6b 0x0104 "usbip test serial"
-		f=$g/functions/acm.0
-		mkdir "$f"
-		;;
-	esac
-	ln -s "$f" "$g/configs/c.1/"
-	echo "dummy_udc.$n" >"$g/UDC"
-	wait_for "gadget $name on dummy_hcd.$n" 30 prints busid_on "$n" "$name"
-	BUSID=$(busid_on "$n" "$name")
-}
-
-busid_on() {
-	usb_busid_under "$(readlink -f "/sys/devices/platform/dummy_hcd.$1")" "$2" | head -n1
-}
-
-# serve_request LINE: handles one client request, sets ANSWER.  Runs in
-# the main shell: fd 3 (ttyGS0) and the reader/writer jobs persist.
-serve_request() {
-	local sum
-	case "$1" in
-	acm-open)
-		exec 3<>/dev/ttyGS0
-		if ! stty -F /dev/ttyGS0 raw -echo; then
-			ANSWER="bad: stty ttyGS0"
-			return
-		fi
-		timeout 300 head -c "$ACM_BYTES" <&3 >/tmp/c2s.rx &
-		ACM_RPID=$!
-		head -c "$ACM_BYTES" /dev/urandom >/tmp/s2c
-		ANSWER="ok s2c=$(sha_file /tmp/s2c)"
-		;;
-	acm-go)
-		timeout 300 cat /tmp/s2c >&3 &
-		ACM_WPID=$!
-		ANSWER=ok
-		;;
-	acm-check\ *)
-		sum=${1#acm-check }
-		if ! wait "$ACM_WPID"; then
-			ANSWER="bad: writing ttyGS0 failed or timed out"
-		elif ! wait "$ACM_RPID"; then
-			ANSWER="bad: reading ttyGS0 failed ($(stat -c %s /tmp/c2s.rx) of $ACM_BYTES bytes)"
-		elif [ "$(sha_file /tmp/c2s.rx)" != "$sum" ]; then
-			ANSWER="bad: ttyGS0 received $(sha_file /tmp/c2s.rx), the client sent $sum"
-		else
-			ANSWER=ok
-		fi
-		exec 3>&-
-		;;
-	disk-sha)
-		ANSWER="sha=$(sha_file /tmp/ssdisk.img)"
-		;;
-	*)
-		ANSWER="bad: unknown request '$1'"
-		;;
-	esac
-}
-
 vm1() {
-	local b req busids=() speeds=() names=(disk acm kbd stick)
+	local req busids=() speeds=()
 
 	step "server: Debian's usbip-host, dummy_hcd num=2 is_super_speed=1, qemu-xhci"
 	run modprobe usbip-host
@@ -192,99 +72,27 @@ vm1() {
 	wait_for "dummy_udc.1" 20 test -e /sys/class/udc/dummy_udc.1
 
 	step "server: ${MIB} MiB mass-storage gadget on dummy_udc.0, ACM gadget on dummy_udc.1"
-	random_file /tmp/ssdisk.img "$MIB"
-	gadget_on ssdisk 0 storage /tmp/ssdisk.img
-	at_exit gadget_remove ssdisk
-	busids[0]=$BUSID
-	gadget_on ssacm 1 acm
-	at_exit gadget_remove ssacm
-	busids[1]=$BUSID
-	wait_for "/dev/ttyGS0" 30 test -c /dev/ttyGS0
-	wait_for "QEMU usb-kbd" 60 prints qemu_usb_busid 0627:0001
-	busids[2]=$(qemu_usb_busid 0627:0001)
-	wait_for "QEMU usb-storage" 60 prints qemu_usb_busid 46f4:0001 qstick
-	busids[3]=$(qemu_usb_busid 46f4:0001 qstick)
-	for b in 0 1 2 3; do
-		speeds[b]=$(cat "/sys/bus/usb/devices/${busids[b]}/speed")
-		info "${names[b]}: busid ${busids[b]}, speed ${speeds[b]}"
-	done
-	[ "${speeds[0]}" = 5000 ] || die "the gadget disk runs at ${speeds[0]}, not SuperSpeed"
+	server_four_devices "$MIB"
+	busids=("${SRV_BUSIDS[@]}") speeds=("${SRV_SPEEDS[@]}")
 
 	step "server: Debian's usbipd, usbip bind of the four devices"
 	usbipd_start
 	at_exit usbipd_stop
-	for b in "${busids[@]}"; do
-		run "$DEB_USBIP" bind -b "$b"
-		at_exit "$DEB_USBIP" unbind -b "$b"
-		wait_for "$b bound to usbip-host" 30 test -e "/sys/bus/usb/drivers/usbip-host/$b"
-	done
+	bind_all "$DEB_USBIP" "${busids[@]}"
 	msg_send "$CLIENT_ADDR" "$REP_PORT" 300 "ready disk=${busids[0]} acm=${busids[1]} kbd=${busids[2]} stick=${busids[3]} speeds=$(IFS=,; echo "${speeds[*]}") dsha=$(sha_file /tmp/ssdisk.img) qsha=$(qemu_image_sha qstick)" ||
 		die "the client never listened"
 
 	step "server: answer the client's requests"
-	while :; do
-		req=$(msg_wait "$REQ_PORT" 900) || die "no request from the client"
-		case "$req" in
-		done\ *)
-			info "client: $req"
-			break
-			;;
-		esac
-		serve_request "$req"
-		info "request '$req' -> '$ANSWER'"
-		msg_send "$CLIENT_ADDR" "$REP_PORT" 120 "$ANSWER" || die "the client went away"
-	done
-	case "$req" in *rc=0*) ;; *) die "client failed: $req" ;; esac
+	rpc_serve server_four_serve
+	req=$RPC_DONE
 
 	step "server: every device available again, backing file as the client left it"
-	for b in "${busids[@]}"; do
-		wait_for "$b available again" 60 grep -qx 1 "/sys/bus/usb/devices/$b/usbip_status"
-	done
+	wait_available "${busids[@]}"
 	same_sum "backing file" "$(sha_file /tmp/ssdisk.img)" "$(echo "$req" | sed -n 's/.*dsha=\([0-9a-f]*\).*/\1/p')"
 }
 
 # ---------------------------------------------------------------------------
 # Client
-
-# rpc REQUEST: asks the server, sets ANSWER to its one-line answer.
-rpc() {
-	msg_send "$SERVER_ADDR" "$REQ_PORT" 120 "$1" || die "server does not take request '$1'"
-	ANSWER=$(msg_wait "$REP_PORT" 600) || die "no answer from the server to '$1'"
-}
-
-# port_state PORT: the status column of PORT in the vhci status files.
-port_state() {
-	cat "$VHCI"/status* | awk -v p="$1" '$1 != "hub" && $2 + 0 == p { print $3 + 0 }'
-}
-
-port_used() {
-	[ "$(port_state "$1")" = 6 ]
-}
-
-port_free() {
-	[ "$(port_state "$1")" = 4 ]
-}
-
-# root_bus C hs|ss: bus number of vhci_hcd.C's USB 2 or USB 3 root hub.
-root_bus() {
-	local r want=480
-	[ "$2" = ss ] && want=5000
-	for r in /sys/devices/platform/vhci_hcd."$1"/usb*; do
-		[ "$(cat "$r/speed")" = "$want" ] && cat "$r/busnum" && return 0
-	done
-	return 1
-}
-
-# local_busid PORT: busid on this machine of the device on vhci port PORT
-# (controller PORT / 2P, its USB 2 hub for the first P ports, USB 3 after).
-local_busid() {
-	local c=$(($1 / (2 * NPORTS))) r=$(($1 % (2 * NPORTS)))
-	if [ "$r" -lt "$NPORTS" ]; then
-		echo "$(root_bus "$c" hs)-$((r + 1))"
-	else
-		echo "$(root_bus "$c" ss)-$((r - NPORTS + 1))"
-	fi
-}
 
 # vhci_buses: bus numbers of every vhci root hub.
 vhci_buses() {
@@ -312,7 +120,7 @@ check_topology() {
 		[ "$sp" -ge 5000 ] && want_ss=1
 		[ $((p % (2 * NPORTS) >= NPORTS)) -eq "$want_ss" ] ||
 			die "${NAMES[i]} (speed $sp) on port $p, the wrong root hub"
-		lb=$(local_busid "$p")
+		lb=$(vhci_local_busid "$p")
 		LB[i]=$lb
 		[ -d "/sys/bus/usb/devices/$lb" ] || die "no $lb for port $p"
 		case "$(readlink -f "/sys/bus/usb/devices/$lb")" in
@@ -360,7 +168,7 @@ attach_all() {
 		wait_for "${B[i]} listed by usbip port" 60 prints vhci_port_of_busid "${B[i]}"
 		PORTS[i]=$(vhci_port_of_busid "${B[i]}")
 		wait_for "the device on port ${PORTS[i]} in sysfs" 90 \
-			test -e "/sys/bus/usb/devices/$(local_busid "${PORTS[i]}")/idVendor"
+			test -e "/sys/bus/usb/devices/$(vhci_local_busid "${PORTS[i]}")/idVendor"
 	done
 	for i in "${!pids[@]}"; do
 		wait "${pids[i]}" || { fails=$((fails + 1)); info "attach of ${B[i]} failed: $(cat "/tmp/att.$i")"; }
@@ -378,9 +186,9 @@ attach_all() {
 	info "ports: ${PORTS[*]} ($((SECONDS - t0)) s)"
 	[ "$(printf '%s\n' "${PORTS[@]}" | sort -u | wc -l)" -eq 4 ] || die "ports not distinct: ${PORTS[*]}"
 	for i in 0 1 2 3; do
-		wait_for "port ${PORTS[i]} in use (state 6)" 90 port_used "${PORTS[i]}"
+		wait_for "port ${PORTS[i]} in use (state 6)" 90 vhci_port_used "${PORTS[i]}"
 		wait_for "the device on port ${PORTS[i]} in sysfs" 90 \
-			test -e "/sys/bus/usb/devices/$(local_busid "${PORTS[i]}")/idVendor"
+			test -e "/sys/bus/usb/devices/$(vhci_local_busid "${PORTS[i]}")/idVendor"
 	done
 }
 
@@ -391,7 +199,7 @@ detach_all() {
 		run "$1" detach -p "${PORTS[i]}"
 	done
 	for i in 0 1 2 3; do
-		wait_for "port ${PORTS[i]} free" 60 port_free "${PORTS[i]}"
+		wait_for "port ${PORTS[i]} free" 60 vhci_port_free "${PORTS[i]}"
 		wait_for "${LB[i]} gone" 60 sh -c "! test -e /sys/bus/usb/devices/${LB[i]}"
 	done
 	[ ! -d /var/run/vhci_hcd ] || [ -z "$(ls -A /var/run/vhci_hcd)" ] ||
@@ -409,18 +217,6 @@ pm_cycle() {
 	echo on >"$d/power/control"
 	wait_for "$1 resumed" 30 grep -qx active "$d/power/runtime_status"
 	info "$1: suspended and resumed ($(cat "$d/power/runtime_suspended_time") ms suspended)"
-}
-
-# input_of BUSID: /dev/input/eventN of the first input device of BUSID.
-input_of() {
-	local e real prefix
-	prefix=$(readlink -f "/sys/bus/usb/devices/$1")
-	for e in /sys/class/input/event*; do
-		[ -e "$e" ] || continue
-		real=$(readlink -f "$e")
-		case "$real" in "$prefix"/*) echo "/dev/input/${e##*/}"; return 0 ;; esac
-	done
-	return 1
 }
 
 write_helpers() {
@@ -451,29 +247,6 @@ write_helpers() {
 	    os.fsync(fd)
 	print("%d requests" % k)
 	PY
-	# keys.py EVDEV N SECS: prints "ready", then the key codes pressed and
-	# released ("press C C ..." / "release C C ...") once N releases came.
-	cat >/tmp/keys.py <<-'PY'
-	import os, select, struct, sys, time
-	fd = os.open(sys.argv[1], os.O_RDONLY)
-	want, end = int(sys.argv[2]), time.time() + float(sys.argv[3])
-	print("ready", flush=True)
-	size = struct.calcsize("llHHi")
-	press, release, buf = [], [], b""
-	while len(release) < want and time.time() < end:
-	    if not select.select([fd], [], [], 0.5)[0]:
-	        continue
-	    buf += os.read(fd, size * 64)
-	    while len(buf) >= size:
-	        _, _, typ, code, value = struct.unpack("llHHi", buf[:size])
-	        buf = buf[size:]
-	        if typ == 1 and value == 1:
-	            press.append(code)
-	        elif typ == 1 and value == 0:
-	            release.append(code)
-	print("press " + " ".join(map(str, press)))
-	print("release " + " ".join(map(str, release)))
-	PY
 }
 
 # blk_stat DEV FIELD: field of /sys/block/DEV/stat (1 = reads, 3 = read
@@ -483,7 +256,7 @@ blk_stat() {
 }
 
 vm2() {
-	local msg i dev sd tty n pid sum_c2s sum_s2c evdev rd0 rs0 wr0 ws0 avg
+	local msg i dev sd tty rd0 rs0 wr0 ws0 avg
 	OURS=$REPO/$OURS_USBIP
 	USBIP=$DEB_USBIP
 	NAMES=(disk acm kbd stick)
@@ -495,7 +268,7 @@ vm2() {
 	run modprobe vhci-hcd
 	[[ $(cat /sys/module/vhci_hcd/taint) == *O* ]] || die "the loaded vhci_hcd is not ours"
 	NPORTS=$(cat /sys/module/vhci_hcd/parameters/nports)
-	info "$NPORTS ports per hub, $(ls -d /sys/devices/platform/vhci_hcd.* | wc -l) controllers; vhci_hcd.0: USB 2 root hub bus $(root_bus 0 hs), USB 3 root hub bus $(root_bus 0 ss)"
+	info "$NPORTS ports per hub, $(ls -d /sys/devices/platform/vhci_hcd.* | wc -l) controllers; vhci_hcd.0: USB 2 root hub bus $(vhci_root_bus 0 hs), USB 3 root hub bus $(vhci_root_bus 0 ss)"
 	load_storage
 	for m in cdc_acm usbhid hid_generic evdev; do modprobe "$m"; done
 	write_helpers
@@ -542,7 +315,7 @@ vm2() {
 	same_sum "misaligned O_DIRECT read-back" "$(sha_file /tmp/r2)" "$(sha_file /tmp/d2)"
 	dd if=/tmp/d2 of=/tmp/d1 conv=notrunc status=none
 	DISK_SHA=$(sha_file /tmp/d1)
-	rpc disk-sha
+	rpc_ask disk-sha
 	same_sum "server's backing file" "${ANSWER#sha=}" "$DISK_SHA"
 	rm -f /tmp/d2 /tmp/r2
 
@@ -550,48 +323,13 @@ vm2() {
 	wait_for "ttyACM of ${LB[1]}" 60 prints tty_of_usb "${LB[1]}"
 	tty=$(tty_of_usb "${LB[1]}")
 	pm_cycle "${LB[1]}"
-	rpc acm-open
-	case "$ANSWER" in "ok s2c="*) sum_s2c=${ANSWER#ok s2c=} ;; *) die "server: $ANSWER" ;; esac
-	wait_for "$tty" 30 test -c "$tty"
-	exec 4<>"$tty"
-	at_exit 'exec 4>&-'
-	run stty -F "$tty" raw -echo
-	timeout 300 head -c "$ACM_BYTES" <&4 >/tmp/s2c.rx &
-	pid=$!
-	head -c "$ACM_BYTES" /dev/urandom >/tmp/c2s
-	sum_c2s=$(sha_file /tmp/c2s)
-	rpc acm-go
-	[ "$ANSWER" = ok ] || die "server: $ANSWER"
-	timeout 300 cat /tmp/c2s >&4 || die "writing $tty failed or timed out"
-	wait "$pid" || die "reading $tty failed ($(stat -c %s /tmp/s2c.rx) of $ACM_BYTES bytes)"
-	same_sum "server -> client over ACM" "$(sha_file /tmp/s2c.rx)" "$sum_s2c"
-	rpc "acm-check $sum_c2s"
-	[ "$ANSWER" = ok ] || die "client -> server over ACM: $ANSWER"
-	info "client -> server over ACM: the server's sha256 matches"
-	exec 4>&-
+	acm_exchange "$tty"
 
 	step "client: HID keyboard: usbhid bound, port suspend and resume, keys typed on the server's QEMU"
-	[ "$(basename "$(readlink "/sys/bus/usb/devices/${LB[2]}:1.0/driver")")" = usbhid ] ||
-		die "usbhid is not bound to ${LB[2]}:1.0"
-	wait_for "input device of ${LB[2]}" 60 prints input_of "${LB[2]}"
-	evdev=$(input_of "${LB[2]}")
-	info "$evdev: $(cat "/sys/class/input/${evdev##*/}/device/name")"
+	hid_input_wait "${LB[2]}"
 	echo enabled >"/sys/bus/usb/devices/${LB[2]}/power/wakeup"
 	pm_cycle "${LB[2]}"
-	n=$(echo $KEYS | wc -w)
-	python3 /tmp/keys.py "$evdev" "$n" 90 >/tmp/keys.out &
-	pid=$!
-	wait_for "key reader" 30 grep -q ready /tmp/keys.out
-	echo "$KEYS" >/run/vmtest/keys.req.tmp
-	mv /run/vmtest/keys.req.tmp /run/vmtest/keys.req
-	wait_for "the host to type the keys" 120 test -f /run/vmtest/keys.done
-	[ "$(cat /run/vmtest/keys.done)" = rc=0 ] ||
-		die "the host could not type: $(cat /run/vmtest/keys.log 2>/dev/null)"
-	wait "$pid" || die "key reader failed"
-	sed 's/^/    /' /tmp/keys.out
-	grep -qx "press $KEY_CODES" /tmp/keys.out || die "pressed keys are not $KEY_CODES"
-	grep -qx "release $KEY_CODES" /tmp/keys.out || die "released keys are not $KEY_CODES"
-	info "$n keys typed on the server's keyboard arrived in order"
+	host_keys_check "$EVDEV" "$KEYS" "$KEY_CODES"
 
 	step "client: QEMU usb-storage: ${QMIB} MiB O_DIRECT read"
 	wait_disk dev 120 disk_of_usb "${LB[3]}"
@@ -619,8 +357,8 @@ vm2() {
 	same_sum "QEMU usb-storage after re-attach" "$(sha_dev "$dev" "$QMIB")" \
 		"$(echo "$msg" | sed -n 's/.* qsha=\([0-9a-f]*\).*/\1/p')"
 	wait_for "ttyACM of ${LB[1]}" 60 prints tty_of_usb "${LB[1]}"
-	wait_for "input device of ${LB[2]}" 60 prints input_of "${LB[2]}"
-	info "ACM tty $(tty_of_usb "${LB[1]}"), keyboard $(input_of "${LB[2]}")"
+	wait_for "input device of ${LB[2]}" 60 prints input_of_usb "${LB[2]}"
+	info "ACM tty $(tty_of_usb "${LB[1]}"), keyboard $(input_of_usb "${LB[2]}")"
 
 	step "client: our usbip detach of all four; vhci-hcd unloads"
 	detach_all "$OURS"

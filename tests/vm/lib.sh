@@ -340,3 +340,71 @@ vm_usb_audio() {
 		-audiodev "wav,id=$name,path=$RUN_DIR/vm$idx/$name.wav,out.mixing-engine=off" \
 		-device "usb-audio,bus=$bus,audiodev=$name,serial=$name,buffer=4194304"
 }
+
+# ---------------------------------------------------------------------------
+# Keys typed from the host (vhci-devices, ours-e2e)
+
+# vm_key_typist IDX CLIENT: gives VM IDX a QEMU monitor socket and starts a
+# background typist: when guest CLIENT asks (host_keys_check in
+# tests/guest/lib.sh), the keys it names are pressed on VM IDX's emulated
+# keyboard (vm_usb_kbd).  Call from host_prepare.
+vm_key_typist() {
+	local sock=$RUN_DIR/mon.sock
+	# a unix socket path has at most 107 bytes
+	[ ${#sock} -lt 100 ] || sock=$(mktemp -u /tmp/vmtest-mon.XXXXXX)
+	_vm_add_args "$1" -monitor "unix:$sock,server=on,wait=off"
+	_vm_key_typist "$sock" "$1" "$2" </dev/null &
+}
+
+# _vm_key_typist SOCK IDX CLIENT: until VM IDX's QEMU is gone (or 30 min),
+# waits for RUN_DIR/vmCLIENT/keys.req (written by the client guest), types
+# the keys it names on VM IDX's keyboard through the monitor at SOCK, one
+# every 0.3 s, and writes RUN_DIR/vmCLIENT/keys.done ("rc=N") and keys.log.
+_vm_key_typist() {
+	local sock=$1 cdir=$RUN_DIR/vm$3
+	local req=$cdir/keys.req done=$cdir/keys.done pidf=$RUN_DIR/vm$2/qemu.pid
+	local end=$((SECONDS + 1800)) keys rc
+	while [ "$SECONDS" -lt "$end" ] && [ -d "$cdir" ]; do
+		if [ -f "$pidf" ] && ! kill -0 "$(cat "$pidf")" 2>/dev/null; then
+			break
+		fi
+		if [ -f "$req" ]; then
+			keys=$(cat "$req")
+			rm -f "$req"
+			rc=0
+			# shellcheck disable=SC2086  # one argument a key
+			python3 - "$sock" $keys <<-'PY' >"$cdir/keys.log" 2>&1 || rc=$?
+			import socket, sys, time
+			s = socket.socket(socket.AF_UNIX)
+			s.settimeout(20)
+			s.connect(sys.argv[1])
+			def prompt():
+			    b = b""
+			    while not b.endswith(b"(qemu) "):
+			        c = s.recv(4096)
+			        if not c:
+			            sys.exit("monitor closed")
+			        b += c
+			prompt()
+			for k in sys.argv[2:]:
+			    s.sendall(("sendkey %s\n" % k).encode())
+			    prompt()
+			    print("typed", k, flush=True)
+			    time.sleep(0.3)
+			PY
+			echo "rc=$rc" >"$done.tmp" && mv "$done.tmp" "$done"
+		fi
+		sleep 0.3
+	done
+	case "$sock" in /tmp/vmtest-mon.*) rm -f "$sock" ;; esac
+}
+
+# vm_xhci_kbd_stick IDX MIB CLIENT: qemu-xhci in VM IDX with QEMU's usb-kbd
+# and a usb-storage stick "qstick" of MIB MiB (vm_usb_storage_image) on it,
+# and keys typed on that keyboard when guest CLIENT asks (vm_key_typist).
+vm_xhci_kbd_stick() {
+	vm_usb_controller "$1" xhci
+	vm_usb_kbd "$1" xhci.0
+	vm_usb_storage_image "$1" qstick "$2" xhci.0
+	vm_key_typist "$1" "$3"
+}
