@@ -19,59 +19,7 @@
 set -uo pipefail
 
 TOP=$(cd "$(dirname "$0")/../.." && pwd)
-VM_TOP=$TOP
-# shellcheck source=tests/vm/lib.sh
-. "$TOP/tests/vm/lib.sh"
+# shellcheck source=tests/bench/lib.sh
+. "$TOP/tests/bench/lib.sh"
 
-series=${1:-6.1}
-SCENARIO=$TOP/tests/bench/stub-bench-vm.sh
-KVER=$(vm_kver "$series") || { echo "stub-bench: cannot resolve the $series kernel" >&2; exit 1; }
-ls "$TOP/build/kmod/$KVER/drivers/usb/usbip/"*.ko >/dev/null 2>&1 ||
-	{ echo "stub-bench: our modules for $KVER are not built" >&2; exit 1; }
-RUN_DIR=$TOP/build/bench-logs/stub-bench-$KVER
-rm -rf "$RUN_DIR"
-mkdir -p "$RUN_DIR/vm1"
-vm_prepare_kernel "$KVER" >"$RUN_DIR/prepare.log" 2>&1 ||
-	{ echo "stub-bench: kernel fetch or initramfs failed, see $RUN_DIR/prepare.log" >&2; exit 1; }
-
-VM_COUNT=1
-VM_MEM=$(scenario_header "$SCENARIO" mem)
-VM_QEMU_COMMON=
-declare -a VM_MODES
-VM_MODES[1]=ours
-VM_QEMU_EXTRA_1=()
-# The guest does not see the host's environment: the sizes go into a copy
-# of the scenario file.
-read_mib=${READ_MIB:-200}
-write_mib=${WRITE_MIB:-64}
-sed -e "s/^READ_MIB=.*/READ_MIB=$read_mib/" -e "s/^WRITE_MIB=.*/WRITE_MIB=$write_mib/" \
-	"$SCENARIO" >"$RUN_DIR/stub-bench-vm.sh"
-SCENARIO=$RUN_DIR/stub-bench-vm.sh
-
-echo "stub-bench: booting $KVER (logs: $RUN_DIR/vm1)"
-t0=$SECONDS
-if ! vm_run_all "$(scenario_header "$SCENARIO" timeout)"; then
-	echo "FAIL stub-bench [$KVER]: $VM_REASON"
-	echo "    log: $RUN_DIR/vm1/console.log"
-	tail -n 40 "$RUN_DIR/vm1/console.log" 2>/dev/null | sed 's/^/    | /'
-	exit 1
-fi
-
-fig() {
-	sed -n "s/^$1=\([0-9.]*\) .*/\1/p" "$RUN_DIR/vm1/metrics"
-}
-ratio() {
-	awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b <= 0) print "n/a"; else printf "%.3f", a / b }'
-}
-
-echo "stub-bench [$KVER]: $read_mib MiB reads, $write_mib MiB writes, O_DIRECT, 1 MiB blocks ($((SECONDS - t0))s VM)"
-printf '  %-10s %12s %12s\n' "" "read MB/s" "write MB/s"
-for m in local reference ours; do
-	printf '  %-10s %12s %12s\n' "$m" "$(fig "${m}_read_MBps")" "$(fig "${m}_write_MBps")"
-done
-for op in read write; do
-	printf '  %-5s ours/local %s  reference/local %s  ours/reference %s\n' "$op" \
-		"$(ratio "$(fig ours_${op}_MBps)" "$(fig local_${op}_MBps)")" \
-		"$(ratio "$(fig reference_${op}_MBps)" "$(fig local_${op}_MBps)")" \
-		"$(ratio "$(fig ours_${op}_MBps)" "$(fig reference_${op}_MBps)")"
-done
+bench_disk stub-bench "${1:-6.1}" 200 64 local reference ours

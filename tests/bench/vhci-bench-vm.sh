@@ -104,14 +104,6 @@ measure() {
 	wait_for "$name: port $port free" 60 sh -c "! $USBIP port 2>/dev/null | grep -q '^Port 0*$port:'"
 }
 
-deb_ko() {
-	local f
-	for f in "/lib/modules/$KVER/kernel/drivers/usb/usbip/$1".ko*; do
-		[ -f "$f" ] && { echo "$f"; return 0; }
-	done
-	die "no Debian module $1"
-}
-
 vm2() {
 	local msg busid sum m
 	rc=1
@@ -143,9 +135,9 @@ vm2() {
 	step "summary"
 	for m in intree ours; do
 		info "$(printf '%-7s read %8s MB/s   write %8s MB/s   %8s URB/s' "$m" \
-			"$(sed -n "s/^${m}_read_MBps=\([0-9.]*\).*/\1/p" /run/vmtest/metrics)" \
-			"$(sed -n "s/^${m}_write_MBps=\([0-9.]*\).*/\1/p" /run/vmtest/metrics)" \
-			"$(sed -n "s/^${m}_urb_per_s=\([0-9.]*\).*/\1/p" /run/vmtest/metrics)")"
+			"$(metric_of "${m}_read_MBps")" \
+			"$(metric_of "${m}_write_MBps")" \
+			"$(metric_of "${m}_urb_per_s")")"
 	done
 	rc=0
 }

@@ -20,57 +20,23 @@
 set -uo pipefail
 
 TOP=$(cd "$(dirname "$0")/../.." && pwd)
-VM_TOP=$TOP
-# shellcheck source=tests/vm/lib.sh
-. "$TOP/tests/vm/lib.sh"
+# shellcheck source=tests/bench/lib.sh
+. "$TOP/tests/bench/lib.sh"
 
-series=${1:-6.1}
-SCENARIO=$TOP/tests/bench/vhci-bench-vm.sh
-KVER=$(vm_kver "$series") || { echo "vhci-bench: cannot resolve the $series kernel" >&2; exit 1; }
-ls "$TOP/build/kmod/$KVER/drivers/usb/usbip/"*.ko >/dev/null 2>&1 ||
-	{ echo "vhci-bench: our modules for $KVER are not built" >&2; exit 1; }
-RUN_DIR=$TOP/build/bench-logs/vhci-bench-$KVER
-rm -rf "$RUN_DIR"
-mkdir -p "$RUN_DIR/vm1" "$RUN_DIR/vm2"
-vm_prepare_kernel "$KVER" >"$RUN_DIR/prepare.log" 2>&1 ||
-	{ echo "vhci-bench: kernel fetch or initramfs failed, see $RUN_DIR/prepare.log" >&2; exit 1; }
-
-VM_COUNT=2
-VM_MEM=$(scenario_header "$SCENARIO" mem)
-VM_QEMU_COMMON=
-declare -a VM_MODES
+bench_prepare vhci-bench "${1:-6.1}" 2
 VM_MODES[1]=reference
-VM_MODES[2]=ours
-VM_QEMU_EXTRA_1=()
-VM_QEMU_EXTRA_2=()
-# The guest does not see the host's environment: the sizes go into a copy
-# of the scenario file.
 read_mib=${READ_MIB:-64}
 write_mib=${WRITE_MIB:-$read_mib}
 urb_n=${URB_N:-2000}
 [ "$write_mib" -le "$read_mib" ] || { echo "vhci-bench: WRITE_MIB > READ_MIB" >&2; exit 1; }
-sed -e "s/^READ_MIB=.*/READ_MIB=$read_mib/" -e "s/^WRITE_MIB=.*/WRITE_MIB=$write_mib/" \
-	-e "s/^URB_N=.*/URB_N=$urb_n/" "$SCENARIO" >"$RUN_DIR/vhci-bench-vm.sh"
-SCENARIO=$RUN_DIR/vhci-bench-vm.sh
+bench_scenario_copy -e "s/^READ_MIB=.*/READ_MIB=$read_mib/" -e "s/^WRITE_MIB=.*/WRITE_MIB=$write_mib/" \
+	-e "s/^URB_N=.*/URB_N=$urb_n/"
 
-echo "vhci-bench: booting $KVER, server + client (logs: $RUN_DIR)"
-t0=$SECONDS
-if ! vm_run_all "$(scenario_header "$SCENARIO" timeout)"; then
-	echo "FAIL vhci-bench [$KVER]: $VM_REASON"
-	echo "    log: $RUN_DIR/vm${VM_FAILED_IDX:-2}/console.log"
-	tail -n 40 "$RUN_DIR/vm${VM_FAILED_IDX:-2}/console.log" 2>/dev/null | sed 's/^/    | /'
-	exit 1
-fi
+bench_boot ", server + client" 2
 
-fig() {
-	sed -n "s/^$1=\([0-9.]*\) .*/\1/p" "$RUN_DIR/vm2/metrics"
-}
-ratio() {
-	awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b <= 0) print "n/a"; else printf "%.3f", a / b }'
-}
-
+BENCH_METRICS=$RUN_DIR/vm2/metrics
 echo "vhci-bench [$KVER]: $read_mib MiB reads, $write_mib MiB writes (O_DIRECT, 1 MiB blocks)," \
-	"$urb_n GET_DESCRIPTOR round trips ($((SECONDS - t0))s VMs)"
+	"$urb_n GET_DESCRIPTOR round trips ($((SECONDS - BENCH_T0))s VMs)"
 printf '  %-22s %12s %12s %12s\n' "" "read MB/s" "write MB/s" "URB/s"
 printf '  %-22s %12s %12s %12s\n' "in-tree vhci-hcd" "$(fig intree_read_MBps)" \
 	"$(fig intree_write_MBps)" "$(fig intree_urb_per_s)"

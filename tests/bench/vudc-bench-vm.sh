@@ -22,38 +22,11 @@
 
 READ_MIB=${READ_MIB:-64}
 WRITE_MIB=${WRITE_MIB:-64}
+# shellcheck disable=SC2034  # read by bench_local and bench_measure (tests/guest/lib.sh)
 BACKING=/tmp/disk.img
 G=/sys/kernel/config/usb_gadget/benchdisk
 DEB_USBIP=/usr/sbin/usbip
 DEB_USBIPD=/usr/sbin/usbipd
-
-# measure NAME DEV: READ_MIB read and WRITE_MIB write on DEV, both checked.
-measure() {
-	local name=$1 dev=$2 sum
-	sum=$(sha_file "$BACKING")
-	dev_read "$dev" /tmp/read.bin "$READ_MIB" "$name"
-	same_sum "$name read" "$(sha_file /tmp/read.bin)" "$sum"
-	rm -f /tmp/read.bin
-	random_file /tmp/write.bin "$WRITE_MIB"
-	sum=$(sha_file /tmp/write.bin)
-	dev_write "$dev" /tmp/write.bin "$WRITE_MIB" "$name"
-	rm -f /tmp/write.bin
-	same_sum "$name write read-back" "$(sha_dev "$dev" "$WRITE_MIB")" "$sum"
-	same_sum "$name write in the backing file" \
-		"$(head -c $((WRITE_MIB * 1024 * 1024)) "$BACKING" | sha256sum | cut -d' ' -f1)" "$sum"
-}
-
-# loaded_as MOD ours|debian: the loaded module MOD is ours (taint O) or
-# Debian's in-tree one (no O).
-loaded_as() {
-	local taint
-	taint=$(cat "/sys/module/$1/taint")
-	case "$2:$taint" in
-	ours:*O*|debian:) ;;
-	*) die "$1 has taint '$taint', not $2" ;;
-	esac
-	info "$1 loaded, taint '$taint' ($2)"
-}
 
 vudc_status_is() {
 	[ "$(cat /sys/devices/platform/usbip-vudc.0/usbip_status)" = "$1" ]
@@ -73,7 +46,7 @@ over_vudc() {
 	port=$(vhci_ports_in_use | head -n1)
 	info "$name: vhci disk $dev on port $port, $(cat /sys/class/udc/usbip-vudc.0/current_speed)"
 	[ "$(cat "/sys/block/${dev#/dev/}/size")" -eq $((READ_MIB * 2048)) ] || die "wrong disk size"
-	measure "$name" "$dev"
+	bench_measure "$name" "$dev"
 	run "$DEB_USBIP" detach -p "$port"
 	wait_for "vhci disk to disappear" 60 sh -c "! test -b $dev"
 	wait_for "usbip-vudc.0 available again" 60 vudc_status_is 1
@@ -81,55 +54,22 @@ over_vudc() {
 	echo "" >"$G/UDC"
 }
 
-# deb_ko NAME: path of Debian's in-tree module NAME (.ko or .ko.xz).
-deb_ko() {
-	local f
-	for f in "/lib/modules/$KVER/kernel/drivers/usb/usbip/$1".ko*; do
-		[ -f "$f" ] && { echo "$f"; return 0; }
-	done
-	die "no Debian module $1 under /lib/modules/$KVER/kernel/drivers/usb/usbip"
-}
-
 vm1() {
-	local dev m
-
-	step "a ${READ_MIB} MiB gadget disk on dummy_hcd, usb-storage"
-	load_storage
-	random_file "$BACKING" "$READ_MIB"
-	gadget_storage_create benchdisk "$BACKING"
-	at_exit gadget_remove benchdisk
-	info "busid $GADGET_BUSID"
-
-	step "local: dummy_hcd + usb-storage"
-	wait_disk dev 60 disk_of_usb "$GADGET_BUSID"
-	measure local "$dev"
+	bench_local
 	echo "" >"$G/UDC"
-	wait_for "local disk to disappear" 60 sh -c "! test -b $dev"
+	wait_for "local disk to disappear" 60 sh -c "! test -b $BENCH_DEV"
 
 	step "intree: Debian's usbip-core, vhci-hcd, usbip-vudc by path"
-	for m in usbip-core vhci-hcd usbip-vudc; do
-		run insmod "$(deb_ko "$m")"
-	done
-	for m in usbip_core vhci_hcd usbip_vudc; do
-		loaded_as "$m" debian
-	done
+	deb_modules_load usbip-core vhci-hcd usbip-vudc
 	over_vudc intree
 	run rmmod usbip-vudc vhci-hcd usbip-core
 	[ ! -d /sys/module/usbip_core ] || die "usbip-core still loaded"
 
 	step "ours: our usbip-core, vhci-hcd, usbip-vudc from updates/"
-	run modprobe vhci-hcd
-	run modprobe usbip-vudc
-	for m in usbip_core vhci_hcd usbip_vudc; do
-		loaded_as "$m" ours
-	done
+	ours_modules_load vhci-hcd usbip-vudc
 	over_vudc ours
 	run modprobe -r usbip-vudc vhci-hcd
 
 	step "summary"
-	for m in local intree ours; do
-		info "$(printf '%-8s read %8s MB/s   write %8s MB/s' "$m" \
-			"$(sed -n "s/^${m}_read_MBps=\([0-9.]*\).*/\1/p" /run/vmtest/metrics)" \
-			"$(sed -n "s/^${m}_write_MBps=\([0-9.]*\).*/\1/p" /run/vmtest/metrics)")"
-	done
+	bench_summary local intree ours
 }
