@@ -146,10 +146,19 @@ vm1() {
 	[ ! -e /tmp/usbipd.pid ] || die "pid file left behind"
 	port_listening 3240 && die "port 3240 still listening"
 
-	step "bind without the usbip-host module says how to load it"
+	step "bind without the usbip-host module, autoloading off: says how to load it"
 	run rmmod usbip-host
-	if "$OURS" bind -b "$busid" 2>/tmp/err; then die "bind without usbip-host succeeded"; fi
+	if USBIP_NO_AUTOLOAD=1 "$OURS" bind -b "$busid" 2>/tmp/err; then
+		die "bind without usbip-host succeeded"
+	fi
 	cat /tmp/err
 	grep -q "modprobe usbip-host" /tmp/err || die "no modprobe hint"
 	[ "$(driver_of "$busid")" = usb ] || die "failed bind changed the driver"
+
+	step "bind without the usbip-host module: loads it on demand"
+	run "$OURS" bind -b "$busid"
+	[ -d /sys/module/usbip_host ] || die "bind did not load usbip-host"
+	wait_for "$busid bound to usbip-host" 30 test -e "/sys/bus/usb/drivers/usbip-host/$busid"
+	run "$OURS" unbind -b "$busid"
+	wait_for "$busid back with its own driver" 30 sh -c "[ \"\$(basename \"\$(readlink /sys/bus/usb/devices/$busid/driver)\")\" = usb ]"
 }
