@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0
-# @desc: make install into the guest for real (over Debian's own usbip modules), then the installed systemd units' commands run a loopback export: usbipd.service, usbip-bind@, usbip-attach@ (keep-attached re-attaches after the server drops the connection, detaches on stop); disk sha256 each time
+# @desc: make install into the guest for real (over Debian's own usbip modules), then the installed systemd units' commands run a loopback export, installed usbip's JSON checked against the installed schema: usbipd.service, usbip-bind@, usbip-attach@ (keep-attached re-attaches after the server drops the connection, detaches on stop); disk sha256 each time
 # @kernels: 6.1
 # @vms: 1
 # @modules: reference
@@ -61,6 +61,20 @@ no_vhci_disk() {
 
 attached_twice() {
 	[ "$(grep -c 'attached ::1' /tmp/keep.log)" -ge 2 ]
+}
+
+# json_check ARGS...: the installed usbip's JSON output for ARGS validates
+# against the installed schema.
+json_check() {
+	"$USBIP" "$@" >/tmp/out.json || die "usbip $* failed"
+	python3 - "$PREFIX/share/usbip/usbip-json.schema.json" /tmp/out.json <<'PY' ||
+import json, sys
+import jsonschema
+schema = json.load(open(sys.argv[1]))
+jsonschema.Draft202012Validator(schema).validate(json.load(open(sys.argv[2])))
+PY
+		die "usbip $*: output does not match the installed schema"
+	info "usbip $*: valid against the installed schema ($(wc -c </tmp/out.json) bytes)"
 }
 
 vm1() {
@@ -130,6 +144,9 @@ vm1() {
 	info "attached on port $port as $dev: $(grep attached /tmp/keep.log)"
 	[ "$(sha_dev "$dev" "$MIB")" = "$sum" ] || die "disk through vhci differs from the gadget's data"
 	info "sha256 through USB/IP matches"
+	json_check port --json
+	json_check list -l --json
+	json_check list -r ::1 --json
 
 	step "the server drops the connection: the supervisor attaches again"
 	echo -1 >"/sys/bus/usb/devices/$busid/usbip_sockfd" ||
