@@ -133,6 +133,49 @@ int usbip_sysfs_write_text(const char *path, const char *text, struct usbip_erro
 	return ret;
 }
 
+/**
+ * usbip_sysfs_read_status() - read and check a device's usbip_status
+ * @dir: the device's sysfs directory (usbip-host device or usbip-vudc.N)
+ * @busid: its name, for the error message
+ * @status: SDEV_ST_AVAILABLE, SDEV_ST_USED or SDEV_ST_ERROR
+ * @err: reason on failure, may be NULL
+ *
+ * Return: 0, -ENODEV (no usbip_status file) or -EINVAL (unknown value).
+ */
+int usbip_sysfs_read_status(const char *dir, const char *busid, int *status,
+			    struct usbip_error *err)
+{
+	unsigned long v;
+	int ret;
+
+	ret = usbip_sysfs_read_num(dir, "usbip_status", 10, 0xff, false, &v, err);
+	if (ret)
+		return ret == -ENOENT ? -ENODEV : ret;
+	if (v != SDEV_ST_AVAILABLE && v != SDEV_ST_USED && v != SDEV_ST_ERROR) {
+		usbip_set_error(err, "%s: unknown usbip_status %lu", busid, v);
+		return -EINVAL;
+	}
+	*status = v;
+	return 0;
+}
+
+/**
+ * usbip_sysfs_write_sockfd() - hand a connected socket to a server driver
+ * @dir: the device's sysfs directory, which has a usbip_sockfd file
+ * @sockfd: the socket; the driver holds its own reference afterwards
+ * @err: reason on failure, may be NULL
+ *
+ * Return: 0, or the negative errno of the write.
+ */
+int usbip_sysfs_write_sockfd(const char *dir, int sockfd, struct usbip_error *err)
+{
+	char path[PATH_MAX + 16], num[16];
+
+	snprintf(path, sizeof(path), "%s/usbip_sockfd", dir);
+	snprintf(num, sizeof(num), "%d", sockfd);
+	return usbip_sysfs_write_text(path, num, err);
+}
+
 static int check_busid_arg(const char *busid, struct usbip_error *err)
 {
 	if (strlen(busid) >= USBIP_BUSID_SIZE) {
@@ -590,7 +633,6 @@ int usbip_host_unbind(const char *busid, struct usbip_error *err)
 int usbip_host_status(const char *busid, int *status, struct usbip_error *err)
 {
 	char dir[PATH_MAX];
-	unsigned long v;
 	int ret;
 
 	ret = device_dir(busid, dir, err);
@@ -602,15 +644,7 @@ int usbip_host_status(const char *busid, int *status, struct usbip_error *err)
 		usbip_set_error(err, "%s is not bound to %s", busid, USBIP_HOST_DRIVER);
 		return -ENODEV;
 	}
-	ret = usbip_sysfs_read_num(dir, "usbip_status", 10, 0xff, false, &v, err);
-	if (ret)
-		return ret == -ENOENT ? -ENODEV : ret;
-	if (v != SDEV_ST_AVAILABLE && v != SDEV_ST_USED && v != SDEV_ST_ERROR) {
-		usbip_set_error(err, "%s: unknown usbip_status %lu", busid, v);
-		return -EINVAL;
-	}
-	*status = v;
-	return 0;
+	return usbip_sysfs_read_status(dir, busid, status, err);
 }
 
 /**
@@ -625,15 +659,13 @@ int usbip_host_status(const char *busid, int *status, struct usbip_error *err)
  */
 int usbip_host_export_fd(const char *busid, int sockfd, struct usbip_error *err)
 {
-	char dir[PATH_MAX], path[PATH_MAX + 16], num[16];
+	char dir[PATH_MAX];
 	int ret;
 
 	ret = device_dir(busid, dir, err);
 	if (ret)
 		return ret;
-	snprintf(path, sizeof(path), "%s/usbip_sockfd", dir);
-	snprintf(num, sizeof(num), "%d", sockfd);
-	return usbip_sysfs_write_text(path, num, err);
+	return usbip_sysfs_write_sockfd(dir, sockfd, err);
 }
 
 /**

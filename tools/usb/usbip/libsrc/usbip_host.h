@@ -26,6 +26,9 @@ int usbip_sysfs_path(char *buf, struct usbip_error *err, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 int usbip_sysfs_read_text(const char *path, char *buf, size_t size);
 int usbip_sysfs_write_text(const char *path, const char *text, struct usbip_error *err);
+int usbip_sysfs_read_status(const char *dir, const char *busid, int *status,
+			    struct usbip_error *err);
+int usbip_sysfs_write_sockfd(const char *dir, int sockfd, struct usbip_error *err);
 int usbip_sysfs_read_num(const char *dir, const char *attr, int base, unsigned long max,
 			 bool optional, unsigned long *val, struct usbip_error *err);
 int usbip_sysfs_device_path(const char *dir, struct usbip_devinfo *dev, struct usbip_error *err);

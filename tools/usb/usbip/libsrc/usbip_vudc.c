@@ -241,21 +241,12 @@ int usbip_vudc_read_device(const char *busid, struct usbip_devinfo *dev,
 int usbip_vudc_status(const char *busid, int *status, struct usbip_error *err)
 {
 	char dir[PATH_MAX];
-	unsigned long v;
 	int ret;
 
 	ret = vudc_dir(busid, dir, err);
 	if (ret)
 		return ret;
-	ret = usbip_sysfs_read_num(dir, "usbip_status", 10, 0xff, false, &v, err);
-	if (ret)
-		return ret == -ENOENT ? -ENODEV : ret;
-	if (v != SDEV_ST_AVAILABLE && v != SDEV_ST_USED && v != SDEV_ST_ERROR) {
-		usbip_set_error(err, "%s: unknown usbip_status %lu", busid, v);
-		return -EINVAL;
-	}
-	*status = v;
-	return 0;
+	return usbip_sysfs_read_status(dir, busid, status, err);
 }
 
 /**
@@ -268,15 +259,13 @@ int usbip_vudc_status(const char *busid, int *status, struct usbip_error *err)
  */
 int usbip_vudc_export_fd(const char *busid, int sockfd, struct usbip_error *err)
 {
-	char dir[PATH_MAX], path[PATH_MAX + 16], num[16];
+	char dir[PATH_MAX];
 	int ret;
 
 	ret = vudc_dir(busid, dir, err);
 	if (ret)
 		return ret;
-	snprintf(path, sizeof(path), "%s/usbip_sockfd", dir);
-	snprintf(num, sizeof(num), "%d", sockfd);
-	return usbip_sysfs_write_text(path, num, err);
+	return usbip_sysfs_write_sockfd(dir, sockfd, err);
 }
 
 /**
