@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0
 # @desc: Debian's usbip modules and tools export a dummy_hcd mass-storage gadget over loopback; 64 MiB checksums both ways and MB/s baseline
 # @kernels: 6.1
+# @suite: extra
 # @vms: 1
 # @modules: reference
 # @timeout: 420

@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0
 # @desc: two VMs over IPv6 ULA, Debian's modules and tools on both: server exports a gadget disk, client attaches it, checksums both ways
 # @kernels: 6.1
+# @suite: extra
 # @vms: 2
 # @modules: reference reference
 # @timeout: 480

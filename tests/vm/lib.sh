@@ -186,6 +186,8 @@ vm_start() {
 	# check at boot ("IO-APIC + timer doesn't work" panics); skip it.
 	append+=" no_timer_check"
 	append+=" rdinit=/init vmtest_stage2=$VM_TOP/tests/guest/stage2.sh"
+	# Extra kernel parameters a scenario asks for (@append:).
+	append+="${VM_APPEND:+ $VM_APPEND}"
 	# shellcheck disable=SC2086
 	qemu-system-x86_64 -name "vmtest-vm$idx" \
 		-accel tcg -cpu max -smp 2 -m "${VM_MEM:-2048}" \
