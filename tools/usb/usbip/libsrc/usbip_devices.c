@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "usbip_devices.h"
+#include "usbip_internal.h"
 #include "usbip_names.h"
 
 /**
@@ -60,10 +61,7 @@ int usbip_parse_sysfs_uint(const char *text, int base, unsigned long max, unsign
  */
 uint32_t usbip_speed_from_sysfs(const char *text)
 {
-	static const struct {
-		const char *text;
-		uint32_t speed;
-	} map[] = {
+	static const struct usbip_speed_name map[] = {
 		{ "1.5", USB_SPEED_LOW },
 		{ "12", USB_SPEED_FULL },
 		{ "480", USB_SPEED_HIGH },
@@ -72,13 +70,28 @@ uint32_t usbip_speed_from_sysfs(const char *text)
 		{ "10000", USB_SPEED_SUPER_PLUS },
 		{ "20000", USB_SPEED_SUPER_PLUS },
 	};
-	size_t i, n;
+
+	return usbip_speed_lookup(text, map, sizeof(map) / sizeof(map[0]));
+}
+
+/**
+ * usbip_speed_lookup() - map a sysfs speed text through a table
+ * @text: the attribute; it ends at the first blank or newline
+ * @map: the texts and their enum usb_device_speed values
+ * @n: entries in @map
+ *
+ * Return: the speed of the entry equal to @text, USB_SPEED_UNKNOWN for NULL
+ * or text not in @map.
+ */
+uint32_t usbip_speed_lookup(const char *text, const struct usbip_speed_name *map, size_t n)
+{
+	size_t i, len;
 
 	if (!text)
 		return USB_SPEED_UNKNOWN;
-	n = strcspn(text, " \t\n");
-	for (i = 0; i < sizeof(map) / sizeof(map[0]); i++)
-		if (strlen(map[i].text) == n && !strncmp(text, map[i].text, n))
+	len = strcspn(text, " \t\n");
+	for (i = 0; i < n; i++)
+		if (strlen(map[i].text) == len && !strncmp(text, map[i].text, len))
 			return map[i].speed;
 	return USB_SPEED_UNKNOWN;
 }
@@ -254,28 +267,73 @@ int usbip_read_device_numbers(usbip_attr_reader read, void *ctx, struct usbip_de
 	return 0;
 }
 
-struct intf_slot {
-	unsigned long number;
-	struct usbip_ifinfo info;
-};
-
 static int cmp_intf(const void *x, const void *y)
 {
-	const struct intf_slot *a = x, *b = y;
+	const struct usbip_intf_slot *a = x, *b = y;
 
 	return (a->number > b->number) - (a->number < b->number);
+}
+
+/**
+ * usbip_read_interface() - read the number and class triple of an interface
+ * @read: reads one attribute of the interface's sysfs directory
+ * @ctx: passed to @read
+ * @slot: filled
+ * @err: reason on failure, may be NULL
+ *
+ * Return: 0, or the negative errno of the first attribute that is missing or
+ * not a hexadecimal byte.
+ */
+int usbip_read_interface(usbip_attr_reader read, void *ctx, struct usbip_intf_slot *slot,
+			 struct usbip_error *err)
+{
+	unsigned long cls, sub, proto;
+	int ret;
+
+	ret = read(ctx, "bInterfaceNumber", 16, 0xff, false, &slot->number, err);
+	if (!ret)
+		ret = read(ctx, "bInterfaceClass", 16, 0xff, false, &cls, err);
+	if (!ret)
+		ret = read(ctx, "bInterfaceSubClass", 16, 0xff, false, &sub, err);
+	if (!ret)
+		ret = read(ctx, "bInterfaceProtocol", 16, 0xff, false, &proto, err);
+	if (ret)
+		return ret;
+	slot->info.bInterfaceClass = cls;
+	slot->info.bInterfaceSubClass = sub;
+	slot->info.bInterfaceProtocol = proto;
+	return 0;
+}
+
+/**
+ * usbip_set_interfaces() - store the interfaces read in a device record
+ * @dev: dev->intf is set in interface number order, dev->bNumInterfaces to
+ *       @n (a differing count from the device's attribute is logged)
+ * @slots: the interfaces as read, at most USBIP_MAX_INTERFACES; sorted
+ * @n: entries in @slots
+ */
+void usbip_set_interfaces(struct usbip_devinfo *dev, struct usbip_intf_slot *slots, size_t n)
+{
+	size_t i;
+
+	qsort(slots, n, sizeof(slots[0]), cmp_intf);
+	for (i = 0; i < n; i++)
+		dev->intf[i] = slots[i].info;
+	if (n != dev->bNumInterfaces)
+		usbip_dbg("%s: bNumInterfaces says %u, sysfs has %zu interfaces; using %zu",
+			  dev->busid, dev->bNumInterfaces, n, n);
+	dev->bNumInterfaces = n;
 }
 
 /* Fills dev->intf and dev->bNumInterfaces from the interface children. */
 static int read_interfaces(struct udev *udev, struct udev_device *parent,
 			   struct usbip_devinfo *dev, struct usbip_error *err)
 {
-	struct intf_slot slots[USBIP_MAX_INTERFACES];
+	struct usbip_intf_slot slots[USBIP_MAX_INTERFACES];
 	const char *parent_path = udev_device_get_syspath(parent);
 	struct udev_list_entry *entry;
 	struct udev_enumerate *en;
-	unsigned long cls, sub, proto;
-	size_t n = 0, i;
+	size_t n = 0;
 	int ret;
 
 	en = udev_enumerate_new(udev);
@@ -316,29 +374,14 @@ static int read_interfaces(struct udev *udev, struct udev_device *parent,
 			ret = -E2BIG;
 			goto out_unref;
 		}
-		ret = read_attr(child, "bInterfaceNumber", 16, 0xff, &slots[n].number, err);
-		if (!ret)
-			ret = read_attr(child, "bInterfaceClass", 16, 0xff, &cls, err);
-		if (!ret)
-			ret = read_attr(child, "bInterfaceSubClass", 16, 0xff, &sub, err);
-		if (!ret)
-			ret = read_attr(child, "bInterfaceProtocol", 16, 0xff, &proto, err);
+		ret = usbip_read_interface(udev_attr_reader, child, &slots[n], err);
 		udev_device_unref(child);
 		if (ret)
 			goto out_unref;
-		slots[n].info.bInterfaceClass = cls;
-		slots[n].info.bInterfaceSubClass = sub;
-		slots[n].info.bInterfaceProtocol = proto;
 		n++;
 	}
 
-	qsort(slots, n, sizeof(slots[0]), cmp_intf);
-	for (i = 0; i < n; i++)
-		dev->intf[i] = slots[i].info;
-	if (n != dev->bNumInterfaces)
-		usbip_dbg("%s: bNumInterfaces says %u, sysfs has %zu interfaces; using %zu",
-			  dev->busid, dev->bNumInterfaces, n, n);
-	dev->bNumInterfaces = n;
+	usbip_set_interfaces(dev, slots, n);
 	ret = 0;
 
 out_unref:

@@ -30,6 +30,7 @@
 
 #include "usbip_devices.h"
 #include "usbip_host.h"
+#include "usbip_internal.h"
 
 /**
  * usbip_sysfs_root() - directory that stands for /sys
@@ -256,24 +257,11 @@ static int device_dir(const char *busid, char *dir, struct usbip_error *err)
 	return 0;
 }
 
-struct intf_slot {
-	unsigned long number;
-	struct usbip_ifinfo info;
-};
-
-static int cmp_intf(const void *x, const void *y)
-{
-	const struct intf_slot *a = x, *b = y;
-
-	return (a->number > b->number) - (a->number < b->number);
-}
-
 /* Fills the interfaces from the BUSID:C.I subdirectories of @dir. */
 static int read_interfaces(const char *dir, struct usbip_devinfo *dev, struct usbip_error *err)
 {
-	struct intf_slot slots[USBIP_MAX_INTERFACES];
-	size_t blen = strlen(dev->busid), n = 0, i;
-	unsigned long cls, sub, proto;
+	struct usbip_intf_slot slots[USBIP_MAX_INTERFACES];
+	size_t blen = strlen(dev->busid), n = 0;
 	char sub_dir[PATH_MAX];
 	struct dirent *de;
 	DIR *d;
@@ -297,34 +285,15 @@ static int read_interfaces(const char *dir, struct usbip_devinfo *dev, struct us
 			ret = -E2BIG;
 			break;
 		}
-		ret = usbip_sysfs_read_num(sub_dir, "bInterfaceNumber", 16, 0xff, false,
-					   &slots[n].number, err);
-		if (!ret)
-			ret = usbip_sysfs_read_num(sub_dir, "bInterfaceClass", 16, 0xff, false,
-						   &cls, err);
-		if (!ret)
-			ret = usbip_sysfs_read_num(sub_dir, "bInterfaceSubClass", 16, 0xff, false,
-						   &sub, err);
-		if (!ret)
-			ret = usbip_sysfs_read_num(sub_dir, "bInterfaceProtocol", 16, 0xff, false,
-						   &proto, err);
+		ret = usbip_read_interface(dir_attr_reader, sub_dir, &slots[n], err);
 		if (ret)
 			break;
-		slots[n].info.bInterfaceClass = cls;
-		slots[n].info.bInterfaceSubClass = sub;
-		slots[n].info.bInterfaceProtocol = proto;
 		n++;
 	}
 	closedir(d);
 	if (ret)
 		return ret;
-	qsort(slots, n, sizeof(slots[0]), cmp_intf);
-	for (i = 0; i < n; i++)
-		dev->intf[i] = slots[i].info;
-	if (n != dev->bNumInterfaces)
-		usbip_dbg("%s: bNumInterfaces says %u, sysfs has %zu interfaces; using %zu",
-			  dev->busid, dev->bNumInterfaces, n, n);
-	dev->bNumInterfaces = n;
+	usbip_set_interfaces(dev, slots, n);
 	return 0;
 }
 
@@ -668,6 +637,19 @@ int usbip_host_export_fd(const char *busid, int sockfd, struct usbip_error *err)
 	return usbip_sysfs_write_sockfd(dir, sockfd, err);
 }
 
+/* usbip-host's directory holds links named after the bus ids of its devices. */
+static bool host_entry(const char *dir, const char *name)
+{
+	char entry[PATH_MAX + NAME_MAX + 2];
+	struct stat st;
+
+	if (name[0] == '.' || !strcmp(name, "module") || strlen(name) >= USBIP_BUSID_SIZE ||
+	    strchr(name, ':'))
+		return false;
+	snprintf(entry, sizeof(entry), "%s/%s", dir, name);
+	return !lstat(entry, &st) && S_ISLNK(st.st_mode);
+}
+
 /**
  * usbip_host_devices() - the devices bound to usbip-host
  * @devs: on success a malloc()ed array sorted by bus id, NULL when empty
@@ -681,12 +663,7 @@ int usbip_host_export_fd(const char *busid, int sockfd, struct usbip_error *err)
  */
 int usbip_host_devices(struct usbip_devinfo **devs, size_t *ndev, struct usbip_error *err)
 {
-	struct usbip_devinfo *list = NULL, *grown;
-	size_t count = 0, cap = 0;
-	char path[PATH_MAX], entry[PATH_MAX + NAME_MAX + 2];
-	struct dirent *de;
-	struct stat st;
-	DIR *d;
+	char path[PATH_MAX];
 	int ret;
 
 	*devs = NULL;
@@ -696,32 +673,57 @@ int usbip_host_devices(struct usbip_devinfo **devs, size_t *ndev, struct usbip_e
 		ret = usbip_sysfs_path(path, err, "bus/usb/drivers/%s", USBIP_HOST_DRIVER);
 	if (ret)
 		return ret;
-	d = opendir(path);
+	return usbip_driver_devices(path, host_entry, usbip_host_read_device,
+				    "exported devices", devs, ndev, err);
+}
+
+/**
+ * usbip_driver_devices() - read the devices listed in a driver's directory
+ * @dir: the driver's sysfs directory
+ * @want: picks the entries of @dir that name devices
+ * @read: reads one device, given the entry's name as bus id
+ * @what: the devices in the out-of-memory message ("listing @what")
+ * @devs: on success a malloc()ed array sorted by bus id, NULL when empty
+ * @ndev: on success the number of devices
+ * @err: reason on failure, may be NULL
+ *
+ * Devices that @read refuses (they may be disappearing) are left out with
+ * a debug message.
+ *
+ * Return: 0, or a negative errno when @dir cannot be read or memory runs out.
+ */
+int usbip_driver_devices(const char *dir, usbip_driver_entry_filter want,
+			 usbip_device_reader read, const char *what,
+			 struct usbip_devinfo **devs, size_t *ndev, struct usbip_error *err)
+{
+	struct usbip_devinfo *list = NULL, *grown;
+	size_t count = 0, cap = 0;
+	struct dirent *de;
+	DIR *d;
+	int ret;
+
+	d = opendir(dir);
 	if (!d) {
 		ret = -errno;
-		usbip_set_error(err, "cannot read %s: %s", path, strerror(errno));
+		usbip_set_error(err, "cannot read %s: %s", dir, strerror(errno));
 		return ret;
 	}
 	while ((de = readdir(d))) {
 		struct usbip_error why;
 
-		if (de->d_name[0] == '.' || !strcmp(de->d_name, "module") ||
-		    strlen(de->d_name) >= USBIP_BUSID_SIZE || strchr(de->d_name, ':'))
-			continue;
-		snprintf(entry, sizeof(entry), "%s/%s", path, de->d_name);
-		if (lstat(entry, &st) || !S_ISLNK(st.st_mode))
+		if (!want(dir, de->d_name))
 			continue;
 		if (count == cap) {
 			cap = cap ? cap * 2 : 8;
 			grown = realloc(list, cap * sizeof(*list));
 			if (!grown) {
-				usbip_set_error(err, "out of memory listing exported devices");
+				usbip_set_error(err, "out of memory listing %s", what);
 				ret = -ENOMEM;
 				goto err_free;
 			}
 			list = grown;
 		}
-		if (usbip_host_read_device(de->d_name, &list[count], &why)) {
+		if (read(de->d_name, &list[count], &why)) {
 			usbip_dbg("skipping %s: %s", de->d_name, why.msg);
 			continue;
 		}

@@ -35,6 +35,7 @@
 
 #include "usbip_devices.h"
 #include "usbip_host.h"
+#include "usbip_internal.h"
 #include "usbip_vudc.h"
 
 /**
@@ -46,10 +47,7 @@
  */
 uint32_t usbip_speed_from_udc(const char *text)
 {
-	static const struct {
-		const char *text;
-		uint32_t speed;
-	} map[] = {
+	static const struct usbip_speed_name map[] = {
 		{ "low-speed", USB_SPEED_LOW },
 		{ "full-speed", USB_SPEED_FULL },
 		{ "high-speed", USB_SPEED_HIGH },
@@ -57,15 +55,8 @@ uint32_t usbip_speed_from_udc(const char *text)
 		{ "super-speed", USB_SPEED_SUPER },
 		{ "super-speed-plus", USB_SPEED_SUPER_PLUS },
 	};
-	size_t i, n;
 
-	if (!text)
-		return USB_SPEED_UNKNOWN;
-	n = strcspn(text, " \t\n");
-	for (i = 0; i < sizeof(map) / sizeof(map[0]); i++)
-		if (strlen(map[i].text) == n && !strncmp(text, map[i].text, n))
-			return map[i].speed;
-	return USB_SPEED_UNKNOWN;
+	return usbip_speed_lookup(text, map, sizeof(map) / sizeof(map[0]));
 }
 
 /**
@@ -268,6 +259,14 @@ int usbip_vudc_export_fd(const char *busid, int sockfd, struct usbip_error *err)
 	return usbip_sysfs_write_sockfd(dir, sockfd, err);
 }
 
+/* usbip-vudc's directory holds links named after its platform devices. */
+static bool vudc_entry(const char *dir, const char *name)
+{
+	(void)dir;
+	return !strncmp(name, USBIP_VUDC_DRIVER ".", strlen(USBIP_VUDC_DRIVER) + 1) &&
+	       strlen(name) < USBIP_BUSID_SIZE;
+}
+
 /**
  * usbip_vudc_devices() - the usbip-vudc devices that have a gadget bound
  * @devs: on success a malloc()ed array sorted by name, NULL when empty
@@ -281,11 +280,7 @@ int usbip_vudc_export_fd(const char *busid, int sockfd, struct usbip_error *err)
  */
 int usbip_vudc_devices(struct usbip_devinfo **devs, size_t *ndev, struct usbip_error *err)
 {
-	struct usbip_devinfo *list = NULL, *grown;
 	char path[PATH_MAX];
-	size_t count = 0, cap = 0;
-	struct dirent *de;
-	DIR *d;
 	int ret;
 
 	*devs = NULL;
@@ -295,46 +290,6 @@ int usbip_vudc_devices(struct usbip_devinfo **devs, size_t *ndev, struct usbip_e
 		ret = usbip_sysfs_path(path, err, "bus/platform/drivers/%s", USBIP_VUDC_DRIVER);
 	if (ret)
 		return ret;
-	d = opendir(path);
-	if (!d) {
-		ret = -errno;
-		usbip_set_error(err, "cannot read %s: %s", path, strerror(errno));
-		return ret;
-	}
-	while ((de = readdir(d))) {
-		struct usbip_error why;
-
-		if (strncmp(de->d_name, USBIP_VUDC_DRIVER ".", strlen(USBIP_VUDC_DRIVER) + 1) ||
-		    strlen(de->d_name) >= USBIP_BUSID_SIZE)
-			continue;
-		if (count == cap) {
-			cap = cap ? cap * 2 : 8;
-			grown = realloc(list, cap * sizeof(*list));
-			if (!grown) {
-				usbip_set_error(err, "out of memory listing gadgets");
-				ret = -ENOMEM;
-				goto err_free;
-			}
-			list = grown;
-		}
-		if (usbip_vudc_read_device(de->d_name, &list[count], &why)) {
-			usbip_dbg("skipping %s: %s", de->d_name, why.msg);
-			continue;
-		}
-		count++;
-	}
-	closedir(d);
-	usbip_sort_devices(list, count);
-	if (!count) {
-		free(list);
-		list = NULL;
-	}
-	*devs = list;
-	*ndev = count;
-	return 0;
-
-err_free:
-	closedir(d);
-	free(list);
-	return ret;
+	return usbip_driver_devices(path, vudc_entry, usbip_vudc_read_device, "gadgets",
+				    devs, ndev, err);
 }
