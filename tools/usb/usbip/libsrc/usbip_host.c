@@ -455,6 +455,17 @@ static int reprobe(const char *busid, struct usbip_error *err)
 	return ret;
 }
 
+/* For bind and unbind: usbip-host must be loaded; @name is @busid's driver now. */
+static int current_driver(const char *busid, char *name, size_t size, struct usbip_error *err)
+{
+	int ret;
+
+	ret = usbip_host_driver_loaded(err);
+	if (ret)
+		return ret;
+	return usbip_host_driver_of(busid, name, size, err);
+}
+
 /**
  * usbip_host_bind() - make a device exportable: bind it to usbip-host
  * @busid: bus id of the device
@@ -485,10 +496,7 @@ int usbip_host_bind(const char *busid, struct usbip_error *err)
 		usbip_set_error(err, "%s is a USB hub; hubs cannot be exported", busid);
 		return -EINVAL;
 	}
-	ret = usbip_host_driver_loaded(err);
-	if (ret)
-		return ret;
-	ret = usbip_host_driver_of(busid, driver, sizeof(driver), err);
+	ret = current_driver(busid, driver, sizeof(driver), err);
 	if (ret)
 		return ret;
 	if (!strcmp(driver, USBIP_HOST_DRIVER)) {
@@ -556,10 +564,7 @@ int usbip_host_unbind(const char *busid, struct usbip_error *err)
 	ret = device_dir(busid, dir, err);
 	if (ret)
 		return ret;
-	ret = usbip_host_driver_loaded(err);
-	if (ret)
-		return ret;
-	ret = usbip_host_driver_of(busid, driver, sizeof(driver), err);
+	ret = current_driver(busid, driver, sizeof(driver), err);
 	if (ret)
 		return ret;
 	if (strcmp(driver, USBIP_HOST_DRIVER)) {
