@@ -136,6 +136,26 @@ err_close:
 }
 
 /**
+ * usbip_net_parse_port() - parse a TCP port number given on a command line
+ * @text: the argument: decimal digits only, 1 to 65535
+ * @port: the port on success
+ *
+ * Return: 0, or -EINVAL for anything else (signs, blanks, trailing text).
+ */
+int usbip_net_parse_port(const char *text, unsigned int *port)
+{
+	unsigned long v;
+	char *end;
+
+	errno = 0;
+	v = strtoul(text, &end, 10);
+	if (errno || end == text || *end || text[0] == '-' || v < 1 || v > 65535)
+		return -EINVAL;
+	*port = v;
+	return 0;
+}
+
+/**
  * usbip_net_connect() - open a TCP connection to a USB/IP server
  * @host: host name, IPv4 or IPv6 address
  * @port: TCP port

@@ -14,6 +14,7 @@
 /* How long a client waits for a server's reply, in milliseconds. */
 #define USBIP_NET_TIMEOUT_MS	30000
 
+int usbip_net_parse_port(const char *text, unsigned int *port);
 int usbip_net_connect(const char *host, unsigned int port, struct usbip_error *err);
 int usbip_net_read(int fd, void *buf, size_t len, int timeout_ms, struct usbip_error *err);
 int usbip_net_write(int fd, const void *buf, size_t len, int timeout_ms,

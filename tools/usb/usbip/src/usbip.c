@@ -15,6 +15,7 @@
 #include "usbip.h"
 #include "usbip_common.h"
 #include "usbip_devices.h"
+#include "usbip_net.h"
 #include "usbip_proto.h"
 
 unsigned int usbip_tcp_port = USBIP_PORT;
@@ -152,19 +153,6 @@ int usbip_parse_output(const char *cmd, const char *text, enum usbip_output *fmt
 	return USBIP_EXIT_OK;
 }
 
-static int parse_port(const char *text, unsigned int *port)
-{
-	unsigned long v;
-	char *end;
-
-	errno = 0;
-	v = strtoul(text, &end, 10);
-	if (errno || end == text || *end || text[0] == '-' || v < 1 || v > 65535)
-		return -EINVAL;
-	*port = v;
-	return 0;
-}
-
 /* Flushes stdout and turns a failed write (full disk, closed pipe) into an error. */
 static int finish_output(int status)
 {
@@ -194,7 +182,7 @@ int main(int argc, char *argv[])
 			usbip_debug_enabled = true;
 			break;
 		case 't':
-			if (parse_port(optarg, &usbip_tcp_port)) {
+			if (usbip_net_parse_port(optarg, &usbip_tcp_port)) {
 				usbip_err("--tcp-port: '%s' is not a port number (1-65535)", optarg);
 				return USBIP_EXIT_USAGE;
 			}

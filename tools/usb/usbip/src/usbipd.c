@@ -592,19 +592,6 @@ static int write_pidfile(const char *path)
 	return 0;
 }
 
-static int parse_port(const char *text, unsigned int *port)
-{
-	unsigned long v;
-	char *end;
-
-	errno = 0;
-	v = strtoul(text, &end, 10);
-	if (errno || end == text || *end || text[0] == '-' || v < 1 || v > 65535)
-		return -1;
-	*port = v;
-	return 0;
-}
-
 /* The poll loop; returns when a stop signal arrives. */
 static void serve(const sigset_t *waitmask)
 {
@@ -717,7 +704,7 @@ int main(int argc, char *argv[])
 				pidfile = DEFAULT_PIDFILE;
 			break;
 		case 't':
-			if (parse_port(optarg, &port)) {
+			if (usbip_net_parse_port(optarg, &port)) {
 				usbip_err("--tcp-port: '%s' is not a port number (1-65535)", optarg);
 				return 2;
 			}
