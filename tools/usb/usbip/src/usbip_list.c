@@ -5,6 +5,7 @@
  */
 #include <config.h>
 
+#include <errno.h>
 #include <getopt.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -60,6 +61,32 @@ static void json_end(void)
 	fputs("]}\n", stdout);
 }
 
+/* A JSON list document holding @devs. */
+static void json_devices(const char *mode, const char *host, const struct usbip_devinfo *devs,
+			 size_t ndev, const struct usbip_names *names)
+{
+	size_t i;
+
+	json_begin(mode, host);
+	for (i = 0; i < ndev; i++) {
+		if (i)
+			putchar(',');
+		usbip_json_device(stdout, &devs[i], names);
+	}
+	json_end();
+}
+
+/* Loads usb.ids into @names; on failure says so and frees @devs. */
+static int load_names(struct usbip_names **names, struct usbip_devinfo *devs)
+{
+	*names = usbip_names_load_default();
+	if (*names)
+		return 0;
+	usbip_err("loading usb.ids: out of memory");
+	free(devs);
+	return -ENOMEM;
+}
+
 static int list_local(bool parsable, bool json)
 {
 	struct usbip_devinfo *devs;
@@ -73,14 +100,8 @@ static int list_local(bool parsable, bool json)
 		usbip_err("listing local USB devices: %s", err.msg);
 		return USBIP_EXIT_FAILED;
 	}
-	if (!parsable || json) {
-		names = usbip_names_load_default();
-		if (!names) {
-			usbip_err("loading usb.ids: out of memory");
-			free(devs);
-			return USBIP_EXIT_FAILED;
-		}
-	}
+	if ((!parsable || json) && load_names(&names, devs))
+		return USBIP_EXIT_FAILED;
 	if (json)
 		json_begin("local", NULL);
 	for (i = 0; i < ndev; i++) {
@@ -121,22 +142,10 @@ static int list_gadgets(bool parsable, bool json)
 		usbip_err("listing gadgets: %s", err.msg);
 		return USBIP_EXIT_FAILED;
 	}
-	if (!parsable || json) {
-		names = usbip_names_load_default();
-		if (!names) {
-			usbip_err("loading usb.ids: out of memory");
-			free(devs);
-			return USBIP_EXIT_FAILED;
-		}
-	}
+	if ((!parsable || json) && load_names(&names, devs))
+		return USBIP_EXIT_FAILED;
 	if (json) {
-		json_begin("device", NULL);
-		for (i = 0; i < ndev; i++) {
-			if (i)
-				putchar(',');
-			usbip_json_device(stdout, &devs[i], names);
-		}
-		json_end();
+		json_devices("device", NULL, devs, ndev, names);
 	} else {
 		for (i = 0; i < ndev; i++)
 			usbip_print_local_device(stdout, &devs[i], names, parsable);
@@ -172,29 +181,17 @@ static int list_remote(const char *host, bool json)
 		free(devs);
 		return USBIP_EXIT_OK;
 	}
-	names = usbip_names_load_default();
-	if (!names) {
-		usbip_err("loading usb.ids: out of memory");
-		free(devs);
+	if (load_names(&names, devs))
 		return USBIP_EXIT_FAILED;
-	}
 	if (json) {
-		json_begin("remote", host);
-		for (i = 0; i < ndev; i++) {
-			if (i)
-				putchar(',');
-			usbip_json_device(stdout, &devs[i], names);
-		}
-		json_end();
-		usbip_names_free(names);
-		free(devs);
-		return USBIP_EXIT_OK;
+		json_devices("remote", host, devs, ndev, names);
+	} else {
+		printf("Exportable USB devices\n"
+		       "======================\n"
+		       " - %s\n", host);
+		for (i = 0; i < ndev; i++)
+			usbip_print_remote_device(stdout, &devs[i], names);
 	}
-	printf("Exportable USB devices\n"
-	       "======================\n"
-	       " - %s\n", host);
-	for (i = 0; i < ndev; i++)
-		usbip_print_remote_device(stdout, &devs[i], names);
 	usbip_names_free(names);
 	free(devs);
 	return USBIP_EXIT_OK;
