@@ -7,21 +7,15 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import fakesysfs  # noqa: E402
+import usbiptest  # noqa: E402
 
 tap = fakesysfs.Tap()
-usbip = os.environ.get("USBIP_BIN")
-if not usbip or not os.access(usbip, os.X_OK):
-    print("Bail out! USBIP_BIN is not set or not executable")
-    sys.exit(99)
+usbip, = usbiptest.programs("USBIP_BIN")
 
-tmp = tempfile.mkdtemp(prefix="usbip-host-test.")
-root = os.path.join(tmp, "sys")
-os.mkdir(root)
-fakesysfs.build(root)
+tmp, root = usbiptest.scratch("usbip-host-test.")
 HOST = os.path.join(root, "bus/usb/drivers/usbip-host")
 USB = os.path.join(root, "bus/usb/drivers/usb")
 PROBE = os.path.join(root, "bus/usb/drivers_probe")

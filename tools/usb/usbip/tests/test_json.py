@@ -9,22 +9,17 @@ tree on 127.0.0.1.  TAP output."""
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import tempfile
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import fakesysfs  # noqa: E402
+import usbiptest  # noqa: E402
+from usbiptest import free_port  # noqa: E402
 
 tap = fakesysfs.Tap()
-usbip = os.environ.get("USBIP_BIN")
-usbipd = os.environ.get("USBIPD_BIN")
+usbip, usbipd = usbiptest.programs("USBIP_BIN", "USBIPD_BIN")
 srcdir = os.environ.get("top_srcdir", os.path.join(os.path.dirname(__file__), ".."))
-if not usbip or not usbipd:
-    print("Bail out! USBIP_BIN or USBIPD_BIN is not set")
-    sys.exit(99)
 try:
     import jsonschema
 except ImportError:
@@ -35,10 +30,7 @@ with open(os.path.join(srcdir, "doc/usbip-json.schema.json")) as f:
     SCHEMA = json.load(f)
 VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)
 
-tmp = tempfile.mkdtemp(prefix="usbip-json-test.")
-root = os.path.join(tmp, "sys")
-os.mkdir(root)
-fakesysfs.build(root)
+tmp, root = usbiptest.scratch("usbip-json-test.")
 records = os.path.join(tmp, "records")
 os.mkdir(records)
 
@@ -81,27 +73,9 @@ def load(r, what):
     return doc
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 def start_usbipd(port, extra=()):
-    log = open(os.path.join(tmp, "usbipd.log"), "a")
-    p = subprocess.Popen([usbipd, "-4", "-t", str(port)] + list(extra), stdin=subprocess.DEVNULL,
-                         stdout=log, stderr=log, env=ENV)
-    log.close()
-    end = time.time() + 20
-    while time.time() < end and p.poll() is None:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            time.sleep(0.05)
-    return p
+    return usbiptest.start_usbipd([usbipd, "-4", "-t", str(port)] + list(extra), port, ENV,
+                                  os.path.join(tmp, "usbipd.log"), wait=20)
 
 
 def busids_text(r):

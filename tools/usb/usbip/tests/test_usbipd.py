@@ -12,61 +12,26 @@ import socket
 import struct
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import fakesysfs  # noqa: E402
+import usbiptest  # noqa: E402
 
-VERSION = 0x0111
-REQ_DEVLIST, REP_DEVLIST = 0x8005, 0x0005
-REQ_IMPORT, REP_IMPORT = 0x8003, 0x0003
-ST_OK, ST_NA, ST_BUSY, ST_DEV_ERR, ST_NODEV = 0, 1, 2, 3, 4
+from usbiptest import (REP_DEVLIST, REP_IMPORT, REQ_DEVLIST, REQ_IMPORT,  # noqa: E402
+                       ST_BUSY, ST_DEV_ERR, ST_NA, ST_NODEV, ST_OK, VERSION, connect,
+                       devlist_req, free_port, import_req, recv_all, request)
+
 TIMEOUT_MS = 2000
 
 tap = fakesysfs.Tap()
-usbipd = os.environ.get("USBIPD_BIN")
+usbipd, = usbiptest.programs("USBIPD_BIN")
 usbip = os.environ.get("USBIP_BIN")
 srcdir = os.environ.get("top_srcdir", os.path.join(os.path.dirname(__file__), ".."))
-if not usbipd or not os.access(usbipd, os.X_OK):
-    print("Bail out! USBIPD_BIN is not set or not executable")
-    sys.exit(99)
 
-tmp = tempfile.mkdtemp(prefix="usbipd-test.")
-root = os.path.join(tmp, "sys")
-os.mkdir(root)
-fakesysfs.build(root)
+tmp, root = usbiptest.scratch("usbipd-test.")
 pidfile = os.path.join(tmp, "usbipd.pid")
 logpath = os.path.join(tmp, "usbipd.log")
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def connect(port, family=socket.AF_INET, host="127.0.0.1"):
-    s = socket.socket(family, socket.SOCK_STREAM)
-    s.settimeout(5)
-    s.connect((host, port))
-    return s
-
-
-def recv_all(s, limit=1 << 20):
-    """Everything until EOF (or a 5 s timeout, which raises)."""
-    data = b""
-    while len(data) < limit:
-        try:
-            chunk = s.recv(65536)
-        except ConnectionResetError:
-            break
-        if not chunk:
-            break
-        data += chunk
-    return data
 
 
 def closed_quietly(s):
@@ -103,39 +68,11 @@ def one_line(before, pattern, what, wait=3.0):
               "%s: exactly one log line matching /%s/" % (what, pattern), "\n".join(lines))
 
 
-def devlist_req():
-    return struct.pack(">HHI", VERSION, REQ_DEVLIST, 0)
-
-
-def import_req(busid):
-    return struct.pack(">HHI", VERSION, REQ_IMPORT, 0) + busid.ljust(32, b"\0")
-
-
-def do(port, payload):
-    s = connect(port)
-    s.sendall(payload)
-    data = recv_all(s)
-    s.close()
-    return data
-
-
 def start(port, extra=(), env_extra=None):
     env = dict(os.environ, USBIP_SYSFS_ROOT=root, USBIPD_TIMEOUT_MS=str(TIMEOUT_MS))
     env.update(env_extra or {})
-    log = open(logpath, "a")
-    p = subprocess.Popen([usbipd, "-t", str(port), "-P", pidfile] + list(extra),
-                         stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env)
-    log.close()
-    end = time.time() + 10
-    while time.time() < end:
-        try:
-            connect(port).close()
-            return p
-        except OSError:
-            if p.poll() is not None:
-                break
-            time.sleep(0.05)
-    return p
+    return usbiptest.start_usbipd([usbipd, "-t", str(port), "-P", pidfile] + list(extra), port,
+                                  env, logpath)
 
 
 def main():
@@ -168,7 +105,7 @@ def run_tests(port, proc):
     want = struct.pack(">HHII", VERSION, REP_DEVLIST, ST_OK, 2)
     want += fakesysfs.device_record("1-1") + fakesysfs.device_record("1-10")
     before = len(log_lines())
-    got = do(port, devlist_req())
+    got = request(port, devlist_req())
     tap.check(got == want, "DEVLIST reply is byte-exact (%d bytes, 2 available devices)" % len(want),
               "got  %s\nwant %s" % (got.hex(), want.hex()))
     tap.check(new_log_lines(before) == [], "DEVLIST logs nothing")
@@ -194,7 +131,7 @@ def run_tests(port, proc):
     # socket's fd number written to usbip_sockfd, then usbipd lets go.
     sockfd = os.path.join(root, fakesysfs.dev_dir("1-1"), "usbip_sockfd")
     open(sockfd, "w").close()
-    got = do(port, import_req(b"1-1"))
+    got = request(port, import_req(b"1-1"))
     want = struct.pack(">HHI", VERSION, REP_IMPORT, ST_OK) + fakesysfs.device_record("1-1", False)
     tap.check(got == want, "IMPORT 1-1: status 0 and the 312-byte record, byte-exact",
               "got  %s\nwant %s" % (got.hex(), want.hex()))
@@ -208,7 +145,7 @@ def run_tests(port, proc):
                                 (b"9-9", ST_NODEV, "unknown -> NODEV"),
                                 (b"2-1", ST_NODEV, "not bound to usbip-host -> NODEV"),
                                 (b"2-1:1.0", ST_NODEV, "an interface -> NODEV")):
-        got = do(port, import_req(busid))
+        got = request(port, import_req(busid))
         want = struct.pack(">HHI", VERSION, REP_IMPORT, status)
         tap.check(got == want, "IMPORT %s: %s, 8 bytes" % (busid.decode(), what), got.hex())
 
@@ -236,19 +173,19 @@ def run_tests(port, proc):
     one_line(before, r"unknown op code 0x8002", "unknown op code")
 
     before = len(log_lines())
-    got = do(port, struct.pack(">HHI", VERSION, REQ_IMPORT, 0) + b"1-1" + b"x" * 29)
+    got = request(port, struct.pack(">HHI", VERSION, REQ_IMPORT, 0) + b"1-1" + b"x" * 29)
     tap.check(got == struct.pack(">HHI", VERSION, REP_IMPORT, ST_NA),
               "unterminated bus id: OP_REP_IMPORT with status NA", got.hex())
     one_line(before, r"not NUL-terminated", "unterminated bus id")
 
     before = len(log_lines())
-    got = do(port, import_req(b"../1-1"))
+    got = request(port, import_req(b"../1-1"))
     tap.check(got == struct.pack(">HHI", VERSION, REP_IMPORT, ST_NA),
               "bus id with a slash: OP_REP_IMPORT with status NA", got.hex())
     one_line(before, r"invalid byte", "bus id with a slash")
 
     before = len(log_lines())
-    got = do(port, devlist_req() + b"\xde\xad\xbe\xef" * 64)
+    got = request(port, devlist_req() + b"\xde\xad\xbe\xef" * 64)
     tap.check(got == struct.pack(">HHI", VERSION, REP_DEVLIST, ST_NA),
               "oversized DEVLIST request: reply with status NA", got.hex())
     one_line(before, r"unexpected data", "oversized request")
@@ -295,7 +232,7 @@ def run_tests(port, proc):
     hog = connect(port)
     hog.sendall(devlist_req())
     t0 = time.time()
-    got = do(port, devlist_req())
+    got = request(port, devlist_req())
     tap.check(got[:8] == struct.pack(">HHI", VERSION, REP_DEVLIST, ST_OK) and
               time.time() - t0 < 1.0, "a client that does not read its reply blocks nobody")
     hog.close()
@@ -316,7 +253,7 @@ def run_tests(port, proc):
     tap.check(ok == 100, "100 of them get their DEVLIST (%d did)" % ok)
     for s in socks:
         s.close()
-    got = do(port, devlist_req())
+    got = request(port, devlist_req())
     tap.check(proc.poll() is None and len(got) == 8 + 4 + 2 * 312 + 4 * 4,
               "after 200 connections closed, usbipd still answers")
     tap.check(new_log_lines(before) == [], "well-behaved connections log nothing")
@@ -369,10 +306,10 @@ def run_tests(port, proc):
     # usbip-host not loaded: an empty list, imports refused as unknown.
     host = os.path.join(root, "bus/usb/drivers/usbip-host")
     os.rename(host, host + ".away")
-    got = do(port, devlist_req())
+    got = request(port, devlist_req())
     tap.check(got == struct.pack(">HHII", VERSION, REP_DEVLIST, ST_OK, 0),
               "usbip-host not loaded: DEVLIST lists 0 devices", got.hex())
-    got = do(port, import_req(b"1-1"))
+    got = request(port, import_req(b"1-1"))
     tap.check(got == struct.pack(">HHI", VERSION, REP_IMPORT, ST_NODEV),
               "usbip-host not loaded: IMPORT 1-1 is NODEV", got.hex())
     os.rename(host + ".away", host)
@@ -435,8 +372,8 @@ def run_tests(port, proc):
     answered = False
     if pid:
         try:
-            answered = do(port, devlist_req())[:8] == struct.pack(">HHI", VERSION, REP_DEVLIST,
-                                                                  ST_OK)
+            answered = request(port, devlist_req())[:8] == struct.pack(">HHI", VERSION,
+                                                                       REP_DEVLIST, ST_OK)
         except OSError:
             pass
     tap.check(r.returncode == 0 and pid and answered,

@@ -13,28 +13,22 @@ import socket
 import struct
 import subprocess
 import sys
-import tempfile
 import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import fakesysfs  # noqa: E402
+import usbiptest  # noqa: E402
 
-VERSION = 0x0111
-REQ_IMPORT, REP_IMPORT = 0x8003, 0x0003
-ST_OK, ST_NA, ST_BUSY, ST_DEV_ERR, ST_NODEV = 0, 1, 2, 3, 4
+from usbiptest import (REP_IMPORT, REQ_IMPORT, ST_BUSY, ST_DEV_ERR, ST_NA,  # noqa: E402
+                       ST_NODEV, ST_OK, VERSION)
+from usbiptest import read_file as read  # noqa: E402
 
 tap = fakesysfs.Tap()
-usbip = os.environ.get("USBIP_BIN")
+usbip, = usbiptest.programs("USBIP_BIN")
 srcdir = os.environ.get("top_srcdir", os.path.join(os.path.dirname(__file__), ".."))
 preload = os.environ.get("EBUSY_PRELOAD", "")
-if not usbip or not os.access(usbip, os.X_OK):
-    print("Bail out! USBIP_BIN is not set or not executable")
-    sys.exit(99)
 
-tmp = tempfile.mkdtemp(prefix="usbip-vhci-test.")
-root = os.path.join(tmp, "sys")
-os.mkdir(root)
-fakesysfs.build(root)
+tmp, root = usbiptest.scratch("usbip-vhci-test.")
 os.mkdir(os.path.join(tmp, "run"))
 records = os.path.join(tmp, "run/vhci_hcd")
 VHCI = os.path.join(root, fakesysfs.VHCI)
@@ -114,14 +108,6 @@ def reset(used=None, ncontrollers=2, hs=2, ss=2):
     open(ATTACH, "w").close()
     open(DETACH, "w").close()
     shutil.rmtree(records, ignore_errors=True)
-
-
-def read(path):
-    try:
-        with open(path) as f:
-            return f.read()
-    except OSError:
-        return None
 
 
 def run(*args, port=None, env_extra=None):

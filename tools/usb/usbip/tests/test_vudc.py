@@ -9,35 +9,25 @@ standard library only."""
 import os
 import re
 import shutil
-import socket
 import struct
 import subprocess
 import sys
-import tempfile
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import fakesysfs  # noqa: E402
+import usbiptest  # noqa: E402
 
-VERSION = 0x0111
-REQ_DEVLIST, REP_DEVLIST = 0x8005, 0x0005
-REQ_IMPORT, REP_IMPORT = 0x8003, 0x0003
-ST_OK, ST_NA, ST_BUSY, ST_DEV_ERR, ST_NODEV = 0, 1, 2, 3, 4
+from usbiptest import (REP_DEVLIST, REP_IMPORT, ST_BUSY, ST_DEV_ERR,  # noqa: E402
+                       ST_NODEV, ST_OK, VERSION, devlist_req, free_port, import_req,
+                       request, stop)
+from usbiptest import read_file as read  # noqa: E402
 
 tap = fakesysfs.Tap()
-usbip = os.environ.get("USBIP_BIN")
-usbipd = os.environ.get("USBIPD_BIN")
+usbip, usbipd = usbiptest.programs("USBIP_BIN", "USBIPD_BIN")
 srcdir = os.environ.get("top_srcdir", os.path.join(os.path.dirname(__file__), ".."))
-for b in (usbip, usbipd):
-    if not b or not os.access(b, os.X_OK):
-        print("Bail out! USBIP_BIN or USBIPD_BIN is not set or not executable")
-        sys.exit(99)
 
-tmp = tempfile.mkdtemp(prefix="usbip-vudc-test.")
-root = os.path.join(tmp, "sys")
-os.mkdir(root)
+tmp, root = usbiptest.scratch("usbip-vudc-test.")
 os.mkdir(os.path.join(tmp, "run"))
-fakesysfs.build(root)
 records = os.path.join(tmp, "run/vhci_hcd")
 logpath = os.path.join(tmp, "usbipd.log")
 USB_IDS = os.path.join(srcdir, "tests/data/usb.ids")
@@ -54,69 +44,8 @@ def describe(r):
     return "status %d\nstdout:\n%s\nstderr:\n%s" % (r.returncode, r.stdout, r.stderr)
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def request(port, payload):
-    s = socket.create_connection(("127.0.0.1", port), timeout=5)
-    s.sendall(payload)
-    data = b""
-    while True:
-        try:
-            chunk = s.recv(65536)
-        except ConnectionResetError:
-            break
-        if not chunk:
-            break
-        data += chunk
-    s.close()
-    return data
-
-
-def devlist_req():
-    return struct.pack(">HHI", VERSION, REQ_DEVLIST, 0)
-
-
-def import_req(busid):
-    return struct.pack(">HHI", VERSION, REQ_IMPORT, 0) + busid.encode().ljust(32, b"\0")
-
-
 def start_usbipd(port, extra=()):
-    log = open(logpath, "a")
-    p = subprocess.Popen([usbipd, "-t", str(port)] + list(extra), stdin=subprocess.DEVNULL,
-                         stdout=log, stderr=log, env=ENV)
-    log.close()
-    end = time.time() + 10
-    while time.time() < end and p.poll() is None:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            time.sleep(0.05)
-    return p
-
-
-def stop(p):
-    if p.poll() is None:
-        p.terminate()
-        try:
-            p.wait(5)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
-
-
-def read(path):
-    try:
-        with open(path) as f:
-            return f.read()
-    except OSError:
-        return None
+    return usbiptest.start_usbipd([usbipd, "-t", str(port)] + list(extra), port, ENV, logpath)
 
 
 def test_list_device():
