@@ -425,6 +425,22 @@ int usbip_vhci_free_port(const struct usbip_vhci *vhci, uint32_t speed,
 	return best;
 }
 
+/* Writes @text to the vhci control file @attr ("attach", "detach"), logged. */
+static int write_control(const char *attr, const char *text, struct usbip_error *err)
+{
+	char path[PATH_MAX + 16];
+	int ret;
+
+	snprintf(path, sizeof(path), "%s/%s", usbip_vhci_dir(), attr);
+	ret = write_attr(path, text);
+	if (ret)
+		usbip_set_error(err, "writing \"%s\" to %s: %s%s", text, path, strerror(-ret),
+				ret == -EACCES || ret == -EPERM ? " (are you root?)" : "");
+	else
+		usbip_dbg("wrote \"%s\" to %s", text, path);
+	return ret;
+}
+
 /**
  * usbip_vhci_attach() - hand a connected socket to a vhci port
  * @port: global port number, free and of the device's speed class
@@ -438,18 +454,10 @@ int usbip_vhci_free_port(const struct usbip_vhci *vhci, uint32_t speed,
 int usbip_vhci_attach(unsigned int port, int sockfd, uint32_t devid, uint32_t speed,
 		      struct usbip_error *err)
 {
-	char path[PATH_MAX + 16], text[64];
-	int ret;
+	char text[64];
 
-	snprintf(path, sizeof(path), "%s/attach", usbip_vhci_dir());
 	snprintf(text, sizeof(text), "%u %d %u %u", port, sockfd, devid, speed);
-	ret = write_attr(path, text);
-	if (ret)
-		usbip_set_error(err, "writing \"%s\" to %s: %s%s", text, path, strerror(-ret),
-				ret == -EACCES || ret == -EPERM ? " (are you root?)" : "");
-	else
-		usbip_dbg("wrote \"%s\" to %s", text, path);
-	return ret;
+	return write_control("attach", text, err);
 }
 
 /**
@@ -461,18 +469,10 @@ int usbip_vhci_attach(unsigned int port, int sockfd, uint32_t devid, uint32_t sp
  */
 int usbip_vhci_detach(unsigned int port, struct usbip_error *err)
 {
-	char path[PATH_MAX + 16], text[16];
-	int ret;
+	char text[16];
 
-	snprintf(path, sizeof(path), "%s/detach", usbip_vhci_dir());
 	snprintf(text, sizeof(text), "%u", port);
-	ret = write_attr(path, text);
-	if (ret)
-		usbip_set_error(err, "writing \"%s\" to %s: %s%s", text, path, strerror(-ret),
-				ret == -EACCES || ret == -EPERM ? " (are you root?)" : "");
-	else
-		usbip_dbg("wrote \"%s\" to %s", text, path);
-	return ret;
+	return write_control("detach", text, err);
 }
 
 /**
