@@ -5,25 +5,8 @@
 # output formats.  TAP output, one line per check.
 
 usbip=${USBIP_BIN:?USBIP_BIN is not set}
-tmp=$(mktemp -d) || exit 99
-trap 'rm -rf "$tmp"' EXIT
-n=0
-failed=0
-
-ok() {
-	n=$((n + 1))
-	if [ "$1" = 0 ]; then
-		echo "ok $n - $2"
-	else
-		echo "not ok $n - $2"
-		failed=1
-	fi
-}
-
-skip() {
-	n=$((n + 1))
-	echo "ok $n - # SKIP $1"
-}
+# shellcheck source=tap.sh
+. "$(dirname "$0")/tap.sh"
 
 # run EXPECTED_STATUS ARGS...: runs usbip, output in $tmp/out and $tmp/err.
 run() {
@@ -199,5 +182,4 @@ else
 	skip "man not available"
 fi
 
-echo "1..$n"
-exit $failed
+tap_done

@@ -7,20 +7,8 @@
 
 usbip=${USBIP_BIN:?USBIP_BIN is not set}
 src=${top_srcdir:?top_srcdir is not set}
-tmp=$(mktemp -d) || exit 99
-trap 'rm -rf "$tmp"' EXIT
-n=0
-failed=0
-
-ok() {
-	n=$((n + 1))
-	if [ "$1" = 0 ]; then
-		echo "ok $n - $2"
-	else
-		echo "not ok $n - $2"
-		failed=1
-	fi
-}
+# shellcheck source=tap.sh
+. "$(dirname "$0")/tap.sh"
 
 # shellcheck source=/dev/null
 . "$src/completion/usbip" || { echo "Bail out! cannot source completion/usbip"; exit 99; }
@@ -88,5 +76,4 @@ export USBIP_VHCI_RECORD_DIR=$tmp/records USBIP_NO_AUTOLOAD=1
 expect "1 6" "detach -p: the ports in use" _usbip "$usbip" detach -p ""
 expect "--help --port -h -p" "detach options" _usbip "$usbip" detach -
 
-echo "1..$n"
-exit $failed
+tap_done

@@ -281,14 +281,11 @@ def run_tests(port, proc):
                 "\n")
         tap.check(r.returncode == 0 and r.stdout == want, "usbip list -r output",
                   "status %d\n%s\n--- want\n%s" % (r.returncode, r.stdout + r.stderr, want))
-        deb = "/usr/sbin/usbip"
-        if os.access(deb, os.X_OK):
-            r1 = subprocess.run([usbip, "--tcp-port", str(port), "list", "-r", "127.0.0.1"],
-                                capture_output=True, text=True)
-            r2 = subprocess.run([deb, "--tcp-port", str(port), "list", "-r", "127.0.0.1"],
-                                capture_output=True, text=True)
+        both = usbiptest.list_remote_twice(usbip, port)
+        if both:
+            r1, r2 = both
             tap.check(r1.stdout == r2.stdout and r1.stdout.count(" - 127.0.0.1") == 1,
-                      "usbip list -r prints what Debian's %s prints" % deb,
+                      "usbip list -r prints what Debian's /usr/sbin/usbip prints",
                       "ours:\n%s\nDebian's:\n%s" % (r1.stdout, r2.stdout))
         else:
             tap.skip("Debian's usbip not installed")

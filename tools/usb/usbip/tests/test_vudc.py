@@ -150,14 +150,11 @@ def test_usbipd_device(port):
     r = run("list", "-r", "127.0.0.1", port=port)
     tap.check(r.returncode == 0 and r.stdout == want, "usbip list -r shows the gadgets",
               describe(r) + "\n--- want\n" + want)
-    deb = "/usr/sbin/usbip"
-    if os.access(deb, os.X_OK):
-        r1 = subprocess.run([usbip, "--tcp-port", str(port), "list", "-r", "127.0.0.1"],
-                            capture_output=True, text=True)
-        r2 = subprocess.run([deb, "--tcp-port", str(port), "list", "-r", "127.0.0.1"],
-                            capture_output=True, text=True)
+    both = usbiptest.list_remote_twice(usbip, port)
+    if both:
+        r1, r2 = both
         tap.check(r1.stdout == r2.stdout and "usbip-vudc.10" in r1.stdout,
-                  "usbip list -r of gadgets prints what Debian's %s prints" % deb,
+                  "usbip list -r of gadgets prints what Debian's /usr/sbin/usbip prints",
                   "ours:\n%s\nDebian's:\n%s" % (r1.stdout, r2.stdout))
     else:
         tap.skip("Debian's usbip not installed")

@@ -125,3 +125,12 @@ def import_req(busid):
     if isinstance(busid, str):
         busid = busid.encode()
     return struct.pack(">HHI", VERSION, REQ_IMPORT, 0) + busid.ljust(32, b"\0")
+
+
+def list_remote_twice(usbip, port, deb="/usr/sbin/usbip"):
+    """"usbip list -r 127.0.0.1" by `usbip` and by Debian's `deb`: the two
+    results, or None when Debian's is not installed."""
+    if not os.access(deb, os.X_OK):
+        return None
+    return [subprocess.run([prog, "--tcp-port", str(port), "list", "-r", "127.0.0.1"],
+                           capture_output=True, text=True) for prog in (usbip, deb)]
