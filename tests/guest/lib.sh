@@ -266,8 +266,11 @@ wait_disk() {
 	done
 }
 
+# load_storage: usb-storage without its default one-second wait before the
+# SCSI scan of every new device (the tests attach disks many times), and
+# sd_mod.
 load_storage() {
-	modprobe usb-storage
+	modprobe usb-storage delay_use=0
 	modprobe sd_mod
 }
 
