@@ -111,15 +111,15 @@ static ssize_t attach_store(struct device *dev, struct device_attribute *attr,
 	if (sscanf(buf, "%u %d %u %u", &number, &sockfd, &devid, &speed) != 4)
 		return -EINVAL;
 	if (!vhci_speed_valid(speed)) {
-		dev_err(dev, "attach: invalid speed %u\n", speed);
+		dev_err_ratelimited(dev, "attach: invalid speed %u\n", speed);
 		return -EINVAL;
 	}
 	ss_speed = speed >= USB_SPEED_SUPER;
 
 	sock = usbip_sockfd_get(sockfd);
 	if (IS_ERR(sock)) {
-		dev_err(dev, "attach: sockfd %d is not a connected TCP socket (%ld)\n",
-			sockfd, PTR_ERR(sock));
+		dev_err_ratelimited(dev, "attach: sockfd %d is not a connected TCP socket (%ld)\n",
+				    sockfd, PTR_ERR(sock));
 		return PTR_ERR(sock);
 	}
 
@@ -127,19 +127,21 @@ static ssize_t attach_store(struct device *dev, struct device_attribute *attr,
 	port = vhci_port_by_number(number);
 	if (!port) {
 		ret = -EINVAL;
-		dev_err(dev, "attach: no port %u\n", number);
+		dev_err_ratelimited(dev, "attach: no port %u\n", number);
 		goto err_unlock;
 	}
 	if (port->vh->ss != ss_speed) {
 		ret = -EINVAL;
-		dev_err(dev, "attach: port %u is on the %s hub, device speed is %s\n",
-			number, port->vh->ss ? "USB 3" : "USB 2.0", usb_speed_string(speed));
+		dev_err_ratelimited(dev, "attach: port %u is on the %s hub, device speed is %s\n",
+				    number, port->vh->ss ? "USB 3" : "USB 2.0",
+				    usb_speed_string(speed));
 		goto err_unlock;
 	}
 	ret = vhci_port_attach(port, sock, sockfd, devid, speed);
 	if (ret) {
-		dev_err(dev, "attach: port %u: %s (%d)\n", number,
-			ret == -EBUSY ? "in use" : "cannot start", ret);
+		/* a tool that loses a port race may retry dozens of times */
+		dev_err_ratelimited(dev, "attach: port %u: %s (%d)\n", number,
+				    ret == -EBUSY ? "in use" : "cannot start", ret);
 		goto err_unlock;
 	}
 	mutex_unlock(&vhci_conn_mutex);
@@ -165,7 +167,7 @@ static ssize_t detach_store(struct device *dev, struct device_attribute *attr,
 	port = vhci_port_by_number(number);
 	if (!port || port->status == VDEV_ST_NULL) {
 		mutex_unlock(&vhci_conn_mutex);
-		dev_err(dev, "detach: port %u has no device\n", number);
+		dev_err_ratelimited(dev, "detach: port %u has no device\n", number);
 		return -EINVAL;
 	}
 	if (usbip_conn_event(&port->conn, USBIP_EV_DETACH, 0, "detached by the user")) {
