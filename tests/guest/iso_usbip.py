@@ -181,11 +181,20 @@ def recvall(s, n):
 
 class Conn:
     def __init__(self, busid):
-        s = socket.create_connection(("127.0.0.1", 3240), timeout=60)
-        s.sendall(struct.pack(">HHI", 0x0111, 0x8003, 0) + busid.encode().ljust(32, b"\0"))
-        st = struct.unpack(">HHI", recvall(s, 8))[2]
-        if st != 0:
-            fail("CLIENT", "import of %s refused, status %d" % (busid, st))
+        # After a dropped connection usbip-host resets the device before it
+        # is available again, so usbipd answers "not available" (1) or
+        # "busy" (2) for a moment: retry those, for up to 30 s.
+        end = time.monotonic() + 30
+        while True:
+            s = socket.create_connection(("127.0.0.1", 3240), timeout=60)
+            s.sendall(struct.pack(">HHI", 0x0111, 0x8003, 0) + busid.encode().ljust(32, b"\0"))
+            st = struct.unpack(">HHI", recvall(s, 8))[2]
+            if st == 0:
+                break
+            s.close()
+            if st not in (1, 2) or time.monotonic() > end:
+                fail("CLIENT", "import of %s refused, status %d" % (busid, st))
+            time.sleep(0.1)
         rec = recvall(s, 312)
         busnum, devnum = struct.unpack(">II", rec[288:296])
         self.s, self.devid, self.seq = s, busnum << 16 | devnum, 0
