@@ -214,47 +214,60 @@ static ssize_t usbip_status_show(struct device *dev, struct device_attribute *at
 }
 static DEVICE_ATTR_RO(usbip_status);
 
-/* Starts serving through @sock (struct usbip_server_ops.attach). */
-static int stub_attach(struct usbip_conn *conn, struct socket *sock)
+static ssize_t usbip_sockfd_store(struct device *dev, struct device_attribute *attr,
+				  const char *buf, size_t count)
 {
-	struct stub_device *sdev = conn_to_stub(conn);
-	int ret;
+	struct stub_device *sdev = dev_get_drvdata(dev);
+	struct socket *sock;
+	int fd, ret;
+
+	ret = kstrtoint(buf, 10, &fd);
+	if (ret)
+		return ret;
+
+	if (fd == -1) {
+		ret = usbip_conn_event(&sdev->conn, USBIP_EV_DETACH, 0,
+				       "detach requested through usbip_sockfd");
+		return ret ? ret : count;
+	}
+	if (fd < 0)
+		return -EINVAL;
+
+	sock = usbip_sockfd_get(fd);
+	if (IS_ERR(sock))
+		return PTR_ERR(sock);
 
 	/*
 	 * The event worker holds the lock while it may wait for the device
 	 * lock, which an unbind in progress holds while it waits for this
 	 * write to finish: never block here.
 	 */
-	if (!mutex_trylock(&sdev->lock))
+	if (!mutex_trylock(&sdev->lock)) {
+		usbip_sock_release(sock);
 		return restart_syscall();
-	ret = usbip_server_check_available(conn, sdev->status);
-	if (ret)
-		goto out_unlock;
+	}
+	if (sdev->status != SDEV_ST_AVAILABLE) {
+		ret = sdev->status == SDEV_ST_USED ? -EBUSY : -EIO;
+		goto err_unlock;
+	}
 
 	spin_lock_irq(&sdev->req_lock);
 	sdev->stopping = false;
 	spin_unlock_irq(&sdev->req_lock);
 
-	ret = usbip_server_start(conn, sock, &sdev->status);
-out_unlock:
+	ret = usbip_conn_start(&sdev->conn, sock);
+	if (ret)
+		goto err_unlock;
+	WRITE_ONCE(sdev->status, SDEV_ST_USED);
 	mutex_unlock(&sdev->lock);
-	if (!ret)
-		dev_info(&sdev->udev->dev, "exported to a client (devid %#010x)\n", sdev->devid);
+
+	dev_info(dev, "exported to a client (devid %#010x)\n", sdev->devid);
+	return count;
+
+err_unlock:
+	mutex_unlock(&sdev->lock);
+	usbip_sock_release(sock);
 	return ret;
-}
-
-static const struct usbip_server_ops stub_server_ops = {
-	.submit = stub_serve_submit,
-	.unlink = stub_serve_unlink,
-	.attach = stub_attach,
-};
-
-static ssize_t usbip_sockfd_store(struct device *dev, struct device_attribute *attr,
-				  const char *buf, size_t count)
-{
-	struct stub_device *sdev = dev_get_drvdata(dev);
-
-	return usbip_server_sockfd_store(&sdev->conn, buf, count, &stub_server_ops);
 }
 static DEVICE_ATTR_WO(usbip_sockfd);
 
@@ -335,6 +348,11 @@ static void stub_conn_unusable(struct usbip_conn *conn)
 	lockdep_assert_held(&sdev->lock);
 	WRITE_ONCE(sdev->status, SDEV_ST_ERROR);
 }
+
+static const struct usbip_server_ops stub_server_ops = {
+	.submit = stub_serve_submit,
+	.unlink = stub_serve_unlink,
+};
 
 static int stub_rx_loop(struct usbip_conn *conn)
 {

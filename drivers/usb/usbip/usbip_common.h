@@ -10,8 +10,8 @@
  *  - usbip_event.c: struct usbip_conn, the life cycle of one connection
  *    and its error handling.
  *
- * Plus usbip_server.c: the receive and transmit loops, error reporting,
- * answers and usbip_sockfd attribute shared by usbip-host and usbip-vudc.
+ * Plus usbip_server.c: the receive and transmit loops, error reporting
+ * and answers shared by usbip-host and usbip-vudc.
  *
  * Plus usbip_flags.c (URB_* <-> USBIP_URB_* translation) and the debug
  * mask in usbip_core_main.c.
@@ -340,17 +340,10 @@ enum usbip_conn_state usbip_conn_state(struct usbip_conn *conn);
  *	payload and iso descriptors.  Called from the rx thread; returns 0
  *	or an error already reported (which ends the rx thread).
  * @unlink: serve one CMD_UNLINK; same rules as @submit.
- * @attach: start serving through @sock (usbip_sockfd): take the
- *	attach/detach lock, check the device, usbip_conn_start().  On error
- *	the socket is still the caller's.
- * @detach_needs_running: writing -1 to usbip_sockfd fails with -EINVAL
- *	unless the connection is running.
  */
 struct usbip_server_ops {
 	int (*submit)(struct usbip_conn *conn, const struct usbip_pdu *pdu);
 	int (*unlink)(struct usbip_conn *conn, const struct usbip_pdu *pdu);
-	int (*attach)(struct usbip_conn *conn, struct socket *sock);
-	bool detach_needs_running;
 };
 
 /**
@@ -437,10 +430,6 @@ int usbip_server_send_ret(struct usbip_conn *conn, struct device *dev, unsigned 
 			  const struct usbip_server_ret *r);
 int usbip_server_tx_loop(struct usbip_conn *conn, const struct usbip_server_tx *tx);
 void usbip_server_unlinks_free(struct list_head *unlinks);
-ssize_t usbip_server_sockfd_store(struct usbip_conn *conn, const char *buf, size_t count,
-				  const struct usbip_server_ops *ops);
-int usbip_server_check_available(struct usbip_conn *conn, int status);
-int usbip_server_start(struct usbip_conn *conn, struct socket *sock, int *status);
 
 /* internal to usbip-core */
 int usbip_event_init(void);

@@ -4,11 +4,10 @@
  * share.
  *
  * Both drivers serve CMD_SUBMIT and CMD_UNLINK from one receive thread and
- * answer with RET_SUBMIT and RET_UNLINK from one transmit thread, and both
- * are attached through a usbip_sockfd attribute.  What differs (how a
- * request is carried out, where answers wait, how a device is attached)
- * the driver supplies in a struct usbip_server_ops; the loops, the error
- * reporting and the wire headers of the answers are here.
+ * answer with RET_SUBMIT and RET_UNLINK from one transmit thread.  What
+ * differs (how a request is carried out, where answers wait) the driver
+ * supplies in a struct usbip_server_ops and struct usbip_server_tx; the
+ * loops, the error reporting and the wire headers of the answers are here.
  *
  * Every log line names the device the driver passes in, so the messages
  * read as before the code was shared.
@@ -365,87 +364,3 @@ void usbip_server_unlinks_free(struct list_head *unlinks)
 	}
 }
 EXPORT_SYMBOL_GPL(usbip_server_unlinks_free);
-
-/**
- * usbip_server_sockfd_store() - the usbip_sockfd attribute of a server device
- * @conn: the device's connection
- * @buf: what was written: a socket fd, or -1
- * @count: its length
- * @ops: the driver's @attach and @detach_needs_running
- *
- * A connected TCP stream socket's fd starts serving the device through
- * @ops->attach, which owns nothing: the socket is released here if it
- * fails.  -1 ends the connection (with @ops->detach_needs_running only
- * while one is up, -EINVAL otherwise).  Other negative values are -EINVAL.
- *
- * Return: @count or a negative errno.
- */
-ssize_t usbip_server_sockfd_store(struct usbip_conn *conn, const char *buf, size_t count,
-				  const struct usbip_server_ops *ops)
-{
-	struct socket *sock;
-	int fd, ret;
-
-	ret = kstrtoint(buf, 10, &fd);
-	if (ret)
-		return ret;
-
-	if (fd == -1) {
-		if (ops->detach_needs_running && usbip_conn_state(conn) != USBIP_CONN_RUNNING)
-			return -EINVAL;
-		ret = usbip_conn_event(conn, USBIP_EV_DETACH, 0,
-				       "detach requested through usbip_sockfd");
-		return ret ? ret : count;
-	}
-	if (fd < 0)
-		return -EINVAL;
-
-	sock = usbip_sockfd_get(fd);
-	if (IS_ERR(sock))
-		return PTR_ERR(sock);
-
-	ret = ops->attach(conn, sock);
-	if (ret) {
-		usbip_sock_release(sock);
-		return ret;
-	}
-	return count;
-}
-EXPORT_SYMBOL_GPL(usbip_server_sockfd_store);
-
-/**
- * usbip_server_check_available() - may a server device be attached
- * @conn: the device's connection, whose lock the caller holds
- * @status: its SDEV_ST_* status, read under that lock
- *
- * Return: 0 if available, -EBUSY if in use, -EIO if unusable.
- */
-int usbip_server_check_available(struct usbip_conn *conn, int status)
-{
-	lockdep_assert_held(conn->lock);
-	if (status == SDEV_ST_AVAILABLE)
-		return 0;
-	return status == SDEV_ST_USED ? -EBUSY : -EIO;
-}
-EXPORT_SYMBOL_GPL(usbip_server_check_available);
-
-/**
- * usbip_server_start() - start serving a device through a socket
- * @conn: the device's connection, whose lock the caller holds
- * @sock: from usbip_sockfd_get(); owned by @conn on success only
- * @status: the device's SDEV_ST_* status, set to SDEV_ST_USED on success
- *
- * Return: 0 or the error of usbip_conn_start().
- */
-int usbip_server_start(struct usbip_conn *conn, struct socket *sock, int *status)
-{
-	int ret;
-
-	lockdep_assert_held(conn->lock);
-	ret = usbip_conn_start(conn, sock);
-	if (ret)
-		return ret;
-	WRITE_ONCE(*status, SDEV_ST_USED);
-	return 0;
-}
-EXPORT_SYMBOL_GPL(usbip_server_start);

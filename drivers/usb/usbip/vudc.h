@@ -279,6 +279,5 @@ void vudc_urb_free(struct vudc_urb *urb);
 
 /* vudc_sysfs.c */
 extern const struct attribute_group *vudc_groups[];
-extern const struct usbip_server_ops vudc_server_ops;
 
 #endif /* USBIP_VUDC_H */

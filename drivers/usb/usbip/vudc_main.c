@@ -54,6 +54,11 @@ static void vudc_conn_unusable(struct usbip_conn *conn)
 	WRITE_ONCE(vudc->status, SDEV_ST_ERROR);
 }
 
+static const struct usbip_server_ops vudc_server_ops = {
+	.submit = vudc_serve_submit,
+	.unlink = vudc_serve_unlink,
+};
+
 static int vudc_rx_loop(struct usbip_conn *conn)
 {
 	return usbip_server_rx_loop(conn, vudc_dev(conn_to_vudc(conn)), &vudc_server_ops);

@@ -26,17 +26,37 @@ static ssize_t usbip_status_show(struct device *dev, struct device_attribute *at
 }
 static DEVICE_ATTR_RO(usbip_status);
 
-/* Starts serving the gadget through @sock (struct usbip_server_ops.attach). */
-static int vudc_attach(struct usbip_conn *conn, struct socket *sock)
+static ssize_t usbip_sockfd_store(struct device *dev, struct device_attribute *attr,
+				  const char *buf, size_t count)
 {
-	struct vudc *vudc = conn_to_vudc(conn);
+	struct vudc *vudc = dev_get_drvdata(dev);
+	struct socket *sock;
 	bool ready;
-	int ret;
+	int fd, ret;
+
+	ret = kstrtoint(buf, 10, &fd);
+	if (ret)
+		return ret;
+
+	if (fd == -1) {
+		if (usbip_conn_state(&vudc->conn) != USBIP_CONN_RUNNING)
+			return -EINVAL;
+		ret = usbip_conn_event(&vudc->conn, USBIP_EV_DETACH, 0,
+				       "detach requested through usbip_sockfd");
+		return ret ? ret : count;
+	}
+	if (fd < 0)
+		return -EINVAL;
+
+	sock = usbip_sockfd_get(fd);
+	if (IS_ERR(sock))
+		return PTR_ERR(sock);
 
 	mutex_lock(&vudc->lock);
-	ret = usbip_server_check_available(conn, vudc->status);
-	if (ret)
+	if (vudc->status != SDEV_ST_AVAILABLE) {
+		ret = vudc->status == SDEV_ST_USED ? -EBUSY : -EIO;
 		goto err_unlock;
+	}
 	spin_lock_irq(&vudc->slock);
 	ready = vudc->driver && vudc->pulled_up;
 	if (ready)
@@ -48,35 +68,21 @@ static int vudc_attach(struct usbip_conn *conn, struct socket *sock)
 	}
 
 	vudc_gadget_connect(vudc);
-	ret = usbip_server_start(conn, sock, &vudc->status);
+	ret = usbip_conn_start(&vudc->conn, sock);
 	if (ret)
 		goto err_serving;
+	WRITE_ONCE(vudc->status, SDEV_ST_USED);
 	mutex_unlock(&vudc->lock);
 
-	dev_info(vudc_dev(vudc), "exported to a client (%s)\n",
-		 usb_speed_string(vudc->gadget.speed));
-	return 0;
+	dev_info(dev, "exported to a client (%s)\n", usb_speed_string(vudc->gadget.speed));
+	return count;
 
 err_serving:
 	vudc_stop_io(vudc);
 err_unlock:
 	mutex_unlock(&vudc->lock);
+	usbip_sock_release(sock);
 	return ret;
-}
-
-const struct usbip_server_ops vudc_server_ops = {
-	.submit = vudc_serve_submit,
-	.unlink = vudc_serve_unlink,
-	.attach = vudc_attach,
-	.detach_needs_running = true,
-};
-
-static ssize_t usbip_sockfd_store(struct device *dev, struct device_attribute *attr,
-				  const char *buf, size_t count)
-{
-	struct vudc *vudc = dev_get_drvdata(dev);
-
-	return usbip_server_sockfd_store(&vudc->conn, buf, count, &vudc_server_ops);
 }
 static DEVICE_ATTR_WO(usbip_sockfd);
 
