@@ -59,7 +59,6 @@ extern unsigned int stub_fail_alloc;
  * @in_flight: requests whose URB is submitted (struct stub_req.list)
  * @tx_reqs: completed requests waiting for the tx thread
  * @tx_unlinks: RET_UNLINK answers waiting for the tx thread
- *	(struct usbip_server_unlink)
  * @tx_wq: the tx thread waits here for work
  */
 struct stub_device {
@@ -149,6 +148,18 @@ struct stub_req {
 	u32 unlink_seqnum;
 };
 
+/**
+ * struct stub_unlink - a RET_UNLINK to send
+ * @list: in stub_device.tx_unlinks
+ * @seqnum: of the CMD_UNLINK
+ * @status: 0 or -ECONNRESET
+ */
+struct stub_unlink {
+	struct list_head list;
+	u32 seqnum;
+	int status;
+};
+
 static inline struct stub_device *conn_to_stub(struct usbip_conn *conn)
 {
 	return container_of(conn, struct stub_device, conn);
@@ -158,11 +169,10 @@ static inline struct stub_device *conn_to_stub(struct usbip_conn *conn)
 int stub_lock_udev(struct stub_device *sdev, bool rx_thread);
 
 /* stub_rx.c */
-int stub_serve_submit(struct usbip_conn *conn, const struct usbip_pdu *pdu);
-int stub_serve_unlink(struct usbip_conn *conn, const struct usbip_pdu *pdu);
+int stub_rx_loop(struct usbip_conn *conn);
 
 /* stub_tx.c */
-int stub_tx_send_done(struct usbip_conn *conn, struct list_head *entry);
+int stub_tx_loop(struct usbip_conn *conn);
 void stub_complete(struct urb *urb);
 void stub_req_free(struct stub_req *req);
 void stub_queue_done(struct stub_device *sdev, struct stub_req *req);

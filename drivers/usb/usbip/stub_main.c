@@ -349,31 +349,6 @@ static void stub_conn_unusable(struct usbip_conn *conn)
 	WRITE_ONCE(sdev->status, SDEV_ST_ERROR);
 }
 
-static const struct usbip_server_ops stub_server_ops = {
-	.submit = stub_serve_submit,
-	.unlink = stub_serve_unlink,
-};
-
-static int stub_rx_loop(struct usbip_conn *conn)
-{
-	return usbip_server_rx_loop(conn, &conn_to_stub(conn)->udev->dev, &stub_server_ops);
-}
-
-static int stub_tx_loop(struct usbip_conn *conn)
-{
-	struct stub_device *sdev = conn_to_stub(conn);
-	const struct usbip_server_tx tx = {
-		.dev = &sdev->udev->dev,
-		.lock = &sdev->req_lock,
-		.done = &sdev->tx_reqs,
-		.unlinks = &sdev->tx_unlinks,
-		.wq = &sdev->tx_wq,
-		.send_done = stub_tx_send_done,
-	};
-
-	return usbip_server_tx_loop(conn, &tx);
-}
-
 static const struct usbip_conn_ops stub_conn_ops = {
 	.rx = stub_rx_loop,
 	.tx = stub_tx_loop,

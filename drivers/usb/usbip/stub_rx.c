@@ -12,6 +12,8 @@
 #define pr_fmt(fmt) "usbip-host: " fmt
 
 #include <linux/kernel.h>
+#include <linux/kthread.h>
+#include <linux/sched/mm.h>
 #include <linux/scatterlist.h>
 #include <linux/slab.h>
 #include <linux/usb/ch9.h>
@@ -26,14 +28,28 @@
 static int stub_rx_fail(struct stub_device *sdev, const struct usbip_pdu *pdu, int err,
 			const char *reason)
 {
-	return usbip_server_rx_fail(&sdev->conn, &sdev->udev->dev, pdu, err, reason);
+	dev_err_ratelimited(&sdev->udev->dev, "%s seqnum %u: %s; closing the connection\n",
+			    usbip_cmd_name(pdu->command), pdu->seqnum, reason);
+	usbip_conn_event(&sdev->conn, USBIP_EV_ERROR | USBIP_EV_QUIET, err, reason);
+	return err;
 }
 
 /* A receive error: a closed connection is quiet, anything else is not. */
 static int stub_rx_sock_err(struct stub_device *sdev, const struct usbip_pdu *pdu, int err,
 			    const char *what)
 {
-	return usbip_server_rx_sock_err(&sdev->conn, &sdev->udev->dev, pdu, err, what);
+	if (kthread_should_stop())
+		return err;
+	if (err == -ECONNRESET && !pdu) {
+		usbip_conn_event(&sdev->conn, USBIP_EV_DETACH, err, "peer closed the connection");
+		return err;
+	}
+	if (err == -ECONNRESET)
+		return stub_rx_fail(sdev, pdu, err, what);
+	dev_err_ratelimited(&sdev->udev->dev, "receive failed (%d); closing the connection\n",
+			    err);
+	usbip_conn_event(&sdev->conn, USBIP_EV_ERROR | USBIP_EV_QUIET, err, "receive failed");
+	return err;
 }
 
 static struct stub_req *stub_find_in_flight(struct stub_device *sdev, u32 seqnum)
@@ -265,12 +281,32 @@ static void stub_urb_set_buffer(struct stub_req *req, struct urb *urb)
 	}
 }
 
+/* Receives the iso descriptors of a CMD_SUBMIT into req->iso. */
+static int stub_rx_iso(struct stub_device *sdev, const struct usbip_pdu *pdu,
+		       struct stub_req *req)
+{
+	const char *reason;
+	int ret;
+
+	req->iso = kcalloc(req->n_iso, sizeof(*req->iso), GFP_KERNEL);
+	if (!req->iso)
+		return stub_rx_fail(sdev, pdu, -ENOMEM, "out of memory");
+	ret = usbip_recv_iso_descs(sdev->conn.sock, req->iso, req->n_iso);
+	if (ret)
+		return stub_rx_sock_err(sdev, pdu, ret, "iso descriptors cut short");
+	ret = usbip_iso_check(req->iso, req->n_iso, req->len, 0, 0, &reason);
+	if (ret)
+		return stub_rx_fail(sdev, pdu, ret, reason);
+	return 0;
+}
+
 /* Looks up the endpoint of a CMD_SUBMIT; sets *@dir_in for the data stage. */
 static struct usb_host_endpoint *stub_rx_endpoint(struct stub_device *sdev,
 						  const struct usbip_pdu *pdu,
 						  bool *dir_in, const char **reason)
 {
 	struct usb_device *udev = sdev->udev;
+	const struct usb_ctrlrequest *setup = (const void *)pdu->submit.setup;
 	bool wire_in = pdu->direction == USBIP_DIR_IN;
 	struct usb_host_endpoint *hep;
 
@@ -288,7 +324,9 @@ static struct usb_host_endpoint *stub_rx_endpoint(struct stub_device *sdev,
 	}
 
 	if (usb_endpoint_xfer_control(&hep->desc)) {
-		if (usbip_server_ctrl_dir(pdu, dir_in)) {
+		/* the setup packet decides; a zero-length stage counts as OUT */
+		*dir_in = (setup->bRequestType & USB_DIR_IN) && setup->wLength;
+		if (setup->wLength && *dir_in != wire_in) {
 			*reason = "direction does not match the setup packet";
 			return NULL;
 		}
@@ -404,7 +442,7 @@ static int stub_rx_submit(struct stub_device *sdev, const struct usbip_pdu *pdu)
 		}
 	}
 	if (n_iso) {
-		ret = usbip_server_rx_iso(&sdev->conn, &udev->dev, pdu, &req->iso, n_iso, req->len);
+		ret = stub_rx_iso(sdev, pdu, req);
 		if (ret)
 			goto err_free;
 	}
@@ -506,7 +544,7 @@ err_free:
 
 static int stub_rx_unlink(struct stub_device *sdev, const struct usbip_pdu *pdu)
 {
-	struct usbip_server_unlink *ul;
+	struct stub_unlink *ul;
 	struct stub_req *req;
 	struct urb *urb = NULL;
 
@@ -527,7 +565,6 @@ static int stub_rx_unlink(struct stub_device *sdev, const struct usbip_pdu *pdu)
 	} else {
 		/* done, unknown, or already being unlinked: nothing to cancel */
 		ul->seqnum = pdu->seqnum;
-		ul->devid = sdev->devid;
 		ul->status = 0;
 		list_add_tail(&ul->list, &sdev->tx_unlinks);
 		ul = NULL;
@@ -548,25 +585,49 @@ static int stub_rx_unlink(struct stub_device *sdev, const struct usbip_pdu *pdu)
 }
 
 /**
- * stub_serve_submit() - serve one CMD_SUBMIT (struct usbip_server_ops.submit)
+ * stub_rx_loop() - body of the receive thread
  * @conn: the connection of a struct stub_device
- * @pdu: the received header
  *
- * Return: 0, or an error already reported with usbip_conn_event().
+ * Return: 0 when stopped, or the error that ended the connection (already
+ * reported with usbip_conn_event()).
  */
-int stub_serve_submit(struct usbip_conn *conn, const struct usbip_pdu *pdu)
+int stub_rx_loop(struct usbip_conn *conn)
 {
-	return stub_rx_submit(conn_to_stub(conn), pdu);
-}
+	struct stub_device *sdev = conn_to_stub(conn);
+	unsigned int noio = memalloc_noio_save();
+	const char *reason = NULL;
+	struct usbip_pdu pdu;
+	int ret = 0;
 
-/**
- * stub_serve_unlink() - serve one CMD_UNLINK (struct usbip_server_ops.unlink)
- * @conn: the connection of a struct stub_device
- * @pdu: the received header
- *
- * Return: 0, or an error already reported with usbip_conn_event().
- */
-int stub_serve_unlink(struct usbip_conn *conn, const struct usbip_pdu *pdu)
-{
-	return stub_rx_unlink(conn_to_stub(conn), pdu);
+	while (!kthread_should_stop()) {
+		ret = usbip_recv_pdu(conn->sock, &pdu, &reason);
+		if (ret == -EPROTO) {
+			/* the header itself is bad: its fields mean nothing */
+			dev_err_ratelimited(&sdev->udev->dev,
+					    "malformed header (%s); closing the connection\n",
+					    reason);
+			usbip_conn_event(conn, USBIP_EV_ERROR | USBIP_EV_QUIET, ret, reason);
+			break;
+		}
+		if (ret) {
+			stub_rx_sock_err(sdev, NULL, ret, NULL);
+			break;
+		}
+
+		switch (pdu.command) {
+		case USBIP_CMD_SUBMIT:
+			ret = stub_rx_submit(sdev, &pdu);
+			break;
+		case USBIP_CMD_UNLINK:
+			ret = stub_rx_unlink(sdev, &pdu);
+			break;
+		default:
+			ret = stub_rx_fail(sdev, &pdu, -EPROTO, "reply command sent to the server");
+			break;
+		}
+		if (ret)
+			break;
+	}
+	memalloc_noio_restore(noio);
+	return ret;
 }

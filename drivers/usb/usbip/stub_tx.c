@@ -17,6 +17,8 @@
 #define pr_fmt(fmt) "usbip-host: " fmt
 
 #include <linux/kernel.h>
+#include <linux/kthread.h>
+#include <linux/sched/mm.h>
 #include <linux/scatterlist.h>
 #include <linux/slab.h>
 
@@ -118,6 +120,7 @@ void stub_complete(struct urb *urb)
  */
 void stub_kill_all(struct stub_device *sdev)
 {
+	struct stub_unlink *ul, *ul_tmp;
 	struct stub_req *req, *tmp;
 	LIST_HEAD(reqs);
 	LIST_HEAD(unlinks);
@@ -146,59 +149,145 @@ void stub_kill_all(struct stub_device *sdev)
 		list_del(&req->list);
 		stub_req_free(req);
 	}
-	usbip_server_unlinks_free(&unlinks);
+	list_for_each_entry_safe(ul, ul_tmp, &unlinks, list) {
+		list_del(&ul->list);
+		kfree(ul);
+	}
 	usbip_dev_dbg(USBIP_DBG_STUB, &sdev->udev->dev, "%u URBs killed\n", n);
+}
+
+static int stub_send_unlink(struct stub_device *sdev, u32 seqnum, int status)
+{
+	struct usbip_pdu pdu = {
+		.command = USBIP_RET_UNLINK,
+		.seqnum = seqnum,
+		.devid = sdev->devid,
+		.ret_unlink.status = status,
+	};
+
+	return usbip_send_msg(sdev->conn.sock, &pdu, NULL, 0, NULL, 0, 0);
 }
 
 static int stub_send_req(struct stub_device *sdev, struct stub_req *req)
 {
-	struct urb *urb = req->urb;
-	struct usbip_server_ret r = {
+	struct usbip_pdu pdu = {
+		.command = USBIP_RET_SUBMIT,
 		.seqnum = req->seqnum,
 		.devid = sdev->devid,
-		.wire_dir = req->wire_dir,
+		.direction = req->wire_dir,
 		.ep = req->ep,
-		.dir_in = req->dir_in,
-		.status = req->status,
-		.actual = min(req->actual, req->len),
-		.start_frame = urb ? urb->start_frame : 0,
-		.iso = req->iso,
-		.n_iso = req->n_iso,
-		.unlinked = req->unlinked,
-		.unlinking = req->unlinking,
-		.unlink_seqnum = req->unlink_seqnum,
 	};
-	int i;
+	struct urb *urb = req->urb;
+	unsigned int flags = 0;
+	struct usbip_buf buf;
+	u32 actual = min(req->actual, req->len);
+	u32 len = 0;
+	int i, ret;
+
+	if (req->unlinked)
+		return stub_send_unlink(sdev, req->unlink_seqnum, -ECONNRESET);
 
 	if (req->kind == STUB_BUF_SG || req->kind == STUB_BUF_SPLIT)
-		usbip_buf_sg(&r.buf, req->sgl, req->nents, req->len);
+		usbip_buf_sg(&buf, req->sgl, req->nents, req->len);
 	else
-		usbip_buf_linear(&r.buf, req->data, req->len);
+		usbip_buf_linear(&buf, req->data, req->len);
 
-	/* a request the server carried out itself (no URB) has no iso packets */
-	if (req->n_iso && urb && !req->unlinked) {
+	if (req->n_iso && urb) {
 		usbip_iso_descs_from_urb(req->iso, urb);
-		r.actual = 0;
+		actual = 0;
 		for (i = 0; i < req->n_iso; i++)
-			r.actual += req->iso[i].actual_length;
-		r.error_count = urb->error_count;
+			actual += req->iso[i].actual_length;
+		pdu.ret_submit.number_of_packets = req->n_iso;
+		pdu.ret_submit.error_count = urb->error_count;
+		if (req->dir_in) {
+			flags |= USBIP_SEND_ISO_PACKED;
+			len = actual;
+		}
+	} else if (req->dir_in) {
+		len = actual;
 	}
-	return usbip_server_send_ret(&sdev->conn, &sdev->udev->dev, USBIP_DBG_STUB_TX, &r);
+	if (urb)
+		pdu.ret_submit.start_frame = urb->start_frame;
+	pdu.ret_submit.status = req->status;
+	pdu.ret_submit.actual_length = actual;
+
+	usbip_dev_dbg(USBIP_DBG_STUB_TX, &sdev->udev->dev,
+		      "ret_submit seqnum %u status %d actual %u iso %d\n",
+		      req->seqnum, req->status, actual, req->n_iso);
+	ret = usbip_send_msg(sdev->conn.sock, &pdu, &buf, len, req->iso,
+			     req->n_iso, flags);
+	if (ret)
+		return ret;
+	if (req->unlinking)
+		ret = stub_send_unlink(sdev, req->unlink_seqnum, 0);
+	return ret;
+}
+
+static bool stub_tx_has_work(struct stub_device *sdev)
+{
+	bool work;
+
+	spin_lock_irq(&sdev->req_lock);
+	work = !list_empty(&sdev->tx_reqs) || !list_empty(&sdev->tx_unlinks);
+	spin_unlock_irq(&sdev->req_lock);
+	return work;
 }
 
 /**
- * stub_tx_send_done() - answer a served request (struct usbip_server_tx.send_done)
+ * stub_tx_loop() - body of the transmit thread
  * @conn: the connection of a struct stub_device
- * @entry: the list entry of a struct stub_req taken off tx_reqs
  *
- * Return: 0 or the send error; the request is freed either way.
+ * Sends the answers in the order they were queued, completed requests
+ * first.
+ *
+ * Return: 0 when stopped, or the send error that ended the connection.
  */
-int stub_tx_send_done(struct usbip_conn *conn, struct list_head *entry)
+int stub_tx_loop(struct usbip_conn *conn)
 {
-	struct stub_req *req = list_entry(entry, struct stub_req, list);
-	int ret;
+	struct stub_device *sdev = conn_to_stub(conn);
+	unsigned int noio = memalloc_noio_save();
+	struct stub_unlink *ul;
+	struct stub_req *req;
+	int ret = 0;
 
-	ret = stub_send_req(conn_to_stub(conn), req);
-	stub_req_free(req);
+	for (;;) {
+		wait_event_interruptible(sdev->tx_wq,
+					 kthread_should_stop() || stub_tx_has_work(sdev));
+		if (kthread_should_stop())
+			break;
+
+		spin_lock_irq(&sdev->req_lock);
+		req = list_first_entry_or_null(&sdev->tx_reqs, struct stub_req, list);
+		ul = NULL;
+		if (req) {
+			list_del_init(&req->list);
+		} else {
+			ul = list_first_entry_or_null(&sdev->tx_unlinks, struct stub_unlink, list);
+			if (ul)
+				list_del(&ul->list);
+		}
+		spin_unlock_irq(&sdev->req_lock);
+
+		if (req) {
+			ret = stub_send_req(sdev, req);
+			stub_req_free(req);
+		} else if (ul) {
+			ret = stub_send_unlink(sdev, ul->seqnum, ul->status);
+			kfree(ul);
+		}
+		if (ret)
+			break;
+	}
+
+	if (ret && !kthread_should_stop()) {
+		if (ret == -EPIPE || ret == -ECONNRESET) {
+			usbip_conn_event(conn, USBIP_EV_DETACH, ret, "peer closed the connection");
+		} else {
+			dev_err_ratelimited(&sdev->udev->dev,
+					    "send failed (%d); closing the connection\n", ret);
+			usbip_conn_event(conn, USBIP_EV_ERROR | USBIP_EV_QUIET, ret, "send failed");
+		}
+	}
+	memalloc_noio_restore(noio);
 	return ret;
 }

@@ -10,9 +10,6 @@
  *  - usbip_event.c: struct usbip_conn, the life cycle of one connection
  *    and its error handling.
  *
- * Plus usbip_server.c: the receive and transmit loops, error reporting
- * and answers shared by usbip-host and usbip-vudc.
- *
  * Plus usbip_flags.c (URB_* <-> USBIP_URB_* translation) and the debug
  * mask in usbip_core_main.c.
  *
@@ -329,107 +326,6 @@ int usbip_conn_event(struct usbip_conn *conn, unsigned long events, int err,
 void usbip_conn_wait(struct usbip_conn *conn);
 void usbip_conn_destroy(struct usbip_conn *conn);
 enum usbip_conn_state usbip_conn_state(struct usbip_conn *conn);
-
-/* ------------------------------------------------------------------ */
-/* Server side (usbip-host, usbip-vudc), usbip_server.c                */
-/* ------------------------------------------------------------------ */
-
-/**
- * struct usbip_server_ops - what a server driver does itself
- * @submit: serve one CMD_SUBMIT whose header was received; receive its
- *	payload and iso descriptors.  Called from the rx thread; returns 0
- *	or an error already reported (which ends the rx thread).
- * @unlink: serve one CMD_UNLINK; same rules as @submit.
- */
-struct usbip_server_ops {
-	int (*submit)(struct usbip_conn *conn, const struct usbip_pdu *pdu);
-	int (*unlink)(struct usbip_conn *conn, const struct usbip_pdu *pdu);
-};
-
-/**
- * struct usbip_server_unlink - a RET_UNLINK waiting to be sent
- * @list: in the driver's queue of RET_UNLINK answers
- * @seqnum: of the CMD_UNLINK
- * @devid: devid of the answer
- * @status: 0 or -ECONNRESET
- */
-struct usbip_server_unlink {
-	struct list_head list;
-	u32 seqnum;
-	u32 devid;
-	int status;
-};
-
-/**
- * struct usbip_server_tx - the answer queues of a server's transmit thread
- * @dev: the device named in the log lines
- * @lock: irq-safe spinlock that protects @done and @unlinks
- * @done: served requests waiting for their answer, sent first
- * @unlinks: struct usbip_server_unlink entries, sent after @done
- * @wq: woken by the driver when it queues an answer
- * @send_done: send the answer of one entry taken off @done and free it;
- *	returns 0 or the send error
- */
-struct usbip_server_tx {
-	struct device *dev;
-	spinlock_t *lock;
-	struct list_head *done;
-	struct list_head *unlinks;
-	wait_queue_head_t *wq;
-	int (*send_done)(struct usbip_conn *conn, struct list_head *entry);
-};
-
-/**
- * struct usbip_server_ret - the answer to one served CMD_SUBMIT
- * @seqnum: of the CMD_SUBMIT
- * @devid: devid of the answer (and of a RET_UNLINK that goes with it)
- * @wire_dir: direction field of the CMD_SUBMIT, echoed
- * @ep: endpoint number, echoed
- * @dir_in: the data stage is IN: @actual bytes of @buf are sent
- * @status: URB status
- * @actual: actual_length (for iso: the sum of the packets' lengths)
- * @start_frame: start_frame of the answer
- * @buf: the transfer buffer
- * @iso: iso descriptors to send, @n_iso of them
- * @n_iso: number of iso packets (0 for other transfers)
- * @error_count: iso packets that failed
- * @unlinked: a CMD_UNLINK cut the URB short: RET_UNLINK -ECONNRESET only
- * @unlinking: a CMD_UNLINK came too late: RET_SUBMIT, then RET_UNLINK 0
- * @unlink_seqnum: seqnum of that CMD_UNLINK
- */
-struct usbip_server_ret {
-	u32 seqnum;
-	u32 devid;
-	u32 wire_dir;
-	u32 ep;
-	bool dir_in;
-	int status;
-	u32 actual;
-	u32 start_frame;
-	struct usbip_buf buf;
-	const struct usbip_iso_desc *iso;
-	int n_iso;
-	int error_count;
-	bool unlinked;
-	bool unlinking;
-	u32 unlink_seqnum;
-};
-
-int usbip_server_rx_fail(struct usbip_conn *conn, struct device *dev,
-			 const struct usbip_pdu *pdu, int err, const char *reason);
-int usbip_server_rx_sock_err(struct usbip_conn *conn, struct device *dev,
-			     const struct usbip_pdu *pdu, int err, const char *what);
-int usbip_server_ctrl_dir(const struct usbip_pdu *pdu, bool *dir_in);
-int usbip_server_rx_iso(struct usbip_conn *conn, struct device *dev,
-			const struct usbip_pdu *pdu, struct usbip_iso_desc **iso,
-			int n_iso, u32 len);
-int usbip_server_rx_loop(struct usbip_conn *conn, struct device *dev,
-			 const struct usbip_server_ops *ops);
-int usbip_server_send_unlink(struct usbip_conn *conn, u32 seqnum, u32 devid, int status);
-int usbip_server_send_ret(struct usbip_conn *conn, struct device *dev, unsigned long dbg,
-			  const struct usbip_server_ret *r);
-int usbip_server_tx_loop(struct usbip_conn *conn, const struct usbip_server_tx *tx);
-void usbip_server_unlinks_free(struct list_head *unlinks);
 
 /* internal to usbip-core */
 int usbip_event_init(void);

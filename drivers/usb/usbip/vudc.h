@@ -170,6 +170,20 @@ struct vudc_urb {
 };
 
 /**
+ * struct vudc_unlink - a RET_UNLINK to send
+ * @list: in vudc.tx_unlinks
+ * @seqnum: of the CMD_UNLINK
+ * @devid: of the CMD_UNLINK
+ * @status: 0 or -ECONNRESET
+ */
+struct vudc_unlink {
+	struct list_head list;
+	u32 seqnum;
+	u32 devid;
+	int status;
+};
+
+/**
  * struct vudc - one virtual UDC (platform device usbip-vudc.N)
  * @pdev: the platform device
  * @gadget: the gadget of this UDC
@@ -186,7 +200,6 @@ struct vudc_urb {
  * @in_flight: client URBs not yet completed (struct vudc_urb.list)
  * @tx_urbs: completed URBs waiting for the tx thread
  * @tx_unlinks: RET_UNLINK answers waiting for the tx thread
- *	(struct usbip_server_unlink)
  * @tx_wq: the tx thread waits here
  * @pending_bytes: sum of the buffer sizes of the client URBs (slock)
  * @callbacks: the gadget core allows calls into the driver (slock)
@@ -270,11 +283,10 @@ void vudc_gadget_disconnect(struct vudc *vudc);
 int vudc_read_dev_desc(struct vudc *vudc, struct usb_device_descriptor *desc);
 
 /* vudc_rx.c */
-int vudc_serve_submit(struct usbip_conn *conn, const struct usbip_pdu *pdu);
-int vudc_serve_unlink(struct usbip_conn *conn, const struct usbip_pdu *pdu);
+int vudc_rx_loop(struct usbip_conn *conn);
 
 /* vudc_tx.c */
-int vudc_tx_send_done(struct usbip_conn *conn, struct list_head *entry);
+int vudc_tx_loop(struct usbip_conn *conn);
 void vudc_urb_free(struct vudc_urb *urb);
 
 /* vudc_sysfs.c */

@@ -54,31 +54,6 @@ static void vudc_conn_unusable(struct usbip_conn *conn)
 	WRITE_ONCE(vudc->status, SDEV_ST_ERROR);
 }
 
-static const struct usbip_server_ops vudc_server_ops = {
-	.submit = vudc_serve_submit,
-	.unlink = vudc_serve_unlink,
-};
-
-static int vudc_rx_loop(struct usbip_conn *conn)
-{
-	return usbip_server_rx_loop(conn, vudc_dev(conn_to_vudc(conn)), &vudc_server_ops);
-}
-
-static int vudc_tx_loop(struct usbip_conn *conn)
-{
-	struct vudc *vudc = conn_to_vudc(conn);
-	const struct usbip_server_tx tx = {
-		.dev = vudc_dev(vudc),
-		.lock = &vudc->slock,
-		.done = &vudc->tx_urbs,
-		.unlinks = &vudc->tx_unlinks,
-		.wq = &vudc->tx_wq,
-		.send_done = vudc_tx_send_done,
-	};
-
-	return usbip_server_tx_loop(conn, &tx);
-}
-
 static const struct usbip_conn_ops vudc_conn_ops = {
 	.rx = vudc_rx_loop,
 	.tx = vudc_tx_loop,

@@ -10,7 +10,9 @@
 #define pr_fmt(fmt) "usbip-vudc: " fmt
 
 #include <linux/kernel.h>
+#include <linux/kthread.h>
 #include <linux/mm.h>
+#include <linux/sched/mm.h>
 #include <linux/slab.h>
 
 #include "vudc.h"
@@ -19,14 +21,27 @@
 static int vudc_rx_fail(struct vudc *vudc, const struct usbip_pdu *pdu, int err,
 			const char *reason)
 {
-	return usbip_server_rx_fail(&vudc->conn, vudc_dev(vudc), pdu, err, reason);
+	dev_err_ratelimited(vudc_dev(vudc), "%s seqnum %u: %s; closing the connection\n",
+			    usbip_cmd_name(pdu->command), pdu->seqnum, reason);
+	usbip_conn_event(&vudc->conn, USBIP_EV_ERROR | USBIP_EV_QUIET, err, reason);
+	return err;
 }
 
 /* A receive error: a closed connection is quiet, anything else is not. */
 static int vudc_rx_sock_err(struct vudc *vudc, const struct usbip_pdu *pdu, int err,
 			    const char *what)
 {
-	return usbip_server_rx_sock_err(&vudc->conn, vudc_dev(vudc), pdu, err, what);
+	if (kthread_should_stop())
+		return err;
+	if (err == -ECONNRESET && !pdu) {
+		usbip_conn_event(&vudc->conn, USBIP_EV_DETACH, err, "peer closed the connection");
+		return err;
+	}
+	if (err == -ECONNRESET)
+		return vudc_rx_fail(vudc, pdu, err, what);
+	dev_err_ratelimited(vudc_dev(vudc), "receive failed (%d); closing the connection\n", err);
+	usbip_conn_event(&vudc->conn, USBIP_EV_ERROR | USBIP_EV_QUIET, err, "receive failed");
+	return err;
 }
 
 static struct vudc_urb *vudc_find_in_flight(struct vudc *vudc, u32 seqnum)
@@ -86,11 +101,16 @@ static int vudc_rx_submit(struct vudc *vudc, const struct usbip_pdu *pdu)
 	u32 payload = usbip_cmd_payload_len(pdu);
 	struct vudc_urb *urb;
 	struct usbip_buf buf;
+	const char *reason;
 	bool dir_in, dup;
 	int n_iso, ret;
 
 	if (pdu->ep == 0) {
-		if (usbip_server_ctrl_dir(pdu, &dir_in))
+		u16 wlength = le16_to_cpu(setup->wLength);
+
+		/* the setup packet decides; a zero-length stage counts as OUT */
+		dir_in = (setup->bRequestType & USB_DIR_IN) && wlength;
+		if (wlength && dir_in != wire_in)
 			return vudc_rx_fail(vudc, pdu, -EPROTO,
 					    "direction does not match the setup packet");
 	} else {
@@ -154,10 +174,21 @@ static int vudc_rx_submit(struct vudc *vudc, const struct usbip_pdu *pdu)
 		}
 	}
 	if (n_iso) {
-		ret = usbip_server_rx_iso(&vudc->conn, vudc_dev(vudc), pdu, &urb->iso, n_iso,
-					  urb->len);
-		if (ret)
+		urb->iso = kcalloc(n_iso, sizeof(*urb->iso), GFP_KERNEL);
+		if (!urb->iso) {
+			ret = vudc_rx_fail(vudc, pdu, -ENOMEM, "out of memory");
 			goto err_free;
+		}
+		ret = usbip_recv_iso_descs(vudc->conn.sock, urb->iso, n_iso);
+		if (ret) {
+			vudc_rx_sock_err(vudc, pdu, ret, "iso descriptors cut short");
+			goto err_free;
+		}
+		ret = usbip_iso_check(urb->iso, n_iso, urb->len, 0, 0, &reason);
+		if (ret) {
+			vudc_rx_fail(vudc, pdu, ret, reason);
+			goto err_free;
+		}
 	}
 
 	usbip_dev_dbg(USBIP_DBG_VUDC_RX, vudc_dev(vudc),
@@ -182,7 +213,7 @@ err_free:
 
 static int vudc_rx_unlink(struct vudc *vudc, const struct usbip_pdu *pdu)
 {
-	struct usbip_server_unlink *ul;
+	struct vudc_unlink *ul;
 	struct vudc_urb *urb;
 
 	ul = kzalloc(sizeof(*ul), GFP_KERNEL);
@@ -218,25 +249,48 @@ static int vudc_rx_unlink(struct vudc *vudc, const struct usbip_pdu *pdu)
 }
 
 /**
- * vudc_serve_submit() - serve one CMD_SUBMIT (struct usbip_server_ops.submit)
+ * vudc_rx_loop() - body of the receive thread
  * @conn: the connection of a struct vudc
- * @pdu: the received header
  *
- * Return: 0, or an error already reported with usbip_conn_event().
+ * Return: 0 when stopped, or the error that ended the connection (already
+ * reported with usbip_conn_event()).
  */
-int vudc_serve_submit(struct usbip_conn *conn, const struct usbip_pdu *pdu)
+int vudc_rx_loop(struct usbip_conn *conn)
 {
-	return vudc_rx_submit(conn_to_vudc(conn), pdu);
-}
+	struct vudc *vudc = conn_to_vudc(conn);
+	unsigned int noio = memalloc_noio_save();
+	const char *reason = NULL;
+	struct usbip_pdu pdu;
+	int ret = 0;
 
-/**
- * vudc_serve_unlink() - serve one CMD_UNLINK (struct usbip_server_ops.unlink)
- * @conn: the connection of a struct vudc
- * @pdu: the received header
- *
- * Return: 0, or an error already reported with usbip_conn_event().
- */
-int vudc_serve_unlink(struct usbip_conn *conn, const struct usbip_pdu *pdu)
-{
-	return vudc_rx_unlink(conn_to_vudc(conn), pdu);
+	while (!kthread_should_stop()) {
+		ret = usbip_recv_pdu(conn->sock, &pdu, &reason);
+		if (ret == -EPROTO) {
+			dev_err_ratelimited(vudc_dev(vudc),
+					    "malformed header (%s); closing the connection\n",
+					    reason);
+			usbip_conn_event(conn, USBIP_EV_ERROR | USBIP_EV_QUIET, ret, reason);
+			break;
+		}
+		if (ret) {
+			vudc_rx_sock_err(vudc, NULL, ret, NULL);
+			break;
+		}
+
+		switch (pdu.command) {
+		case USBIP_CMD_SUBMIT:
+			ret = vudc_rx_submit(vudc, &pdu);
+			break;
+		case USBIP_CMD_UNLINK:
+			ret = vudc_rx_unlink(vudc, &pdu);
+			break;
+		default:
+			ret = vudc_rx_fail(vudc, &pdu, -EPROTO, "reply command sent to the server");
+			break;
+		}
+		if (ret)
+			break;
+	}
+	memalloc_noio_restore(noio);
+	return ret;
 }

@@ -10,7 +10,9 @@
 #define pr_fmt(fmt) "usbip-vudc: " fmt
 
 #include <linux/kernel.h>
+#include <linux/kthread.h>
 #include <linux/mm.h>
+#include <linux/sched/mm.h>
 #include <linux/slab.h>
 
 #include "vudc.h"
@@ -34,27 +36,39 @@ void vudc_urb_free(struct vudc_urb *urb)
 	kfree(urb);
 }
 
+static int vudc_send_unlink(struct vudc *vudc, u32 seqnum, u32 devid, int status)
+{
+	struct usbip_pdu pdu = {
+		.command = USBIP_RET_UNLINK,
+		.seqnum = seqnum,
+		.devid = devid,
+		.ret_unlink.status = status,
+	};
+
+	return usbip_send_msg(vudc->conn.sock, &pdu, NULL, 0, NULL, 0, 0);
+}
+
 static int vudc_send_urb(struct vudc *vudc, struct vudc_urb *urb)
 {
-	struct usbip_server_ret r = {
+	struct usbip_pdu pdu = {
+		.command = USBIP_RET_SUBMIT,
 		.seqnum = urb->seqnum,
 		.devid = urb->devid,
-		.wire_dir = urb->wire_dir,
+		.direction = urb->wire_dir,
 		.ep = urb->ep_num,
-		.dir_in = urb->dir_in,
-		.status = urb->status,
-		.actual = min(urb->actual, urb->len),
-		.iso = urb->iso,
-		.n_iso = urb->n_iso,
-		.unlinked = urb->unlinked,
-		.unlinking = urb->unlinking,
-		.unlink_seqnum = urb->unlink_seqnum,
 	};
-	int i;
+	unsigned int flags = 0;
+	struct usbip_buf buf;
+	u32 actual = min(urb->actual, urb->len);
+	u32 len = 0;
+	int i, errors = 0, ret;
 
-	usbip_buf_linear(&r.buf, urb->data, urb->len);
-	if (urb->n_iso && !urb->unlinked) {
-		r.actual = 0;
+	if (urb->unlinked)
+		return vudc_send_unlink(vudc, urb->unlink_seqnum, urb->devid, -ECONNRESET);
+
+	usbip_buf_linear(&buf, urb->data, urb->len);
+	if (urb->n_iso) {
+		actual = 0;
 		for (i = 0; i < urb->n_iso; i++) {
 			/* packets the gadget never filled */
 			if (i >= urb->iso_next) {
@@ -62,26 +76,94 @@ static int vudc_send_urb(struct vudc *vudc, struct vudc_urb *urb)
 				urb->iso[i].status = urb->status ? urb->status : -EXDEV;
 			}
 			if (urb->iso[i].status)
-				r.error_count++;
-			r.actual += urb->iso[i].actual_length;
+				errors++;
+			actual += urb->iso[i].actual_length;
 		}
+		pdu.ret_submit.number_of_packets = urb->n_iso;
+		pdu.ret_submit.error_count = errors;
+		if (urb->dir_in) {
+			flags |= USBIP_SEND_ISO_PACKED;
+			len = actual;
+		}
+	} else if (urb->dir_in) {
+		len = actual;
 	}
-	return usbip_server_send_ret(&vudc->conn, vudc_dev(vudc), USBIP_DBG_VUDC_TX, &r);
+	pdu.ret_submit.status = urb->status;
+	pdu.ret_submit.actual_length = actual;
+
+	usbip_dev_dbg(USBIP_DBG_VUDC_TX, vudc_dev(vudc),
+		      "ret_submit seqnum %u status %d actual %u iso %d\n",
+		      urb->seqnum, urb->status, actual, urb->n_iso);
+	ret = usbip_send_msg(vudc->conn.sock, &pdu, &buf, len, urb->iso, urb->n_iso, flags);
+	if (ret)
+		return ret;
+	if (urb->unlinking)
+		ret = vudc_send_unlink(vudc, urb->unlink_seqnum, urb->devid, 0);
+	return ret;
+}
+
+static bool vudc_tx_has_work(struct vudc *vudc)
+{
+	bool work;
+
+	spin_lock_irq(&vudc->slock);
+	work = !list_empty(&vudc->tx_urbs) || !list_empty(&vudc->tx_unlinks);
+	spin_unlock_irq(&vudc->slock);
+	return work;
 }
 
 /**
- * vudc_tx_send_done() - answer a completed URB (struct usbip_server_tx.send_done)
+ * vudc_tx_loop() - body of the transmit thread
  * @conn: the connection of a struct vudc
- * @entry: the list entry of a struct vudc_urb taken off tx_urbs
  *
- * Return: 0 or the send error; the URB is freed either way.
+ * Return: 0 when stopped, or the send error that ended the connection.
  */
-int vudc_tx_send_done(struct usbip_conn *conn, struct list_head *entry)
+int vudc_tx_loop(struct usbip_conn *conn)
 {
-	struct vudc_urb *urb = list_entry(entry, struct vudc_urb, list);
-	int ret;
+	struct vudc *vudc = conn_to_vudc(conn);
+	unsigned int noio = memalloc_noio_save();
+	struct vudc_unlink *ul;
+	struct vudc_urb *urb;
+	int ret = 0;
 
-	ret = vudc_send_urb(conn_to_vudc(conn), urb);
-	vudc_urb_free(urb);
+	for (;;) {
+		wait_event_interruptible(vudc->tx_wq,
+					 kthread_should_stop() || vudc_tx_has_work(vudc));
+		if (kthread_should_stop())
+			break;
+
+		spin_lock_irq(&vudc->slock);
+		urb = list_first_entry_or_null(&vudc->tx_urbs, struct vudc_urb, list);
+		ul = NULL;
+		if (urb) {
+			list_del_init(&urb->list);
+		} else {
+			ul = list_first_entry_or_null(&vudc->tx_unlinks, struct vudc_unlink, list);
+			if (ul)
+				list_del(&ul->list);
+		}
+		spin_unlock_irq(&vudc->slock);
+
+		if (urb) {
+			ret = vudc_send_urb(vudc, urb);
+			vudc_urb_free(urb);
+		} else if (ul) {
+			ret = vudc_send_unlink(vudc, ul->seqnum, ul->devid, ul->status);
+			kfree(ul);
+		}
+		if (ret)
+			break;
+	}
+
+	if (ret && !kthread_should_stop()) {
+		if (ret == -EPIPE || ret == -ECONNRESET) {
+			usbip_conn_event(conn, USBIP_EV_DETACH, ret, "peer closed the connection");
+		} else {
+			dev_err_ratelimited(vudc_dev(vudc),
+					    "send failed (%d); closing the connection\n", ret);
+			usbip_conn_event(conn, USBIP_EV_ERROR | USBIP_EV_QUIET, ret, "send failed");
+		}
+	}
+	memalloc_noio_restore(noio);
 	return ret;
 }

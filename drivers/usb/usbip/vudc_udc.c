@@ -606,6 +606,7 @@ void vudc_gadget_disconnect(struct vudc *vudc)
  */
 void vudc_stop_io(struct vudc *vudc)
 {
+	struct vudc_unlink *ul, *ul_tmp;
 	struct vudc_urb *urb, *tmp;
 	unsigned long flags;
 	LIST_HEAD(urbs);
@@ -642,7 +643,10 @@ void vudc_stop_io(struct vudc *vudc)
 		vudc_urb_free(urb);
 		n++;
 	}
-	usbip_server_unlinks_free(&unlinks);
+	list_for_each_entry_safe(ul, ul_tmp, &unlinks, list) {
+		list_del(&ul->list);
+		kfree(ul);
+	}
 	usbip_dev_dbg(USBIP_DBG_VUDC, vudc_dev(vudc), "%u URBs dropped\n", n);
 
 	vudc_gadget_disconnect(vudc);
