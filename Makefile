@@ -131,14 +131,27 @@ fuzz:
 vmtest:
 	bash tests/run
 
-check: deps
+# Each stage prints the time it starts, so a CI log shows where time goes.
+stage = @echo "==> make check: $(1) at $$(date +%T)"
+
+check:
+	$(call stage,deps)
+	$(MAKE) deps
+	$(call stage,build)
 	$(MAKE) all
+	$(call stage,unit)
 	$(MAKE) unit
+	$(call stage,tools-check)
 	$(MAKE) tools-check
+	$(call stage,install-check)
 	$(MAKE) install-check
+	$(call stage,fuzz)
 	$(MAKE) fuzz
+	$(call stage,sparse)
 	$(MAKE) sparse
+	$(call stage,VM scenarios)
 	bash tests/run --build
+	$(call stage,done)
 
 # The demo boots Debian's current 6.1 kernel, so build for exactly that one.
 demo: deps
