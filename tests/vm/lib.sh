@@ -224,6 +224,12 @@ vm_guest_rc() {
 	sed -n 's/.*VMTEST-RESULT rc=\([0-9]*\).*/\1/p' "$RUN_DIR/vm$1/console.log" 2>/dev/null | tail -n1
 }
 
+# vm_guest_error IDX: the first TEST-ERROR message of VM IDX, if any.
+vm_guest_error() {
+	grep -a 'TEST-ERROR:' "$RUN_DIR/vm$1/console.log" 2>/dev/null | head -n1 |
+		sed 's/.*TEST-ERROR: //' | cut -c1-160
+}
+
 # vm_bad_kernel_lines FILE: kernel log lines of FILE matching VM_BAD_RE.
 vm_bad_kernel_lines() {
 	[ -f "$1" ] || return 0
@@ -313,7 +319,7 @@ vm_run_all() {
 				fi
 			elif [ "$rc" != 0 ]; then
 				local err
-				err=$(grep -a 'TEST-ERROR:' "$dir/console.log" | head -n1 | sed 's/.*TEST-ERROR: //' | cut -c1-160)
+				err=$(vm_guest_error "$i")
 				reason="vm$i guest test exited $rc${err:+: $err}"
 			else
 				continue
