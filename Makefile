@@ -46,6 +46,11 @@ KVER ?= $(shell sed -n 's/^\#define UTS_RELEASE "\(.*\)"/\1/p' \
 # Out of tree, the Kconfig choices come from the command line.
 KCONFIG_VARS := CONFIG_USBIP_CORE=m CONFIG_USBIP_VHCI_HCD=m \
 	CONFIG_USBIP_HOST=m CONFIG_USBIP_VUDC=m
+# USBIP_SELFTEST=1 builds the test hooks in (tests/run --build does); a
+# release build (make, make install, DKMS) has none.
+ifeq ($(USBIP_SELFTEST),1)
+KCONFIG_VARS += CONFIG_USBIP_SELFTEST=y
+endif
 
 # Each kernel gets its own copy of the sources under build/kmod/KVER, so that
 # builds for several kernels never share object files.

@@ -1,0 +1,424 @@
+# SPDX-License-Identifier: GPL-2.0
+"""The USB/IP wire for the test peers: one encoder and decoder for all.
+
+Every raw client or fake server in tests/ speaks USB/IP through this module
+(import it with sys.path.insert(0, "<checkout>/tests/guest")); none writes
+its own struct.pack of a header.
+
+    recv_exact(sock, n)                  n bytes or EOFError
+    setup(rtype, req, value, index, length)   8-byte setup packet
+    cmd_submit(...), cmd_unlink(...), ret_submit(...), ret_unlink(...)
+                                         48-byte headers
+    iso_descs([(offset, length, actual, status), ...])
+    parse_header(h48) -> dict            any of the four
+    op_req_import(busid), op_req_devlist(), parse_op_common(h8),
+    parse_udev(rec312), parse_uintf(rec4)
+    Client                               client end of the URB protocol
+    Client.import_(busid)                through usbipd (OP_REQ_IMPORT)
+    Client.sockfd(path, devid)           a ::1 TCP pair, the server end
+                                         written to a usbip_sockfd file
+    FakeServer.attach(vhci, port, devid, speed)
+                                         server end of a vhci port: a ::1
+                                         pair, the client end written to
+                                         vhci's attach file
+
+Numbers are host ints; the header fields are big-endian on the wire
+(Documentation/usb/usbip_protocol.rst).
+"""
+import os
+import socket
+import struct
+import time
+
+VERSION = 0x0111
+
+CMD_SUBMIT, CMD_UNLINK, RET_SUBMIT, RET_UNLINK = 1, 2, 3, 4
+OP_REQ_DEVLIST, OP_REP_DEVLIST = 0x8005, 0x0005
+OP_REQ_IMPORT, OP_REP_IMPORT = 0x8003, 0x0003
+DIR_OUT, DIR_IN = 0, 1
+
+# transfer_flags on the wire (the in-tree URB_* values)
+URB_SHORT_NOT_OK = 0x0001
+URB_ISO_ASAP = 0x0002
+URB_NO_TRANSFER_DMA_MAP = 0x0004
+URB_ZERO_PACKET = 0x0040
+URB_NO_INTERRUPT = 0x0080
+URB_FREE_BUFFER = 0x0100
+URB_DIR_IN = 0x0200
+
+# OP_REP status
+ST_OK, ST_NA, ST_DEV_BUSY, ST_DEV_ERR, ST_NODEV, ST_ERROR = 0, 1, 2, 3, 4, 5
+
+# errno values that appear in RET_SUBMIT/RET_UNLINK status (negated)
+ENOENT, EIO, ENOMEM, EINVAL, EPIPE, EOVERFLOW = 2, 5, 12, 22, 32, 75
+ECONNRESET, ESHUTDOWN, ETIMEDOUT, EREMOTEIO = 104, 108, 110, 121
+
+HDR_LEN = 48
+ISO_DESC_LEN = 16
+UDEV_LEN = 312
+UINTF_LEN = 4
+
+
+def recv_exact(sock, n):
+    """Exactly n bytes from sock; EOFError if the peer closes first."""
+    buf = bytearray()
+    while len(buf) < n:
+        chunk = sock.recv(min(n - len(buf), 1 << 20))
+        if not chunk:
+            raise EOFError("connection closed after %d of %d bytes" % (len(buf), n))
+        buf += chunk
+    return bytes(buf)
+
+
+def setup(rtype, req, value, index, length):
+    """A control setup packet (little-endian, as on the bus)."""
+    return struct.pack("<BBHHH", rtype, req, value, index, length)
+
+
+def _basic(cmd, seq, devid, direction, ep):
+    return struct.pack(">IIIII", cmd, seq & 0xffffffff, devid, direction, ep)
+
+
+def cmd_submit(seq, devid, direction, ep, length, flags=None, start_frame=0,
+               npackets=0, interval=0, setup_pkt=b"\0" * 8):
+    """CMD_SUBMIT header.  flags defaults to URB_DIR_IN for IN, 0 for OUT;
+    npackets may be 0xffffffff (a non-iso form some clients send)."""
+    if flags is None:
+        flags = URB_DIR_IN if direction == DIR_IN else 0
+    assert len(setup_pkt) == 8
+    return (_basic(CMD_SUBMIT, seq, devid, direction, ep) +
+            struct.pack(">IiiIi", flags, length, start_frame,
+                        npackets & 0xffffffff, interval) + setup_pkt)
+
+
+def cmd_unlink(seq, devid, unlink_seq, direction=0, ep=0):
+    """CMD_UNLINK header for the URB with seqnum unlink_seq."""
+    return (_basic(CMD_UNLINK, seq, devid, direction, ep) +
+            struct.pack(">I", unlink_seq & 0xffffffff) + bytes(24))
+
+
+def ret_submit(seq, status=0, actual=0, start_frame=0, npackets=0, errors=0,
+               devid=0, direction=0, ep=0):
+    """RET_SUBMIT header (a server's answer)."""
+    return (_basic(RET_SUBMIT, seq, devid, direction, ep) +
+            struct.pack(">iiiIi", status, actual, start_frame,
+                        npackets & 0xffffffff, errors) + bytes(8))
+
+
+def ret_unlink(seq, status, devid=0, direction=0, ep=0):
+    """RET_UNLINK header."""
+    return _basic(RET_UNLINK, seq, devid, direction, ep) + struct.pack(">i", status) + bytes(24)
+
+
+def iso_descs(descs):
+    """Iso packet descriptors: (offset, length[, actual[, status]]) each."""
+    out = b""
+    for d in descs:
+        d = tuple(d) + (0,) * (4 - len(d))
+        out += struct.pack(">IIIi", *d)
+    return out
+
+
+def parse_iso_descs(raw):
+    """List of (offset, length, actual, status)."""
+    return [struct.unpack(">IIIi", raw[i:i + ISO_DESC_LEN])
+            for i in range(0, len(raw), ISO_DESC_LEN)]
+
+
+def parse_header(h):
+    """Decodes any 48-byte header into a dict with 'cmd', 'seq', 'devid',
+    'dir', 'ep' and the fields of its kind."""
+    if len(h) != HDR_LEN:
+        raise ValueError("header of %d bytes" % len(h))
+    cmd, seq, devid, direction, ep = struct.unpack(">IIIII", h[:20])
+    d = dict(cmd=cmd, seq=seq, devid=devid, dir=direction, ep=ep)
+    if cmd == CMD_SUBMIT:
+        flags, length, sf, npk, interval = struct.unpack(">IiiIi", h[20:40])
+        d.update(flags=flags, length=length, start_frame=sf, npackets=npk,
+                 interval=interval, setup=h[40:48])
+    elif cmd == RET_SUBMIT:
+        status, actual, sf, npk, errors = struct.unpack(">iiiIi", h[20:40])
+        d.update(status=status, actual=actual, start_frame=sf, npackets=npk,
+                 errors=errors)
+    elif cmd == CMD_UNLINK:
+        d["unlink_seq"] = struct.unpack(">I", h[20:24])[0]
+    elif cmd == RET_UNLINK:
+        d["status"] = struct.unpack(">i", h[20:24])[0]
+    return d
+
+
+def is_iso_count(npackets):
+    """True when a header's number_of_packets announces iso descriptors."""
+    return npackets not in (0, 0xffffffff)
+
+
+# ------------------------------------------------------------------
+# Management messages (usbipd, TCP port 3240)
+
+def op_common(code, status=0, version=VERSION):
+    return struct.pack(">HHI", version, code, status)
+
+
+def parse_op_common(h):
+    version, code, status = struct.unpack(">HHI", h[:8])
+    return dict(version=version, code=code, status=status)
+
+
+def op_req_devlist():
+    return op_common(OP_REQ_DEVLIST)
+
+
+def op_req_import(busid):
+    b = busid.encode() if isinstance(busid, str) else busid
+    return op_common(OP_REQ_IMPORT) + b.ljust(32, b"\0")[:32]
+
+
+def parse_udev(rec):
+    """The 312-byte exported-device record."""
+    path = rec[:256].split(b"\0", 1)[0].decode(errors="replace")
+    busid = rec[256:288].split(b"\0", 1)[0].decode(errors="replace")
+    busnum, devnum, speed = struct.unpack(">III", rec[288:300])
+    vid, pid, bcd = struct.unpack(">HHH", rec[300:306])
+    cls, sub, proto, cfg, ncfg, nintf = struct.unpack(">BBBBBB", rec[306:312])
+    return dict(path=path, busid=busid, busnum=busnum, devnum=devnum, speed=speed,
+                idVendor=vid, idProduct=pid, bcdDevice=bcd, bDeviceClass=cls,
+                bDeviceSubClass=sub, bDeviceProtocol=proto, bConfigurationValue=cfg,
+                bNumConfigurations=ncfg, bNumInterfaces=nintf,
+                devid=(busnum << 16) | devnum)
+
+
+def udev_record(busid="1-1", path="/sys/devices/fake/1-1", busnum=1, devnum=2, speed=3,
+                vid=0x1d6b, pid=0x0104, bcd=0x0100, cls=0, sub=0, proto=0, cfg=1,
+                ncfg=1, nintf=1):
+    """A 312-byte exported-device record (for fake servers)."""
+    return (path.encode().ljust(256, b"\0") + busid.encode().ljust(32, b"\0") +
+            struct.pack(">IIIHHHBBBBBB", busnum, devnum, speed, vid, pid, bcd,
+                        cls, sub, proto, cfg, ncfg, nintf))
+
+
+def parse_uintf(rec):
+    cls, sub, proto, _pad = struct.unpack(">BBBB", rec[:4])
+    return dict(bInterfaceClass=cls, bInterfaceSubClass=sub, bInterfaceProtocol=proto)
+
+
+def devlist(host="127.0.0.1", port=3240, timeout=30):
+    """OP_REQ_DEVLIST: list of device dicts, each with 'interfaces'."""
+    s = socket.create_connection((host, port), timeout=timeout)
+    try:
+        s.sendall(op_req_devlist())
+        rep = parse_op_common(recv_exact(s, 8))
+        if rep["code"] != OP_REP_DEVLIST or rep["status"] != ST_OK:
+            raise RuntimeError("OP_REP_DEVLIST: %r" % rep)
+        n = struct.unpack(">I", recv_exact(s, 4))[0]
+        devs = []
+        for _ in range(n):
+            d = parse_udev(recv_exact(s, UDEV_LEN))
+            d["interfaces"] = [parse_uintf(recv_exact(s, UINTF_LEN))
+                               for _ in range(d["bNumInterfaces"])]
+            devs.append(d)
+        return devs
+    finally:
+        s.close()
+
+
+# ------------------------------------------------------------------
+# The client end of the URB protocol
+
+class Client:
+    """A client connection to an exported device.
+
+    submit()/unlink() send and return the seqnum used; read_msg() returns
+    the next message as parse_header() does plus 'data' (IN payload) and
+    'descs' (iso descriptors); wait(seq) the answer for one seqnum, keeping
+    the others for later."""
+
+    def __init__(self, sock, devid, timeout=30):
+        self.s = sock
+        self.s.settimeout(timeout)
+        self.devid = devid
+        self.seq = 0
+        self.dirs = {}
+        self.early = {}
+
+    @classmethod
+    def import_(cls, busid, host="127.0.0.1", port=3240, retry_secs=30, timeout=30):
+        """OP_REQ_IMPORT through usbipd.  'not available' and 'busy' (a
+        device being reset after a dropped connection) are retried for up
+        to retry_secs."""
+        end = time.monotonic() + retry_secs
+        while True:
+            s = socket.create_connection((host, port), timeout=timeout)
+            s.sendall(op_req_import(busid))
+            rep = parse_op_common(recv_exact(s, 8))
+            if rep["status"] == ST_OK:
+                break
+            s.close()
+            if rep["status"] not in (ST_NA, ST_DEV_BUSY) or time.monotonic() > end:
+                raise RuntimeError("import of %s refused, status %d" % (busid, rep["status"]))
+            time.sleep(0.1)
+        udev = parse_udev(recv_exact(s, UDEV_LEN))
+        c = cls(s, udev["devid"], timeout)
+        c.udev = udev
+        return c
+
+    @classmethod
+    def sockfd(cls, path, devid, timeout=30, fmt="%d"):
+        """Connects a ::1 TCP pair and writes the server end's fd to the
+        usbip_sockfd file at path (fmt gives the text written, e.g. "%d")."""
+        lsn = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+        lsn.bind(("::1", 0))
+        lsn.listen(1)
+        cli = socket.create_connection(("::1", lsn.getsockname()[1]))
+        srv, _ = lsn.accept()
+        lsn.close()
+        try:
+            fd = os.open(path, os.O_WRONLY)
+            try:
+                os.write(fd, (fmt % srv.fileno()).encode())
+            finally:
+                os.close(fd)
+        finally:
+            srv.close()
+        return cls(cli, devid, timeout)
+
+    def next_seq(self):
+        self.seq = (self.seq + 1) & 0xffffffff
+        return self.seq
+
+    def submit(self, ep, direction, length, data=b"", setup_pkt=b"\0" * 8, flags=None,
+               iso=None, npackets=None, interval=0, seq=None, start_frame=0):
+        """CMD_SUBMIT; iso is a list of (offset, length) packet descriptors.
+        data is sent as given (so a cut payload can be sent on purpose)."""
+        seq = self.next_seq() if seq is None else seq
+        iso = iso or []
+        n = len(iso) if npackets is None else npackets
+        self.dirs[seq] = direction
+        self.s.sendall(cmd_submit(seq, self.devid, direction, ep, length, flags,
+                                  start_frame, n, interval, setup_pkt) +
+                       data + iso_descs(iso))
+        return seq
+
+    def unlink(self, target, seq=None):
+        seq = self.next_seq() if seq is None else seq
+        self.s.sendall(cmd_unlink(seq, self.devid, target))
+        return seq
+
+    def send_raw(self, data):
+        self.s.sendall(data)
+
+    def read_msg(self):
+        d = parse_header(recv_exact(self.s, HDR_LEN))
+        d["data"], d["descs"] = b"", []
+        if d["cmd"] == RET_SUBMIT:
+            if self.dirs.pop(d["seq"], DIR_OUT) == DIR_IN and d["actual"] > 0:
+                d["data"] = recv_exact(self.s, d["actual"])
+            if is_iso_count(d["npackets"]):
+                d["descs"] = parse_iso_descs(recv_exact(self.s, ISO_DESC_LEN * d["npackets"]))
+        elif d["cmd"] != RET_UNLINK:
+            raise RuntimeError("server sent command %d" % d["cmd"])
+        return d
+
+    def wait(self, seq):
+        if seq in self.early:
+            return self.early.pop(seq)
+        while True:
+            m = self.read_msg()
+            if m["seq"] == seq:
+                return m
+            self.early[m["seq"]] = m
+
+    def ctrl(self, rtype, req, value, index, length, data=b""):
+        """A control transfer on ep0; returns the RET_SUBMIT dict."""
+        din = DIR_IN if rtype & 0x80 else DIR_OUT
+        return self.wait(self.submit(0, din, length, data,
+                                     setup(rtype, req, value, index, length)))
+
+    def closed(self, secs=30):
+        """True once the server closes the connection within secs (what it
+        sends until then is read and dropped); False if it stays open."""
+        end = time.monotonic() + secs
+        old = self.s.gettimeout()
+        try:
+            while time.monotonic() < end:
+                self.s.settimeout(max(0.05, end - time.monotonic()))
+                try:
+                    if not self.s.recv(1 << 16):
+                        return True
+                except (ConnectionResetError, BrokenPipeError):
+                    return True
+                except socket.timeout:
+                    return False
+            return False
+        finally:
+            self.s.settimeout(old)
+
+    def close(self):
+        self.s.close()
+
+
+# ------------------------------------------------------------------
+# A fake server behind a vhci port
+
+class FakeServer:
+    """The server end of a vhci port.  read_cmd() returns the next command
+    as parse_header() does plus 'data' (OUT payload) and 'descs'."""
+
+    def __init__(self, sock, timeout=20):
+        self.s = sock
+        self.s.settimeout(timeout)
+
+    @classmethod
+    def attach(cls, port, devid=0x10002, speed=3,
+               vhci="/sys/devices/platform/vhci_hcd.0", timeout=20):
+        """A ::1 TCP pair; the client end goes to vhci's attach file.
+        Raises OSError if the attach write fails."""
+        lsn = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+        lsn.bind(("::1", 0))
+        lsn.listen(1)
+        c = socket.create_connection(("::1", lsn.getsockname()[1]))
+        try:
+            with open(vhci + "/attach", "w") as f:
+                f.write("%d %d %d %d" % (port, c.fileno(), devid, speed))
+            s, _ = lsn.accept()
+        finally:
+            c.close()
+            lsn.close()
+        return cls(s, timeout)
+
+    def read_cmd(self):
+        d = parse_header(recv_exact(self.s, HDR_LEN))
+        d["data"], d["descs"] = b"", []
+        if d["cmd"] == CMD_SUBMIT:
+            if d["dir"] == DIR_OUT and d["length"] > 0:
+                d["data"] = recv_exact(self.s, d["length"])
+            if is_iso_count(d["npackets"]):
+                d["descs"] = parse_iso_descs(recv_exact(self.s, ISO_DESC_LEN * d["npackets"]))
+        return d
+
+    def ret_submit(self, seq, status=0, actual=0, data=b"", npackets=0, descs=b"",
+                   direction=0):
+        self.s.sendall(ret_submit(seq, status, actual, 0, npackets, 0, 0, direction) +
+                       data + descs)
+
+    def ret_unlink(self, seq, status):
+        self.s.sendall(ret_unlink(seq, status))
+
+    def send_raw(self, data):
+        self.s.sendall(data)
+
+    def closed(self, secs=20):
+        """True once the client shuts the connection within secs."""
+        end = time.monotonic() + secs
+        while time.monotonic() < end:
+            self.s.settimeout(max(0.05, end - time.monotonic()))
+            try:
+                if not self.s.recv(1 << 16):
+                    return True
+            except (ConnectionResetError, BrokenPipeError):
+                return True
+            except socket.timeout:
+                return False
+        return False
+
+    def close(self):
+        self.s.close()
