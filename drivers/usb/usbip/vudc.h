@@ -35,6 +35,7 @@
 #ifndef USBIP_VUDC_H
 #define USBIP_VUDC_H
 
+#include <linux/atomic.h>
 #include <linux/completion.h>
 #include <linux/list.h>
 #include <linux/mutex.h>
@@ -212,6 +213,7 @@ struct vudc_unlink {
  * @dev_desc: the last device descriptor the gadget returned
  * @dev_desc_valid: @dev_desc is set (slock)
  * @desc_lock: serializes dev_desc reads
+ * @selftest_setups: setups handed to the gadget driver (test builds only)
  */
 struct vudc {
 	struct platform_device *pdev;
@@ -243,6 +245,9 @@ struct vudc {
 	struct usb_device_descriptor dev_desc;
 	bool dev_desc_valid;
 	struct mutex desc_lock;
+#if IS_ENABLED(CONFIG_USBIP_SELFTEST)
+	atomic_t selftest_setups;
+#endif
 };
 
 static inline struct vudc *conn_to_vudc(struct usbip_conn *conn)

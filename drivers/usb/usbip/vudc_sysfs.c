@@ -8,6 +8,8 @@
  *   dev_desc      (read, binary) the 18-byte device descriptor of the
  *                 bound gadget
  *   usbip_debug   (read/write) the usbip-core debug mask
+ *   selftest_setups (read, test builds only) setups handed to the gadget
+ *                 driver so far
  */
 #define pr_fmt(fmt) "usbip-vudc: " fmt
 
@@ -99,6 +101,18 @@ static ssize_t vudc_debug_store(struct device *dev, struct device_attribute *att
 static struct device_attribute dev_attr_usbip_debug =
 	__ATTR(usbip_debug, 0644, vudc_debug_show, vudc_debug_store);
 
+#if IS_ENABLED(CONFIG_USBIP_SELFTEST)
+/* Test builds: the number of setups handed to the gadget driver so far. */
+static ssize_t selftest_setups_show(struct device *dev, struct device_attribute *attr,
+				    char *buf)
+{
+	struct vudc *vudc = dev_get_drvdata(dev);
+
+	return sysfs_emit(buf, "%d\n", atomic_read(&vudc->selftest_setups));
+}
+static DEVICE_ATTR_RO(selftest_setups);
+#endif
+
 static ssize_t dev_desc_read(struct file *file, struct kobject *kobj,
 			     struct bin_attribute *attr, char *buf, loff_t off, size_t count)
 {
@@ -121,6 +135,9 @@ static struct attribute *vudc_attrs[] = {
 	&dev_attr_usbip_status.attr,
 	&dev_attr_usbip_sockfd.attr,
 	&dev_attr_usbip_debug.attr,
+#if IS_ENABLED(CONFIG_USBIP_SELFTEST)
+	&dev_attr_selftest_setups.attr,
+#endif
 	NULL,
 };
 

@@ -458,6 +458,10 @@ static void vudc_ep0_work(struct work_struct *work)
 	spin_lock_irqsave(&vudc->slock, flags);
 	driver = vudc->callbacks ? vudc->driver : NULL;
 	spin_unlock(&vudc->slock);
+#if IS_ENABLED(CONFIG_USBIP_SELFTEST)
+	if (driver)
+		atomic_inc(&vudc->selftest_setups);
+#endif
 	/* interrupts off, as in the interrupt handler of a real UDC */
 	ret = driver ? driver->setup(&vudc->gadget, &setup) : -ESHUTDOWN;
 	local_irq_restore(flags);
