@@ -569,6 +569,76 @@ static void test_check_ret_submit(void)
 	CHECK_REASON(ret, reason, "not a RET_SUBMIT");
 }
 
+/* Control transfers: the setup packet and the wire direction must agree. */
+static void test_ctrl_check(void)
+{
+	static const struct {
+		u32 wire;
+		u8 rtype;
+		u16 wlength;
+		u32 length;
+		int ret;
+		bool dir_in;
+		u32 stage;
+		const char *reason;
+	} c[] = {
+		/* the usual three: IN data, OUT data, no data */
+		{ USBIP_DIR_IN, 0x80, 18, 18, 0, true, 18, NULL },
+		{ USBIP_DIR_OUT, 0x21, 7, 7, 0, false, 7, NULL },
+		{ USBIP_DIR_OUT, 0x00, 0, 0, 0, false, 0, NULL },
+		/* no data stage, no buffer: either wire direction */
+		{ USBIP_DIR_IN, 0x00, 0, 0, 0, false, 0, NULL },
+		{ USBIP_DIR_IN, 0x80, 0, 0, 0, false, 0, NULL },
+		{ USBIP_DIR_OUT, 0x80, 0, 0, 0, false, 0, NULL },
+		/* a buffer larger than wLength: the stage is wLength */
+		{ USBIP_DIR_IN, 0x80, 18, 64, 0, true, 18, NULL },
+		{ USBIP_DIR_OUT, 0x21, 7, 64, 0, false, 7, NULL },
+		{ USBIP_DIR_IN, 0x80, 0, 64, 0, false, 0, NULL },
+		{ USBIP_DIR_OUT, 0x00, 0, 64, 0, false, 0, NULL },
+		/* IN into a smaller buffer: cut to the buffer */
+		{ USBIP_DIR_IN, 0x80, 255, 9, 0, true, 9, NULL },
+		/* wire IN, OUT setup: nothing of the buffer was received */
+		{ USBIP_DIR_IN, 0x00, 0, 64, -EPROTO, false, 0,
+		  "direction does not match the setup packet" },
+		{ USBIP_DIR_IN, 0x21, 7, 7, -EPROTO, false, 0,
+		  "direction does not match the setup packet" },
+		{ USBIP_DIR_IN, 0x21, 7, 0, -EPROTO, false, 0,
+		  "direction does not match the setup packet" },
+		/* wire OUT with a payload, IN setup */
+		{ USBIP_DIR_OUT, 0x80, 18, 18, -EPROTO, false, 0,
+		  "direction does not match the setup packet" },
+		{ USBIP_DIR_OUT, 0x80, 0, 18, -EPROTO, false, 0,
+		  "direction does not match the setup packet" },
+		/* OUT data shorter than the data stage */
+		{ USBIP_DIR_OUT, 0x21, 64, 4, -EPROTO, false, 0, "OUT data shorter than wLength" },
+		{ USBIP_DIR_OUT, 0x40, 0xffff, 0, -EPROTO, false, 0,
+		  "OUT data shorter than wLength" },
+	};
+	unsigned int i;
+
+	for (i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		u8 setup[USBIP_SETUP_SIZE] = { c[i].rtype, 6, 0, 1, 0, 0,
+					       c[i].wlength & 0xff, c[i].wlength >> 8 };
+		const char *reason = NULL;
+		bool dir_in = !c[i].dir_in;
+		u32 stage = 12345;
+		int ret;
+
+		ret = usbip_ctrl_check(c[i].wire, setup, c[i].length, &dir_in, &stage, &reason);
+		CHECK(ret == c[i].ret);
+		if (ret != c[i].ret)
+			printf("  case %u: ret %d\n", i, ret);
+		if (c[i].ret) {
+			CHECK_REASON(ret, reason, c[i].reason);
+			continue;
+		}
+		CHECK(dir_in == c[i].dir_in);
+		CHECK(stage == c[i].stage);
+		if (dir_in != c[i].dir_in || stage != c[i].stage)
+			printf("  case %u: dir_in %d stage %u\n", i, dir_in, stage);
+	}
+}
+
 static void test_cmd_names(void)
 {
 	CHECK(strcmp(usbip_cmd_name(1), "CMD_SUBMIT") == 0);
@@ -922,6 +992,7 @@ static const struct test_case cases[] = {
 	T(test_iso_unpack_rejects),
 	T(test_iso_pack_unpack_random),
 	T(test_full_iso_message),
+	T(test_ctrl_check),
 };
 
 int main(int argc, char **argv)
