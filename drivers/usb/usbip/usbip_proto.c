@@ -347,6 +347,43 @@ u32 usbip_ret_payload_len(const struct usbip_pdu *ret, bool dir_in)
 USBIP_PROTO_EXPORT(usbip_ret_payload_len);
 
 /**
+ * usbip_ctrl_check() - the data stage of a control CMD_SUBMIT
+ * @wire_dir: direction field of the CMD_SUBMIT (USBIP_DIR_*)
+ * @setup: its USBIP_SETUP_SIZE-byte setup packet, as on the bus
+ * @length: its transfer_buffer_length
+ * @dir_in: output: the data stage is IN (device to host); false for OUT
+ *	and for a request without a data stage
+ * @stage: output: bytes the data stage may move, min(wLength, @length)
+ * @reason: set to a short explanation on failure; may be NULL
+ *
+ * The setup packet decides the direction; the wire direction, which also
+ * says whether an OUT payload follows the header, must agree with it
+ * whenever there is a data stage (wLength > 0) or a transfer buffer
+ * (@length > 0).  A request with neither may come with either wire
+ * direction.  An OUT data stage must be sent whole: @length is at least
+ * wLength, so the device never gets bytes that were not received.
+ *
+ * Return: 0, or -EPROTO with *@reason set.
+ */
+int usbip_ctrl_check(u32 wire_dir, const u8 *setup, u32 length, bool *dir_in, u32 *stage,
+		     const char **reason)
+{
+	bool setup_in = setup[0] & 0x80;	/* bRequestType: USB_DIR_IN */
+	u32 wlength = setup[6] | (u32)setup[7] << 8;
+
+	*dir_in = false;
+	*stage = 0;
+	if ((wlength || length) && setup_in != (wire_dir == USBIP_DIR_IN))
+		return fail(reason, "direction does not match the setup packet");
+	if (!setup_in && length < wlength)
+		return fail(reason, "OUT data shorter than wLength");
+	*dir_in = setup_in && wlength;
+	*stage = wlength < length ? wlength : length;
+	return 0;
+}
+USBIP_PROTO_EXPORT(usbip_ctrl_check);
+
+/**
  * usbip_iso_desc_encode() - write one iso packet descriptor
  * @desc: the descriptor, host order
  * @buf: USBIP_ISO_DESC_SIZE bytes of output

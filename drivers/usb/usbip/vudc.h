@@ -22,9 +22,11 @@
  * the endpoint halt feature), and the single request the driver queues for
  * the data or status stage completes it.
  *
- * Locking:
+ * Locking (in this order):
  *  - vudc.lock (mutex) is the usbip_conn lock: usbip_sockfd writes and the
  *    event worker hold it.
+ *  - vudc.desc_lock (mutex) is held by the UDC's own GET_DESCRIPTOR
+ *    request while it waits, and by usbip_sockfd while it starts serving.
  *  - vudc.gadget_lock (mutex) serializes the calls into the gadget driver
  *    that are made from process context (setup from the ep0 work,
  *    disconnect and reset from the connection code) with udc_stop.
@@ -124,8 +126,12 @@ struct vudc_req {
  * @setup: control setup packet (ep0)
  * @data: transfer buffer (kvmalloc'd), NULL when @len is 0
  * @len: transfer_buffer_length
- * @avail: OUT: bytes of the payload received so far; the rest is still
- *	on its way from the socket (slock)
+ * @stage: ep0: bytes the data stage may move, min(wLength, @len); @len
+ *	for other endpoints
+ * @avail: OUT: bytes of the payload received so far (slock); 0 for IN.
+ *	Only these bytes are ever given to the gadget.
+ * @receiving: the rx thread still receives the payload into @data: the
+ *	URB must not be completed, cancelled or freed (slock)
  * @actual: bytes transferred (slock)
  * @status: final status (slock)
  * @done: completed, on vudc.tx_urbs or given to its waiter (slock)
@@ -154,7 +160,9 @@ struct vudc_urb {
 	struct usb_ctrlrequest setup;
 	void *data;
 	u32 len;
+	u32 stage;
 	u32 avail;
+	bool receiving;
 	u32 actual;
 	int status;
 	bool done;
@@ -210,9 +218,13 @@ struct vudc_unlink {
  * @xfer_work: runs the endpoints after the gadget queued a request while
  *	a client URB was waiting (never inside usb_ep_queue() itself)
  * @ep0_active: the control URB whose setup is being served (slock)
- * @dev_desc: the last device descriptor the gadget returned
+ * @dev_desc: the last device descriptor the gadget returned, to a client
+ *	or to the request the UDC sends itself when the gadget connects
  * @dev_desc_valid: @dev_desc is set (slock)
- * @desc_lock: serializes dev_desc reads
+ * @desc_lock: serializes the UDC's own GET_DESCRIPTOR requests with the
+ *	start of a connection: none is sent while a client is served
+ * @desc_work: asks a gadget that just connected its pull-up for its device
+ *	descriptor
  * @selftest_setups: setups handed to the gadget driver (test builds only)
  */
 struct vudc {
@@ -245,6 +257,7 @@ struct vudc {
 	struct usb_device_descriptor dev_desc;
 	bool dev_desc_valid;
 	struct mutex desc_lock;
+	struct work_struct desc_work;
 #if IS_ENABLED(CONFIG_USBIP_SELFTEST)
 	atomic_t selftest_setups;
 #endif
@@ -285,7 +298,7 @@ bool vudc_urb_cancel(struct vudc *vudc, struct vudc_urb *urb);
 void vudc_stop_io(struct vudc *vudc);
 void vudc_gadget_connect(struct vudc *vudc);
 void vudc_gadget_disconnect(struct vudc *vudc);
-int vudc_read_dev_desc(struct vudc *vudc, struct usb_device_descriptor *desc);
+int vudc_dev_desc_get(struct vudc *vudc, struct usb_device_descriptor *desc);
 
 /* vudc_rx.c */
 int vudc_rx_loop(struct usbip_conn *conn);

@@ -108,6 +108,7 @@ static void vudc_remove(struct platform_device *pdev)
 	/* unbinds the gadget driver; its pull-up going away ends the connection */
 	usb_del_gadget_udc(&vudc->gadget);
 	usbip_conn_destroy(&vudc->conn);
+	cancel_work_sync(&vudc->desc_work);
 	cancel_work_sync(&vudc->ep0_work);
 	cancel_work_sync(&vudc->xfer_work);
 	platform_set_drvdata(pdev, NULL);

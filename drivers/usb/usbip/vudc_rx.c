@@ -59,9 +59,10 @@ static struct vudc_urb *vudc_find_in_flight(struct vudc *vudc, u32 seqnum)
  * A large bulk OUT URB is queued before its payload is received, which then
  * goes to the gadget piece by piece: the gadget driver works on the first
  * pieces while the next ones arrive.  Until the whole payload is in, the
- * URB is neither cancelled nor failed (see vudc_ep_run()), so it stays
- * valid here; if the receive fails, the connection is shut down and
- * vudc_stop_io() frees it.
+ * URB is marked receiving: the rx thread owns its buffer, and nothing
+ * completes, cancels or frees it (vudc_ep_run() only moves the bytes that
+ * are in).  If the receive fails, the connection is shut down and
+ * vudc_stop_io() frees it once this thread has stopped.
  */
 static int vudc_rx_submit_pieces(struct vudc *vudc, const struct usbip_pdu *pdu,
 				 struct vudc_urb *urb, u32 payload)
@@ -72,6 +73,7 @@ static int vudc_rx_submit_pieces(struct vudc *vudc, const struct usbip_pdu *pdu,
 
 	usbip_buf_linear(&buf, urb->data, urb->len);
 	urb->avail = 0;
+	urb->receiving = true;
 	spin_lock_irq(&vudc->slock);
 	if (!vudc->serving) {
 		spin_unlock_irq(&vudc->slock);
@@ -102,17 +104,17 @@ static int vudc_rx_submit(struct vudc *vudc, const struct usbip_pdu *pdu)
 	struct vudc_urb *urb;
 	struct usbip_buf buf;
 	const char *reason;
-	bool dir_in, dup;
+	bool dir_in, dup, pieces;
+	u32 stage = 0;
 	int n_iso, ret;
 
 	if (pdu->ep == 0) {
-		u16 wlength = le16_to_cpu(setup->wLength);
-
-		/* the setup packet decides; a zero-length stage counts as OUT */
-		dir_in = (setup->bRequestType & USB_DIR_IN) && wlength;
-		if (wlength && dir_in != wire_in)
-			return vudc_rx_fail(vudc, pdu, -EPROTO,
-					    "direction does not match the setup packet");
+		/* the setup packet decides, the wire must agree (usbip_proto.c) */
+		ret = usbip_ctrl_check(pdu->direction, pdu->submit.setup,
+				       pdu->submit.transfer_buffer_length, &dir_in, &stage,
+				       &reason);
+		if (ret)
+			return vudc_rx_fail(vudc, pdu, ret, reason);
 	} else {
 		dir_in = wire_in;
 	}
@@ -141,6 +143,7 @@ static int vudc_rx_submit(struct vudc *vudc, const struct usbip_pdu *pdu)
 	urb->flags = pdu->submit.transfer_flags;
 	memcpy(&urb->setup, setup, sizeof(urb->setup));
 	urb->len = pdu->submit.transfer_buffer_length;
+	urb->stage = pdu->ep ? urb->len : stage;
 	urb->n_iso = n_iso;
 
 	spin_lock_irq(&vudc->slock);
@@ -162,8 +165,21 @@ static int vudc_rx_submit(struct vudc *vudc, const struct usbip_pdu *pdu)
 			goto err_free;
 		}
 	}
-	urb->avail = urb->len;
-	if (payload > VUDC_RX_PIECE && pdu->ep && !n_iso)
+	/*
+	 * Only the bytes received are data: the OUT payload, nothing for IN.
+	 * Receiving in pieces while the URB is queued is only for an endpoint
+	 * that can take the URB now; one that would reject it (iso, halted,
+	 * not enabled) gets it whole, then rejects it.
+	 */
+	urb->avail = payload;
+	pieces = false;
+	if (payload > VUDC_RX_PIECE && pdu->ep && !n_iso) {
+		spin_lock_irq(&vudc->slock);
+		pieces = urb->ep->desc && !urb->ep->halted &&
+			 urb->ep->type != USB_ENDPOINT_XFER_ISOC;
+		spin_unlock_irq(&vudc->slock);
+	}
+	if (pieces)
 		return vudc_rx_submit_pieces(vudc, pdu, urb, payload);
 	if (payload) {
 		usbip_buf_linear(&buf, urb->data, urb->len);

@@ -6,7 +6,9 @@
  *                 gadget to the client at the other end; -1 stops it
  *   usbip_status  (read)  SDEV_ST_AVAILABLE / _USED / _ERROR, decimal
  *   dev_desc      (read, binary) the 18-byte device descriptor of the
- *                 bound gadget
+ *                 bound gadget (struct usb_device_descriptor as on the
+ *                 bus), kept from when the gadget gave it: reading it
+ *                 sends the gadget nothing
  *   usbip_debug   (read/write) the usbip-core debug mask
  *   selftest_setups (read, test builds only) setups handed to the gadget
  *                 driver so far
@@ -59,11 +61,15 @@ static ssize_t usbip_sockfd_store(struct device *dev, struct device_attribute *a
 		ret = vudc->status == SDEV_ST_USED ? -EBUSY : -EIO;
 		goto err_unlock;
 	}
+	/* the descriptor request of a gadget that just connected goes first */
+	flush_work(&vudc->desc_work);
+	mutex_lock(&vudc->desc_lock);
 	spin_lock_irq(&vudc->slock);
 	ready = vudc->driver && vudc->pulled_up;
 	if (ready)
 		vudc->serving = true;
 	spin_unlock_irq(&vudc->slock);
+	mutex_unlock(&vudc->desc_lock);
 	if (!ready) {
 		ret = -ENODEV;
 		goto err_unlock;
@@ -122,7 +128,7 @@ static ssize_t dev_desc_read(struct file *file, struct kobject *kobj,
 
 	if (off >= sizeof(desc))
 		return 0;
-	ret = vudc_read_dev_desc(vudc, &desc);
+	ret = vudc_dev_desc_get(vudc, &desc);
 	if (ret)
 		return ret;
 	count = min_t(size_t, count, sizeof(desc) - off);

@@ -121,9 +121,12 @@ static void vudc_xfer_ctrl(struct vudc *vudc, struct vudc_ep *ep, struct vudc_ur
 	__must_hold(&vudc->slock)
 {
 	struct usb_request *req = &vreq->req;
-	u32 n = min_t(u32, req->length, urb->len);
+	u32 n = min(req->length, urb->stage);
 	int status = 0;
 
+	/* an OUT data stage gives the gadget only bytes that were received */
+	if (!urb->dir_in)
+		n = min(n, urb->avail);
 	if (urb->dir_in) {
 		if (n)
 			memcpy(urb->data, req->buf, n);
@@ -138,7 +141,9 @@ static void vudc_xfer_ctrl(struct vudc *vudc, struct vudc_ep *ep, struct vudc_ur
 	/* remember the device descriptor for dev_desc */
 	if (urb->dir_in && urb->setup.bRequestType == USB_DIR_IN &&
 	    urb->setup.bRequest == USB_REQ_GET_DESCRIPTOR &&
-	    le16_to_cpu(urb->setup.wValue) >> 8 == USB_DT_DEVICE && n >= USB_DT_DEVICE_SIZE) {
+	    le16_to_cpu(urb->setup.wValue) == USB_DT_DEVICE << 8 && n >= USB_DT_DEVICE_SIZE &&
+	    ((u8 *)urb->data)[0] == USB_DT_DEVICE_SIZE &&
+	    ((u8 *)urb->data)[1] == USB_DT_DEVICE) {
 		memcpy(&vudc->dev_desc, urb->data, USB_DT_DEVICE_SIZE);
 		vudc->dev_desc_valid = true;
 	}
@@ -247,10 +252,15 @@ static void vudc_ep_run(struct vudc_ep *ep)
 		if (vudc_is_ep0(ep)) {
 			if (vudc->ep0_active != urb)
 				break;
-		} else if (urb->avail < urb->len && (urb->actual == urb->avail || ep->halted ||
-							 !ep->desc)) {
-			/* the rest of the OUT payload is still being received */
-			break;
+		} else if (urb->receiving) {
+			/*
+			 * The rx thread writes the rest of the payload into the
+			 * buffer: only the bytes already in may move; whatever
+			 * would end the URB waits until the payload is complete.
+			 */
+			if (urb->actual == urb->avail || ep->halted || !ep->desc ||
+			    ep->type == USB_ENDPOINT_XFER_ISOC)
+				break;
 		} else if (ep->halted) {
 			vudc_urb_done(vudc, urb, -EPIPE);
 			continue;
@@ -307,7 +317,8 @@ void vudc_urb_queue(struct vudc *vudc, struct vudc_urb *urb)
  * vudc_urb_received() - more of an OUT URB's payload has arrived
  * @vudc: the UDC
  * @urb: a queued URB whose payload is received piece by piece
- * @avail: bytes of the payload now in the buffer
+ * @avail: bytes of the payload now in the buffer; with the last piece
+ *	the URB stops being receiving and may end
  *
  * Called with slock held.
  */
@@ -315,6 +326,8 @@ void vudc_urb_received(struct vudc *vudc, struct vudc_urb *urb, u32 avail)
 {
 	lockdep_assert_held(&vudc->slock);
 	urb->avail = avail;
+	if (avail >= urb->len)
+		urb->receiving = false;	/* the buffer is the engine's now */
 	vudc_ep_run(urb->ep);
 }
 
@@ -332,7 +345,7 @@ bool vudc_urb_cancel(struct vudc *vudc, struct vudc_urb *urb)
 {
 	lockdep_assert_held(&vudc->slock);
 	/* the rx thread still writes into a partly received URB */
-	if (urb->done || vudc->ep0_active == urb || urb->avail < urb->len)
+	if (urb->done || vudc->ep0_active == urb || urb->receiving)
 		return false;
 	list_del_init(&urb->ep_list);
 	list_del_init(&urb->list);
@@ -342,6 +355,24 @@ bool vudc_urb_cancel(struct vudc *vudc, struct vudc_urb *urb)
 /* ------------------------------------------------------------------ */
 /* ep0                                                                 */
 /* ------------------------------------------------------------------ */
+
+/*
+ * The endpoint a standard request's wIndex names: ep0, or an endpoint the
+ * gadget enabled.  NULL for reserved bits or any other endpoint.  slock
+ * held.
+ */
+static struct vudc_ep *vudc_std_ep(struct vudc *vudc, u16 index)
+{
+	struct vudc_ep *ep;
+
+	lockdep_assert_held(&vudc->slock);
+	if (index & ~(USB_ENDPOINT_NUMBER_MASK | USB_DIR_IN))
+		return NULL;
+	ep = vudc_find_ep(vudc, index, index & USB_DIR_IN);
+	if (!vudc_is_ep0(ep) && !ep->desc)
+		return NULL;
+	return ep;
+}
 
 /*
  * The standard requests the UDC answers itself.  Return: true if handled,
@@ -360,11 +391,8 @@ static bool vudc_std_request(struct vudc *vudc, struct vudc_urb *urb, int *statu
 	lockdep_assert_held(&vudc->slock);
 	if ((setup->bRequestType & USB_TYPE_MASK) != USB_TYPE_STANDARD)
 		return false;
-	if (recip == USB_RECIP_ENDPOINT) {
-		ep = vudc_find_ep(vudc, index, index & USB_DIR_IN);
-		if (index & ~(USB_ENDPOINT_NUMBER_MASK | USB_DIR_IN))
-			ep = NULL;
-	}
+	if (recip == USB_RECIP_ENDPOINT)
+		ep = vudc_std_ep(vudc, index);
 
 	switch (setup->bRequest) {
 	case USB_REQ_SET_ADDRESS:
@@ -379,7 +407,7 @@ static bool vudc_std_request(struct vudc *vudc, struct vudc_urb *urb, int *statu
 			st = vudc->selfpowered << USB_DEVICE_SELF_POWERED |
 			     vudc->remote_wakeup << USB_DEVICE_REMOTE_WAKEUP;
 		} else if (recip == USB_RECIP_ENDPOINT) {
-			if (!ep || (!vudc_is_ep0(ep) && !ep->desc)) {
+			if (!ep) {
 				*status = -EPIPE;
 				return true;
 			}
@@ -406,10 +434,15 @@ static bool vudc_std_request(struct vudc *vudc, struct vudc_urb *urb, int *statu
 			*status = 0;
 			return true;
 		}
-		if (recip != USB_RECIP_ENDPOINT || value != USB_ENDPOINT_HALT)
+		if (recip != USB_RECIP_ENDPOINT || value != USB_ENDPOINT_HALT ||
+		    (setup->bRequestType & USB_DIR_IN))
 			return false;
-		if (!ep || vudc_is_ep0(ep) || !ep->desc) {
-			*status = vudc_is_ep0(ep) ? 0 : -EPIPE;
+		if (!ep) {
+			*status = -EPIPE;	/* no such endpoint */
+			return true;
+		}
+		if (vudc_is_ep0(ep)) {
+			*status = 0;	/* ep0 halts only for one transfer */
 			return true;
 		}
 		if (setup->bRequest == USB_REQ_SET_FEATURE) {
@@ -482,22 +515,22 @@ static void vudc_ep0_work(struct work_struct *work)
 	spin_unlock_irqrestore(&vudc->slock, flags);
 }
 
-/**
- * vudc_read_dev_desc() - ask the gadget for its device descriptor
- * @vudc: the UDC
- * @desc: output
+/*
+ * Sends the gadget one GET_DESCRIPTOR(DEVICE) of the UDC's own through ep0
+ * and waits for it; vudc_xfer_ctrl() keeps the answer in vudc.dev_desc.
+ * Only while no client is served: a client's gadget gets no request it did
+ * not send.  desc_lock held (usbip_sockfd takes it before serving starts).
  *
- * Sends an internal GET_DESCRIPTOR(DEVICE) through ep0, queued behind the
- * client's control transfers if there are any.
- *
- * Return: 0, -ENODEV without a connected gadget, -ETIMEDOUT or -EIO.
+ * Return: 0, -ENODEV without a connected gadget, -EBUSY while a client is
+ * served, -ENOMEM, -ETIMEDOUT or -EIO.
  */
-int vudc_read_dev_desc(struct vudc *vudc, struct usb_device_descriptor *desc)
+static int vudc_dev_desc_request(struct vudc *vudc)
 {
 	struct vudc_urb *urb;
 	unsigned long flags;
 	int ret;
 
+	lockdep_assert_held(&vudc->desc_lock);
 	urb = kzalloc(sizeof(*urb), GFP_KERNEL);
 	if (!urb)
 		return -ENOMEM;
@@ -514,17 +547,21 @@ int vudc_read_dev_desc(struct vudc *vudc, struct usb_device_descriptor *desc)
 	urb->internal = true;
 	urb->dir_in = true;
 	urb->len = USB_DT_DEVICE_SIZE;
-	urb->avail = urb->len;
+	urb->stage = urb->len;
 	urb->setup.bRequestType = USB_DIR_IN | USB_TYPE_STANDARD | USB_RECIP_DEVICE;
 	urb->setup.bRequest = USB_REQ_GET_DESCRIPTOR;
 	urb->setup.wValue = cpu_to_le16(USB_DT_DEVICE << 8);
 	urb->setup.wLength = cpu_to_le16(USB_DT_DEVICE_SIZE);
 
-	mutex_lock(&vudc->desc_lock);
 	spin_lock_irqsave(&vudc->slock, flags);
 	if (!vudc->driver || !vudc->pulled_up || !vudc->callbacks) {
 		spin_unlock_irqrestore(&vudc->slock, flags);
 		ret = -ENODEV;
+		goto out;
+	}
+	if (vudc->serving) {
+		spin_unlock_irqrestore(&vudc->slock, flags);
+		ret = -EBUSY;
 		goto out;
 	}
 	vudc_urb_queue(vudc, urb);
@@ -541,19 +578,68 @@ int vudc_read_dev_desc(struct vudc *vudc, struct usb_device_descriptor *desc)
 				schedule_work(&vudc->ep0_work);
 		}
 		ret = -ETIMEDOUT;
-	} else if (urb->status || urb->actual != USB_DT_DEVICE_SIZE) {
+	} else if (urb->status || urb->actual != USB_DT_DEVICE_SIZE || !vudc->dev_desc_valid) {
 		ret = -EIO;
 	} else {
-		memcpy(desc, urb->data, USB_DT_DEVICE_SIZE);
 		ret = 0;
 	}
 	spin_unlock_irqrestore(&vudc->slock, flags);
 	/* the work item may still look at the URB */
 	flush_work(&vudc->ep0_work);
 out:
-	mutex_unlock(&vudc->desc_lock);
 	kfree(urb->data);
 	kfree(urb);
+	return ret;
+}
+
+static void vudc_desc_work(struct work_struct *work)
+{
+	struct vudc *vudc = container_of(work, struct vudc, desc_work);
+	bool valid;
+	int ret;
+
+	mutex_lock(&vudc->desc_lock);
+	spin_lock_irq(&vudc->slock);
+	valid = vudc->dev_desc_valid;
+	spin_unlock_irq(&vudc->slock);
+	ret = valid ? 0 : vudc_dev_desc_request(vudc);
+	mutex_unlock(&vudc->desc_lock);
+	if (ret && ret != -ENODEV && ret != -EBUSY)
+		dev_warn_ratelimited(vudc_dev(vudc),
+				     "the gadget did not give its device descriptor (%d)\n", ret);
+}
+
+/**
+ * vudc_dev_desc_get() - the device descriptor of the bound gadget
+ * @vudc: the UDC
+ * @desc: output
+ *
+ * Served from memory: the descriptor the gadget gave when it connected
+ * its pull-up, or later to a client.  Only if there is none (the gadget
+ * failed to answer then) and no client is served does the UDC ask the
+ * gadget again.
+ *
+ * Return: 0, -ENODEV without a connected gadget, -EBUSY if no descriptor
+ * is known while a client is served, or the error of the request.
+ */
+int vudc_dev_desc_get(struct vudc *vudc, struct usb_device_descriptor *desc)
+{
+	bool valid;
+	int ret = 0;
+
+	mutex_lock(&vudc->desc_lock);
+	spin_lock_irq(&vudc->slock);
+	valid = vudc->dev_desc_valid;
+	spin_unlock_irq(&vudc->slock);
+	if (!valid)
+		ret = vudc_dev_desc_request(vudc);
+	spin_lock_irq(&vudc->slock);
+	if (!ret && vudc->dev_desc_valid && vudc->driver && vudc->pulled_up)
+		memcpy(desc, &vudc->dev_desc, sizeof(*desc));
+	else if (!ret)
+		ret = -ENODEV;
+	spin_unlock_irq(&vudc->slock);
+	mutex_unlock(&vudc->desc_lock);
 	return ret;
 }
 
@@ -879,6 +965,9 @@ static int vudc_pullup(struct usb_gadget *gadget, int on)
 		gadget->speed = speed;
 	if (!on)
 		vudc->dev_desc_valid = false;
+	/* learn the device descriptor now, before any client connects */
+	if (on && vudc->driver)
+		schedule_work(&vudc->desc_work);
 	spin_unlock_irqrestore(&vudc->slock, flags);
 
 	if (!on && usbip_conn_state(&vudc->conn) == USBIP_CONN_RUNNING)
@@ -904,6 +993,8 @@ static int vudc_udc_stop(struct usb_gadget *gadget)
 	struct vudc *vudc = gadget_to_vudc(gadget);
 	unsigned long flags;
 
+	/* its request would only be refused now; before gadget_lock (ep0) */
+	cancel_work_sync(&vudc->desc_work);
 	mutex_lock(&vudc->gadget_lock);
 	spin_lock_irqsave(&vudc->slock, flags);
 	vudc->driver = NULL;
@@ -958,6 +1049,7 @@ int vudc_udc_init(struct vudc *vudc)
 	INIT_LIST_HEAD(&g->ep_list);
 	INIT_WORK(&vudc->ep0_work, vudc_ep0_work);
 	INIT_WORK(&vudc->xfer_work, vudc_xfer_work);
+	INIT_WORK(&vudc->desc_work, vudc_desc_work);
 
 	for (i = 0; i < ARRAY_SIZE(vudc->eps); i++) {
 		struct vudc_ep *ep = &vudc->eps[i];
