@@ -2,25 +2,23 @@
 # SPDX-License-Identifier: GPL-2.0
 """Raw USB/IP client for the stub-halt scenario (usbip-host, via usbipd).
 
-    stub_halt.py halt-pending BUSID      a QEMU usb-kbd: its interrupt IN
-                                         NAKs forever, so its URB stays
-                                         queued on the host controller
-    halt-stick BUSID SHA MIB             a QEMU usb-storage stick
-    flood BUSID NCONF NRESET             SET_CONFIGURATION and port resets
-    variants BUSID                       special requests with the direction
-                                         bit set or an odd recipient
+    stub_halt.py halt-stick BUSID SHA MIB    a QEMU usb-storage stick whose
+                                             drive is read-throttled
+    flood BUSID NCONF NRESET                 SET_CONFIGURATION, port resets
+    variants BUSID                           special requests with the
+                                             direction bit set or an odd
+                                             recipient
 
-halt-pending: an IN URB that never completes, then CLEAR_FEATURE(HALT) on
-its endpoint: the pending URB must be answered exactly once (RET_SUBMIT
--ECONNRESET), the clear-halt with 0, a later CMD_UNLINK of the old seqnum
-with RET_UNLINK 0; a new IN URB on the endpoint is queued again (its
-unlink answers -ECONNRESET).
-halt-stick: a bulk IN without a CBW (the status it gets is printed: QEMU's
-usb-storage stalls it, a real stick would NAK), CLEAR_FEATURE(HALT) on
-both bulk endpoints, then Bulk-Only READ(10)s of the whole disk compared
-with the image's sha256 (toggles in sync after the clear).
-variants: each inconsistent special request must be answered -EPIPE; the
-caller checks with usbmon that none reached the device.
+halt-stick: (1) a bulk IN without a CBW (QEMU's usb-storage stalls it; a
+real stick would NAK), CLEAR_FEATURE(HALT) of both bulk endpoints; (2) the
+CBW of a READ(10) of the whole disk, its data URB, and at once
+CLEAR_FEATURE(HALT) of the IN endpoint while that URB is queued: the URB
+must be answered exactly once (RET_SUBMIT -ECONNRESET), the clear-halt
+with 0 and a later CMD_UNLINK of the URB with RET_UNLINK 0; Bulk-Only reset
+recovery; (3) READ(10)s of the whole disk compared with the image's sha256
+(the endpoint works, toggles in step).
+variants: each inconsistent special request must be answered -EPIPE, and
+usbmon must not see it on the bus.
 
 Uses only usbip_wire.  Prints one line per check; exits 1 on failure.
 """
@@ -80,50 +78,8 @@ def answer(c, seq, what):
         fail("%s (seqnum %d) never answered: %s" % (what, seq, e))
 
 
-def halt_pending(busid):
-    c = w.Client.import_(busid, timeout=20)
-    eps = configure(c)
-    if ("in", 3) not in eps:
-        fail("no interrupt IN endpoint: %r" % eps)
-    ein = eps[("in", 3)]
-    pend = c.submit(ein, w.DIR_IN, 8)
-    sync(c)
-    if pend in c.early:
-        fail("the interrupt IN completed at once: %r" % c.early[pend])
-    ok("interrupt IN seqnum %d on ep %d queued" % (pend, ein))
-    ch = c.submit(0, w.DIR_OUT, 0, setup_pkt=w.setup(0x02, 1, 0, 0x80 | ein, 0))
-    m = answer(c, pend, "the pending URB")
-    if m["cmd"] != w.RET_SUBMIT or m["status"] != -w.ECONNRESET or m["actual"]:
-        fail("pending URB answered %r, expected RET_SUBMIT -ECONNRESET" % m)
-    ok("pending URB answered once: RET_SUBMIT %d" % m["status"])
-    m = answer(c, ch, "CLEAR_FEATURE(HALT)")
-    if m["cmd"] != w.RET_SUBMIT or m["status"] != 0:
-        fail("CLEAR_FEATURE(HALT) answered %r" % m)
-    ok("CLEAR_FEATURE(HALT) ep %#x answered 0" % (0x80 | ein))
-    u = c.unlink(pend)
-    m = answer(c, u, "CMD_UNLINK of the answered URB")
-    if m["cmd"] != w.RET_UNLINK or m["status"] != 0:
-        fail("unlink of the answered URB: %r" % m)
-    ok("a later CMD_UNLINK of it: RET_UNLINK 0")
-    # the endpoint takes URBs again; this one is pending, then unlinked
-    again = c.submit(ein, w.DIR_IN, 8)
-    sync(c)
-    u = c.unlink(again)
-    m = answer(c, u, "CMD_UNLINK of the new URB")
-    if m["cmd"] != w.RET_UNLINK or m["status"] != -w.ECONNRESET:
-        fail("unlink of the new pending URB: %r" % m)
-    sync(c)
-    for s in (pend, again):
-        if s in c.early:
-            fail("seqnum %d answered twice: %r" % (s, c.early[s]))
-    ok("new interrupt IN queued and unlinked; no second answer")
-    c.close()
-
-
 def bot(c, ein, eout, tag, cb, dlen, din):
-    cbw = struct.pack("<IIIBBB", 0x43425355, tag, dlen, 0x80 if din else 0, 0,
-                      len(cb)) + cb.ljust(16, b"\0")
-    m = c.wait(c.submit(eout, w.DIR_OUT, 31, cbw))
+    m = c.wait(c.submit(eout, w.DIR_OUT, 31, cbw(tag, cb, dlen, din)))
     if m["status"]:
         fail("CBW %02x: status %d" % (cb[0], m["status"]))
     data = b""
@@ -141,16 +97,45 @@ def bot(c, ein, eout, tag, cb, dlen, din):
     return data, st
 
 
+def ready(c, ein, eout, tag):
+    """INQUIRY, then TEST UNIT READY until the unit attention (after a
+    reset) is fetched with REQUEST SENSE.  Returns the last tag used."""
+    tag += 1
+    bot(c, ein, eout, tag, bytes([0x12, 0, 0, 0, 36, 0]), 36, True)
+    for _ in range(3):
+        tag += 1
+        _, st = bot(c, ein, eout, tag, bytes(6), 0, False)
+        if st == 0:
+            return tag
+        tag += 1
+        bot(c, ein, eout, tag, bytes([0x03, 0, 0, 0, 18, 0]), 18, True)
+    fail("TEST UNIT READY keeps failing")
+
+
+def read10(lba, blocks):
+    return bytes([0x28, 0]) + struct.pack(">I", lba) + b"\0" + \
+        struct.pack(">H", blocks) + b"\0"
+
+
+def cbw(tag, cb, dlen, din):
+    return struct.pack("<IIIBBB", 0x43425355, tag, dlen, 0x80 if din else 0, 0,
+                       len(cb)) + cb.ljust(16, b"\0")
+
+
 def halt_stick(busid, sha, mib):
     c = w.Client.import_(busid, timeout=30)
     eps = configure(c)
     if ("in", 2) not in eps or ("out", 2) not in eps:
         fail("no bulk endpoints: %r" % eps)
     ein, eout = eps[("in", 2)], eps[("out", 2)]
-    pend = c.submit(ein, w.DIR_IN, 512)      # no CBW
+    clear_in = w.setup(0x02, 1, 0, 0x80 | ein, 0)
+
+    # 1. a real halt: QEMU's usb-storage stalls a bulk IN without a CBW
+    # (a real stick would NAK it, leaving it queued as in part 2)
+    nocbw = c.submit(ein, w.DIR_IN, 512)
     sync(c)
-    ch = c.submit(0, w.DIR_OUT, 0, setup_pkt=w.setup(0x02, 1, 0, 0x80 | ein, 0))
-    m = answer(c, pend, "the bulk IN without a CBW")
+    ch = c.submit(0, w.DIR_OUT, 0, setup_pkt=clear_in)
+    m = answer(c, nocbw, "the bulk IN without a CBW")
     if m["cmd"] != w.RET_SUBMIT or m["status"] not in (-w.EPIPE, -w.ECONNRESET):
         fail("bulk IN without a CBW answered %r" % m)
     ok("bulk IN without a CBW answered once: status %d" % m["status"])
@@ -159,32 +144,53 @@ def halt_stick(busid, sha, mib):
         fail("CLEAR_FEATURE(HALT) IN: %r" % m)
     ctrl(c, 0x02, 1, 0, eout, 0)
     ok("CLEAR_FEATURE(HALT) of both bulk endpoints answered 0")
-    tag = 1
-    _, st = bot(c, ein, eout, tag, bytes([0x12, 0, 0, 0, 36, 0]), 36, True)
-    for _ in range(3):      # unit attention after the reset, if any
-        tag += 1
-        _, st = bot(c, ein, eout, tag, bytes(6), 0, False)
-        if st == 0:
-            break
-        tag += 1
-        bot(c, ein, eout, tag, bytes([0x03, 0, 0, 0, 18, 0]), 18, True)
-    if st:
-        fail("TEST UNIT READY keeps failing")
+    tag = ready(c, ein, eout, 0)
+
+    # 2. CLEAR_FEATURE(HALT) while a READ(10) data URB is queued on the
+    # endpoint (the drive is throttled: the transfer takes about a second)
+    tag += 1
+    m = c.wait(c.submit(eout, w.DIR_OUT, 31,
+                        cbw(tag, read10(0, (mib << 20) // 512), mib << 20, True)))
+    if m["status"]:
+        fail("CBW of the READ(10) to interrupt: status %d" % m["status"])
+    busy = c.submit(ein, w.DIR_IN, mib << 20)
+    ch = c.submit(0, w.DIR_OUT, 0, setup_pkt=clear_in)
+    m = answer(c, busy, "the data URB in flight")
+    if m["cmd"] != w.RET_SUBMIT or m["status"] != -w.ECONNRESET:
+        fail("data URB in flight during CLEAR_FEATURE(HALT): cmd %d status %s actual %s,"
+             " expected RET_SUBMIT -ECONNRESET" % (m["cmd"], m.get("status"), m.get("actual")))
+    ok("data URB in flight answered once: RET_SUBMIT %d after %d of %d bytes" %
+       (m["status"], m["actual"], mib << 20))
+    m = answer(c, ch, "CLEAR_FEATURE(HALT)")
+    if m["cmd"] != w.RET_SUBMIT or m["status"] != 0:
+        fail("CLEAR_FEATURE(HALT) with an URB in flight answered %r" % m)
+    ok("CLEAR_FEATURE(HALT) ep %#x answered 0" % (0x80 | ein))
+    u = c.unlink(busy)
+    m = answer(c, u, "CMD_UNLINK of the answered URB")
+    if m["cmd"] != w.RET_UNLINK or m["status"] != 0:
+        fail("unlink of the answered URB: %r" % m)
+    ok("a later CMD_UNLINK of it: RET_UNLINK 0")
+    # Bulk-Only reset recovery: Mass Storage Reset, then both halts
+    ctrl(c, 0x21, 0xff, 0, 0, 0)
+    ctrl(c, 0x02, 1, 0, 0x80 | ein, 0)
+    ctrl(c, 0x02, 1, 0, eout, 0)
+    tag = ready(c, ein, eout, tag)
+
+    # 3. the endpoints work and their toggles are in step: the whole disk
     h = hashlib.sha256()
     chunk = 1 << 20
     for off in range(0, mib << 20, chunk):
         tag += 1
-        cb = bytes([0x28, 0]) + struct.pack(">I", off // 512) + b"\0" + \
-            struct.pack(">H", chunk // 512) + b"\0"
-        data, st = bot(c, ein, eout, tag, cb, chunk, True)
+        data, st = bot(c, ein, eout, tag, read10(off // 512, chunk // 512), chunk, True)
         if st or len(data) != chunk:
             fail("READ(10) at %d: status %d, %d bytes" % (off, st, len(data)))
         h.update(data)
     if h.hexdigest() != sha:
         fail("READ(10) of %d MiB: sha256 %s, image %s" % (mib, h.hexdigest(), sha))
-    if pend in c.early:
-        fail("the bulk IN without a CBW was answered twice")
-    ok("READ(10) of %d MiB matches the image sha256" % mib)
+    for s in (nocbw, busy):
+        if s in c.early:
+            fail("seqnum %d answered twice: %r" % (s, c.early[s]))
+    ok("READ(10) of %d MiB matches the image sha256; no URB answered twice" % mib)
     c.close()
 
 
@@ -259,9 +265,7 @@ def variants(busid):
 
 def main():
     case, busid = sys.argv[1], sys.argv[2]
-    if case == "halt-pending":
-        halt_pending(busid)
-    elif case == "halt-stick":
+    if case == "halt-stick":
         halt_stick(busid, sys.argv[3], int(sys.argv[4]))
     elif case == "flood":
         flood(busid, int(sys.argv[3]), int(sys.argv[4]))
