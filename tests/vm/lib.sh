@@ -132,10 +132,9 @@ vm_usb_storage_image() {
 		-device "usb-storage,bus=$bus,drive=$name,serial=$name"
 }
 
-# vm_usb_kbd IDX BUS [SERIAL]: plugs an emulated keyboard (0627:0001; a
-# high-speed device, so it also works on ehci.0), with serial SERIAL if given.
+# vm_usb_kbd IDX BUS: plugs an emulated keyboard (0627:0001).
 vm_usb_kbd() {
-	_vm_add_args "$1" -device "usb-kbd,bus=$2${3:+,serial=$3}"
+	_vm_add_args "$1" -device "usb-kbd,bus=$2"
 }
 
 # ---------------------------------------------------------------------------
