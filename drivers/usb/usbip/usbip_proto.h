@@ -172,6 +172,7 @@ int usbip_check_ret_submit(const struct usbip_pdu *ret, u32 buffer_length,
 u32 usbip_cmd_payload_len(const struct usbip_pdu *cmd);
 u32 usbip_ret_payload_len(const struct usbip_pdu *ret, bool dir_in);
 int usbip_pdu_packets(const struct usbip_pdu *pdu);
+int usbip_setup_std_check(const u8 *setup, const char **reason);
 
 void usbip_iso_desc_encode(const struct usbip_iso_desc *desc, u8 *buf);
 void usbip_iso_desc_decode(struct usbip_iso_desc *desc, const u8 *buf);
