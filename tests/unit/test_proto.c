@@ -956,6 +956,59 @@ static void test_full_iso_message(void)
 	CHECK(got[1].status == -EXDEV);
 }
 
+/* Inconsistent forms of the standard requests a server carries out. */
+static void test_setup_std_check(void)
+{
+	/* bmRequestType, bRequest, wValue, wIndex, wLength, expected */
+	static const struct {
+		u8 rt, req;
+		u16 value, index, length;
+		int ret;
+	} c[] = {
+		{ 0x00, 9, 1, 0, 0, 0 },		/* SET_CONFIGURATION */
+		{ 0x80, 9, 1, 0, 0, -EPIPE },		/* ... direction IN */
+		{ 0x01, 9, 1, 0, 0, -EPIPE },		/* ... to an interface */
+		{ 0x00, 9, 1, 0, 2, -EPIPE },		/* ... with a data stage */
+		{ 0x01, 11, 1, 0, 0, 0 },		/* SET_INTERFACE */
+		{ 0x81, 11, 1, 0, 0, -EPIPE },
+		{ 0x00, 11, 1, 0, 0, -EPIPE },
+		{ 0x02, 11, 1, 0, 0, -EPIPE },
+		{ 0x02, 1, 0, 0x81, 0, 0 },		/* CLEAR_FEATURE(HALT) */
+		{ 0x02, 1, 0, 0x0f, 0, 0 },
+		{ 0x82, 1, 0, 0x81, 0, -EPIPE },
+		{ 0x03, 1, 0, 0x81, 0, -EPIPE },	/* recipient "other" */
+		{ 0x1f, 1, 0, 0x81, 0, -EPIPE },
+		{ 0x02, 1, 0, 0x0181, 0, -EPIPE },	/* reserved wIndex bits */
+		{ 0x02, 1, 0, 0x10, 0, -EPIPE },
+		{ 0x00, 1, 1, 0, 0, 0 },		/* CLEAR_FEATURE(device) */
+		{ 0x01, 1, 0, 0, 0, 0 },		/* CLEAR_FEATURE(interface) */
+		{ 0x00, 5, 9, 0, 0, 0 },		/* SET_ADDRESS */
+		{ 0x80, 5, 9, 0, 0, -EPIPE },
+		{ 0x02, 5, 9, 0, 0, -EPIPE },
+		{ 0x80, 6, 0x100, 0, 18, 0 },		/* GET_DESCRIPTOR passes */
+		{ 0x00, 3, 1, 0, 0, 0 },		/* SET_FEATURE passes */
+		{ 0x21, 9, 1, 0, 0, 0 },		/* class request 9 passes */
+		{ 0x41, 11, 1, 0, 0, 0 },		/* vendor request 11 passes */
+		{ 0x23, 3, 4, 1, 0, 0 },		/* port reset (class) passes */
+		{ 0xc0, 1, 0, 0, 4, 0 },		/* vendor IN request 1 passes */
+	};
+	unsigned int i;
+
+	for (i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		const char *reason = NULL;
+		u8 setup[8] = { c[i].rt, c[i].req, c[i].value & 0xff, c[i].value >> 8,
+				c[i].index & 0xff, c[i].index >> 8,
+				c[i].length & 0xff, c[i].length >> 8 };
+		int ret = usbip_setup_std_check(setup, &reason);
+
+		CHECK(ret == c[i].ret);
+		if (ret != c[i].ret)
+			printf("  case %u: %02x %02x gave %d\n", i, c[i].rt, c[i].req, ret);
+		CHECK(!ret == !reason);
+	}
+	CHECK(usbip_setup_std_check((const u8 *)"\x80\x09\0\0\0\0\0\0", NULL) == -EPIPE);
+}
+
 struct test_case {
 	const char *name;
 	void (*fn)(void);
@@ -993,6 +1046,7 @@ static const struct test_case cases[] = {
 	T(test_iso_pack_unpack_random),
 	T(test_full_iso_message),
 	T(test_ctrl_check),
+	T(test_setup_std_check),
 };
 
 int main(int argc, char **argv)

@@ -119,15 +119,16 @@ vm_usb_controller() {
 	esac
 }
 
-# vm_usb_storage_image IDX NAME MIB BUS: creates RUN_DIR/NAME.img with MIB
-# MiB of random data (its sha256 in RUN_DIR/vmIDX/NAME.sha256, which the guest
-# reads with qemu_image_sha) and plugs a usb-storage device with serial NAME
-# into BUS (e.g. xhci.0 or uhci.0).
+# vm_usb_storage_image IDX NAME MIB BUS [DRIVEOPTS]: creates RUN_DIR/NAME.img
+# with MIB MiB of random data (its sha256 in RUN_DIR/vmIDX/NAME.sha256, which
+# the guest reads with qemu_image_sha) and plugs a usb-storage device with
+# serial NAME into BUS (e.g. xhci.0, uhci.0 or ehci.0).  DRIVEOPTS are extra
+# -drive options, e.g. throttling.bps-read=N to keep transfers in flight.
 vm_usb_storage_image() {
 	local idx=$1 name=$2 mib=$3 bus=$4 img=$RUN_DIR/$2.img
 	head -c $((mib * 1024 * 1024)) /dev/urandom >"$img"
 	sha256sum "$img" | cut -d' ' -f1 >"$RUN_DIR/vm$idx/$name.sha256"
-	_vm_add_args "$idx" -drive "if=none,id=$name,format=raw,file=$img" \
+	_vm_add_args "$idx" -drive "if=none,id=$name,format=raw,file=$img${5:+,$5}" \
 		-device "usb-storage,bus=$bus,drive=$name,serial=$name"
 }
 

@@ -101,6 +101,59 @@ static enum stub_ctrl_op stub_ctrl_classify(const struct usb_ctrlrequest *setup)
 }
 
 /*
+ * Stops the URBs of ours queued on the endpoint @epaddr (number and
+ * direction bit, as in the wIndex of CLEAR_FEATURE(ENDPOINT_HALT)), which
+ * must not hold any when its halt is cleared and its toggle reset: EHCI
+ * warns about a busy endpoint, xHCI refuses the reset.  Each URB is
+ * unlinked (status -ECONNRESET, as a CMD_UNLINK would give) and waited
+ * for; its completion answers it once, through the usual path (RET_SUBMIT,
+ * or RET_UNLINK if the client's own CMD_UNLINK of it is pending), and a
+ * later CMD_UNLINK no longer finds it in flight.  Runs in the rx thread,
+ * the only one that submits new URBs, so the loop is bounded by the
+ * number found at the start.  Endpoint 0 is left alone: a control
+ * endpoint has no toggle to reset and the request itself is on it.
+ */
+static void stub_ep_stop(struct stub_device *sdev, u16 epaddr)
+{
+	unsigned int num = epaddr & USB_ENDPOINT_NUMBER_MASK;
+	bool in = epaddr & USB_DIR_IN;
+	unsigned int left = 0, n = 0;
+	struct stub_req *req;
+	struct urb *urb;
+
+	if (!num)
+		return;
+	spin_lock_irq(&sdev->req_lock);
+	list_for_each_entry(req, &sdev->in_flight, list)
+		if (usb_pipeendpoint(req->urb->pipe) == num && !!usb_pipein(req->urb->pipe) == in)
+			left++;
+	spin_unlock_irq(&sdev->req_lock);
+
+	while (left--) {
+		urb = NULL;
+		spin_lock_irq(&sdev->req_lock);
+		list_for_each_entry(req, &sdev->in_flight, list) {
+			if (usb_pipeendpoint(req->urb->pipe) == num &&
+			    !!usb_pipein(req->urb->pipe) == in) {
+				urb = usb_get_urb(req->urb);
+				break;
+			}
+		}
+		spin_unlock_irq(&sdev->req_lock);
+		if (!urb)
+			break;
+		/* unlink gives -ECONNRESET; kill waits for the completion */
+		usb_unlink_urb(urb);
+		usb_kill_urb(urb);
+		usb_put_urb(urb);
+		n++;
+	}
+	if (n)
+		usbip_dev_dbg(USBIP_DBG_STUB_RX, &sdev->udev->dev,
+			      "clear halt ep %#x: %u queued URBs stopped first\n", epaddr, n);
+}
+
+/*
  * Carries out @op with the USB core's functions, which keep the core's
  * view of the device (configuration, interfaces, toggles) in step.
  * Return: the result for the RET_SUBMIT status.
@@ -115,6 +168,7 @@ static int stub_ctrl_do(struct stub_device *sdev, enum stub_ctrl_op op,
 	int ret;
 
 	if (op == STUB_CTRL_CLEAR_HALT) {
+		stub_ep_stop(sdev, index);
 		/* usb_clear_halt() only uses the number and direction */
 		if (index & USB_DIR_IN)
 			pipe = usb_rcvbulkpipe(udev, index & USB_ENDPOINT_NUMBER_MASK);
@@ -132,7 +186,8 @@ static int stub_ctrl_do(struct stub_device *sdev, enum stub_ctrl_op op,
 	switch (op) {
 	case STUB_CTRL_SET_CONFIG:
 		ret = usb_set_configuration(udev, value & 0xff);
-		dev_info(&udev->dev, "client set configuration %u: %d\n", value & 0xff, ret);
+		usbip_dev_dbg(USBIP_DBG_STUB_RX, &udev->dev, "set configuration %u: %d\n",
+			      value & 0xff, ret);
 		break;
 	case STUB_CTRL_SET_INTERFACE:
 		ret = usb_set_interface(udev, index, value);
@@ -141,7 +196,7 @@ static int stub_ctrl_do(struct stub_device *sdev, enum stub_ctrl_op op,
 		break;
 	case STUB_CTRL_PORT_RESET:
 		ret = usb_reset_device(udev);
-		dev_info(&udev->dev, "client reset the device: %d\n", ret);
+		usbip_dev_dbg(USBIP_DBG_STUB_RX, &udev->dev, "port reset: %d\n", ret);
 		break;
 	default:
 		ret = -EINVAL;
@@ -447,6 +502,15 @@ static int stub_rx_submit(struct stub_device *sdev, const struct usbip_pdu *pdu)
 			goto err_free;
 	}
 
+	if (usb_endpoint_xfer_control(&hep->desc) && pdu->ep == 0 &&
+	    usbip_setup_std_check(pdu->submit.setup, &reason)) {
+		/* never to reach the device behind the core's back: stall */
+		usbip_dev_dbg(USBIP_DBG_STUB_RX, &udev->dev, "seqnum %u: %s\n",
+			      req->seqnum, reason);
+		req->status = -EPIPE;
+		stub_queue_done(sdev, req);
+		return 0;
+	}
 	if (usb_endpoint_xfer_control(&hep->desc) && pdu->ep == 0)
 		op = stub_ctrl_classify(setup);
 	if (op != STUB_CTRL_URB) {

@@ -592,3 +592,65 @@ int usbip_iso_unpack(u8 *buf, u32 buffer_length, const struct usbip_iso_desc *de
 	return 0;
 }
 USBIP_PROTO_EXPORT(usbip_iso_unpack);
+
+/* Standard requests a server carries out itself (USB 2.0 9.4). */
+#define SETUP_TYPE_MASK		0x60
+#define SETUP_DIR_IN		0x80
+#define SETUP_RECIP_MASK	0x1f
+#define SETUP_RECIP_DEVICE	0
+#define SETUP_RECIP_INTERFACE	1
+#define SETUP_RECIP_ENDPOINT	2
+#define SETUP_REQ_CLEAR_FEATURE	1
+#define SETUP_REQ_SET_ADDRESS	5
+#define SETUP_REQ_SET_CONFIG	9
+#define SETUP_REQ_SET_INTERFACE	11
+/* wIndex of an endpoint recipient: direction bit and number only */
+#define SETUP_EP_INDEX_MASK	0x8f
+
+/**
+ * usbip_setup_std_check() - reject inconsistent forms of the standard
+ *	requests that change the host's view of a device
+ * @setup: the 8-byte setup packet of a CMD_SUBMIT to endpoint 0
+ * @reason: set to a short explanation on failure; may be NULL
+ *
+ * SET_ADDRESS, SET_CONFIGURATION, SET_INTERFACE and CLEAR_FEATURE are
+ * carried out by the server (or answered by it), matched by their exact
+ * bmRequestType.  The same bRequest with the direction bit set, another
+ * recipient, a data stage or (for an endpoint) reserved wIndex bits is not
+ * a request a device must accept, and must not reach the device behind the
+ * host's back either: the server stalls it.  Other requests pass.
+ *
+ * Return: 0, or -EPIPE for a request to answer with a stall.
+ */
+int usbip_setup_std_check(const u8 *setup, const char **reason)
+{
+	u8 rtype = setup[0], recip = setup[0] & SETUP_RECIP_MASK;
+	u16 index = setup[4] | setup[5] << 8;
+	u16 length = setup[6] | setup[7] << 8;
+	bool recip_ok;
+
+	if (rtype & SETUP_TYPE_MASK)
+		return 0;
+	switch (setup[1]) {
+	case SETUP_REQ_SET_ADDRESS:
+	case SETUP_REQ_SET_CONFIG:
+		recip_ok = recip == SETUP_RECIP_DEVICE;
+		break;
+	case SETUP_REQ_SET_INTERFACE:
+		recip_ok = recip == SETUP_RECIP_INTERFACE;
+		break;
+	case SETUP_REQ_CLEAR_FEATURE:
+		recip_ok = recip == SETUP_RECIP_DEVICE || recip == SETUP_RECIP_INTERFACE ||
+			   (recip == SETUP_RECIP_ENDPOINT && !(index & ~SETUP_EP_INDEX_MASK));
+		break;
+	default:
+		return 0;
+	}
+	if (!recip_ok || (rtype & SETUP_DIR_IN) || length) {
+		if (reason)
+			*reason = "inconsistent form of a standard request";
+		return -EPIPE;
+	}
+	return 0;
+}
+USBIP_PROTO_EXPORT(usbip_setup_std_check);

@@ -174,6 +174,7 @@ u32 usbip_ret_payload_len(const struct usbip_pdu *ret, bool dir_in);
 int usbip_pdu_packets(const struct usbip_pdu *pdu);
 int usbip_ctrl_check(u32 wire_dir, const u8 *setup, u32 length, bool *dir_in, u32 *stage,
 		     const char **reason);
+int usbip_setup_std_check(const u8 *setup, const char **reason);
 
 void usbip_iso_desc_encode(const struct usbip_iso_desc *desc, u8 *buf);
 void usbip_iso_desc_decode(struct usbip_iso_desc *desc, const u8 *buf);
