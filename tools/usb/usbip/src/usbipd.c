@@ -13,7 +13,9 @@
  *
  * All connections are served by one poll() loop on non-blocking sockets.
  * Each connection has a deadline, so a client that sends its request slowly
- * or never reads the reply is dropped without delaying anyone else.
+ * or never reads the reply is dropped without delaying anyone else.  When
+ * every slot is taken, the oldest connection is dropped to make room for a
+ * new one, so that a flood of idle connections cannot lock clients out.
  */
 #include <config.h>
 
@@ -73,18 +75,20 @@ enum conn_state {
 /**
  * struct conn - one client connection
  * @fd: the socket, -1 for a free slot
+ * @serial: number of the connection in accept order (the oldest has the lowest)
  * @state: see enum conn_state
  * @peer: "addr:port" of the client, for log lines
  * @deadline: CLOCK_MONOTONIC ms at which the connection is dropped
  * @in: request bytes received so far
  * @inlen: number of bytes in @in
- * @need: size of the complete request (8, or 40 for OP_REQ_IMPORT)
+ * @need: size of the complete request as far as usbip_req_need() knows it
  * @out: reply being sent (malloc()ed)
  * @outlen: size of the reply
  * @outpos: bytes of it already sent
  */
 struct conn {
 	int fd;
+	unsigned long long serial;
 	enum conn_state state;
 	char peer[80];
 	long long deadline;
@@ -141,6 +145,8 @@ static int max_conns = MAX_CONNS;
 static int listeners[MAX_LISTENERS];
 static int nlisteners;
 static int timeout_ms = DEFAULT_TIMEOUT_MS;
+/* Serial number of the next accepted connection. */
+static unsigned long long next_serial = 1;
 static volatile sig_atomic_t stop_signal;
 
 static long long now_ms(void)
@@ -281,22 +287,15 @@ static void handle_devlist(struct conn *c)
  * device went away or became busy in between) still gets a proper error
  * status instead of an OK followed by EOF.
  */
-static void handle_import(struct conn *c)
+static void handle_import(struct conn *c, const char *busid)
 {
 	uint8_t buf[USBIP_REP_IMPORT_WIRE_SIZE];
-	char busid[USBIP_BUSID_SIZE];
 	struct usbip_devinfo dev;
 	struct usbip_error err;
 	uint32_t st;
 	int ret, status, flags;
 	ssize_t len, n;
 
-	ret = usbip_unpack_req_import(c->in, c->inlen, busid, &err);
-	if (ret) {
-		usbip_err("%s: malformed import request: %s", c->peer, err.msg);
-		conn_reply_status(c, USBIP_OP_REP_IMPORT, USBIP_OP_ST_NA);
-		return;
-	}
 	ret = backend->read_device(busid, &dev, &err);
 	if (!ret)
 		ret = backend->status(busid, &status, &err);
@@ -347,56 +346,44 @@ static void handle_import(struct conn *c)
 	conn_close(c);
 }
 
-/* A whole request is in c->in: check it is alone, then answer it. */
+/* A whole request is in c->in, framed by usbip_req_need(): check it is alone, then answer it. */
 static void handle_request(struct conn *c)
 {
-	struct usbip_ophdr hdr;
+	struct usbip_request req;
+	struct usbip_error err;
 	uint8_t extra;
 	ssize_t n;
+	int ret;
 
-	usbip_unpack_ophdr(c->in, &hdr);
+	ret = usbip_unpack_request(c->in, c->inlen, &req, &err);
+	if (ret && req.code != USBIP_OP_REQ_IMPORT) {
+		usbip_err("%s: %s; closing", c->peer, err.msg);
+		conn_close(c);
+		return;
+	}
 	n = recv(c->fd, &extra, 1, MSG_PEEK | MSG_DONTWAIT);
 	if (n > 0) {
 		usbip_err("%s: request 0x%04x followed by unexpected data; refused", c->peer,
-			  hdr.code);
-		conn_reply_status(c, hdr.code & ~USBIP_OP_REQUEST, USBIP_OP_ST_NA);
+			  req.code);
+		conn_reply_status(c, req.code & ~USBIP_OP_REQUEST, USBIP_OP_ST_NA);
 		return;
 	}
-	if (hdr.code == USBIP_OP_REQ_DEVLIST)
+	if (ret) {
+		usbip_err("%s: malformed import request: %s", c->peer, err.msg);
+		conn_reply_status(c, USBIP_OP_REP_IMPORT, USBIP_OP_ST_NA);
+		return;
+	}
+	if (req.code == USBIP_OP_REQ_DEVLIST)
 		handle_devlist(c);
 	else
-		handle_import(c);
-}
-
-/* The op header has arrived: decide what else to read. */
-static void handle_header(struct conn *c)
-{
-	struct usbip_ophdr hdr;
-
-	usbip_unpack_ophdr(c->in, &hdr);
-	if (hdr.version != USBIP_VERSION) {
-		usbip_err("%s: protocol version 0x%04x, expected 0x%04x; closing", c->peer,
-			  hdr.version, USBIP_VERSION);
-		conn_close(c);
-		return;
-	}
-	switch (hdr.code) {
-	case USBIP_OP_REQ_DEVLIST:
-		handle_request(c);
-		return;
-	case USBIP_OP_REQ_IMPORT:
-		c->need = USBIP_REQ_IMPORT_WIRE_SIZE;
-		return;
-	default:
-		usbip_err("%s: unknown op code 0x%04x; closing", c->peer, hdr.code);
-		conn_close(c);
-	}
+		handle_import(c, req.busid);
 }
 
 static void conn_readable(struct conn *c)
 {
+	struct usbip_error err;
 	uint8_t junk[512];
-	ssize_t n;
+	ssize_t n, need;
 
 	if (c->state == CONN_DRAIN) {
 		n = recv(c->fd, junk, sizeof(junk), MSG_DONTWAIT);
@@ -424,9 +411,19 @@ static void conn_readable(struct conn *c)
 	c->inlen += n;
 	if (c->inlen < c->need)
 		return;
-	if (c->need == USBIP_OP_HDR_WIRE_SIZE)
-		handle_header(c);
-	else
+	need = usbip_req_need(c->in, c->inlen, &err);
+	if (need < 0) {
+		usbip_err("%s: %s; closing", c->peer, err.msg);
+		conn_close(c);
+		return;
+	}
+	if ((size_t)need > sizeof(c->in)) {
+		usbip_err("%s: a %zd-byte request does not fit; closing", c->peer, need);
+		conn_close(c);
+		return;
+	}
+	c->need = need;
+	if (c->inlen == c->need)
 		handle_request(c);
 }
 
@@ -480,6 +477,33 @@ static bool peer_allowed(int fd)
 }
 #endif
 
+/*
+ * A free slot for a connection from @peer: when none is free, the oldest
+ * connection is dropped (one log line).  Only a client that keeps 256
+ * connections younger than the new one loses it, and a well-behaved client
+ * is done within a round trip; idle or slow connections go first.
+ */
+static int free_slot(const char *peer)
+{
+	int i, oldest = -1;
+
+	for (i = 0; i < max_conns; i++) {
+		if (conns[i].fd < 0)
+			return i;
+		if (oldest < 0 || conns[i].serial < conns[oldest].serial)
+			oldest = i;
+	}
+	if (oldest < 0) {
+		usbip_err("%s: no connection slot; refused", peer);
+		return -1;
+	}
+	usbip_err("%s: dropped after %zu of %zu request bytes: %d connections open, "
+		  "making room for %s", conns[oldest].peer, conns[oldest].inlen, conns[oldest].need,
+		  max_conns, peer);
+	conn_close(&conns[oldest]);
+	return oldest;
+}
+
 static void accept_all(int lfd)
 {
 	struct sockaddr_storage ss;
@@ -503,15 +527,14 @@ static void accept_all(int lfd)
 			continue;
 		}
 #endif
-		for (i = 0; i < max_conns && conns[i].fd >= 0; i++)
-			;
-		if (i == max_conns) {
-			usbip_err("%s: %d connections already open; refused", peer, max_conns);
+		i = free_slot(peer);
+		if (i < 0) {
 			close(fd);
 			continue;
 		}
 		usbip_net_set_options(fd, NULL);
 		conns[i].fd = fd;
+		conns[i].serial = next_serial++;
 		conns[i].state = CONN_READ;
 		conns[i].inlen = 0;
 		conns[i].need = USBIP_OP_HDR_WIRE_SIZE;
@@ -596,7 +619,9 @@ static int write_pidfile(const char *path)
 static void serve(const sigset_t *waitmask)
 {
 	struct pollfd pfds[MAX_LISTENERS + MAX_CONNS];
+	/* Slot of each polled connection, -1 for a listener, and its serial. */
 	int map[MAX_LISTENERS + MAX_CONNS];
+	unsigned long long serial[MAX_LISTENERS + MAX_CONNS];
 	struct timespec ts;
 	long long now, next;
 	int i, n, np;
@@ -621,6 +646,7 @@ static void serve(const sigset_t *waitmask)
 				next = conns[i].deadline;
 			pfds[np].fd = conns[i].fd;
 			pfds[np].events = conns[i].state == CONN_WRITE ? POLLOUT : POLLIN;
+			serial[np] = conns[i].serial;
 			map[np++] = i;
 		}
 		ts.tv_sec = (next - now) / 1000;
@@ -642,7 +668,8 @@ static void serve(const sigset_t *waitmask)
 				continue;
 			}
 			c = &conns[map[i]];
-			if (c->fd != pfds[i].fd)
+			/* Closed, or closed and reused, since the poll. */
+			if (c->fd < 0 || c->serial != serial[i])
 				continue;
 			if (c->state == CONN_WRITE) {
 				if (pfds[i].revents & (POLLOUT | POLLERR | POLLHUP))
