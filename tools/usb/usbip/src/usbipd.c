@@ -27,6 +27,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,6 +58,9 @@ int deny_severity = LOG_WARNING;
 #define TIMEOUT_ENV		"USBIPD_TIMEOUT_MS"
 #define MAX_LISTENERS		2
 #define MAX_CONNS		256
+/* Connection log lines allowed per window; see conn_log(). */
+#define LOG_BURST		50
+#define LOG_WINDOW_MS		10000
 
 /**
  * enum conn_state - where a connection is in its short life
@@ -147,6 +151,9 @@ static int nlisteners;
 static int timeout_ms = DEFAULT_TIMEOUT_MS;
 /* Serial number of the next accepted connection. */
 static unsigned long long next_serial = 1;
+/* The log limiter of conn_log(): current window, lines in it, lines left out. */
+static long long log_window_start = -LOG_WINDOW_MS;
+static unsigned int log_count, log_suppressed;
 static volatile sig_atomic_t stop_signal;
 
 static long long now_ms(void)
@@ -187,6 +194,45 @@ static void usage(void)
 	       DEFAULT_PIDFILE, USBIP_PORT);
 }
 
+/*
+ * Lines about connections (one per incident at most) are limited to
+ * LOG_BURST per LOG_WINDOW_MS, so that a flood of connections cannot flood
+ * the log; the lines left out are counted in one summary line.
+ */
+static void log_window_roll(long long now)
+{
+	if (now - log_window_start < LOG_WINDOW_MS)
+		return;
+	if (log_suppressed)
+		usbip_warn("%u more connection messages suppressed in %d s", log_suppressed,
+			   LOG_WINDOW_MS / 1000);
+	log_window_start = now;
+	log_count = 0;
+	log_suppressed = 0;
+}
+
+static void conn_log(int priority, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void conn_log(int priority, const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+
+	log_window_roll(now_ms());
+	if (log_count >= LOG_BURST) {
+		log_suppressed++;
+		return;
+	}
+	log_count++;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (priority == LOG_ERR)
+		usbip_err("%s", line);
+	else
+		usbip_info("%s", line);
+}
+
 static void conn_close(struct conn *c)
 {
 	close(c->fd);
@@ -202,7 +248,7 @@ static void conn_reply(struct conn *c, const uint8_t *buf, size_t len)
 {
 	c->out = malloc(len);
 	if (!c->out) {
-		usbip_err("%s: out of memory for a %zu-byte reply; closing", c->peer, len);
+		conn_log(LOG_ERR, "%s: out of memory for a %zu-byte reply; closing", c->peer, len);
 		conn_close(c);
 		return;
 	}
@@ -244,7 +290,7 @@ static void handle_devlist(struct conn *c)
 		ndev = 0;
 		devs = NULL;
 	} else if (ret) {
-		usbip_err("%s: device list: %s", c->peer, err.msg);
+		conn_log(LOG_ERR, "%s: device list: %s", c->peer, err.msg);
 		conn_reply_status(c, USBIP_OP_REP_DEVLIST, USBIP_OP_ST_ERROR);
 		return;
 	}
@@ -260,7 +306,7 @@ static void handle_devlist(struct conn *c)
 	len = usbip_rep_devlist_size(devs, navail);
 	buf = malloc(len);
 	if (!buf) {
-		usbip_err("%s: out of memory for the device list", c->peer);
+		conn_log(LOG_ERR, "%s: out of memory for the device list", c->peer);
 		free(devs);
 		conn_close(c);
 		return;
@@ -268,7 +314,7 @@ static void handle_devlist(struct conn *c)
 	len = usbip_pack_rep_devlist(buf, len, devs, navail, &err);
 	free(devs);
 	if (len < 0) {
-		usbip_err("%s: device list: %s", c->peer, err.msg);
+		conn_log(LOG_ERR, "%s: device list: %s", c->peer, err.msg);
 		free(buf);
 		conn_reply_status(c, USBIP_OP_REP_DEVLIST, USBIP_OP_ST_ERROR);
 		return;
@@ -301,20 +347,20 @@ static void handle_import(struct conn *c, const char *busid)
 		ret = backend->status(busid, &status, &err);
 	if (ret) {
 		st = ret == -ENODEV ? USBIP_OP_ST_NODEV : USBIP_OP_ST_ERROR;
-		usbip_info("%s: import of %s refused: %s", c->peer, busid, err.msg);
+		conn_log(LOG_INFO, "%s: import of %s refused: %s", c->peer, busid, err.msg);
 		conn_reply_status(c, USBIP_OP_REP_IMPORT, st);
 		return;
 	}
 	if (status != SDEV_ST_AVAILABLE) {
 		st = status == SDEV_ST_USED ? USBIP_OP_ST_DEV_BUSY : USBIP_OP_ST_DEV_ERR;
-		usbip_info("%s: import of %s refused: %s", c->peer, busid,
+		conn_log(LOG_INFO, "%s: import of %s refused: %s", c->peer, busid,
 			   status == SDEV_ST_USED ? "in use" : "device in error state");
 		conn_reply_status(c, USBIP_OP_REP_IMPORT, st);
 		return;
 	}
 	len = usbip_pack_rep_import(buf, sizeof(buf), USBIP_OP_ST_OK, &dev, &err);
 	if (len < 0) {
-		usbip_err("%s: import of %s: %s", c->peer, busid, err.msg);
+		conn_log(LOG_ERR, "%s: import of %s: %s", c->peer, busid, err.msg);
 		conn_reply_status(c, USBIP_OP_REP_IMPORT, USBIP_OP_ST_ERROR);
 		return;
 	}
@@ -327,7 +373,7 @@ static void handle_import(struct conn *c, const char *busid)
 	if (ret) {
 		if (flags >= 0)
 			fcntl(c->fd, F_SETFL, flags);
-		usbip_err("%s: import of %s: handing the connection to %s failed: %s", c->peer,
+		conn_log(LOG_ERR, "%s: import of %s: handing the connection to %s failed: %s", c->peer,
 			  busid, backend->driver, err.msg);
 		conn_reply_status(c, USBIP_OP_REP_IMPORT, USBIP_OP_ST_NA);
 		return;
@@ -338,11 +384,11 @@ static void handle_import(struct conn *c, const char *busid)
 	 */
 	n = send(c->fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
 	if (n != len)
-		usbip_err("%s: import of %s: sending the reply failed (%s); the client will see "
+		conn_log(LOG_ERR, "%s: import of %s: sending the reply failed (%s); the client will see "
 			  "the connection close", c->peer, busid,
 			  n < 0 ? strerror(errno) : "short write");
 	else
-		usbip_info("%s: %s exported", c->peer, busid);
+		conn_log(LOG_INFO, "%s: %s exported", c->peer, busid);
 	conn_close(c);
 }
 
@@ -357,19 +403,19 @@ static void handle_request(struct conn *c)
 
 	ret = usbip_unpack_request(c->in, c->inlen, &req, &err);
 	if (ret && req.code != USBIP_OP_REQ_IMPORT) {
-		usbip_err("%s: %s; closing", c->peer, err.msg);
+		conn_log(LOG_ERR, "%s: %s; closing", c->peer, err.msg);
 		conn_close(c);
 		return;
 	}
 	n = recv(c->fd, &extra, 1, MSG_PEEK | MSG_DONTWAIT);
 	if (n > 0) {
-		usbip_err("%s: request 0x%04x followed by unexpected data; refused", c->peer,
+		conn_log(LOG_ERR, "%s: request 0x%04x followed by unexpected data; refused", c->peer,
 			  req.code);
 		conn_reply_status(c, req.code & ~USBIP_OP_REQUEST, USBIP_OP_ST_NA);
 		return;
 	}
 	if (ret) {
-		usbip_err("%s: malformed import request: %s", c->peer, err.msg);
+		conn_log(LOG_ERR, "%s: malformed import request: %s", c->peer, err.msg);
 		conn_reply_status(c, USBIP_OP_REP_IMPORT, USBIP_OP_ST_NA);
 		return;
 	}
@@ -395,13 +441,13 @@ static void conn_readable(struct conn *c)
 	if (n < 0) {
 		if (errno == EAGAIN || errno == EINTR)
 			return;
-		usbip_err("%s: receiving the request: %s", c->peer, strerror(errno));
+		conn_log(LOG_ERR, "%s: receiving the request: %s", c->peer, strerror(errno));
 		conn_close(c);
 		return;
 	}
 	if (n == 0) {
 		if (c->inlen)
-			usbip_err("%s: connection closed after %zu of %zu request bytes", c->peer,
+			conn_log(LOG_ERR, "%s: connection closed after %zu of %zu request bytes", c->peer,
 				  c->inlen, c->need);
 		else
 			usbip_dbg("%s: connection closed without a request", c->peer);
@@ -413,12 +459,12 @@ static void conn_readable(struct conn *c)
 		return;
 	need = usbip_req_need(c->in, c->inlen, &err);
 	if (need < 0) {
-		usbip_err("%s: %s; closing", c->peer, err.msg);
+		conn_log(LOG_ERR, "%s: %s; closing", c->peer, err.msg);
 		conn_close(c);
 		return;
 	}
 	if ((size_t)need > sizeof(c->in)) {
-		usbip_err("%s: a %zd-byte request does not fit; closing", c->peer, need);
+		conn_log(LOG_ERR, "%s: a %zd-byte request does not fit; closing", c->peer, need);
 		conn_close(c);
 		return;
 	}
@@ -453,11 +499,11 @@ static void conn_expired(struct conn *c)
 {
 	switch (c->state) {
 	case CONN_READ:
-		usbip_err("%s: no complete request within %d ms (%zu of %zu bytes); closing",
+		conn_log(LOG_ERR, "%s: no complete request within %d ms (%zu of %zu bytes); closing",
 			  c->peer, timeout_ms, c->inlen, c->need);
 		break;
 	case CONN_WRITE:
-		usbip_err("%s: reply not taken within %d ms; closing", c->peer, timeout_ms);
+		conn_log(LOG_ERR, "%s: reply not taken within %d ms; closing", c->peer, timeout_ms);
 		break;
 	case CONN_DRAIN:
 		usbip_dbg("%s: client did not close; closing", c->peer);
@@ -494,10 +540,10 @@ static int free_slot(const char *peer)
 			oldest = i;
 	}
 	if (oldest < 0) {
-		usbip_err("%s: no connection slot; refused", peer);
+		conn_log(LOG_ERR, "%s: no connection slot; refused", peer);
 		return -1;
 	}
-	usbip_err("%s: dropped after %zu of %zu request bytes: %d connections open, "
+	conn_log(LOG_ERR, "%s: dropped after %zu of %zu request bytes: %d connections open, "
 		  "making room for %s", conns[oldest].peer, conns[oldest].inlen, conns[oldest].need,
 		  max_conns, peer);
 	conn_close(&conns[oldest]);
@@ -516,13 +562,13 @@ static void accept_all(int lfd)
 		fd = accept4(lfd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
 			if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
-				usbip_err("accept: %s", strerror(errno));
+				conn_log(LOG_ERR, "accept: %s", strerror(errno));
 			return;
 		}
 		usbip_net_addr_str(&ss, len, peer, sizeof(peer));
 #ifdef HAVE_LIBWRAP
 		if (!peer_allowed(fd)) {
-			usbip_info("%s: refused by tcp wrappers (hosts.allow/hosts.deny)", peer);
+			conn_log(LOG_INFO, "%s: refused by tcp wrappers (hosts.allow/hosts.deny)", peer);
 			close(fd);
 			continue;
 		}
@@ -630,6 +676,9 @@ static void serve(const sigset_t *waitmask)
 		np = 0;
 		now = now_ms();
 		next = now + 60000;
+		log_window_roll(now);
+		if (log_suppressed && log_window_start + LOG_WINDOW_MS < next)
+			next = log_window_start + LOG_WINDOW_MS;
 		for (i = 0; i < nlisteners; i++) {
 			pfds[np].fd = listeners[i];
 			pfds[np].events = POLLIN;
@@ -841,6 +890,7 @@ int main(int argc, char *argv[])
 		   backend->driver);
 	serve(&waitmask);
 
+	log_window_roll(log_window_start + LOG_WINDOW_MS);
 	usbip_info("signal %d received, exiting", (int)stop_signal);
 	for (i = 0; i < nlisteners; i++)
 		close(listeners[i]);
