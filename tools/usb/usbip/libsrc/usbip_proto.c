@@ -775,8 +775,9 @@ ssize_t usbip_rep_devlist_need(const uint8_t *buf, size_t len, struct usbip_erro
 	for (i = 0; i < count && off + USBIP_DEVICE_WIRE_SIZE <= len; i++) {
 		nintf = buf[off + DEV_OFF_NUMINTF];
 		if (nintf > USBIP_MAX_INTERFACES) {
-			usbip_set_error(err, "device %u of %u claims %zu interfaces, more than the %d USB allows",
-					i + 1, count, nintf, USBIP_MAX_INTERFACES);
+			usbip_set_error(err, "device %u of %u claims %zu interfaces, more than "
+					"the %d USB allows", i + 1, count, nintf,
+					USBIP_MAX_INTERFACES);
 			return -EPROTO;
 		}
 		off += USBIP_DEVICE_WIRE_SIZE + nintf * USBIP_INTERFACE_WIRE_SIZE;

@@ -354,7 +354,7 @@ static void handle_import(struct conn *c, const char *busid)
 	if (status != SDEV_ST_AVAILABLE) {
 		st = status == SDEV_ST_USED ? USBIP_OP_ST_DEV_BUSY : USBIP_OP_ST_DEV_ERR;
 		conn_log(LOG_INFO, "%s: import of %s refused: %s", c->peer, busid,
-			   status == SDEV_ST_USED ? "in use" : "device in error state");
+			 status == SDEV_ST_USED ? "in use" : "device in error state");
 		conn_reply_status(c, USBIP_OP_REP_IMPORT, st);
 		return;
 	}
@@ -373,8 +373,8 @@ static void handle_import(struct conn *c, const char *busid)
 	if (ret) {
 		if (flags >= 0)
 			fcntl(c->fd, F_SETFL, flags);
-		conn_log(LOG_ERR, "%s: import of %s: handing the connection to %s failed: %s", c->peer,
-			  busid, backend->driver, err.msg);
+		conn_log(LOG_ERR, "%s: import of %s: handing the connection to %s failed: %s",
+			 c->peer, busid, backend->driver, err.msg);
 		conn_reply_status(c, USBIP_OP_REP_IMPORT, USBIP_OP_ST_NA);
 		return;
 	}
@@ -384,15 +384,15 @@ static void handle_import(struct conn *c, const char *busid)
 	 */
 	n = send(c->fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
 	if (n != len)
-		conn_log(LOG_ERR, "%s: import of %s: sending the reply failed (%s); the client will see "
-			  "the connection close", c->peer, busid,
-			  n < 0 ? strerror(errno) : "short write");
+		conn_log(LOG_ERR, "%s: import of %s: sending the reply failed (%s); the client "
+			 "will see the connection close", c->peer, busid,
+			 n < 0 ? strerror(errno) : "short write");
 	else
 		conn_log(LOG_INFO, "%s: %s exported", c->peer, busid);
 	conn_close(c);
 }
 
-/* A whole request is in c->in, framed by usbip_req_need(): check it is alone, then answer it. */
+/* A whole request, framed by usbip_req_need(), is in c->in: check it is alone, answer it. */
 static void handle_request(struct conn *c)
 {
 	struct usbip_request req;
@@ -409,8 +409,8 @@ static void handle_request(struct conn *c)
 	}
 	n = recv(c->fd, &extra, 1, MSG_PEEK | MSG_DONTWAIT);
 	if (n > 0) {
-		conn_log(LOG_ERR, "%s: request 0x%04x followed by unexpected data; refused", c->peer,
-			  req.code);
+		conn_log(LOG_ERR, "%s: request 0x%04x followed by unexpected data; refused",
+			 c->peer, req.code);
 		conn_reply_status(c, req.code & ~USBIP_OP_REQUEST, USBIP_OP_ST_NA);
 		return;
 	}
@@ -447,8 +447,8 @@ static void conn_readable(struct conn *c)
 	}
 	if (n == 0) {
 		if (c->inlen)
-			conn_log(LOG_ERR, "%s: connection closed after %zu of %zu request bytes", c->peer,
-				  c->inlen, c->need);
+			conn_log(LOG_ERR, "%s: connection closed after %zu of %zu request bytes",
+				 c->peer, c->inlen, c->need);
 		else
 			usbip_dbg("%s: connection closed without a request", c->peer);
 		conn_close(c);
@@ -499,8 +499,8 @@ static void conn_expired(struct conn *c)
 {
 	switch (c->state) {
 	case CONN_READ:
-		conn_log(LOG_ERR, "%s: no complete request within %d ms (%zu of %zu bytes); closing",
-			  c->peer, timeout_ms, c->inlen, c->need);
+		conn_log(LOG_ERR, "%s: no complete request within %d ms (%zu of %zu bytes); "
+			 "closing", c->peer, timeout_ms, c->inlen, c->need);
 		break;
 	case CONN_WRITE:
 		conn_log(LOG_ERR, "%s: reply not taken within %d ms; closing", c->peer, timeout_ms);
@@ -544,8 +544,8 @@ static int free_slot(const char *peer)
 		return -1;
 	}
 	conn_log(LOG_ERR, "%s: dropped after %zu of %zu request bytes: %d connections open, "
-		  "making room for %s", conns[oldest].peer, conns[oldest].inlen, conns[oldest].need,
-		  max_conns, peer);
+		 "making room for %s", conns[oldest].peer, conns[oldest].inlen, conns[oldest].need,
+		 max_conns, peer);
 	conn_close(&conns[oldest]);
 	return oldest;
 }
