@@ -79,7 +79,7 @@ TOOLS_BUILD := $(BUILD)/tools
 all: modules tools
 
 help:
-	@sed -n '3,20s/^# \{0,1\}//p' $(firstword $(MAKEFILE_LIST))
+	@sed -n '3,21s/^# \{0,1\}//p' $(firstword $(MAKEFILE_LIST))
 
 kmod-sync:
 	@if [ ! -f "$(KDIR)/Makefile" ]; then \
