@@ -6,6 +6,7 @@
 #   make deps       install every Debian package that building and testing need
 #   make check      every test: unit, tools, install, fuzz smoke, sparse, and
 #                   the QEMU VM suite
+#   make fuzz-long  every libFuzzer target for 10^7 executions (not in check)
 #   make demo       boot a VM and show what the project can do
 #   make install    modules into /lib/modules/KVER/updates (+ depmod), tools,
 #                   libusbip, man pages, systemd units, examples
@@ -72,13 +73,13 @@ TOOLS_SRC := $(TOP)/tools/usb/usbip
 TOOLS_BUILD := $(BUILD)/tools
 
 .PHONY: all modules tools deps check demo install uninstall clean \
-	sparse unit tools-check fuzz vmtest help kmod-sync dkms-install \
+	sparse unit tools-check fuzz fuzz-long vmtest help kmod-sync dkms-install \
 	dkms-uninstall install-check
 
 all: modules tools
 
 help:
-	@sed -n '3,20s/^# \{0,1\}//p' $(firstword $(MAKEFILE_LIST))
+	@sed -n '3,21s/^# \{0,1\}//p' $(firstword $(MAKEFILE_LIST))
 
 kmod-sync:
 	@if [ ! -f "$(KDIR)/Makefile" ]; then \
@@ -132,6 +133,11 @@ tools-check: tools
 
 fuzz:
 	$(MAKE) -C tests/fuzz run
+
+# Every fuzz target for at least 10^7 executions (ASan + UBSan); not part of
+# make check.  Prints each target's execution count.
+fuzz-long:
+	$(MAKE) -C tests/fuzz long
 
 vmtest:
 	bash tests/run

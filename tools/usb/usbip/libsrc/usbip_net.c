@@ -22,6 +22,8 @@
 
 /* Timeout of one connection attempt to one address, in milliseconds. */
 #define CONNECT_TIMEOUT_MS	10000
+/* Test hook: replaces USBIP_NET_TIMEOUT_MS (100 to 3600000). */
+#define TIMEOUT_ENV		"USBIP_NET_TIMEOUT_MS"
 
 static long long now_ms(void)
 {
@@ -29,6 +31,20 @@ static long long now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* How long a server has for a whole reply, in milliseconds. */
+static int timeout_ms(void)
+{
+	const char *env = getenv(TIMEOUT_ENV);
+	long v;
+
+	if (env && *env) {
+		v = strtol(env, NULL, 10);
+		if (v >= 100 && v <= 3600000)
+			return v;
+	}
+	return USBIP_NET_TIMEOUT_MS;
 }
 
 /* Waits for @events on @fd until @deadline (ms); 0, -ETIMEDOUT or -errno. */
@@ -285,33 +301,52 @@ int usbip_net_write(int fd, const void *buf, size_t len, int timeout_ms,
 	return 0;
 }
 
-/* Appends @len bytes read from @fd to the growing buffer *@buf of *@used bytes. */
-static int read_more(int fd, uint8_t **buf, size_t *used, size_t *cap, size_t len,
-		     long long deadline, struct usbip_error *err)
+/*
+ * Reads one message whose size @need() tells as it arrives, into *@buf
+ * (malloc()ed, the caller frees it even on failure), all of it before
+ * @deadline.  Each read asks for exactly the bytes still known to be
+ * missing, so nothing past the message is consumed, and @need() bounds the
+ * size before any of it is allocated.
+ */
+static int read_message(int fd, ssize_t (*need)(const uint8_t *, size_t, struct usbip_error *),
+			uint8_t **buf, size_t *len, long long deadline, struct usbip_error *err)
 {
-	long long left = deadline - now_ms();
+	size_t used = 0, cap = 0, want;
+	long long left;
 	uint8_t *grown;
+	ssize_t size;
+	int ret;
 
-	if (*used + len > *cap) {
-		size_t want = *cap ? *cap : 4096;
-
-		while (want < *used + len)
-			want *= 2;
-		grown = realloc(*buf, want);
-		if (!grown) {
-			usbip_set_error(err, "out of memory reading the device list");
-			return -ENOMEM;
+	*buf = NULL;
+	for (;;) {
+		size = need(*buf, used, err);
+		if (size < 0)
+			return size;
+		if ((size_t)size == used)
+			break;
+		if ((size_t)size > cap) {
+			want = cap ? cap : 512;
+			while (want < (size_t)size)
+				want *= 2;
+			grown = realloc(*buf, want);
+			if (!grown) {
+				usbip_set_error(err, "out of memory for a %zd-byte reply", size);
+				return -ENOMEM;
+			}
+			*buf = grown;
+			cap = want;
 		}
-		*buf = grown;
-		*cap = want;
+		left = deadline - now_ms();
+		ret = left > 0 ? usbip_net_read(fd, *buf + used, size - used, left, err) :
+				 -ETIMEDOUT;
+		if (ret == -ETIMEDOUT)
+			usbip_set_error(err, "no complete reply within %d ms (%zu bytes received)",
+					timeout_ms(), used);
+		if (ret)
+			return ret;
+		used = size;
 	}
-	if (left <= 0) {
-		usbip_set_error(err, "no complete reply within %d s", USBIP_NET_TIMEOUT_MS / 1000);
-		return -ETIMEDOUT;
-	}
-	if (usbip_net_read(fd, *buf + *used, len, left, err))
-		return -EPROTO;
-	*used += len;
+	*len = used;
 	return 0;
 }
 
@@ -322,61 +357,29 @@ static int read_more(int fd, uint8_t **buf, size_t *used, size_t *cap, size_t le
  * @ndev: on success the number of devices
  * @err: reason on failure, may be NULL
  *
- * Sends OP_REQ_DEVLIST and reads OP_REP_DEVLIST record by record, so that
- * the reply's size is known without waiting for the server to close, and
- * every field is checked by usbip_unpack_rep_devlist().
+ * Sends OP_REQ_DEVLIST and reads OP_REP_DEVLIST as usbip_rep_devlist_need()
+ * frames it, so that the reply's size is known without waiting for the
+ * server to close and is bounded before it is allocated; then every field
+ * is checked by usbip_unpack_rep_devlist().  The whole reply must arrive
+ * within the timeout.
  *
  * Return: 0 or a negative errno.
  */
 int usbip_net_devlist(int fd, struct usbip_devinfo **devs, uint32_t *ndev,
 		      struct usbip_error *err)
 {
-	long long deadline = now_ms() + USBIP_NET_TIMEOUT_MS;
-	uint8_t req[USBIP_OP_HDR_WIRE_SIZE], *buf = NULL;
-	size_t used = 0, cap = 0, nintf;
-	struct usbip_ophdr hdr;
-	uint32_t count, i;
+	long long deadline = now_ms() + timeout_ms();
+	uint8_t req[USBIP_OP_HDR_WIRE_SIZE], *buf;
+	size_t len;
 	int ret;
 
 	usbip_pack_req_devlist(req);
-	ret = usbip_net_write(fd, req, sizeof(req), USBIP_NET_TIMEOUT_MS, err);
+	ret = usbip_net_write(fd, req, sizeof(req), timeout_ms(), err);
 	if (ret)
 		return ret;
-	ret = read_more(fd, &buf, &used, &cap, USBIP_OP_HDR_WIRE_SIZE, deadline, err);
-	if (ret)
-		goto out_free;
-	usbip_unpack_ophdr(buf, &hdr);
-	ret = usbip_check_ophdr(&hdr, USBIP_OP_REP_DEVLIST, err);
-	if (ret)
-		goto out_free;
-	if (hdr.status != USBIP_OP_ST_OK) {
-		usbip_set_error(err, "the server refused the device list: %s",
-				usbip_op_status_str(hdr.status));
-		ret = -EPROTO;
-		goto out_free;
-	}
-	ret = read_more(fd, &buf, &used, &cap, USBIP_DEVLIST_COUNT_WIRE_SIZE, deadline, err);
+	ret = read_message(fd, usbip_rep_devlist_need, &buf, &len, deadline, err);
 	if (!ret)
-		ret = usbip_unpack_devlist_count(buf + USBIP_OP_HDR_WIRE_SIZE, &count, err);
-	for (i = 0; !ret && i < count; i++) {
-		ret = read_more(fd, &buf, &used, &cap, USBIP_DEVICE_WIRE_SIZE, deadline, err);
-		if (ret)
-			break;
-		/* bNumInterfaces is the last byte of the device record. */
-		nintf = buf[used - 1];
-		if (nintf > USBIP_MAX_INTERFACES) {
-			usbip_set_error(err, "device %u of %u claims %zu interfaces", i + 1, count,
-					nintf);
-			ret = -EPROTO;
-			break;
-		}
-		ret = read_more(fd, &buf, &used, &cap, nintf * USBIP_INTERFACE_WIRE_SIZE,
-				deadline, err);
-	}
-	if (!ret)
-		ret = usbip_unpack_rep_devlist(buf, used, devs, ndev, err);
-
-out_free:
+		ret = usbip_unpack_rep_devlist(buf, len, devs, ndev, err);
 	free(buf);
 	return ret;
 }
@@ -389,48 +392,32 @@ out_free:
  * @dev: the device when *@status is USBIP_OP_ST_OK
  * @err: reason on failure, may be NULL
  *
- * Sends OP_REQ_IMPORT and reads OP_REP_IMPORT: the op header, then the
- * device record only when the status is 0.  A refusal (non-zero status) is
- * a successful exchange; the caller explains it.  An accepted reply must
- * name the bus id that was asked for.
+ * Sends OP_REQ_IMPORT and reads OP_REP_IMPORT as usbip_rep_import_need()
+ * frames it: the op header, then the device record only when the status
+ * is 0, all within the timeout.  A refusal (non-zero status) is a
+ * successful exchange; the caller explains it.  An accepted reply is
+ * checked by usbip_unpack_rep_import_for(): it must name the bus id that
+ * was asked for.
  *
  * Return: 0 or a negative errno.
  */
 int usbip_net_import(int fd, const char *busid, uint32_t *status, struct usbip_devinfo *dev,
 		     struct usbip_error *err)
 {
-	uint8_t req[USBIP_REQ_IMPORT_WIRE_SIZE], rep[USBIP_REP_IMPORT_WIRE_SIZE];
-	struct usbip_ophdr hdr;
-	size_t len = USBIP_OP_HDR_WIRE_SIZE;
+	long long deadline = now_ms() + timeout_ms();
+	uint8_t req[USBIP_REQ_IMPORT_WIRE_SIZE], *buf;
+	size_t len;
 	int ret;
 
 	ret = usbip_pack_req_import(req, busid, err);
 	if (ret)
 		return ret;
-	ret = usbip_net_write(fd, req, sizeof(req), USBIP_NET_TIMEOUT_MS, err);
+	ret = usbip_net_write(fd, req, sizeof(req), timeout_ms(), err);
 	if (ret)
 		return ret;
-	ret = usbip_net_read(fd, rep, USBIP_OP_HDR_WIRE_SIZE, USBIP_NET_TIMEOUT_MS, err);
-	if (ret)
-		return ret;
-	usbip_unpack_ophdr(rep, &hdr);
-	ret = usbip_check_ophdr(&hdr, USBIP_OP_REP_IMPORT, err);
-	if (ret)
-		return ret;
-	if (hdr.status == USBIP_OP_ST_OK) {
-		ret = usbip_net_read(fd, rep + len, USBIP_DEVICE_WIRE_SIZE, USBIP_NET_TIMEOUT_MS,
-				     err);
-		if (ret)
-			return ret;
-		len += USBIP_DEVICE_WIRE_SIZE;
-	}
-	ret = usbip_unpack_rep_import(rep, len, status, dev, err);
-	if (ret)
-		return ret;
-	if (*status == USBIP_OP_ST_OK && strcmp(dev->busid, busid)) {
-		usbip_set_error(err, "the server answered with device \"%s\" instead of \"%s\"",
-				dev->busid, busid);
-		return -EPROTO;
-	}
-	return 0;
+	ret = read_message(fd, usbip_rep_import_need, &buf, &len, deadline, err);
+	if (!ret)
+		ret = usbip_unpack_rep_import_for(buf, len, busid, status, dev, err);
+	free(buf);
+	return ret;
 }

@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <linux/usb/ch9.h>
+
 #include "usbip_proto.h"
 
 /* Offsets inside the 8-byte op header. */
@@ -650,4 +652,212 @@ int usbip_unpack_rep_import(const uint8_t *buf, size_t len, uint32_t *status,
 	if (hdr.status != USBIP_OP_ST_OK)
 		return 0;
 	return usbip_unpack_device(buf + USBIP_OP_HDR_WIRE_SIZE, dev, err);
+}
+
+/* The header of a message of code @code, once its 8 bytes are there. */
+static int need_ophdr(const uint8_t *buf, size_t len, uint16_t code, struct usbip_ophdr *hdr,
+		      struct usbip_error *err)
+{
+	if (len < USBIP_OP_HDR_WIRE_SIZE)
+		return 1;
+	usbip_unpack_ophdr(buf, hdr);
+	return usbip_check_ophdr(hdr, code, err);
+}
+
+/**
+ * usbip_req_need() - frame a management request as a server receives it
+ * @buf: the request's bytes received so far
+ * @len: their number
+ * @err: reason on failure, may be NULL
+ *
+ * The op header says how long the request is: 8 bytes for OP_REQ_DEVLIST,
+ * 40 for OP_REQ_IMPORT.  See the *_need() convention in usbip_proto.h.
+ *
+ * Return: the size of the whole request as far as known (8 until the op
+ * header is complete), -EPROTO for another protocol version, -EOPNOTSUPP
+ * for an op code that is not a request we serve.
+ */
+ssize_t usbip_req_need(const uint8_t *buf, size_t len, struct usbip_error *err)
+{
+	struct usbip_ophdr hdr;
+
+	if (len < USBIP_OP_HDR_WIRE_SIZE)
+		return USBIP_OP_HDR_WIRE_SIZE;
+	usbip_unpack_ophdr(buf, &hdr);
+	if (hdr.version != USBIP_VERSION) {
+		usbip_set_error(err, "protocol version 0x%04x, expected 0x%04x", hdr.version,
+				USBIP_VERSION);
+		return -EPROTO;
+	}
+	switch (hdr.code) {
+	case USBIP_OP_REQ_DEVLIST:
+		return USBIP_OP_HDR_WIRE_SIZE;
+	case USBIP_OP_REQ_IMPORT:
+		return USBIP_REQ_IMPORT_WIRE_SIZE;
+	default:
+		usbip_set_error(err, "unknown op code 0x%04x", hdr.code);
+		return -EOPNOTSUPP;
+	}
+}
+
+/**
+ * usbip_unpack_request() - decode and check a complete management request
+ * @buf: the request, op header first
+ * @len: its length, which must be exactly what usbip_req_need() said
+ * @req: the decoded request
+ * @err: reason on failure, may be NULL
+ *
+ * The status field of a request carries nothing and is ignored.
+ *
+ * Return: 0; -EPROTO, -EOPNOTSUPP as usbip_req_need(), or -EPROTO for a
+ * wrong length; -EINVAL for an OP_REQ_IMPORT whose bus id is unterminated
+ * or could not name a device (@req->code is then set).
+ */
+int usbip_unpack_request(const uint8_t *buf, size_t len, struct usbip_request *req,
+			 struct usbip_error *err)
+{
+	ssize_t need = usbip_req_need(buf, len, err);
+
+	memset(req, 0, sizeof(*req));
+	if (need < 0)
+		return need;
+	if ((size_t)need != len) {
+		usbip_set_error(err, "request is %zu bytes, expected %zd", len, need);
+		return -EPROTO;
+	}
+	req->code = get_be16(buf + OPHDR_OFF_CODE);
+	if (req->code != USBIP_OP_REQ_IMPORT)
+		return 0;
+	return usbip_unpack_req_import(buf, len, req->busid, err);
+}
+
+/**
+ * usbip_rep_devlist_need() - frame an OP_REP_DEVLIST as a client receives it
+ * @buf: the reply's bytes received so far
+ * @len: their number
+ * @err: reason on failure, may be NULL
+ *
+ * The size is bounded as soon as a field that sets it arrives: the count
+ * by USBIP_MAX_DEVLIST, each record's bNumInterfaces by
+ * USBIP_MAX_INTERFACES, so the answer never exceeds
+ * USBIP_REP_DEVLIST_MAX_WIRE_SIZE.  Records whose interfaces are not known
+ * yet count as interface-less, which keeps the answer a lower bound: a
+ * caller reading up to it can take many records per read.  See the
+ * *_need() convention in usbip_proto.h.
+ *
+ * Return: the size of the whole reply as far as known; -EPROTO for a wrong
+ * version or code, a failure status (the reply ends there), a count or an
+ * interface number beyond the limits.
+ */
+ssize_t usbip_rep_devlist_need(const uint8_t *buf, size_t len, struct usbip_error *err)
+{
+	struct usbip_ophdr hdr;
+	uint32_t count, i;
+	size_t off, need, nintf;
+	int ret;
+
+	ret = need_ophdr(buf, len, USBIP_OP_REP_DEVLIST, &hdr, err);
+	if (ret)
+		return ret < 0 ? ret : USBIP_OP_HDR_WIRE_SIZE;
+	if (hdr.status != USBIP_OP_ST_OK) {
+		usbip_set_error(err, "the server refused the device list: status %u (%s)",
+				hdr.status, usbip_op_status_str(hdr.status));
+		return -EPROTO;
+	}
+	off = USBIP_OP_HDR_WIRE_SIZE + USBIP_DEVLIST_COUNT_WIRE_SIZE;
+	if (len < off)
+		return off;
+	ret = usbip_unpack_devlist_count(buf + USBIP_OP_HDR_WIRE_SIZE, &count, err);
+	if (ret)
+		return ret;
+	need = off + (size_t)count * USBIP_DEVICE_WIRE_SIZE;
+	/* Walk the records whose last byte, bNumInterfaces, has arrived. */
+	for (i = 0; i < count && off + USBIP_DEVICE_WIRE_SIZE <= len; i++) {
+		nintf = buf[off + DEV_OFF_NUMINTF];
+		if (nintf > USBIP_MAX_INTERFACES) {
+			usbip_set_error(err, "device %u of %u claims %zu interfaces, more than "
+					"the %d USB allows", i + 1, count, nintf,
+					USBIP_MAX_INTERFACES);
+			return -EPROTO;
+		}
+		off += USBIP_DEVICE_WIRE_SIZE + nintf * USBIP_INTERFACE_WIRE_SIZE;
+		need += nintf * USBIP_INTERFACE_WIRE_SIZE;
+	}
+	return need;
+}
+
+/**
+ * usbip_rep_import_need() - frame an OP_REP_IMPORT as a client receives it
+ * @buf: the reply's bytes received so far
+ * @len: their number
+ * @err: reason on failure, may be NULL
+ *
+ * A reply is 320 bytes when its status is 0, else the 8-byte op header.
+ * See the *_need() convention in usbip_proto.h.
+ *
+ * Return: the size of the whole reply as far as known (8 until the op
+ * header is complete), or -EPROTO for a wrong version or code.
+ */
+ssize_t usbip_rep_import_need(const uint8_t *buf, size_t len, struct usbip_error *err)
+{
+	struct usbip_ophdr hdr;
+	int ret;
+
+	ret = need_ophdr(buf, len, USBIP_OP_REP_IMPORT, &hdr, err);
+	if (ret)
+		return ret < 0 ? ret : USBIP_OP_HDR_WIRE_SIZE;
+	return hdr.status == USBIP_OP_ST_OK ? USBIP_REP_IMPORT_WIRE_SIZE : USBIP_OP_HDR_WIRE_SIZE;
+}
+
+/* Speeds a virtual port of vhci-hcd can take (its attach file refuses others). */
+static bool import_speed_ok(uint32_t speed)
+{
+	switch (speed) {
+	case USB_SPEED_LOW:
+	case USB_SPEED_FULL:
+	case USB_SPEED_HIGH:
+	case USB_SPEED_SUPER:
+	case USB_SPEED_SUPER_PLUS:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/**
+ * usbip_unpack_rep_import_for() - decode and check the reply to our import
+ * @buf: the complete reply, op header first
+ * @len: its length
+ * @busid: the bus id that was asked for
+ * @status: the reply's status
+ * @dev: the device when *@status is USBIP_OP_ST_OK
+ * @err: reason on failure, may be NULL
+ *
+ * Besides the checks of usbip_unpack_rep_import(), an accepted import must
+ * be of the device that was asked for and have a speed a virtual port can
+ * take.  A refusal (non-zero status) is a valid reply: the caller explains it.
+ *
+ * Return: 0, -EPROTO for a bad header or length, an answer about another
+ * device or an impossible speed, -EINVAL for a bad record.
+ */
+int usbip_unpack_rep_import_for(const uint8_t *buf, size_t len, const char *busid,
+				uint32_t *status, struct usbip_devinfo *dev,
+				struct usbip_error *err)
+{
+	int ret;
+
+	ret = usbip_unpack_rep_import(buf, len, status, dev, err);
+	if (ret || *status != USBIP_OP_ST_OK)
+		return ret;
+	if (strncmp(dev->busid, busid, sizeof(dev->busid))) {
+		usbip_set_error(err, "the server answered with device \"%s\" instead of \"%s\"",
+				dev->busid, busid);
+		return -EPROTO;
+	}
+	if (!import_speed_ok(dev->speed)) {
+		usbip_set_error(err, "the server gives device %s speed %u, which no USB port has",
+				dev->busid, dev->speed);
+		return -EPROTO;
+	}
+	return 0;
 }

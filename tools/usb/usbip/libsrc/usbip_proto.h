@@ -138,4 +138,42 @@ ssize_t usbip_pack_rep_import(uint8_t *buf, size_t len, uint32_t status,
 int usbip_unpack_rep_import(const uint8_t *buf, size_t len, uint32_t *status,
 			    struct usbip_devinfo *dev, struct usbip_error *err);
 
+/*
+ * Framing and checking of whole messages as they arrive on a stream.  Each
+ * *_need() function looks at the first @len bytes received of a message and
+ * returns the size the whole message has at least: more than @len while
+ * bytes are missing (read exactly the difference, then call again; a read
+ * never goes past the message's end), @len once the message is complete, or
+ * a negative errno as soon as the bytes so far cannot start a valid message.
+ * A complete message is then decoded and checked by the matching unpack
+ * function.  They allocate nothing and bound every size by the protocol's
+ * limits, so a peer's numbers cannot make the reader wait or allocate
+ * beyond them.
+ */
+
+/**
+ * struct usbip_request - a management request as a server receives it
+ * @code: USBIP_OP_REQ_DEVLIST or USBIP_OP_REQ_IMPORT
+ * @busid: for OP_REQ_IMPORT the NUL-terminated, checked bus id, else ""
+ */
+struct usbip_request {
+	uint16_t code;
+	char busid[USBIP_BUSID_SIZE];
+};
+
+/* Largest OP_REP_DEVLIST accepted from a peer, in bytes. */
+#define USBIP_REP_DEVLIST_MAX_WIRE_SIZE						\
+	(USBIP_OP_HDR_WIRE_SIZE + USBIP_DEVLIST_COUNT_WIRE_SIZE +		\
+	 (size_t)USBIP_MAX_DEVLIST *						\
+	 (USBIP_DEVICE_WIRE_SIZE + USBIP_MAX_INTERFACES * USBIP_INTERFACE_WIRE_SIZE))
+
+ssize_t usbip_req_need(const uint8_t *buf, size_t len, struct usbip_error *err);
+int usbip_unpack_request(const uint8_t *buf, size_t len, struct usbip_request *req,
+			 struct usbip_error *err);
+ssize_t usbip_rep_devlist_need(const uint8_t *buf, size_t len, struct usbip_error *err);
+ssize_t usbip_rep_import_need(const uint8_t *buf, size_t len, struct usbip_error *err);
+int usbip_unpack_rep_import_for(const uint8_t *buf, size_t len, const char *busid,
+				uint32_t *status, struct usbip_devinfo *dev,
+				struct usbip_error *err);
+
 #endif /* USBIP_PROTO_H */

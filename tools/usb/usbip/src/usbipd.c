@@ -13,7 +13,9 @@
  *
  * All connections are served by one poll() loop on non-blocking sockets.
  * Each connection has a deadline, so a client that sends its request slowly
- * or never reads the reply is dropped without delaying anyone else.
+ * or never reads the reply is dropped without delaying anyone else.  When
+ * every slot is taken, the oldest connection is dropped to make room for a
+ * new one, so that a flood of idle connections cannot lock clients out.
  */
 #include <config.h>
 
@@ -25,6 +27,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,6 +58,9 @@ int deny_severity = LOG_WARNING;
 #define TIMEOUT_ENV		"USBIPD_TIMEOUT_MS"
 #define MAX_LISTENERS		2
 #define MAX_CONNS		256
+/* Connection log lines allowed per window; see conn_log(). */
+#define LOG_BURST		50
+#define LOG_WINDOW_MS		10000
 
 /**
  * enum conn_state - where a connection is in its short life
@@ -73,18 +79,20 @@ enum conn_state {
 /**
  * struct conn - one client connection
  * @fd: the socket, -1 for a free slot
+ * @serial: number of the connection in accept order (the oldest has the lowest)
  * @state: see enum conn_state
  * @peer: "addr:port" of the client, for log lines
  * @deadline: CLOCK_MONOTONIC ms at which the connection is dropped
  * @in: request bytes received so far
  * @inlen: number of bytes in @in
- * @need: size of the complete request (8, or 40 for OP_REQ_IMPORT)
+ * @need: size of the complete request as far as usbip_req_need() knows it
  * @out: reply being sent (malloc()ed)
  * @outlen: size of the reply
  * @outpos: bytes of it already sent
  */
 struct conn {
 	int fd;
+	unsigned long long serial;
 	enum conn_state state;
 	char peer[80];
 	long long deadline;
@@ -141,6 +149,11 @@ static int max_conns = MAX_CONNS;
 static int listeners[MAX_LISTENERS];
 static int nlisteners;
 static int timeout_ms = DEFAULT_TIMEOUT_MS;
+/* Serial number of the next accepted connection. */
+static unsigned long long next_serial = 1;
+/* The log limiter of conn_log(): current window, lines in it, lines left out. */
+static long long log_window_start = -LOG_WINDOW_MS;
+static unsigned int log_count, log_suppressed;
 static volatile sig_atomic_t stop_signal;
 
 static long long now_ms(void)
@@ -181,6 +194,45 @@ static void usage(void)
 	       DEFAULT_PIDFILE, USBIP_PORT);
 }
 
+/*
+ * Lines about connections (one per incident at most) are limited to
+ * LOG_BURST per LOG_WINDOW_MS, so that a flood of connections cannot flood
+ * the log; the lines left out are counted in one summary line.
+ */
+static void log_window_roll(long long now)
+{
+	if (now - log_window_start < LOG_WINDOW_MS)
+		return;
+	if (log_suppressed)
+		usbip_warn("%u more connection messages suppressed in %d s", log_suppressed,
+			   LOG_WINDOW_MS / 1000);
+	log_window_start = now;
+	log_count = 0;
+	log_suppressed = 0;
+}
+
+static void conn_log(int priority, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void conn_log(int priority, const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+
+	log_window_roll(now_ms());
+	if (log_count >= LOG_BURST) {
+		log_suppressed++;
+		return;
+	}
+	log_count++;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (priority == LOG_ERR)
+		usbip_err("%s", line);
+	else
+		usbip_info("%s", line);
+}
+
 static void conn_close(struct conn *c)
 {
 	close(c->fd);
@@ -196,7 +248,7 @@ static void conn_reply(struct conn *c, const uint8_t *buf, size_t len)
 {
 	c->out = malloc(len);
 	if (!c->out) {
-		usbip_err("%s: out of memory for a %zu-byte reply; closing", c->peer, len);
+		conn_log(LOG_ERR, "%s: out of memory for a %zu-byte reply; closing", c->peer, len);
 		conn_close(c);
 		return;
 	}
@@ -238,7 +290,7 @@ static void handle_devlist(struct conn *c)
 		ndev = 0;
 		devs = NULL;
 	} else if (ret) {
-		usbip_err("%s: device list: %s", c->peer, err.msg);
+		conn_log(LOG_ERR, "%s: device list: %s", c->peer, err.msg);
 		conn_reply_status(c, USBIP_OP_REP_DEVLIST, USBIP_OP_ST_ERROR);
 		return;
 	}
@@ -254,7 +306,7 @@ static void handle_devlist(struct conn *c)
 	len = usbip_rep_devlist_size(devs, navail);
 	buf = malloc(len);
 	if (!buf) {
-		usbip_err("%s: out of memory for the device list", c->peer);
+		conn_log(LOG_ERR, "%s: out of memory for the device list", c->peer);
 		free(devs);
 		conn_close(c);
 		return;
@@ -262,7 +314,7 @@ static void handle_devlist(struct conn *c)
 	len = usbip_pack_rep_devlist(buf, len, devs, navail, &err);
 	free(devs);
 	if (len < 0) {
-		usbip_err("%s: device list: %s", c->peer, err.msg);
+		conn_log(LOG_ERR, "%s: device list: %s", c->peer, err.msg);
 		free(buf);
 		conn_reply_status(c, USBIP_OP_REP_DEVLIST, USBIP_OP_ST_ERROR);
 		return;
@@ -281,41 +333,34 @@ static void handle_devlist(struct conn *c)
  * device went away or became busy in between) still gets a proper error
  * status instead of an OK followed by EOF.
  */
-static void handle_import(struct conn *c)
+static void handle_import(struct conn *c, const char *busid)
 {
 	uint8_t buf[USBIP_REP_IMPORT_WIRE_SIZE];
-	char busid[USBIP_BUSID_SIZE];
 	struct usbip_devinfo dev;
 	struct usbip_error err;
 	uint32_t st;
 	int ret, status, flags;
 	ssize_t len, n;
 
-	ret = usbip_unpack_req_import(c->in, c->inlen, busid, &err);
-	if (ret) {
-		usbip_err("%s: malformed import request: %s", c->peer, err.msg);
-		conn_reply_status(c, USBIP_OP_REP_IMPORT, USBIP_OP_ST_NA);
-		return;
-	}
 	ret = backend->read_device(busid, &dev, &err);
 	if (!ret)
 		ret = backend->status(busid, &status, &err);
 	if (ret) {
 		st = ret == -ENODEV ? USBIP_OP_ST_NODEV : USBIP_OP_ST_ERROR;
-		usbip_info("%s: import of %s refused: %s", c->peer, busid, err.msg);
+		conn_log(LOG_INFO, "%s: import of %s refused: %s", c->peer, busid, err.msg);
 		conn_reply_status(c, USBIP_OP_REP_IMPORT, st);
 		return;
 	}
 	if (status != SDEV_ST_AVAILABLE) {
 		st = status == SDEV_ST_USED ? USBIP_OP_ST_DEV_BUSY : USBIP_OP_ST_DEV_ERR;
-		usbip_info("%s: import of %s refused: %s", c->peer, busid,
-			   status == SDEV_ST_USED ? "in use" : "device in error state");
+		conn_log(LOG_INFO, "%s: import of %s refused: %s", c->peer, busid,
+			 status == SDEV_ST_USED ? "in use" : "device in error state");
 		conn_reply_status(c, USBIP_OP_REP_IMPORT, st);
 		return;
 	}
 	len = usbip_pack_rep_import(buf, sizeof(buf), USBIP_OP_ST_OK, &dev, &err);
 	if (len < 0) {
-		usbip_err("%s: import of %s: %s", c->peer, busid, err.msg);
+		conn_log(LOG_ERR, "%s: import of %s: %s", c->peer, busid, err.msg);
 		conn_reply_status(c, USBIP_OP_REP_IMPORT, USBIP_OP_ST_ERROR);
 		return;
 	}
@@ -328,8 +373,8 @@ static void handle_import(struct conn *c)
 	if (ret) {
 		if (flags >= 0)
 			fcntl(c->fd, F_SETFL, flags);
-		usbip_err("%s: import of %s: handing the connection to %s failed: %s", c->peer,
-			  busid, backend->driver, err.msg);
+		conn_log(LOG_ERR, "%s: import of %s: handing the connection to %s failed: %s",
+			 c->peer, busid, backend->driver, err.msg);
 		conn_reply_status(c, USBIP_OP_REP_IMPORT, USBIP_OP_ST_NA);
 		return;
 	}
@@ -339,64 +384,52 @@ static void handle_import(struct conn *c)
 	 */
 	n = send(c->fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
 	if (n != len)
-		usbip_err("%s: import of %s: sending the reply failed (%s); the client will see "
-			  "the connection close", c->peer, busid,
-			  n < 0 ? strerror(errno) : "short write");
+		conn_log(LOG_ERR, "%s: import of %s: sending the reply failed (%s); the client "
+			 "will see the connection close", c->peer, busid,
+			 n < 0 ? strerror(errno) : "short write");
 	else
-		usbip_info("%s: %s exported", c->peer, busid);
+		conn_log(LOG_INFO, "%s: %s exported", c->peer, busid);
 	conn_close(c);
 }
 
-/* A whole request is in c->in: check it is alone, then answer it. */
+/* A whole request, framed by usbip_req_need(), is in c->in: check it is alone, answer it. */
 static void handle_request(struct conn *c)
 {
-	struct usbip_ophdr hdr;
+	struct usbip_request req;
+	struct usbip_error err;
 	uint8_t extra;
 	ssize_t n;
+	int ret;
 
-	usbip_unpack_ophdr(c->in, &hdr);
+	ret = usbip_unpack_request(c->in, c->inlen, &req, &err);
+	if (ret && req.code != USBIP_OP_REQ_IMPORT) {
+		conn_log(LOG_ERR, "%s: %s; closing", c->peer, err.msg);
+		conn_close(c);
+		return;
+	}
 	n = recv(c->fd, &extra, 1, MSG_PEEK | MSG_DONTWAIT);
 	if (n > 0) {
-		usbip_err("%s: request 0x%04x followed by unexpected data; refused", c->peer,
-			  hdr.code);
-		conn_reply_status(c, hdr.code & ~USBIP_OP_REQUEST, USBIP_OP_ST_NA);
+		conn_log(LOG_ERR, "%s: request 0x%04x followed by unexpected data; refused",
+			 c->peer, req.code);
+		conn_reply_status(c, req.code & ~USBIP_OP_REQUEST, USBIP_OP_ST_NA);
 		return;
 	}
-	if (hdr.code == USBIP_OP_REQ_DEVLIST)
+	if (ret) {
+		conn_log(LOG_ERR, "%s: malformed import request: %s", c->peer, err.msg);
+		conn_reply_status(c, USBIP_OP_REP_IMPORT, USBIP_OP_ST_NA);
+		return;
+	}
+	if (req.code == USBIP_OP_REQ_DEVLIST)
 		handle_devlist(c);
 	else
-		handle_import(c);
-}
-
-/* The op header has arrived: decide what else to read. */
-static void handle_header(struct conn *c)
-{
-	struct usbip_ophdr hdr;
-
-	usbip_unpack_ophdr(c->in, &hdr);
-	if (hdr.version != USBIP_VERSION) {
-		usbip_err("%s: protocol version 0x%04x, expected 0x%04x; closing", c->peer,
-			  hdr.version, USBIP_VERSION);
-		conn_close(c);
-		return;
-	}
-	switch (hdr.code) {
-	case USBIP_OP_REQ_DEVLIST:
-		handle_request(c);
-		return;
-	case USBIP_OP_REQ_IMPORT:
-		c->need = USBIP_REQ_IMPORT_WIRE_SIZE;
-		return;
-	default:
-		usbip_err("%s: unknown op code 0x%04x; closing", c->peer, hdr.code);
-		conn_close(c);
-	}
+		handle_import(c, req.busid);
 }
 
 static void conn_readable(struct conn *c)
 {
+	struct usbip_error err;
 	uint8_t junk[512];
-	ssize_t n;
+	ssize_t n, need;
 
 	if (c->state == CONN_DRAIN) {
 		n = recv(c->fd, junk, sizeof(junk), MSG_DONTWAIT);
@@ -408,14 +441,14 @@ static void conn_readable(struct conn *c)
 	if (n < 0) {
 		if (errno == EAGAIN || errno == EINTR)
 			return;
-		usbip_err("%s: receiving the request: %s", c->peer, strerror(errno));
+		conn_log(LOG_ERR, "%s: receiving the request: %s", c->peer, strerror(errno));
 		conn_close(c);
 		return;
 	}
 	if (n == 0) {
 		if (c->inlen)
-			usbip_err("%s: connection closed after %zu of %zu request bytes", c->peer,
-				  c->inlen, c->need);
+			conn_log(LOG_ERR, "%s: connection closed after %zu of %zu request bytes",
+				 c->peer, c->inlen, c->need);
 		else
 			usbip_dbg("%s: connection closed without a request", c->peer);
 		conn_close(c);
@@ -424,9 +457,19 @@ static void conn_readable(struct conn *c)
 	c->inlen += n;
 	if (c->inlen < c->need)
 		return;
-	if (c->need == USBIP_OP_HDR_WIRE_SIZE)
-		handle_header(c);
-	else
+	need = usbip_req_need(c->in, c->inlen, &err);
+	if (need < 0) {
+		conn_log(LOG_ERR, "%s: %s; closing", c->peer, err.msg);
+		conn_close(c);
+		return;
+	}
+	if ((size_t)need > sizeof(c->in)) {
+		conn_log(LOG_ERR, "%s: a %zd-byte request does not fit; closing", c->peer, need);
+		conn_close(c);
+		return;
+	}
+	c->need = need;
+	if (c->inlen == c->need)
 		handle_request(c);
 }
 
@@ -456,11 +499,11 @@ static void conn_expired(struct conn *c)
 {
 	switch (c->state) {
 	case CONN_READ:
-		usbip_err("%s: no complete request within %d ms (%zu of %zu bytes); closing",
-			  c->peer, timeout_ms, c->inlen, c->need);
+		conn_log(LOG_ERR, "%s: no complete request within %d ms (%zu of %zu bytes); "
+			 "closing", c->peer, timeout_ms, c->inlen, c->need);
 		break;
 	case CONN_WRITE:
-		usbip_err("%s: reply not taken within %d ms; closing", c->peer, timeout_ms);
+		conn_log(LOG_ERR, "%s: reply not taken within %d ms; closing", c->peer, timeout_ms);
 		break;
 	case CONN_DRAIN:
 		usbip_dbg("%s: client did not close; closing", c->peer);
@@ -480,6 +523,33 @@ static bool peer_allowed(int fd)
 }
 #endif
 
+/*
+ * A free slot for a connection from @peer: when none is free, the oldest
+ * connection is dropped (one log line).  Only a client that keeps 256
+ * connections younger than the new one loses it, and a well-behaved client
+ * is done within a round trip; idle or slow connections go first.
+ */
+static int free_slot(const char *peer)
+{
+	int i, oldest = -1;
+
+	for (i = 0; i < max_conns; i++) {
+		if (conns[i].fd < 0)
+			return i;
+		if (oldest < 0 || conns[i].serial < conns[oldest].serial)
+			oldest = i;
+	}
+	if (oldest < 0) {
+		conn_log(LOG_ERR, "%s: no connection slot; refused", peer);
+		return -1;
+	}
+	conn_log(LOG_ERR, "%s: dropped after %zu of %zu request bytes: %d connections open, "
+		 "making room for %s", conns[oldest].peer, conns[oldest].inlen, conns[oldest].need,
+		 max_conns, peer);
+	conn_close(&conns[oldest]);
+	return oldest;
+}
+
 static void accept_all(int lfd)
 {
 	struct sockaddr_storage ss;
@@ -492,26 +562,25 @@ static void accept_all(int lfd)
 		fd = accept4(lfd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
 			if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
-				usbip_err("accept: %s", strerror(errno));
+				conn_log(LOG_ERR, "accept: %s", strerror(errno));
 			return;
 		}
 		usbip_net_addr_str(&ss, len, peer, sizeof(peer));
 #ifdef HAVE_LIBWRAP
 		if (!peer_allowed(fd)) {
-			usbip_info("%s: refused by tcp wrappers (hosts.allow/hosts.deny)", peer);
+			conn_log(LOG_INFO, "%s: refused by tcp wrappers (hosts.allow/hosts.deny)", peer);
 			close(fd);
 			continue;
 		}
 #endif
-		for (i = 0; i < max_conns && conns[i].fd >= 0; i++)
-			;
-		if (i == max_conns) {
-			usbip_err("%s: %d connections already open; refused", peer, max_conns);
+		i = free_slot(peer);
+		if (i < 0) {
 			close(fd);
 			continue;
 		}
 		usbip_net_set_options(fd, NULL);
 		conns[i].fd = fd;
+		conns[i].serial = next_serial++;
 		conns[i].state = CONN_READ;
 		conns[i].inlen = 0;
 		conns[i].need = USBIP_OP_HDR_WIRE_SIZE;
@@ -596,7 +665,9 @@ static int write_pidfile(const char *path)
 static void serve(const sigset_t *waitmask)
 {
 	struct pollfd pfds[MAX_LISTENERS + MAX_CONNS];
+	/* Slot of each polled connection, -1 for a listener, and its serial. */
 	int map[MAX_LISTENERS + MAX_CONNS];
+	unsigned long long serial[MAX_LISTENERS + MAX_CONNS];
 	struct timespec ts;
 	long long now, next;
 	int i, n, np;
@@ -605,6 +676,9 @@ static void serve(const sigset_t *waitmask)
 		np = 0;
 		now = now_ms();
 		next = now + 60000;
+		log_window_roll(now);
+		if (log_suppressed && log_window_start + LOG_WINDOW_MS < next)
+			next = log_window_start + LOG_WINDOW_MS;
 		for (i = 0; i < nlisteners; i++) {
 			pfds[np].fd = listeners[i];
 			pfds[np].events = POLLIN;
@@ -621,6 +695,7 @@ static void serve(const sigset_t *waitmask)
 				next = conns[i].deadline;
 			pfds[np].fd = conns[i].fd;
 			pfds[np].events = conns[i].state == CONN_WRITE ? POLLOUT : POLLIN;
+			serial[np] = conns[i].serial;
 			map[np++] = i;
 		}
 		ts.tv_sec = (next - now) / 1000;
@@ -642,7 +717,8 @@ static void serve(const sigset_t *waitmask)
 				continue;
 			}
 			c = &conns[map[i]];
-			if (c->fd != pfds[i].fd)
+			/* Closed, or closed and reused, since the poll. */
+			if (c->fd < 0 || c->serial != serial[i])
 				continue;
 			if (c->state == CONN_WRITE) {
 				if (pfds[i].revents & (POLLOUT | POLLERR | POLLHUP))
@@ -814,6 +890,7 @@ int main(int argc, char *argv[])
 		   backend->driver);
 	serve(&waitmask);
 
+	log_window_roll(log_window_start + LOG_WINDOW_MS);
 	usbip_info("signal %d received, exiting", (int)stop_signal);
 	for (i = 0; i < nlisteners; i++)
 		close(listeners[i]);

@@ -370,6 +370,82 @@ static void test_import(void)
 	      !strcmp(usbip_op_status_str(77), "unknown status"), "status strings");
 }
 
+/* The framers: the size a message has at least, as its bytes arrive. */
+static void test_framing(void)
+{
+	static const uint8_t req_devlist[8] = { 0x01, 0x11, 0x80, 0x05, 0, 0, 0, 0 };
+	static const uint8_t req_import[40] = {
+		0x01, 0x11, 0x80, 0x03, 0, 0, 0, 9, '1', '-', '1',
+	};
+	uint8_t buf[1024], rep[320];
+	struct usbip_devinfo dev, back;
+	struct usbip_error err = { "" };
+	struct usbip_request req;
+	uint32_t status;
+	size_t len = sample_devlist(buf);
+
+	CHECK(usbip_req_need(req_devlist, 0, &err) == 8 && usbip_req_need(req_devlist, 7, &err) == 8,
+	      "request: 8 bytes needed until the op header is there");
+	CHECK(usbip_req_need(req_devlist, 8, &err) == 8, "OP_REQ_DEVLIST is 8 bytes");
+	CHECK(usbip_req_need(req_import, 8, &err) == 40, "OP_REQ_IMPORT is 40 bytes");
+	CHECK(usbip_unpack_request(req_import, 40, &req, &err) == 0 &&
+	      req.code == USBIP_OP_REQ_IMPORT && !strcmp(req.busid, "1-1"),
+	      "OP_REQ_IMPORT decodes (its status is ignored)");
+	CHECK(usbip_unpack_request(req_devlist, 8, &req, &err) == 0 &&
+	      req.code == USBIP_OP_REQ_DEVLIST && !req.busid[0], "OP_REQ_DEVLIST decodes");
+	CHECK(usbip_unpack_request(req_import, 39, &req, &err) == -EPROTO,
+	      "39-byte import request: %s", err.msg);
+	memcpy(buf + 900, req_devlist, 8);
+	buf[901] = 0x06;
+	CHECK(usbip_req_need(buf + 900, 8, &err) == -EPROTO && strstr(err.msg, "version 0x0106"),
+	      "request of version 0x0106: %s", err.msg);
+	buf[901] = 0x11;
+	buf[903] = 0x02;
+	CHECK(usbip_req_need(buf + 900, 8, &err) == -EOPNOTSUPP &&
+	      strstr(err.msg, "unknown op code 0x8002"), "request 0x8002: %s", err.msg);
+
+	/* Sample list: 12 + (312 + 2 * 4) + 312 = 644 bytes. */
+	CHECK(len == 644, "sample list is 644 bytes");
+	CHECK(usbip_rep_devlist_need(buf, 0, &err) == 8 && usbip_rep_devlist_need(buf, 8, &err) == 12,
+	      "device list: op header, then the count");
+	CHECK(usbip_rep_devlist_need(buf, 12, &err) == 636,
+	      "with the count: 2 records of at least 312 bytes");
+	CHECK(usbip_rep_devlist_need(buf, 636, &err) == 644,
+	      "with the first record: its 2 interfaces are added");
+	CHECK(usbip_rep_devlist_need(buf, 644, &err) == 644, "complete list: its own size");
+	buf[12 + 311] = 33;
+	CHECK(usbip_rep_devlist_need(buf, 636, &err) == -EPROTO && strstr(err.msg, "33 interfaces"),
+	      "33 interfaces refused as soon as seen: %s", err.msg);
+	buf[12 + 311] = 2;
+	buf[8] = 0xff;
+	CHECK(usbip_rep_devlist_need(buf, 12, &err) == -EPROTO && strstr(err.msg, "devices"),
+	      "count 0xff000002 refused before anything is read: %s", err.msg);
+	buf[8] = 0;
+	buf[7] = 2;
+	CHECK(usbip_rep_devlist_need(buf, 8, &err) == -EPROTO && strstr(err.msg, "refused"),
+	      "failure status: the list ends there: %s", err.msg);
+	buf[7] = 0;
+
+	sample_device(&dev);
+	CHECK(usbip_pack_rep_import(rep, sizeof(rep), 0, &dev, &err) == 320, "import reply packs");
+	CHECK(usbip_rep_import_need(rep, 0, &err) == 8 && usbip_rep_import_need(rep, 8, &err) == 320,
+	      "import reply: op header, then 320 bytes with status 0");
+	CHECK(usbip_unpack_rep_import_for(rep, 320, "1-1", &status, &back, &err) == 0 &&
+	      status == 0 && back.speed == 3, "import reply for 1-1 accepted");
+	CHECK(usbip_unpack_rep_import_for(rep, 320, "1-2", &status, &back, &err) == -EPROTO &&
+	      strstr(err.msg, "instead of \"1-2\""), "import reply for another device: %s", err.msg);
+	dev.speed = 4;
+	usbip_pack_rep_import(rep, sizeof(rep), 0, &dev, &err);
+	CHECK(usbip_unpack_rep_import_for(rep, 320, "1-1", &status, &back, &err) == -EPROTO &&
+	      strstr(err.msg, "speed 4"), "import of a wireless-speed device: %s", err.msg);
+	rep[7] = 2;
+	CHECK(usbip_rep_import_need(rep, 8, &err) == 8 &&
+	      usbip_unpack_rep_import_for(rep, 8, "1-1", &status, &back, &err) == 0 &&
+	      status == 2, "refused import: 8 bytes, status 2");
+	rep[3] = 0x05;
+	CHECK(usbip_rep_import_need(rep, 8, &err) == -EPROTO, "import reply with the devlist code");
+}
+
 /* Random corruption of a valid list must be decoded or refused, never crash. */
 static void test_mutations(void)
 {
@@ -408,6 +484,7 @@ int main(void)
 	test_device_validation();
 	test_devlist();
 	test_import();
+	test_framing();
 	test_mutations();
 	return tap_done();
 }

@@ -258,6 +258,49 @@ def run_tests(port, proc):
               "after 200 connections closed, usbipd still answers")
     tap.check(new_log_lines(before) == [], "well-behaved connections log nothing")
 
+    # A flood of idle connections from one host (127.0.0.2) fills every
+    # slot; a new client must still be served at once: the oldest
+    # connection makes room, with one log line each.
+    before = len(log_lines())
+    hog = []
+    try:
+        for _ in range(300):
+            s = socket.socket()
+            s.settimeout(5)
+            # Reset on close: no lingering local port a later bind could hit.
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            s.bind(("127.0.0.2", 0))
+            s.connect(("127.0.0.1", port))
+            hog.append(s)
+    except OSError as e:
+        tap.diag("idle connection %d: %s" % (len(hog) + 1, e))
+    # All accepted by usbipd: the last one has its slot when it can be
+    # answered (a DEVLIST request on it gets a reply).
+    hog[-1].sendall(devlist_req())
+    last = recv_all(hog[-1])
+    t0 = time.time()
+    got = request(port, devlist_req())
+    dt = time.time() - t0
+    for s in hog:
+        s.close()
+    tap.check(last[:8] == struct.pack(">HHI", VERSION, REP_DEVLIST, ST_OK) and
+              got[:8] == struct.pack(">HHI", VERSION, REP_DEVLIST, ST_OK) and dt < 1.0,
+              "300 idle connections from one host: a new client still gets its DEVLIST "
+              "(%.3f s)" % dt, "last hog: %s, client: %s" % (last[:8].hex(), got[:8].hex()))
+    # Each idle connection costs at most one line: dropped to make room,
+    # or reset by the test's close.
+    lines = new_log_lines(before)
+    dropped = [ln for ln in lines if re.search(r"127\.0\.0\.2:[0-9]+: dropped", ln)]
+    reset = [ln for ln in lines if re.search(r"127\.0\.0\.2:[0-9]+: .*reset by peer", ln)]
+    summary = [ln for ln in lines if re.search(r"connection messages suppressed", ln)]
+    tap.check(len(dropped) >= 1 and len(dropped) + len(reset) + len(summary) == len(lines),
+              "at most one log line per idle connection (%d dropped, %d reset)" %
+              (len(dropped), len(reset)), "\n".join(lines[:5]))
+    # ... and a flood is rate-limited: at most LOG_BURST (50) lines of
+    # connection incidents per 10 s, the rest counted in one summary line.
+    tap.check(len(lines) <= 51, "a flood of 300 connections logs at most 50 lines (%d)" %
+              len(lines))
+
     # usbip list -r against it: our output, and Debian's if installed.
     if usbip:
         env = dict(os.environ, USBIP_USB_IDS=os.path.join(srcdir, "tests/data/usb.ids"))

@@ -1,0 +1,337 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * libFuzzer target over the USB/IP management messages as libusbip frames
+ * and decodes them (tools/usb/usbip/libsrc/usbip_proto.c, the same source
+ * as usbipd and usbip): both directions, a hostile client's requests to
+ * usbipd and a hostile server's replies to "usbip list -r" and "usbip
+ * attach".
+ *
+ * Input: byte 0 chooses the side (mod 4), the rest is what the peer sends.
+ *   0  usbipd: a stream of requests, each framed by usbip_req_need() the
+ *      way usbipd reads it, then decoded by usbip_unpack_request()
+ *   1  client: an OP_REP_DEVLIST framed by usbip_rep_devlist_need() the way
+ *      usbip_net_devlist() reads it, then usbip_unpack_rep_devlist()
+ *   2  client: byte 1 (mod 32) is the length of the bus id asked for, which
+ *      follows; then an OP_REP_IMPORT framed by usbip_rep_import_need()
+ *      the way usbip_net_import() reads it, then
+ *      usbip_unpack_rep_import_for()
+ *   3  the decoders on a buffer of any length (no framing), cross-checked
+ *      against the framers
+ * Stream input ends like a closed connection: the message is dropped.
+ *
+ * Besides ASan and UBSan, invariants trap: a framer never asks for less
+ * than it has or more than the protocol's bound, grows monotonically and
+ * agrees with the decoder (a framed message never fails as truncated or
+ * overlong); an accepted message re-encodes to the bytes received, except
+ * the bytes the protocol ignores (after a string's NUL, interface padding,
+ * a request's status); an accepted import is of the bus id asked for, with
+ * a speed a port can have; every refusal has a reason.
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "usbip_proto.h"
+
+#define DEV_OFF_BUSID	256
+#define DEV_OFF_NUMINTF	311
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static void check(int cond)
+{
+	if (!cond)
+		__builtin_trap();
+}
+
+/* The peer's bytes, consumed as a socket would give them. */
+struct stream {
+	const uint8_t *p;
+	size_t left;
+};
+
+static int take(struct stream *s, uint8_t *out, size_t n)
+{
+	if (n > s->left)
+		return -1;	/* EOF before the message's end */
+	memcpy(out, s->p, n);
+	s->p += n;
+	s->left -= n;
+	return 0;
+}
+
+typedef ssize_t (*framer)(const uint8_t *, size_t, struct usbip_error *);
+
+/*
+ * Reads one message the way usbip_net.c's read_message() does: exactly the
+ * bytes the framer says are missing, into a buffer of exactly that size (so
+ * that ASan sees any read past what was received).  Returns the message
+ * (malloc()ed) and its length, or NULL when the framer refused it or the
+ * stream ended.
+ */
+static uint8_t *frame(struct stream *s, framer need, size_t max, size_t *lenp)
+{
+	struct usbip_error err;
+	uint8_t *buf = NULL, *grown;
+	size_t used = 0;
+	ssize_t n;
+
+	for (;;) {
+		err.msg[0] = '\0';
+		n = need(buf, used, &err);
+		if (n < 0) {
+			check(err.msg[0] != '\0');
+			free(buf);
+			return NULL;
+		}
+		check((size_t)n >= used && (size_t)n <= max);
+		if ((size_t)n == used)
+			break;
+		grown = realloc(buf, n);
+		check(grown != NULL);
+		buf = grown;
+		if (take(s, buf + used, n - used)) {
+			free(buf);
+			return NULL;
+		}
+		used = n;
+	}
+	*lenp = used;
+	return buf;
+}
+
+/* @rec with the bytes a decoder ignores set to 0: after each string's NUL. */
+static void normalize_record(uint8_t *rec)
+{
+	uint8_t *nul;
+
+	nul = memchr(rec, 0, USBIP_PATH_SIZE);
+	if (nul)
+		memset(nul, 0, rec + USBIP_PATH_SIZE - nul);
+	nul = memchr(rec + DEV_OFF_BUSID, 0, USBIP_BUSID_SIZE);
+	if (nul)
+		memset(nul, 0, rec + DEV_OFF_BUSID + USBIP_BUSID_SIZE - nul);
+}
+
+/* --- side 0: usbipd reading requests --- */
+
+static void server_side(struct stream *s)
+{
+	uint8_t msg[USBIP_REQ_IMPORT_WIRE_SIZE], again[USBIP_REQ_IMPORT_WIRE_SIZE];
+	struct usbip_request req;
+	struct usbip_error err;
+	uint8_t *buf, *nul;
+	size_t len;
+	int ret;
+
+	while (s->left) {
+		buf = frame(s, usbip_req_need, USBIP_REQ_IMPORT_WIRE_SIZE, &len);
+		if (!buf)
+			return;	/* usbipd closes the connection */
+		memcpy(msg, buf, len);
+		free(buf);
+		err.msg[0] = '\0';
+		ret = usbip_unpack_request(msg, len, &req, &err);
+		if (ret) {
+			/* Framing already vetted the header: only a bad bus id is left. */
+			check(ret == -EINVAL && req.code == USBIP_OP_REQ_IMPORT && err.msg[0]);
+			continue;
+		}
+		if (req.code == USBIP_OP_REQ_DEVLIST) {
+			check(len == USBIP_OP_HDR_WIRE_SIZE && req.busid[0] == '\0');
+			usbip_pack_req_devlist(again);
+		} else {
+			check(req.code == USBIP_OP_REQ_IMPORT && len == USBIP_REQ_IMPORT_WIRE_SIZE);
+			check(usbip_check_busid(req.busid, sizeof(req.busid), NULL) == 0);
+			check(usbip_pack_req_import(again, req.busid, NULL) == 0);
+			/* Bytes after the bus id's NUL are ignored. */
+			nul = memchr(msg + USBIP_OP_HDR_WIRE_SIZE, 0, USBIP_BUSID_SIZE);
+			memset(nul, 0, msg + sizeof(msg) - nul);
+		}
+		/* The status of a request is ignored, so compare without it. */
+		check(memcmp(msg, again, 4) == 0 &&
+		      memcmp(msg + USBIP_OP_HDR_WIRE_SIZE, again + USBIP_OP_HDR_WIRE_SIZE,
+			     len - USBIP_OP_HDR_WIRE_SIZE) == 0);
+	}
+}
+
+/* --- side 1: the client reading OP_REP_DEVLIST --- */
+
+/* @msg (a complete, accepted list) with the ignored bytes set to 0. */
+static void normalize_devlist(uint8_t *msg, uint32_t ndev)
+{
+	size_t off = USBIP_OP_HDR_WIRE_SIZE + USBIP_DEVLIST_COUNT_WIRE_SIZE;
+	uint32_t i, j, nintf;
+
+	for (i = 0; i < ndev; i++) {
+		normalize_record(msg + off);
+		nintf = msg[off + DEV_OFF_NUMINTF];
+		off += USBIP_DEVICE_WIRE_SIZE;
+		for (j = 0; j < nintf; j++, off += USBIP_INTERFACE_WIRE_SIZE)
+			msg[off + 3] = 0;
+	}
+}
+
+static void check_devlist(uint8_t *msg, size_t len, int framed)
+{
+	struct usbip_devinfo *devs;
+	struct usbip_error err;
+	uint32_t ndev, i;
+	uint8_t *again;
+	ssize_t n;
+	int ret;
+
+	err.msg[0] = '\0';
+	ret = usbip_unpack_rep_devlist(msg, len, &devs, &ndev, &err);
+	if (ret) {
+		check(err.msg[0] && !devs && !ndev);
+		/* A framed message is never truncated or overlong. */
+		check(!framed || ret == -EINVAL);
+		return;
+	}
+	/* The framer agrees that exactly these bytes are the whole list. */
+	check(usbip_rep_devlist_need(msg, len, NULL) == (ssize_t)len);
+	check(len <= USBIP_REP_DEVLIST_MAX_WIRE_SIZE && ndev <= USBIP_MAX_DEVLIST);
+	check(!ndev == !devs);
+	for (i = 0; i < ndev; i++)
+		check(devs[i].bNumInterfaces <= USBIP_MAX_INTERFACES &&
+		      memchr(devs[i].path, 0, sizeof(devs[i].path)) &&
+		      usbip_check_busid(devs[i].busid, sizeof(devs[i].busid), NULL) == 0);
+	check(usbip_rep_devlist_size(devs, ndev) == len);
+	again = malloc(len);
+	check(again != NULL);
+	n = usbip_pack_rep_devlist(again, len, devs, ndev, NULL);
+	check(n == (ssize_t)len);
+	normalize_devlist(msg, ndev);
+	check(memcmp(msg, again, len) == 0);
+	free(again);
+	free(devs);
+}
+
+static void client_devlist(struct stream *s)
+{
+	size_t len;
+	uint8_t *msg;
+
+	msg = frame(s, usbip_rep_devlist_need, USBIP_REP_DEVLIST_MAX_WIRE_SIZE, &len);
+	if (!msg)
+		return;
+	check_devlist(msg, len, 1);
+	free(msg);
+}
+
+/* --- side 2: the client reading OP_REP_IMPORT --- */
+
+static void check_import(uint8_t *msg, size_t len, const char *busid, int framed)
+{
+	uint8_t again[USBIP_REP_IMPORT_WIRE_SIZE];
+	struct usbip_devinfo dev;
+	struct usbip_error err;
+	uint32_t status = 0xdeadbeef;
+	ssize_t n;
+	int ret;
+
+	err.msg[0] = '\0';
+	ret = usbip_unpack_rep_import_for(msg, len, busid, &status, &dev, &err);
+	if (ret) {
+		check(err.msg[0] != '\0');
+		/* Framed: only the record's content can be wrong. */
+		check(!framed || ((ret == -EINVAL || ret == -EPROTO) &&
+				  len == USBIP_REP_IMPORT_WIRE_SIZE));
+		return;
+	}
+	check(usbip_rep_import_need(msg, len, NULL) == (ssize_t)len);
+	if (status != USBIP_OP_ST_OK) {
+		check(len == USBIP_OP_HDR_WIRE_SIZE);
+		return;
+	}
+	check(len == USBIP_REP_IMPORT_WIRE_SIZE && !strcmp(dev.busid, busid));
+	check(dev.speed >= 1 && dev.speed <= 6 && dev.speed != 4);
+	check(dev.bNumInterfaces <= USBIP_MAX_INTERFACES);
+	n = usbip_pack_rep_import(again, sizeof(again), USBIP_OP_ST_OK, &dev, NULL);
+	check(n == (ssize_t)len);
+	normalize_record(msg + USBIP_OP_HDR_WIRE_SIZE);
+	check(memcmp(msg, again, len) == 0);
+}
+
+/* The bus id asked for, from the input; 0 when the client would not ask it. */
+static int asked_busid(struct stream *s, char *busid)
+{
+	uint8_t n;
+
+	memset(busid, 0, USBIP_BUSID_SIZE);
+	if (take(s, &n, 1))
+		return 0;
+	n %= USBIP_BUSID_SIZE;
+	if (take(s, (uint8_t *)busid, n))
+		return 0;
+	busid[n] = '\0';
+	return strlen(busid) == n && usbip_check_busid(busid, USBIP_BUSID_SIZE, NULL) == 0;
+}
+
+static void client_import(struct stream *s)
+{
+	char busid[USBIP_BUSID_SIZE];
+	uint8_t req[USBIP_REQ_IMPORT_WIRE_SIZE];
+	size_t len;
+	uint8_t *msg;
+
+	if (!asked_busid(s, busid))
+		return;
+	check(usbip_pack_req_import(req, busid, NULL) == 0);
+	msg = frame(s, usbip_rep_import_need, USBIP_REP_IMPORT_WIRE_SIZE, &len);
+	if (!msg)
+		return;
+	check_import(msg, len, busid, 1);
+	free(msg);
+}
+
+/* --- side 3: the decoders on any length --- */
+
+static void unframed(struct stream *s)
+{
+	struct usbip_request req;
+	char busid[USBIP_BUSID_SIZE];
+	uint8_t *copy;
+	ssize_t need;
+
+	/* An exact-size copy, so that ASan sees any read past @left. */
+	copy = malloc(s->left ? s->left : 1);
+	check(copy != NULL);
+	memcpy(copy, s->p, s->left);
+	need = usbip_req_need(copy, s->left, NULL);
+	if (usbip_unpack_request(copy, s->left, &req, NULL) == 0)
+		check(need == (ssize_t)s->left);
+	check_devlist(copy, s->left, 0);
+	memcpy(copy, s->p, s->left);
+	/* The bus id asked for is the record's own, so that acceptance is reachable. */
+	memset(busid, 0, sizeof(busid));
+	if (s->left >= USBIP_REP_IMPORT_WIRE_SIZE)
+		memcpy(busid, s->p + USBIP_OP_HDR_WIRE_SIZE + DEV_OFF_BUSID, sizeof(busid) - 1);
+	check_import(copy, s->left, busid, 0);
+	free(copy);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct stream s = { data + 1, size ? size - 1 : 0 };
+
+	if (!size)
+		return 0;
+	switch (data[0] % 4) {
+	case 0:
+		server_side(&s);
+		break;
+	case 1:
+		client_devlist(&s);
+		break;
+	case 2:
+		client_import(&s);
+		break;
+	default:
+		unframed(&s);
+		break;
+	}
+	return 0;
+}
