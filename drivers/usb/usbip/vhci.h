@@ -66,6 +66,12 @@
 #define VHCI_MAX_GONE		64
 
 extern unsigned int vhci_hc_ports;	/* ports per root hub */
+#if IS_ENABLED(CONFIG_USBIP_SELFTEST)
+/* test hooks (vhci_main.c): see their MODULE_PARM_DESC */
+extern unsigned int vhci_selftest_seqnum;
+extern unsigned int vhci_selftest_unlink_delay_ms;
+extern unsigned int vhci_selftest_detach_delay_ms;
+#endif
 extern unsigned int vhci_nr_hcs;	/* controllers */
 extern struct mutex vhci_conn_mutex;
 extern struct vhci **vhci_ctrls;

@@ -410,6 +410,12 @@ u32 vhci_next_seqnum(struct vhci_port *port)
 {
 	lockdep_assert_held(&port->vhci->lock);
 
+#if IS_ENABLED(CONFIG_USBIP_SELFTEST)
+	if (vhci_selftest_seqnum) {
+		port->seqnum = vhci_selftest_seqnum;
+		vhci_selftest_seqnum = 0;
+	}
+#endif
 	if (++port->seqnum == 0)
 		port->seqnum = 1;
 	return port->seqnum;

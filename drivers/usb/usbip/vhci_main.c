@@ -12,6 +12,7 @@
  */
 #define pr_fmt(fmt) "vhci-hcd: " fmt
 
+#include <linux/delay.h>
 #include <linux/kernel.h>
 #include <linux/module.h>
 #include <linux/moduleparam.h>
@@ -30,6 +31,23 @@ MODULE_PARM_DESC(nports, "ports per root hub, 1-15 (a controller has a USB 2.0 a
 unsigned int vhci_nr_hcs = CONFIG_USBIP_VHCI_NR_HCS;
 module_param_named(num_controllers, vhci_nr_hcs, uint, 0444);
 MODULE_PARM_DESC(num_controllers, "number of virtual host controllers (1-128)");
+
+#if IS_ENABLED(CONFIG_USBIP_SELFTEST)
+unsigned int vhci_selftest_seqnum;
+module_param_named(selftest_seqnum, vhci_selftest_seqnum, uint, 0600);
+MODULE_PARM_DESC(selftest_seqnum,
+		 "testing: if not 0, the next command of any port is numbered after this value (to test the wrap at 2^32)");
+
+unsigned int vhci_selftest_unlink_delay_ms;
+module_param_named(selftest_unlink_delay_ms, vhci_selftest_unlink_delay_ms, uint, 0600);
+MODULE_PARM_DESC(selftest_unlink_delay_ms,
+		 "testing: the tx thread waits this long between taking a CMD_UNLINK off its queue and sending it");
+
+unsigned int vhci_selftest_detach_delay_ms;
+module_param_named(selftest_detach_delay_ms, vhci_selftest_detach_delay_ms, uint, 0600);
+MODULE_PARM_DESC(selftest_detach_delay_ms,
+		 "testing: a detach write waits this long after requesting the detach, before waiting for it");
+#endif
 
 /* The usbip_conn lock of every port; see vhci.h. */
 DEFINE_MUTEX(vhci_conn_mutex);

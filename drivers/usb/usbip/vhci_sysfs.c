@@ -16,6 +16,7 @@
  */
 #define pr_fmt(fmt) "vhci-hcd: " fmt
 
+#include <linux/delay.h>
 #include <linux/device.h>
 #include <linux/kernel.h>
 #include <linux/slab.h>
@@ -178,6 +179,10 @@ static ssize_t detach_store(struct device *dev, struct device_attribute *attr,
 		return count;
 	}
 	mutex_unlock(&vhci_conn_mutex);
+#if IS_ENABLED(CONFIG_USBIP_SELFTEST)
+	if (READ_ONCE(vhci_selftest_detach_delay_ms))
+		msleep(READ_ONCE(vhci_selftest_detach_delay_ms));
+#endif
 
 	/* the event worker shuts the connection down and frees the port */
 	usbip_conn_wait(&port->conn);

@@ -9,6 +9,7 @@
  */
 #define pr_fmt(fmt) "vhci-hcd: " fmt
 
+#include <linux/delay.h>
 #include <linux/kthread.h>
 #include <linux/slab.h>
 #include <linux/usb.h>
@@ -92,6 +93,10 @@ int vhci_tx_loop(struct usbip_conn *conn)
 		if (unlink) {
 			list_move_tail(&unlink->node, &port->unlink_rx);
 			spin_unlock_irqrestore(lock, flags);
+#if IS_ENABLED(CONFIG_USBIP_SELFTEST)
+			if (READ_ONCE(vhci_selftest_unlink_delay_ms))
+				msleep(READ_ONCE(vhci_selftest_unlink_delay_ms));
+#endif
 			ret = vhci_send_unlink(port, unlink);
 			if (ret)
 				goto err_send;
