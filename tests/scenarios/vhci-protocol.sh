@@ -146,6 +146,7 @@ CONF = bytes([9, 2, 32, 0, 1, 1, 0, 0x80, 50,
 libc = ctypes.CDLL(None, use_errno=True)
 USBDEVFS_CONTROL, USBDEVFS_SUBMITURB = 0xC0185500, 0x8038550A
 USBDEVFS_DISCARDURB, USBDEVFS_REAPURB, USBDEVFS_CLAIMINTERFACE = 0x550B, 0x4008550C, 0x8004550F
+USBDEVFS_REAPURBNDELAY = 0x4008550D
 fails = []
 
 def fail(msg):
@@ -276,9 +277,12 @@ def submit(fd, ep, length):
 def discard(fd, u):
     ioctl(fd, USBDEVFS_DISCARDURB, u.raw)
 
-def reap(fd, u):
+def reap(fd, u, wait=True):
     p = ctypes.c_void_p()
-    ioctl(fd, USBDEVFS_REAPURB, ctypes.byref(p))
+    try:
+        ioctl(fd, USBDEVFS_REAPURB if wait else USBDEVFS_REAPURBNDELAY, ctypes.byref(p))
+    except BlockingIOError:
+        return None
     if p.value != ctypes.addressof(u.raw):
         fail("reaped an URB that was not submitted")
     return u.status()
@@ -355,16 +359,22 @@ elif case == "early_unlink":
     # the CMD_UNLINK off its queue and sending it, so the answer arrives
     # in that window every time
     srv, dev, fd = attach_device(port)
-    param("selftest_unlink_delay_ms", 300)
+    param("selftest_unlink_delay_ms", 500)
     n, early = 0, 0
     try:
         for i in range(12):
             start = len(dev.cmds)
             u = submit(fd, 0x81, 512)
             c, nxt = held_submit(dev, start)
-            discard(fd, u)
-            time.sleep(0.02)     # let the tx thread take the CMD_UNLINK
+            # DISCARDURB waits for the URB (usb_kill_urb): from another thread
+            t = threading.Thread(target=discard, args=(fd, u))
+            t.start()
+            time.sleep(0.05)     # let the tx thread take the CMD_UNLINK
             dev.send(w.ret_unlink(c["seq"] + 1, -104))
+            # the URB comes back at once if the RET_UNLINK landed in the window
+            t.join(0.3)
+            early += not t.is_alive()
+            t.join()
             ul = dev.next_cmd(nxt)
             if ul["cmd"] != w.CMD_UNLINK or ul["seq"] != c["seq"] + 1 or \
                ul["unlink_seq"] != c["seq"]:
@@ -372,11 +382,13 @@ elif case == "early_unlink":
                      "(expected CMD_UNLINK %#x of %#x)" % (ul["cmd"], ul["seq"],
                      ul.get("unlink_seq", 0), c["seq"] + 1, c["seq"]))
                 break
-            st = reap(fd, u)
+            reap(fd, u)
             n += 1
     finally:
         param("selftest_unlink_delay_ms", 0)
-    print("%d early unlinks" % n)
+    print("%d rounds, %d RET_UNLINKs taken before their CMD_UNLINK was sent" % (n, early))
+    if n == 12 and not early:
+        fail("no RET_UNLINK arrived while its CMD_UNLINK was being sent: the case tests nothing")
     os.close(fd)
     detach(port)
 
@@ -423,7 +435,8 @@ wire_expect() {
 	echo "$out" | sed 's/^/    server| /'
 	if ! echo "$out" | grep -q '^eof after'; then
 		case_fail "$1: the client did not drop the connection within $4 s"
-		run sh -c "echo $2 >$VHCI/detach"	# what a user had to do
+		# what a user had to do (unless the server's exit closed it)
+		echo "$2" 2>/dev/null >$VHCI/detach || true
 	fi
 	wait_for "port $2 free after $1" 20 sh -c "[ \"\$(cat $VHCI/status* | awk '\$2 == \"$(printf %04d "$2")\" { print \$3 }')\" = 004 ]"
 	dmesg | sed -n "/vmtest-mark: $mark\$/,\$p" | grep 'connection closed' | sed 's/^/    dmesg| /'
@@ -563,24 +576,36 @@ vm1() {
 
 	step "detach racing with the unbinding of its controller (issue 10, defect 9)"
 	dmesg_mark "case detach_unbind"
+	hits=0
 	for i in 1 2 3 4 5 6; do
 		# every other round, the detach write waits between requesting the
 		# detach and waiting for it, so the controller goes away meanwhile
-		echo $(((i % 2) * 1500)) >/sys/module/vhci_hcd/parameters/selftest_detach_delay_ms
+		echo $(((i % 2) * 3000)) >/sys/module/vhci_hcd/parameters/selftest_detach_delay_ms
 		wire_case hold 16 >/tmp/hold16.out 2>&1 &
 		hp=$!
 		wait_for "port 16 in use" 20 sh -c "[ \"\$(awk '\$2 == \"0016\" { print \$3 }' $VHCI/status.1)\" = 006 ]"
 		sh -c "echo 16 >$VHCI/detach" 2>/dev/null &
 		dp=$!
+		if [ $((i % 2)) -eq 1 ]; then
+			# the detach is done, its writer still in the window
+			wait_for "port 16 detached" 20 sh -c "[ \"\$(awk '\$2 == \"0016\" { print \$3 }' $VHCI/status.1)\" = 004 ]"
+		fi
 		echo vhci_hcd.1 >/sys/bus/platform/drivers/vhci_hcd/unbind
-		wait $dp || true	# EINVAL if the unbind came first
+		if [ $((i % 2)) -eq 1 ]; then
+			# the controller is gone while the detach write is not done
+			! kill -0 $dp 2>/dev/null || hits=$((hits + 1))
+			wait $dp || case_fail "detach_unbind: the detach write failed"
+		else
+			wait $dp || true	# EINVAL if the unbind came first
+		fi
 		echo vhci_hcd.1 >/sys/bus/platform/drivers/vhci_hcd/bind
 		wait $hp || true
 	done
 	echo 0 >/sys/module/vhci_hcd/parameters/selftest_detach_delay_ms
 	dmesg_check || case_fail "detach_unbind: kernel warnings"
 	wire_enum 16 detach_unbind
-	info "6 detach/unbind/bind rounds"
+	info "6 detach/unbind/bind rounds, $hits of 3 with the controller removed under a waiting detach"
+	[ "$hits" -ge 1 ] || case_fail "detach_unbind: the unbind never finished while a detach write waited"
 
 	[ -z "$CASE_FAILS" ] || die "cases failed:$CASE_FAILS"
 
