@@ -25,6 +25,11 @@
  *    detach, the connection event worker and (un)registration of the
  *    controllers in vhci_ctrls[].
  *
+ * Sequence numbers: every number a port's server may still answer (an URB
+ * not given back, a CMD_UNLINK not answered, a record on port->gone) is in
+ * port->seqs, and vhci_next_seqnum() skips those, so a number is never
+ * used twice at a time even after the counter wraps at 2^32.
+ *
  * URB ownership: a struct vhci_priv lives on port->privs from enqueue to
  * give-back.  The tx thread marks it "sending" while it transmits its
  * CMD_SUBMIT, the rx thread marks it "receiving" while it reads the reply
@@ -35,6 +40,7 @@
 #ifndef VHCI_H
 #define VHCI_H
 
+#include <linux/hashtable.h>
 #include <linux/list.h>
 #include <linux/mutex.h>
 #include <linux/platform_device.h>
@@ -65,6 +71,9 @@
  */
 #define VHCI_MAX_GONE		64
 
+/* Buckets of a port's sequence number table: 2^VHCI_SEQ_BITS. */
+#define VHCI_SEQ_BITS		5
+
 extern unsigned int vhci_hc_ports;	/* ports per root hub */
 #if IS_ENABLED(CONFIG_USBIP_SELFTEST)
 /* test hooks (vhci_main.c): see their MODULE_PARM_DESC */
@@ -80,6 +89,25 @@ extern struct platform_device **vhci_pdevs;
 struct vhci;
 struct vhci_hcd;
 
+/* What a sequence number in port->seqs belongs to. */
+enum vhci_seq_kind {
+	VHCI_SEQ_SUBMIT,	/* a struct vhci_priv (CMD_SUBMIT) */
+	VHCI_SEQ_UNLINK,	/* a struct vhci_unlink (CMD_UNLINK) */
+	VHCI_SEQ_GONE,		/* a struct vhci_unlink on port->gone (its target) */
+};
+
+/**
+ * struct vhci_seq - a sequence number in use, in port->seqs
+ * @hnode: in port->seqs
+ * @seqnum: the number
+ * @kind: enum vhci_seq_kind
+ */
+struct vhci_seq {
+	struct hlist_node hnode;
+	u32 seqnum;
+	u8 kind;
+};
+
 /**
  * struct vhci_port - one root hub port and the device attached to it
  * @conn: the USB/IP connection (lock: vhci_conn_mutex)
@@ -94,6 +122,7 @@ struct vhci_hcd;
  * @udev: the usb_device on this port, with a reference, or NULL
  * @accepting: URBs may be enqueued (connection running)
  * @seqnum: last sequence number used on the connection
+ * @seqs: every sequence number in use (struct vhci_seq), by number
  * @privs: every struct vhci_priv of the port not yet given back
  * @tx_queue: vhci_privs whose CMD_SUBMIT is still to be sent
  * @unlink_tx: vhci_unlinks whose CMD_UNLINK is still to be sent
@@ -123,6 +152,7 @@ struct vhci_port {
 
 	bool accepting;
 	u32 seqnum;
+	DECLARE_HASHTABLE(seqs, VHCI_SEQ_BITS);
 	struct list_head privs;
 	struct list_head tx_queue;
 	struct list_head unlink_tx;
@@ -177,7 +207,7 @@ struct vhci {
  * @port: the port
  * @hcd: the hcd the URB was submitted to
  * @urb: the URB
- * @seqnum: sequence number of its CMD_SUBMIT
+ * @seq: sequence number of its CMD_SUBMIT (seq.seqnum), in port->seqs
  * @iso: iso packet descriptors to send (iso URBs only)
  * @status: result to give back with
  * @sending: the tx thread is transmitting the CMD_SUBMIT
@@ -191,7 +221,7 @@ struct vhci_priv {
 	struct vhci_port *port;
 	struct usb_hcd *hcd;
 	struct urb *urb;
-	u32 seqnum;
+	struct vhci_seq seq;
 	struct usbip_iso_desc *iso;
 	int status;
 	bool sending;
@@ -203,15 +233,21 @@ struct vhci_priv {
 /**
  * struct vhci_unlink - a CMD_UNLINK, or a record of a given-back URB
  * @node: on port->unlink_tx, port->unlink_rx or port->gone
- * @seqnum: sequence number of the CMD_UNLINK (unused on port->gone)
+ * @seq: in port->seqs: the sequence number of the CMD_UNLINK, or on
+ *	port->gone that of the cancelled CMD_SUBMIT (VHCI_SEQ_GONE)
+ * @seqnum: sequence number of the CMD_UNLINK
  * @target: sequence number of the CMD_SUBMIT it cancels
  * @dir_in: the cancelled URB was IN (to size a late RET_SUBMIT)
+ * @sent: the tx thread took it off port->unlink_tx (it is on unlink_rx);
+ *	from then on the rx thread may free it
  */
 struct vhci_unlink {
 	struct list_head node;
+	struct vhci_seq seq;
 	u32 seqnum;
 	u32 target;
 	bool dir_in;
+	bool sent;
 };
 
 static inline struct vhci_hcd *hcd_to_vh(struct usb_hcd *hcd)
@@ -232,6 +268,9 @@ static inline struct device *port_dev(struct vhci_port *port)
 /* vhci_hcd.c */
 extern const struct hc_driver vhci_hc_driver;
 u32 vhci_next_seqnum(struct vhci_port *port);
+void vhci_seq_add(struct vhci_port *port, struct vhci_seq *seq, u32 seqnum,
+		  enum vhci_seq_kind kind);
+struct vhci_seq *vhci_seq_find(struct vhci_port *port, u32 seqnum, enum vhci_seq_kind kind);
 void vhci_priv_finish(struct vhci_priv *priv, int status, struct list_head *giveback);
 void vhci_giveback(struct list_head *giveback);
 void vhci_port_connect(struct vhci_port *port);

@@ -401,8 +401,63 @@ static int vhci_bus_resume(struct usb_hcd *hcd)
 /* ------------------------------------------------------------------ */
 
 /**
+ * vhci_seq_find() - look a sequence number of a port up
+ * @port: the port; vhci->lock held
+ * @seqnum: the number
+ * @kind: what it must belong to
+ *
+ * A number is in port->seqs at most once per kind (a given-back URB's
+ * number can be VHCI_SEQ_GONE while its vhci_priv, still being sent, is
+ * VHCI_SEQ_SUBMIT), so @kind picks the entry.
+ *
+ * Return: the entry, or NULL.
+ */
+struct vhci_seq *vhci_seq_find(struct vhci_port *port, u32 seqnum, enum vhci_seq_kind kind)
+{
+	struct vhci_seq *seq;
+
+	lockdep_assert_held(&port->vhci->lock);
+	hash_for_each_possible(port->seqs, seq, hnode, seqnum)
+		if (seq->seqnum == seqnum && seq->kind == kind)
+			return seq;
+	return NULL;
+}
+
+static bool vhci_seq_in_use(struct vhci_port *port, u32 seqnum)
+{
+	struct vhci_seq *seq;
+
+	lockdep_assert_held(&port->vhci->lock);
+	hash_for_each_possible(port->seqs, seq, hnode, seqnum)
+		if (seq->seqnum == seqnum)
+			return true;
+	return false;
+}
+
+/**
+ * vhci_seq_add() - enter a sequence number in use into port->seqs
+ * @port: the port; vhci->lock held
+ * @seq: the entry, embedded in its owner; removed with hash_del()
+ * @seqnum: the number
+ * @kind: its owner's kind
+ */
+void vhci_seq_add(struct vhci_port *port, struct vhci_seq *seq, u32 seqnum,
+		  enum vhci_seq_kind kind)
+{
+	lockdep_assert_held(&port->vhci->lock);
+	seq->seqnum = seqnum;
+	seq->kind = kind;
+	hash_add(port->seqs, &seq->hnode, seqnum);
+}
+
+/**
  * vhci_next_seqnum() - sequence number for a new command of a port
  * @port: the port; vhci->lock held
+ *
+ * Numbers in use are skipped, so a command never shares its number with
+ * one the server may still answer, even after 2^32 commands.  0 is
+ * skipped too.  The caller enters the number with vhci_seq_add() before
+ * dropping the lock.
  *
  * Return: a nonzero number not used by any outstanding command.
  */
@@ -416,8 +471,11 @@ u32 vhci_next_seqnum(struct vhci_port *port)
 		vhci_selftest_seqnum = 0;
 	}
 #endif
-	if (++port->seqnum == 0)
-		port->seqnum = 1;
+	/* ends: far fewer than 2^32 numbers can be in use (memory) */
+	do {
+		if (++port->seqnum == 0)
+			port->seqnum = 1;
+	} while (vhci_seq_in_use(port, port->seqnum));
 	return port->seqnum;
 }
 
@@ -443,6 +501,7 @@ void vhci_priv_finish(struct vhci_priv *priv, int status, struct list_head *give
 		return;
 	list_del_init(&priv->txnode);
 	list_del(&priv->node);
+	hash_del(&priv->seq.hnode);
 	usb_hcd_unlink_urb_from_ep(priv->hcd, priv->urb);
 	priv->urb->hcpriv = NULL;
 	list_add_tail(&priv->node, giveback);
@@ -551,7 +610,7 @@ static int vhci_urb_enqueue(struct usb_hcd *hcd, struct urb *urb, gfp_t mem_flag
 		return 0;
 	}
 
-	priv->seqnum = vhci_next_seqnum(port);
+	vhci_seq_add(port, &priv->seq, vhci_next_seqnum(port), VHCI_SEQ_SUBMIT);
 	urb->hcpriv = priv;
 	list_add_tail(&priv->node, &port->privs);
 	list_add_tail(&priv->txnode, &port->tx_queue);
@@ -606,7 +665,8 @@ static int vhci_urb_dequeue(struct usb_hcd *hcd, struct urb *urb, int status)
 		return 0;
 	}
 	unlink->seqnum = vhci_next_seqnum(port);
-	unlink->target = priv->seqnum;
+	vhci_seq_add(port, &unlink->seq, unlink->seqnum, VHCI_SEQ_UNLINK);
+	unlink->target = priv->seq.seqnum;
 	unlink->dir_in = usb_pipein(urb->pipe);
 	priv->unlinking = true;
 	list_add_tail(&unlink->node, &port->unlink_tx);

@@ -201,6 +201,8 @@ static void vhci_conn_shutdown(struct usbip_conn *conn)
 	list_splice_init(&port->unlink_tx, &unlinks);
 	list_splice_init(&port->unlink_rx, &unlinks);
 	list_splice_init(&port->gone, &unlinks);
+	list_for_each_entry(unlink, &unlinks, node)
+		hash_del(&unlink->seq.hnode);
 	port->n_gone = 0;
 	spin_unlock_irqrestore(&port->vhci->lock, flags);
 
@@ -253,6 +255,7 @@ static void vhci_init_port(struct vhci *vhci, unsigned int index)
 	INIT_LIST_HEAD(&port->unlink_rx);
 	INIT_LIST_HEAD(&port->gone);
 	init_waitqueue_head(&port->tx_wq);
+	hash_init(port->seqs);
 	snprintf(name, sizeof(name), "vhci port %u", port->number);
 	usbip_conn_init(&port->conn, name, &vhci_conn_ops, &vhci_conn_mutex);
 }

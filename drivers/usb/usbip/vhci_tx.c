@@ -45,7 +45,7 @@ static int vhci_send_submit(struct vhci_port *port, struct vhci_priv *priv)
 	bool dir_in = usb_pipein(urb->pipe);
 	struct usbip_pdu pdu = {
 		.command = USBIP_CMD_SUBMIT,
-		.seqnum = priv->seqnum,
+		.seqnum = priv->seq.seqnum,
 		.devid = port->devid,
 		.direction = dir_in ? USBIP_DIR_IN : USBIP_DIR_OUT,
 		.ep = usb_pipeendpoint(urb->pipe),
@@ -100,6 +100,7 @@ int vhci_tx_loop(struct usbip_conn *conn)
 			/* not ours any more once the lock is dropped */
 			seqnum = unlink->seqnum;
 			target = unlink->target;
+			unlink->sent = true;
 			list_move_tail(&unlink->node, &port->unlink_rx);
 			spin_unlock_irqrestore(lock, flags);
 #if IS_ENABLED(CONFIG_USBIP_SELFTEST)
