@@ -45,6 +45,7 @@
 #include <linux/mutex.h>
 #include <linux/platform_device.h>
 #include <linux/spinlock.h>
+#include <linux/timer.h>
 #include <linux/usb.h>
 #include <linux/usb/hcd.h>
 #include <linux/wait.h>
@@ -82,6 +83,7 @@ extern unsigned int vhci_selftest_unlink_delay_ms;
 extern unsigned int vhci_selftest_detach_delay_ms;
 #endif
 extern unsigned int vhci_nr_hcs;	/* controllers */
+extern unsigned int vhci_unlink_timeout;	/* seconds, 0: no bound */
 extern struct mutex vhci_conn_mutex;
 extern struct vhci **vhci_ctrls;
 extern struct platform_device **vhci_pdevs;
@@ -131,6 +133,7 @@ struct vhci_seq {
  *	status 0, whose RET_SUBMIT may still arrive (and is then dropped)
  * @n_gone: entries on @gone
  * @tx_wq: wakes the tx thread
+ * @unlink_timer: fires when an unlinked URB is due back (vhci_unlink_timeout)
  * @rx_iso: rx thread scratch: iso descriptors and discarded payloads
  * @port_status: wPortStatus | wPortChange << 16 of the emulated port
  * @resuming: a resume (USB 2 ClearPortFeature(SUSPEND)) is in progress
@@ -160,6 +163,7 @@ struct vhci_port {
 	struct list_head gone;
 	unsigned int n_gone;
 	wait_queue_head_t tx_wq;
+	struct timer_list unlink_timer;
 	struct usbip_iso_desc *rx_iso;
 
 	u32 port_status;
@@ -214,6 +218,8 @@ struct vhci {
  * @receiving: the rx thread is reading the RET_SUBMIT into the URB
  * @finished: the result is known; give back once not sending/receiving
  * @unlinking: a CMD_UNLINK was queued for it
+ * @unlink_due: it was unlinked and must be given back by @unlink_deadline
+ * @unlink_deadline: jiffies
  */
 struct vhci_priv {
 	struct list_head node;
@@ -228,6 +234,8 @@ struct vhci_priv {
 	bool receiving;
 	bool finished;
 	bool unlinking;
+	bool unlink_due;
+	unsigned long unlink_deadline;
 };
 
 /**
@@ -271,6 +279,7 @@ u32 vhci_next_seqnum(struct vhci_port *port);
 void vhci_seq_add(struct vhci_port *port, struct vhci_seq *seq, u32 seqnum,
 		  enum vhci_seq_kind kind);
 struct vhci_seq *vhci_seq_find(struct vhci_port *port, u32 seqnum, enum vhci_seq_kind kind);
+void vhci_unlink_timer_fn(struct timer_list *t);
 void vhci_priv_finish(struct vhci_priv *priv, int status, struct list_head *giveback);
 void vhci_giveback(struct list_head *giveback);
 void vhci_port_connect(struct vhci_port *port);

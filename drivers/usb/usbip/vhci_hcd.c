@@ -628,6 +628,64 @@ err_free:
 	return ret;
 }
 
+/*
+ * A URB being unlinked must come back within vhci_unlink_timeout: a server
+ * that never answers the CMD_UNLINK, or stops in the middle of its reply,
+ * would otherwise leave usb_kill_urb() (a driver's disconnect, a process's
+ * close) waiting until the user detaches the port.  vhci->lock held.
+ */
+static void vhci_unlink_watch(struct vhci_port *port, struct vhci_priv *priv)
+{
+	unsigned int secs = READ_ONCE(vhci_unlink_timeout);
+
+	lockdep_assert_held(&port->vhci->lock);
+	if (!secs || priv->unlink_due || !port->accepting)
+		return;
+	priv->unlink_due = true;
+	priv->unlink_deadline = jiffies + secs * HZ;
+	if (!timer_pending(&port->unlink_timer) ||
+	    time_before(priv->unlink_deadline, port->unlink_timer.expires))
+		mod_timer(&port->unlink_timer, priv->unlink_deadline);
+}
+
+/**
+ * vhci_unlink_timer_fn() - a port's unlinked URBs are due back
+ * @t: port->unlink_timer
+ *
+ * An URB still there past its deadline breaks the connection, whose
+ * shutdown gives every URB back; otherwise the timer is set again for the
+ * next deadline.
+ */
+void vhci_unlink_timer_fn(struct timer_list *t)
+{
+	struct vhci_port *port = from_timer(port, t, unlink_timer);
+	unsigned long flags, next = 0;
+	bool expired = false, more = false;
+	struct vhci_priv *priv;
+
+	spin_lock_irqsave(&port->vhci->lock, flags);
+	list_for_each_entry(priv, &port->privs, node) {
+		if (!priv->unlink_due)
+			continue;
+		if (time_after_eq(jiffies, priv->unlink_deadline)) {
+			expired = true;
+			break;
+		}
+		if (!more || time_before(priv->unlink_deadline, next))
+			next = priv->unlink_deadline;
+		more = true;
+	}
+	if (!port->accepting)
+		expired = false;	/* closing already */
+	else if (!expired && more)
+		mod_timer(&port->unlink_timer, next);
+	spin_unlock_irqrestore(&port->vhci->lock, flags);
+
+	if (expired)
+		usbip_conn_event(&port->conn, USBIP_EV_ERROR, -ETIMEDOUT,
+				 "unlinked URB not given back in time");
+}
+
 static int vhci_urb_dequeue(struct usb_hcd *hcd, struct urb *urb, int status)
 {
 	struct vhci_hcd *vh = hcd_to_vh(hcd);
@@ -643,17 +701,20 @@ static int vhci_urb_dequeue(struct usb_hcd *hcd, struct urb *urb, int status)
 	if (ret)
 		goto out_unlock;
 	priv = urb->hcpriv;
-	if (!priv || priv->finished || priv->receiving || priv->unlinking)
-		goto out_unlock;	/* its result is on the way */
+	if (!priv)
+		goto out_unlock;
 	port = priv->port;
 
-	if (!list_empty(&priv->txnode)) {
+	if (!priv->finished && !priv->receiving && !list_empty(&priv->txnode)) {
 		/* never sent: nothing to cancel on the server */
 		vhci_priv_finish(priv, status, &giveback);
 		spin_unlock_irqrestore(&vh->vhci->lock, flags);
 		vhci_giveback(&giveback);
 		return 0;
 	}
+	vhci_unlink_watch(port, priv);
+	if (priv->finished || priv->receiving || priv->unlinking)
+		goto out_unlock;	/* its result is on the way */
 	if (!port->accepting)
 		goto out_unlock;	/* connection closing: shutdown gives it back */
 

@@ -32,6 +32,11 @@ unsigned int vhci_nr_hcs = CONFIG_USBIP_VHCI_NR_HCS;
 module_param_named(num_controllers, vhci_nr_hcs, uint, 0444);
 MODULE_PARM_DESC(num_controllers, "number of virtual host controllers (1-128)");
 
+unsigned int vhci_unlink_timeout = 10;
+module_param_named(unlink_timeout, vhci_unlink_timeout, uint, 0644);
+MODULE_PARM_DESC(unlink_timeout,
+		 "seconds an unlinked URB may take to come back from the server before the connection is considered broken (default 10, 0: no limit)");
+
 #if IS_ENABLED(CONFIG_USBIP_SELFTEST)
 unsigned int vhci_selftest_seqnum;
 module_param_named(selftest_seqnum, vhci_selftest_seqnum, uint, 0600);
@@ -206,6 +211,9 @@ static void vhci_conn_shutdown(struct usbip_conn *conn)
 	port->n_gone = 0;
 	spin_unlock_irqrestore(&port->vhci->lock, flags);
 
+	/* not accepting: nothing sets it again until the next attach */
+	del_timer_sync(&port->unlink_timer);
+
 	vhci_giveback(&giveback);
 	list_for_each_entry_safe(unlink, utmp, &unlinks, node) {
 		list_del(&unlink->node);
@@ -256,6 +264,7 @@ static void vhci_init_port(struct vhci *vhci, unsigned int index)
 	INIT_LIST_HEAD(&port->gone);
 	init_waitqueue_head(&port->tx_wq);
 	hash_init(port->seqs);
+	timer_setup(&port->unlink_timer, vhci_unlink_timer_fn, 0);
 	snprintf(name, sizeof(name), "vhci port %u", port->number);
 	usbip_conn_init(&port->conn, name, &vhci_conn_ops, &vhci_conn_mutex);
 }
@@ -358,6 +367,7 @@ static void vhci_remove(struct platform_device *pdev)
 		if (port->status != VDEV_ST_NULL)
 			vhci_port_release(port, VDEV_ST_NULL);
 		mutex_unlock(&vhci_conn_mutex);
+		del_timer_sync(&port->unlink_timer);
 	}
 
 	usb_remove_hcd(ss);
