@@ -25,6 +25,9 @@
  *    detach, the connection event worker and (un)registration of the
  *    controllers in vhci_ctrls[].
  *
+ *  - A struct vhci outlives its platform device while a detach write
+ *    still waits on one of its ports (struct vhci.kref).
+ *
  * Sequence numbers: every number a port's server may still answer (an URB
  * not given back, a CMD_UNLINK not answered, a record on port->gone) is in
  * port->seqs, and vhci_next_seqnum() skips those, so a number is never
@@ -41,6 +44,7 @@
 #define VHCI_H
 
 #include <linux/hashtable.h>
+#include <linux/kref.h>
 #include <linux/list.h>
 #include <linux/mutex.h>
 #include <linux/platform_device.h>
@@ -190,6 +194,8 @@ struct vhci_hcd {
  * struct vhci - one virtual host controller (platform device vhci_hcd.N)
  * @pdev: the platform device
  * @id: N
+ * @kref: held by the platform driver while bound and by detach writes
+ *	waiting on a port; the last vhci_put() frees the structure
  * @lock: see the locking rules at the top of this file
  * @hs: the USB 2.0 root hub's hcd_priv
  * @ss: the USB 3 root hub's hcd_priv
@@ -198,6 +204,7 @@ struct vhci_hcd {
 struct vhci {
 	struct platform_device *pdev;
 	unsigned int id;
+	struct kref kref;
 	spinlock_t lock;
 	struct vhci_hcd *hs;
 	struct vhci_hcd *ss;
@@ -287,6 +294,7 @@ void vhci_port_disconnect(struct vhci_port *port);
 
 /* vhci_main.c */
 struct vhci_port *vhci_port_by_number(unsigned int number);
+void vhci_put(struct vhci *vhci);
 int vhci_port_attach(struct vhci_port *port, struct socket *sock, int sockfd, u32 devid,
 		     enum usb_device_speed speed);
 void vhci_port_release(struct vhci_port *port, int status);

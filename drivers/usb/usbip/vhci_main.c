@@ -82,6 +82,24 @@ struct vhci_port *vhci_port_by_number(unsigned int number)
 	return vhci ? &vhci->ports[number % per_hc] : NULL;
 }
 
+static void vhci_free(struct kref *kref)
+{
+	kfree(container_of(kref, struct vhci, kref));
+}
+
+/**
+ * vhci_put() - drop a reference to a controller's structure
+ * @vhci: the controller
+ *
+ * A detach write takes one (kref_get() with vhci_conn_mutex held, while
+ * the controller is registered) to wait on a port's connection after
+ * dropping the mutex; the platform driver holds one from probe to remove.
+ */
+void vhci_put(struct vhci *vhci)
+{
+	kref_put(&vhci->kref, vhci_free);
+}
+
 /**
  * vhci_port_attach() - start using a remote device on a port
  * @port: a free port (status VDEV_ST_NULL, connection idle)
@@ -309,6 +327,7 @@ static int vhci_probe(struct platform_device *pdev)
 		return -ENOMEM;
 	vhci->pdev = pdev;
 	vhci->id = pdev->id;
+	kref_init(&vhci->kref);
 	spin_lock_init(&vhci->lock);
 
 	hs = vhci_create_hcd(vhci, NULL);
@@ -344,7 +363,7 @@ err_add_hs:
 err_create_ss:
 	usb_put_hcd(hs);
 err_create_hs:
-	kfree(vhci);
+	vhci_put(vhci);
 	/* no USB bus number left: vhci_init() logs it once, the driver core need not */
 	return ret == -E2BIG ? -ENODEV : ret;
 }
@@ -374,7 +393,8 @@ static void vhci_remove(struct platform_device *pdev)
 	usb_put_hcd(ss);
 	usb_remove_hcd(hs);
 	usb_put_hcd(hs);
-	kfree(vhci);
+	/* a detach write may still wait on one of the ports */
+	vhci_put(vhci);
 }
 
 #if LINUX_VERSION_CODE < KERNEL_VERSION(6, 11, 0)
