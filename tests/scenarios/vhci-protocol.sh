@@ -1,9 +1,10 @@
 # SPDX-License-Identifier: GPL-2.0
-# @desc: our vhci-hcd against a fake USB/IP server: sysfs errors, 32x15 ports, bad server input drops the connection with one clear line, unlink races are not errors, unload with a device attached
+# @desc: our vhci-hcd against a fake USB/IP server: sysfs errors, 32x15 ports, bad server input drops the connection with one clear line, unlink races are not errors, seqnum wrap, early RET_UNLINK, bounded unlink wait, detach vs unbind, unload with a device attached
 # @kernels: 6.1
 # @vms: 1
 # @modules: ours
-# @timeout: 600
+# @timeout: 1200
+# @append: slub_debug=FZPU
 #
 # A Python "server" on [::1] is attached to a vhci port by writing its
 # client socket to the attach file, then plays one case against the first
@@ -124,6 +125,343 @@ elif case == "hold":
 PY
 }
 
+# wire_case CASE PORT: a fake server built on tests/guest/usbip_wire.py that
+# can also play a whole device (one vendor interface, bulk IN ep 1, bulk
+# OUT ep 2), driven from usbfs in the same process.  Prints what it saw;
+# "FAIL ..." lines name a broken rule.
+wire_case() {
+	python3 - "$@" <<'PY'
+import ctypes, os, socket, struct, sys, threading, time
+sys.path.insert(0, os.environ["REPO"] + "/tests/guest")
+import usbip_wire as w
+
+case, port = sys.argv[1], int(sys.argv[2])
+VHCI = "/sys/devices/platform/vhci_hcd.0"
+PARAM = "/sys/module/vhci_hcd/parameters/"
+DEV = bytes([18, 1, 0, 2, 0xff, 0, 0, 64, 0x09, 0x12, 0x01, 0x00, 0, 1, 0, 0, 0, 1])
+CONF = bytes([9, 2, 32, 0, 1, 1, 0, 0x80, 50,
+              9, 4, 0, 0, 2, 0xff, 0, 0, 0,
+              7, 5, 0x81, 2, 0, 2, 0,
+              7, 5, 0x02, 2, 0, 2, 0])
+libc = ctypes.CDLL(None, use_errno=True)
+USBDEVFS_CONTROL, USBDEVFS_SUBMITURB = 0xC0185500, 0x8038550A
+USBDEVFS_DISCARDURB, USBDEVFS_REAPURB, USBDEVFS_CLAIMINTERFACE = 0x550B, 0x4008550C, 0x8004550F
+USBDEVFS_REAPURBNDELAY = 0x4008550D
+fails = []
+
+def fail(msg):
+    print("FAIL " + msg)
+    fails.append(msg)
+
+def ioctl(fd, req, arg):
+    r = libc.ioctl(fd, ctypes.c_ulong(req), arg)
+    if r < 0:
+        e = ctypes.get_errno()
+        raise OSError(e, os.strerror(e))
+    return r
+
+def status_line(p):
+    with open(VHCI + "/status" + ("" if p < 16 else ".1")) as f:
+        for l in f:
+            x = l.split()
+            if len(x) > 2 and x[1] == "%04d" % p:
+                return x
+    return None
+
+def wait(what, secs, cond):
+    end = time.monotonic() + secs
+    while time.monotonic() < end:
+        r = cond()
+        if r:
+            return r
+        time.sleep(0.1)
+    raise SystemExit("FAIL timed out after %ds waiting for %s" % (secs, what))
+
+class Device(threading.Thread):
+    """Serves ep0 like a plain device; keeps bulk URBs pending ("held")
+    until unlinked; on_cmd(c) may take a command over (returns True)."""
+    def __init__(self, srv):
+        super().__init__(daemon=True)
+        self.srv, self.cmds, self.held, self.on_cmd = srv, [], {}, None
+        self.lock, self.cv, self.eof = threading.Lock(), threading.Condition(), False
+
+    def send(self, data):
+        with self.lock:
+            self.srv.send_raw(data)
+
+    def ctrl(self, c):
+        rt, req, val, idx, ln = struct.unpack("<BBHHH", c["setup"])
+        d = None
+        if rt == 0x80 and req == 6:
+            d = {1: DEV, 2: CONF}.get(val >> 8)
+        elif rt == 0x80 and req == 0:
+            d = b"\1\0"
+        elif not rt & 0x80:
+            d = b""
+        if d is None:
+            self.send(w.ret_submit(c["seq"], status=-32))
+        else:
+            d = d[:ln]
+            self.send(w.ret_submit(c["seq"], actual=len(d), direction=c["dir"]) + d)
+
+    def run(self):
+        try:
+            while True:
+                c = self.srv.read_cmd()
+                with self.cv:
+                    self.cmds.append(c)
+                    self.cv.notify_all()
+                if self.on_cmd and self.on_cmd(c):
+                    continue
+                if c["cmd"] == w.CMD_SUBMIT and c["ep"] == 0:
+                    self.ctrl(c)
+                elif c["cmd"] == w.CMD_SUBMIT:
+                    self.held[c["seq"]] = c
+                elif c["cmd"] == w.CMD_UNLINK:
+                    gone = self.held.pop(c["unlink_seq"], None)
+                    self.send(w.ret_unlink(c["seq"], -104 if gone else 0))
+        except (EOFError, OSError, ValueError):
+            pass
+        with self.cv:
+            self.eof = True
+            self.cv.notify_all()
+
+    def next_cmd(self, start, secs=20):
+        """The first command received at index >= start."""
+        with self.cv:
+            if not self.cv.wait_for(lambda: len(self.cmds) > start or self.eof, secs) or \
+               len(self.cmds) <= start:
+                raise SystemExit("FAIL no command from the client (eof %s)" % self.eof)
+            return self.cmds[start]
+
+def attach_device(p):
+    srv = w.FakeServer.attach(p, speed=3)
+    dev = Device(srv)
+    dev.start()
+    def configured():
+        st = status_line(p)
+        if not st or st[2] != "006" or st[6] == "0-0":
+            return None
+        try:
+            with open("/sys/bus/usb/devices/%s/bConfigurationValue" % st[6]) as f:
+                if f.read().strip() != "1":
+                    return None
+            with open("/sys/bus/usb/devices/%s/busnum" % st[6]) as f:
+                bus = int(f.read())
+            with open("/sys/bus/usb/devices/%s/devnum" % st[6]) as f:
+                num = int(f.read())
+        except OSError:
+            return None
+        path = "/dev/bus/usb/%03d/%03d" % (bus, num)
+        return path if os.path.exists(path) else None
+    path = wait("port %d enumerated" % p, 60, configured)
+    fd = os.open(path, os.O_RDWR)
+    ioctl(fd, USBDEVFS_CLAIMINTERFACE, ctypes.byref(ctypes.c_uint(0)))
+    print("enumerated on %s" % path)
+    return srv, dev, fd
+
+class Urb:
+    def __init__(self, ep, length):
+        self.buf = ctypes.create_string_buffer(length)
+        self.raw = ctypes.create_string_buffer(
+            struct.pack("<BBxxiIxxxxQiiiiiIQ", 3, ep, 0, 0, ctypes.addressof(self.buf),
+                        length, 0, 0, 0, 0, 0, 0), 56)
+    def status(self):
+        return struct.unpack_from("<i", self.raw, 4)[0]
+
+def submit(fd, ep, length):
+    u = Urb(ep, length)
+    ioctl(fd, USBDEVFS_SUBMITURB, u.raw)
+    return u
+
+def discard(fd, u):
+    ioctl(fd, USBDEVFS_DISCARDURB, u.raw)
+
+def reap(fd, u, wait=True):
+    p = ctypes.c_void_p()
+    try:
+        ioctl(fd, USBDEVFS_REAPURB if wait else USBDEVFS_REAPURBNDELAY, ctypes.byref(p))
+    except BlockingIOError:
+        return None
+    if p.value != ctypes.addressof(u.raw):
+        fail("reaped an URB that was not submitted")
+    return u.status()
+
+def get_status(fd):
+    buf = ctypes.create_string_buffer(2)
+    req = ctypes.create_string_buffer(struct.pack("<BBHHHI4xQ", 0x80, 0, 0, 0, 2, 5000,
+                                                  ctypes.addressof(buf)), 24)
+    return ioctl(fd, USBDEVFS_CONTROL, req)
+
+def held_submit(dev, start):
+    i = start
+    while True:
+        c = dev.next_cmd(i)
+        i += 1
+        if c["cmd"] == w.CMD_SUBMIT and c["ep"] != 0:
+            return c, i
+
+def detach(p):
+    with open(VHCI + "/detach", "w") as f:
+        f.write("%d" % p)
+
+def param(name, value):
+    with open(PARAM + name, "w") as f:
+        f.write(str(value))
+
+if case == "enum":
+    # the port works: a device enumerates, a control transfer goes through
+    srv, dev, fd = attach_device(port)
+    if get_status(fd) != 2:
+        fail("GET_STATUS")
+    os.close(fd)
+    detach(port)
+
+elif case == "wrap":
+    # an URB stays pending while the sequence numbers wrap around 2^32
+    srv, dev, fd = attach_device(port)
+    u = submit(fd, 0x81, 512)
+    held, nxt = held_submit(dev, len(dev.cmds))
+    print("pending bulk IN URB seq %d" % held["seq"])
+    reused = []
+    def check(c):
+        if c["seq"] == 0 or (c["seq"] == held["seq"] and c is not held):
+            reused.append(c["seq"])
+            dev.srv.close()       # a reused number cannot be answered
+            return True
+        return False
+    dev.on_cmd = check
+    param("selftest_seqnum", 0xffffffff - 3)
+    seqs = []
+    try:
+        for i in range(held["seq"] + 6):
+            get_status(fd)
+            seqs.append(dev.cmds[-1]["seq"])
+    except OSError as e:
+        print("control transfer failed: %s" % e)
+    print("after the wrap: %s" % " ".join("%#x" % s for s in seqs))
+    if reused:
+        fail("CMD_SUBMIT with seqnum %d while the URB with that number is pending" % reused[0])
+    else:
+        dev.on_cmd = None
+        discard(fd, u)
+        st = reap(fd, u)
+        print("pending URB given back with %d" % st)
+        if any(s == 0 for s in seqs) or len(seqs) != held["seq"] + 6:
+            fail("sequence numbers after the wrap: %r" % seqs)
+    os.close(fd)
+    if not reused:
+        detach(port)
+
+elif case == "early_unlink":
+    # RET_UNLINK sent for the CMD_UNLINK the client is about to send
+    # (the numbers are predictable); the tx thread is slowed between taking
+    # the CMD_UNLINK off its queue and sending it, so the answer arrives
+    # in that window every time
+    srv, dev, fd = attach_device(port)
+    param("selftest_unlink_delay_ms", 500)
+    n, early = 0, 0
+    try:
+        for i in range(12):
+            start = len(dev.cmds)
+            u = submit(fd, 0x81, 512)
+            c, nxt = held_submit(dev, start)
+            # DISCARDURB waits for the URB (usb_kill_urb): from another thread
+            t = threading.Thread(target=discard, args=(fd, u))
+            t.start()
+            time.sleep(0.05)     # let the tx thread take the CMD_UNLINK
+            dev.send(w.ret_unlink(c["seq"] + 1, -104))
+            # the URB comes back at once if the RET_UNLINK landed in the window
+            t.join(0.3)
+            early += not t.is_alive()
+            t.join()
+            ul = dev.next_cmd(nxt)
+            if ul["cmd"] != w.CMD_UNLINK or ul["seq"] != c["seq"] + 1 or \
+               ul["unlink_seq"] != c["seq"]:
+                fail("after an early RET_UNLINK the client sent cmd %d seq %#x target %#x "
+                     "(expected CMD_UNLINK %#x of %#x)" % (ul["cmd"], ul["seq"],
+                     ul.get("unlink_seq", 0), c["seq"] + 1, c["seq"]))
+                break
+            reap(fd, u)
+            n += 1
+    finally:
+        param("selftest_unlink_delay_ms", 0)
+    print("%d rounds, %d RET_UNLINKs taken before their CMD_UNLINK was sent" % (n, early))
+    if n == 12 and not early:
+        fail("no RET_UNLINK arrived while its CMD_UNLINK was being sent: the case tests nothing")
+    os.close(fd)
+    detach(port)
+
+elif case == "unlink_unanswered":
+    # the hub's 5 s control timeout unlinks the first request; the server
+    # never answers the CMD_UNLINK
+    srv = w.FakeServer.attach(port, speed=3, timeout=30)
+    c = srv.read_cmd()
+    u = srv.read_cmd()
+    t0 = time.monotonic()
+    print("CMD_UNLINK %d of %d, not answered" % (u["seq"], u["unlink_seq"]))
+    if srv.closed(float(sys.argv[3])):
+        print("eof after %.1f s" % (time.monotonic() - t0))
+    else:
+        print("no-eof")
+
+elif case == "half_payload":
+    # RET_SUBMIT of the first IN request with half of its payload, then silence
+    srv = w.FakeServer.attach(port, speed=3, timeout=30)
+    c = srv.read_cmd()
+    t0 = time.monotonic()
+    srv.ret_submit(c["seq"], actual=18, data=DEV[:9], direction=1)
+    print("RET_SUBMIT %d with 9 of 18 bytes" % c["seq"])
+    if srv.closed(float(sys.argv[3])):
+        print("eof after %.1f s" % (time.monotonic() - t0))
+    else:
+        print("no-eof")
+
+elif case == "hold":
+    srv = w.FakeServer.attach(port, speed=3, vhci=VHCI)
+    print("attached", flush=True)
+    srv.closed(120)
+
+sys.exit(1 if fails else 0)
+PY
+}
+
+# wire_expect CASE PORT REASON SECS: CASE must end with the connection
+# dropped for REASON within SECS, one log line, the port free and usable.
+wire_expect() {
+	local out mark="case $1 port $2"
+	dmesg_mark "$mark"
+	out=$(wire_case "$1" "$2" "$4" 2>&1) || true
+	echo "$out" | sed 's/^/    server| /'
+	if ! echo "$out" | grep -q '^eof after'; then
+		case_fail "$1: the client did not drop the connection within $4 s"
+		# what a user had to do (unless the server's exit closed it)
+		echo "$2" 2>/dev/null >$VHCI/detach || true
+	fi
+	wait_for "port $2 free after $1" 20 sh -c "[ \"\$(cat $VHCI/status* | awk '\$2 == \"$(printf %04d "$2")\" { print \$3 }')\" = 004 ]"
+	dmesg | sed -n "/vmtest-mark: $mark\$/,\$p" | grep 'connection closed' | sed 's/^/    dmesg| /'
+	dmesg | sed -n "/vmtest-mark: $mark\$/,\$p" | grep -q "vhci port $2: connection closed: $3" ||
+		case_fail "$1: no '$3' line in the kernel log"
+	[ "$(dmesg | sed -n "/vmtest-mark: $mark\$/,\$p" | grep -c 'connection closed')" -eq 1 ] ||
+		case_fail "$1: not exactly one connection-closed line"
+	wire_enum "$2" "$1"
+}
+
+# wire_enum PORT AFTER: a device on PORT enumerates and answers (the port is usable).
+wire_enum() {
+	local out
+	out=$(wire_case enum "$1" 2>&1) || case_fail "port $1 unusable after $2: $out"
+	echo "$out" | sed 's/^/    enum| /'
+	wait_for "port $1 free after the enumeration check" 20 sh -c "[ \"\$(cat $VHCI/status* | awk '\$2 == \"$(printf %04d "$1")\" { print \$3 }')\" = 004 ]"
+}
+
+CASE_FAILS=
+case_fail() {
+	echo "CASE-FAIL: $*"
+	CASE_FAILS="$CASE_FAILS
+$*"
+}
+
 # port_state PORT: the status column of PORT in the status file.
 port_state() {
 	awk -v p="$(printf %04d "$1")" '$2 == p { print $3 }' "$VHCI/status"
@@ -207,6 +545,69 @@ vm1() {
 		die "unexpected connection-closed lines"
 	dmesg | sed -n '/vmtest-mark: case unlink_race$/,$p' | grep -q 'connection closed: server closed the connection' ||
 		die "the connection ended for another reason than the server closing it"
+
+	step "seqnum wrap: no new command takes the number of a pending URB (issue 10, defect 5)"
+	dmesg_mark "case wrap"
+	if out=$(wire_case wrap 0 2>&1); then
+		info "no number reused across the wrap"
+	else
+		case_fail "wrap: $(echo "$out" | grep FAIL | head -n 1)"
+	fi
+	echo "$out" | sed 's/^/    server| /'
+	wait_for "port 0 free after wrap" 20 sh -c "[ \"\$(awk '\$2 == \"0000\" { print \$3 }' $VHCI/status)\" = 004 ]"
+	wire_enum 0 wrap
+
+	step "RET_UNLINK arriving while the tx thread sends its CMD_UNLINK (issue 10, defect 4)"
+	dmesg_mark "case early_unlink"
+	if out=$(wire_case early_unlink 0 2>&1); then
+		info "every CMD_UNLINK sent intact"
+	else
+		case_fail "early_unlink: $(echo "$out" | grep FAIL | head -n 1)"
+	fi
+	echo "$out" | sed 's/^/    server| /'
+	wait_for "port 0 free after early_unlink" 20 sh -c "[ \"\$(awk '\$2 == \"0000\" { print \$3 }' $VHCI/status)\" = 004 ]"
+	wire_enum 0 early_unlink
+
+	step "a server that stops answering: the wait for an unlinked URB is bounded (issue 10, defect 11)"
+	bound=$(cat /sys/module/vhci_hcd/parameters/unlink_timeout 2>/dev/null || echo 10)
+	# the hub unlinks its request after 5 s; then the bound, plus slack
+	wire_expect unlink_unanswered 0 "unlinked URB not given back in time" $((bound + 8))
+	wire_expect half_payload 0 "unlinked URB not given back in time" $((bound + 5 + 8))
+
+	step "detach racing with the unbinding of its controller (issue 10, defect 9)"
+	dmesg_mark "case detach_unbind"
+	hits=0
+	for i in 1 2 3 4 5 6; do
+		# every other round, the detach write waits between requesting the
+		# detach and waiting for it, so the controller goes away meanwhile
+		echo $(((i % 2) * 3000)) >/sys/module/vhci_hcd/parameters/selftest_detach_delay_ms
+		wire_case hold 16 >/tmp/hold16.out 2>&1 &
+		hp=$!
+		wait_for "port 16 in use" 20 sh -c "[ \"\$(awk '\$2 == \"0016\" { print \$3 }' $VHCI/status.1)\" = 006 ]"
+		sh -c "echo 16 >$VHCI/detach" 2>/dev/null &
+		dp=$!
+		if [ $((i % 2)) -eq 1 ]; then
+			# the detach is done, its writer still in the window
+			wait_for "port 16 detached" 20 sh -c "[ \"\$(awk '\$2 == \"0016\" { print \$3 }' $VHCI/status.1)\" = 004 ]"
+		fi
+		echo vhci_hcd.1 >/sys/bus/platform/drivers/vhci_hcd/unbind
+		if [ $((i % 2)) -eq 1 ]; then
+			# the controller is gone while the detach write is not done
+			! kill -0 $dp 2>/dev/null || hits=$((hits + 1))
+			wait $dp || case_fail "detach_unbind: the detach write failed"
+		else
+			wait $dp || true	# EINVAL if the unbind came first
+		fi
+		echo vhci_hcd.1 >/sys/bus/platform/drivers/vhci_hcd/bind
+		wait $hp || true
+	done
+	echo 0 >/sys/module/vhci_hcd/parameters/selftest_detach_delay_ms
+	dmesg_check || case_fail "detach_unbind: kernel warnings"
+	wire_enum 16 detach_unbind
+	info "6 detach/unbind/bind rounds, $hits of 3 with the controller removed under a waiting detach"
+	[ "$hits" -ge 1 ] || case_fail "detach_unbind: the unbind never finished while a detach write waited"
+
+	[ -z "$CASE_FAILS" ] || die "cases failed:$CASE_FAILS"
 
 	step "port in use: a second attach gets EBUSY"
 	fake_server hold 1 >/tmp/hold.out &

@@ -25,6 +25,14 @@
  *    detach, the connection event worker and (un)registration of the
  *    controllers in vhci_ctrls[].
  *
+ *  - A struct vhci outlives its platform device while a detach write
+ *    still waits on one of its ports (struct vhci.kref).
+ *
+ * Sequence numbers: every number a port's server may still answer (an URB
+ * not given back, a CMD_UNLINK not answered, a record on port->gone) is in
+ * port->seqs, and vhci_next_seqnum() skips those, so a number is never
+ * used twice at a time even after the counter wraps at 2^32.
+ *
  * URB ownership: a struct vhci_priv lives on port->privs from enqueue to
  * give-back.  The tx thread marks it "sending" while it transmits its
  * CMD_SUBMIT, the rx thread marks it "receiving" while it reads the reply
@@ -35,10 +43,13 @@
 #ifndef VHCI_H
 #define VHCI_H
 
+#include <linux/hashtable.h>
+#include <linux/kref.h>
 #include <linux/list.h>
 #include <linux/mutex.h>
 #include <linux/platform_device.h>
 #include <linux/spinlock.h>
+#include <linux/timer.h>
 #include <linux/usb.h>
 #include <linux/usb/hcd.h>
 #include <linux/wait.h>
@@ -65,14 +76,43 @@
  */
 #define VHCI_MAX_GONE		64
 
+/* Buckets of a port's sequence number table: 2^VHCI_SEQ_BITS. */
+#define VHCI_SEQ_BITS		5
+
 extern unsigned int vhci_hc_ports;	/* ports per root hub */
+#if IS_ENABLED(CONFIG_USBIP_SELFTEST)
+/* test hooks (vhci_main.c): see their MODULE_PARM_DESC */
+extern unsigned int vhci_selftest_seqnum;
+extern unsigned int vhci_selftest_unlink_delay_ms;
+extern unsigned int vhci_selftest_detach_delay_ms;
+#endif
 extern unsigned int vhci_nr_hcs;	/* controllers */
+extern unsigned int vhci_unlink_timeout;	/* seconds, 0: no bound */
 extern struct mutex vhci_conn_mutex;
 extern struct vhci **vhci_ctrls;
 extern struct platform_device **vhci_pdevs;
 
 struct vhci;
 struct vhci_hcd;
+
+/* What a sequence number in port->seqs belongs to. */
+enum vhci_seq_kind {
+	VHCI_SEQ_SUBMIT,	/* a struct vhci_priv (CMD_SUBMIT) */
+	VHCI_SEQ_UNLINK,	/* a struct vhci_unlink (CMD_UNLINK) */
+	VHCI_SEQ_GONE,		/* a struct vhci_unlink on port->gone (its target) */
+};
+
+/**
+ * struct vhci_seq - a sequence number in use, in port->seqs
+ * @hnode: in port->seqs
+ * @seqnum: the number
+ * @kind: enum vhci_seq_kind
+ */
+struct vhci_seq {
+	struct hlist_node hnode;
+	u32 seqnum;
+	u8 kind;
+};
 
 /**
  * struct vhci_port - one root hub port and the device attached to it
@@ -88,6 +128,7 @@ struct vhci_hcd;
  * @udev: the usb_device on this port, with a reference, or NULL
  * @accepting: URBs may be enqueued (connection running)
  * @seqnum: last sequence number used on the connection
+ * @seqs: every sequence number in use (struct vhci_seq), by number
  * @privs: every struct vhci_priv of the port not yet given back
  * @tx_queue: vhci_privs whose CMD_SUBMIT is still to be sent
  * @unlink_tx: vhci_unlinks whose CMD_UNLINK is still to be sent
@@ -96,6 +137,7 @@ struct vhci_hcd;
  *	status 0, whose RET_SUBMIT may still arrive (and is then dropped)
  * @n_gone: entries on @gone
  * @tx_wq: wakes the tx thread
+ * @unlink_timer: fires when an unlinked URB is due back (vhci_unlink_timeout)
  * @rx_iso: rx thread scratch: iso descriptors and discarded payloads
  * @port_status: wPortStatus | wPortChange << 16 of the emulated port
  * @resuming: a resume (USB 2 ClearPortFeature(SUSPEND)) is in progress
@@ -117,6 +159,7 @@ struct vhci_port {
 
 	bool accepting;
 	u32 seqnum;
+	DECLARE_HASHTABLE(seqs, VHCI_SEQ_BITS);
 	struct list_head privs;
 	struct list_head tx_queue;
 	struct list_head unlink_tx;
@@ -124,6 +167,7 @@ struct vhci_port {
 	struct list_head gone;
 	unsigned int n_gone;
 	wait_queue_head_t tx_wq;
+	struct timer_list unlink_timer;
 	struct usbip_iso_desc *rx_iso;
 
 	u32 port_status;
@@ -150,6 +194,8 @@ struct vhci_hcd {
  * struct vhci - one virtual host controller (platform device vhci_hcd.N)
  * @pdev: the platform device
  * @id: N
+ * @kref: held by the platform driver while bound and by detach writes
+ *	waiting on a port; the last vhci_put() frees the structure
  * @lock: see the locking rules at the top of this file
  * @hs: the USB 2.0 root hub's hcd_priv
  * @ss: the USB 3 root hub's hcd_priv
@@ -158,6 +204,7 @@ struct vhci_hcd {
 struct vhci {
 	struct platform_device *pdev;
 	unsigned int id;
+	struct kref kref;
 	spinlock_t lock;
 	struct vhci_hcd *hs;
 	struct vhci_hcd *ss;
@@ -171,13 +218,15 @@ struct vhci {
  * @port: the port
  * @hcd: the hcd the URB was submitted to
  * @urb: the URB
- * @seqnum: sequence number of its CMD_SUBMIT
+ * @seq: sequence number of its CMD_SUBMIT (seq.seqnum), in port->seqs
  * @iso: iso packet descriptors to send (iso URBs only)
  * @status: result to give back with
  * @sending: the tx thread is transmitting the CMD_SUBMIT
  * @receiving: the rx thread is reading the RET_SUBMIT into the URB
  * @finished: the result is known; give back once not sending/receiving
  * @unlinking: a CMD_UNLINK was queued for it
+ * @unlink_due: it was unlinked and must be given back by @unlink_deadline
+ * @unlink_deadline: jiffies
  */
 struct vhci_priv {
 	struct list_head node;
@@ -185,27 +234,35 @@ struct vhci_priv {
 	struct vhci_port *port;
 	struct usb_hcd *hcd;
 	struct urb *urb;
-	u32 seqnum;
+	struct vhci_seq seq;
 	struct usbip_iso_desc *iso;
 	int status;
 	bool sending;
 	bool receiving;
 	bool finished;
 	bool unlinking;
+	bool unlink_due;
+	unsigned long unlink_deadline;
 };
 
 /**
  * struct vhci_unlink - a CMD_UNLINK, or a record of a given-back URB
  * @node: on port->unlink_tx, port->unlink_rx or port->gone
- * @seqnum: sequence number of the CMD_UNLINK (unused on port->gone)
+ * @seq: in port->seqs: the sequence number of the CMD_UNLINK, or on
+ *	port->gone that of the cancelled CMD_SUBMIT (VHCI_SEQ_GONE)
+ * @seqnum: sequence number of the CMD_UNLINK
  * @target: sequence number of the CMD_SUBMIT it cancels
  * @dir_in: the cancelled URB was IN (to size a late RET_SUBMIT)
+ * @sent: the tx thread took it off port->unlink_tx (it is on unlink_rx);
+ *	from then on the rx thread may free it
  */
 struct vhci_unlink {
 	struct list_head node;
+	struct vhci_seq seq;
 	u32 seqnum;
 	u32 target;
 	bool dir_in;
+	bool sent;
 };
 
 static inline struct vhci_hcd *hcd_to_vh(struct usb_hcd *hcd)
@@ -226,6 +283,10 @@ static inline struct device *port_dev(struct vhci_port *port)
 /* vhci_hcd.c */
 extern const struct hc_driver vhci_hc_driver;
 u32 vhci_next_seqnum(struct vhci_port *port);
+void vhci_seq_add(struct vhci_port *port, struct vhci_seq *seq, u32 seqnum,
+		  enum vhci_seq_kind kind);
+struct vhci_seq *vhci_seq_find(struct vhci_port *port, u32 seqnum, enum vhci_seq_kind kind);
+void vhci_unlink_timer_fn(struct timer_list *t);
 void vhci_priv_finish(struct vhci_priv *priv, int status, struct list_head *giveback);
 void vhci_giveback(struct list_head *giveback);
 void vhci_port_connect(struct vhci_port *port);
@@ -233,6 +294,7 @@ void vhci_port_disconnect(struct vhci_port *port);
 
 /* vhci_main.c */
 struct vhci_port *vhci_port_by_number(unsigned int number);
+void vhci_put(struct vhci *vhci);
 int vhci_port_attach(struct vhci_port *port, struct socket *sock, int sockfd, u32 devid,
 		     enum usb_device_speed speed);
 void vhci_port_release(struct vhci_port *port, int status);

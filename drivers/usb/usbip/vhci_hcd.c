@@ -401,8 +401,63 @@ static int vhci_bus_resume(struct usb_hcd *hcd)
 /* ------------------------------------------------------------------ */
 
 /**
+ * vhci_seq_find() - look a sequence number of a port up
+ * @port: the port; vhci->lock held
+ * @seqnum: the number
+ * @kind: what it must belong to
+ *
+ * A number is in port->seqs at most once per kind (a given-back URB's
+ * number can be VHCI_SEQ_GONE while its vhci_priv, still being sent, is
+ * VHCI_SEQ_SUBMIT), so @kind picks the entry.
+ *
+ * Return: the entry, or NULL.
+ */
+struct vhci_seq *vhci_seq_find(struct vhci_port *port, u32 seqnum, enum vhci_seq_kind kind)
+{
+	struct vhci_seq *seq;
+
+	lockdep_assert_held(&port->vhci->lock);
+	hash_for_each_possible(port->seqs, seq, hnode, seqnum)
+		if (seq->seqnum == seqnum && seq->kind == kind)
+			return seq;
+	return NULL;
+}
+
+static bool vhci_seq_in_use(struct vhci_port *port, u32 seqnum)
+{
+	struct vhci_seq *seq;
+
+	lockdep_assert_held(&port->vhci->lock);
+	hash_for_each_possible(port->seqs, seq, hnode, seqnum)
+		if (seq->seqnum == seqnum)
+			return true;
+	return false;
+}
+
+/**
+ * vhci_seq_add() - enter a sequence number in use into port->seqs
+ * @port: the port; vhci->lock held
+ * @seq: the entry, embedded in its owner; removed with hash_del()
+ * @seqnum: the number
+ * @kind: its owner's kind
+ */
+void vhci_seq_add(struct vhci_port *port, struct vhci_seq *seq, u32 seqnum,
+		  enum vhci_seq_kind kind)
+{
+	lockdep_assert_held(&port->vhci->lock);
+	seq->seqnum = seqnum;
+	seq->kind = kind;
+	hash_add(port->seqs, &seq->hnode, seqnum);
+}
+
+/**
  * vhci_next_seqnum() - sequence number for a new command of a port
  * @port: the port; vhci->lock held
+ *
+ * Numbers in use are skipped, so a command never shares its number with
+ * one the server may still answer, even after 2^32 commands.  0 is
+ * skipped too.  The caller enters the number with vhci_seq_add() before
+ * dropping the lock.
  *
  * Return: a nonzero number not used by any outstanding command.
  */
@@ -410,8 +465,17 @@ u32 vhci_next_seqnum(struct vhci_port *port)
 {
 	lockdep_assert_held(&port->vhci->lock);
 
-	if (++port->seqnum == 0)
-		port->seqnum = 1;
+#if IS_ENABLED(CONFIG_USBIP_SELFTEST)
+	if (vhci_selftest_seqnum) {
+		port->seqnum = vhci_selftest_seqnum;
+		vhci_selftest_seqnum = 0;
+	}
+#endif
+	/* ends: far fewer than 2^32 numbers can be in use (memory) */
+	do {
+		if (++port->seqnum == 0)
+			port->seqnum = 1;
+	} while (vhci_seq_in_use(port, port->seqnum));
 	return port->seqnum;
 }
 
@@ -437,6 +501,7 @@ void vhci_priv_finish(struct vhci_priv *priv, int status, struct list_head *give
 		return;
 	list_del_init(&priv->txnode);
 	list_del(&priv->node);
+	hash_del(&priv->seq.hnode);
 	usb_hcd_unlink_urb_from_ep(priv->hcd, priv->urb);
 	priv->urb->hcpriv = NULL;
 	list_add_tail(&priv->node, giveback);
@@ -545,7 +610,7 @@ static int vhci_urb_enqueue(struct usb_hcd *hcd, struct urb *urb, gfp_t mem_flag
 		return 0;
 	}
 
-	priv->seqnum = vhci_next_seqnum(port);
+	vhci_seq_add(port, &priv->seq, vhci_next_seqnum(port), VHCI_SEQ_SUBMIT);
 	urb->hcpriv = priv;
 	list_add_tail(&priv->node, &port->privs);
 	list_add_tail(&priv->txnode, &port->tx_queue);
@@ -563,6 +628,64 @@ err_free:
 	return ret;
 }
 
+/*
+ * A URB being unlinked must come back within vhci_unlink_timeout: a server
+ * that never answers the CMD_UNLINK, or stops in the middle of its reply,
+ * would otherwise leave usb_kill_urb() (a driver's disconnect, a process's
+ * close) waiting until the user detaches the port.  vhci->lock held.
+ */
+static void vhci_unlink_watch(struct vhci_port *port, struct vhci_priv *priv)
+{
+	unsigned int secs = READ_ONCE(vhci_unlink_timeout);
+
+	lockdep_assert_held(&port->vhci->lock);
+	if (!secs || priv->unlink_due || !port->accepting)
+		return;
+	priv->unlink_due = true;
+	priv->unlink_deadline = jiffies + secs * HZ;
+	if (!timer_pending(&port->unlink_timer) ||
+	    time_before(priv->unlink_deadline, port->unlink_timer.expires))
+		mod_timer(&port->unlink_timer, priv->unlink_deadline);
+}
+
+/**
+ * vhci_unlink_timer_fn() - a port's unlinked URBs are due back
+ * @t: port->unlink_timer
+ *
+ * An URB still there past its deadline breaks the connection, whose
+ * shutdown gives every URB back; otherwise the timer is set again for the
+ * next deadline.
+ */
+void vhci_unlink_timer_fn(struct timer_list *t)
+{
+	struct vhci_port *port = from_timer(port, t, unlink_timer);
+	unsigned long flags, next = 0;
+	bool expired = false, more = false;
+	struct vhci_priv *priv;
+
+	spin_lock_irqsave(&port->vhci->lock, flags);
+	list_for_each_entry(priv, &port->privs, node) {
+		if (!priv->unlink_due)
+			continue;
+		if (time_after_eq(jiffies, priv->unlink_deadline)) {
+			expired = true;
+			break;
+		}
+		if (!more || time_before(priv->unlink_deadline, next))
+			next = priv->unlink_deadline;
+		more = true;
+	}
+	if (!port->accepting)
+		expired = false;	/* closing already */
+	else if (!expired && more)
+		mod_timer(&port->unlink_timer, next);
+	spin_unlock_irqrestore(&port->vhci->lock, flags);
+
+	if (expired)
+		usbip_conn_event(&port->conn, USBIP_EV_ERROR, -ETIMEDOUT,
+				 "unlinked URB not given back in time");
+}
+
 static int vhci_urb_dequeue(struct usb_hcd *hcd, struct urb *urb, int status)
 {
 	struct vhci_hcd *vh = hcd_to_vh(hcd);
@@ -578,17 +701,20 @@ static int vhci_urb_dequeue(struct usb_hcd *hcd, struct urb *urb, int status)
 	if (ret)
 		goto out_unlock;
 	priv = urb->hcpriv;
-	if (!priv || priv->finished || priv->receiving || priv->unlinking)
-		goto out_unlock;	/* its result is on the way */
+	if (!priv)
+		goto out_unlock;
 	port = priv->port;
 
-	if (!list_empty(&priv->txnode)) {
+	if (!priv->finished && !priv->receiving && !list_empty(&priv->txnode)) {
 		/* never sent: nothing to cancel on the server */
 		vhci_priv_finish(priv, status, &giveback);
 		spin_unlock_irqrestore(&vh->vhci->lock, flags);
 		vhci_giveback(&giveback);
 		return 0;
 	}
+	vhci_unlink_watch(port, priv);
+	if (priv->finished || priv->receiving || priv->unlinking)
+		goto out_unlock;	/* its result is on the way */
 	if (!port->accepting)
 		goto out_unlock;	/* connection closing: shutdown gives it back */
 
@@ -600,7 +726,8 @@ static int vhci_urb_dequeue(struct usb_hcd *hcd, struct urb *urb, int status)
 		return 0;
 	}
 	unlink->seqnum = vhci_next_seqnum(port);
-	unlink->target = priv->seqnum;
+	vhci_seq_add(port, &unlink->seq, unlink->seqnum, VHCI_SEQ_UNLINK);
+	unlink->target = priv->seq.seqnum;
 	unlink->dir_in = usb_pipein(urb->pipe);
 	priv->unlinking = true;
 	list_add_tail(&unlink->node, &port->unlink_tx);

@@ -12,6 +12,7 @@
  */
 #define pr_fmt(fmt) "vhci-hcd: " fmt
 
+#include <linux/delay.h>
 #include <linux/kernel.h>
 #include <linux/module.h>
 #include <linux/moduleparam.h>
@@ -30,6 +31,28 @@ MODULE_PARM_DESC(nports, "ports per root hub, 1-15 (a controller has a USB 2.0 a
 unsigned int vhci_nr_hcs = CONFIG_USBIP_VHCI_NR_HCS;
 module_param_named(num_controllers, vhci_nr_hcs, uint, 0444);
 MODULE_PARM_DESC(num_controllers, "number of virtual host controllers (1-128)");
+
+unsigned int vhci_unlink_timeout = 10;
+module_param_named(unlink_timeout, vhci_unlink_timeout, uint, 0644);
+MODULE_PARM_DESC(unlink_timeout,
+		 "seconds an unlinked URB may take to come back from the server before the connection is considered broken (default 10, 0: no limit)");
+
+#if IS_ENABLED(CONFIG_USBIP_SELFTEST)
+unsigned int vhci_selftest_seqnum;
+module_param_named(selftest_seqnum, vhci_selftest_seqnum, uint, 0600);
+MODULE_PARM_DESC(selftest_seqnum,
+		 "testing: if not 0, the next command of any port is numbered after this value (to test the wrap at 2^32)");
+
+unsigned int vhci_selftest_unlink_delay_ms;
+module_param_named(selftest_unlink_delay_ms, vhci_selftest_unlink_delay_ms, uint, 0600);
+MODULE_PARM_DESC(selftest_unlink_delay_ms,
+		 "testing: the tx thread waits this long between taking a CMD_UNLINK off its queue and sending it");
+
+unsigned int vhci_selftest_detach_delay_ms;
+module_param_named(selftest_detach_delay_ms, vhci_selftest_detach_delay_ms, uint, 0600);
+MODULE_PARM_DESC(selftest_detach_delay_ms,
+		 "testing: a detach write waits this long after requesting the detach, before waiting for it");
+#endif
 
 /* The usbip_conn lock of every port; see vhci.h. */
 DEFINE_MUTEX(vhci_conn_mutex);
@@ -57,6 +80,24 @@ struct vhci_port *vhci_port_by_number(unsigned int number)
 		return NULL;
 	vhci = vhci_ctrls[number / per_hc];
 	return vhci ? &vhci->ports[number % per_hc] : NULL;
+}
+
+static void vhci_free(struct kref *kref)
+{
+	kfree(container_of(kref, struct vhci, kref));
+}
+
+/**
+ * vhci_put() - drop a reference to a controller's structure
+ * @vhci: the controller
+ *
+ * A detach write takes one (kref_get() with vhci_conn_mutex held, while
+ * the controller is registered) to wait on a port's connection after
+ * dropping the mutex; the platform driver holds one from probe to remove.
+ */
+void vhci_put(struct vhci *vhci)
+{
+	kref_put(&vhci->kref, vhci_free);
 }
 
 /**
@@ -183,8 +224,13 @@ static void vhci_conn_shutdown(struct usbip_conn *conn)
 	list_splice_init(&port->unlink_tx, &unlinks);
 	list_splice_init(&port->unlink_rx, &unlinks);
 	list_splice_init(&port->gone, &unlinks);
+	list_for_each_entry(unlink, &unlinks, node)
+		hash_del(&unlink->seq.hnode);
 	port->n_gone = 0;
 	spin_unlock_irqrestore(&port->vhci->lock, flags);
+
+	/* not accepting: nothing sets it again until the next attach */
+	del_timer_sync(&port->unlink_timer);
 
 	vhci_giveback(&giveback);
 	list_for_each_entry_safe(unlink, utmp, &unlinks, node) {
@@ -235,6 +281,8 @@ static void vhci_init_port(struct vhci *vhci, unsigned int index)
 	INIT_LIST_HEAD(&port->unlink_rx);
 	INIT_LIST_HEAD(&port->gone);
 	init_waitqueue_head(&port->tx_wq);
+	hash_init(port->seqs);
+	timer_setup(&port->unlink_timer, vhci_unlink_timer_fn, 0);
 	snprintf(name, sizeof(name), "vhci port %u", port->number);
 	usbip_conn_init(&port->conn, name, &vhci_conn_ops, &vhci_conn_mutex);
 }
@@ -279,6 +327,7 @@ static int vhci_probe(struct platform_device *pdev)
 		return -ENOMEM;
 	vhci->pdev = pdev;
 	vhci->id = pdev->id;
+	kref_init(&vhci->kref);
 	spin_lock_init(&vhci->lock);
 
 	hs = vhci_create_hcd(vhci, NULL);
@@ -314,7 +363,7 @@ err_add_hs:
 err_create_ss:
 	usb_put_hcd(hs);
 err_create_hs:
-	kfree(vhci);
+	vhci_put(vhci);
 	/* no USB bus number left: vhci_init() logs it once, the driver core need not */
 	return ret == -E2BIG ? -ENODEV : ret;
 }
@@ -337,13 +386,15 @@ static void vhci_remove(struct platform_device *pdev)
 		if (port->status != VDEV_ST_NULL)
 			vhci_port_release(port, VDEV_ST_NULL);
 		mutex_unlock(&vhci_conn_mutex);
+		del_timer_sync(&port->unlink_timer);
 	}
 
 	usb_remove_hcd(ss);
 	usb_put_hcd(ss);
 	usb_remove_hcd(hs);
 	usb_put_hcd(hs);
-	kfree(vhci);
+	/* a detach write may still wait on one of the ports */
+	vhci_put(vhci);
 }
 
 #if LINUX_VERSION_CODE < KERNEL_VERSION(6, 11, 0)

@@ -26,23 +26,26 @@
 
 static struct vhci_priv *vhci_find_priv(struct vhci_port *port, u32 seqnum)
 {
+	struct vhci_seq *seq = vhci_seq_find(port, seqnum, VHCI_SEQ_SUBMIT);
 	struct vhci_priv *priv;
 
-	lockdep_assert_held(&port->vhci->lock);
-	list_for_each_entry(priv, &port->privs, node)
-		if (priv->seqnum == seqnum && !priv->finished)
-			return priv;
-	return NULL;
+	if (!seq)
+		return NULL;
+	priv = container_of(seq, struct vhci_priv, seq);
+	return priv->finished ? NULL : priv;
 }
 
-static struct vhci_unlink *vhci_find_unlink(struct list_head *list, u32 seqnum, bool target)
+/* The vhci_unlink of a seqnum of the given kind (UNLINK: sent ones only). */
+static struct vhci_unlink *vhci_find_unlink(struct vhci_port *port, u32 seqnum,
+					    enum vhci_seq_kind kind)
 {
+	struct vhci_seq *seq = vhci_seq_find(port, seqnum, kind);
 	struct vhci_unlink *unlink;
 
-	list_for_each_entry(unlink, list, node)
-		if ((target ? unlink->target : unlink->seqnum) == seqnum)
-			return unlink;
-	return NULL;
+	if (!seq)
+		return NULL;
+	unlink = container_of(seq, struct vhci_unlink, seq);
+	return kind == VHCI_SEQ_UNLINK && !unlink->sent ? NULL : unlink;
 }
 
 /* Reads and drops the payload and descriptors of an unwanted RET_SUBMIT. */
@@ -180,13 +183,14 @@ static int vhci_rx_ret_submit(struct vhci_port *port, const struct usbip_pdu *pd
 		return ret;
 	}
 
-	gone = vhci_find_unlink(&port->gone, pdu->seqnum, true);
+	gone = vhci_find_unlink(port, pdu->seqnum, VHCI_SEQ_GONE);
 	if (!gone) {
 		spin_unlock_irqrestore(lock, flags);
 		*reason = "RET_SUBMIT for unknown seqnum";
 		return -EPROTO;
 	}
 	list_del(&gone->node);
+	hash_del(&gone->seq.hnode);
 	port->n_gone--;
 	spin_unlock_irqrestore(lock, flags);
 	dir_in = gone->dir_in;
@@ -209,7 +213,7 @@ static void vhci_rx_ret_unlink(struct vhci_port *port, const struct usbip_pdu *p
 	unsigned long flags;
 
 	spin_lock_irqsave(lock, flags);
-	unlink = vhci_find_unlink(&port->unlink_rx, pdu->seqnum, false);
+	unlink = vhci_find_unlink(port, pdu->seqnum, VHCI_SEQ_UNLINK);
 	if (!unlink) {
 		spin_unlock_irqrestore(lock, flags);
 		usbip_dbg(USBIP_DBG_VHCI_RX, "port %u: RET_UNLINK %u for nothing, dropped\n",
@@ -217,6 +221,7 @@ static void vhci_rx_ret_unlink(struct vhci_port *port, const struct usbip_pdu *p
 		return;
 	}
 	list_del(&unlink->node);
+	hash_del(&unlink->seq.hnode);
 
 	priv = vhci_find_priv(port, unlink->target);
 	if (priv) {
@@ -224,10 +229,12 @@ static void vhci_rx_ret_unlink(struct vhci_port *port, const struct usbip_pdu *p
 		if (pdu->ret_unlink.status == 0) {
 			/* its RET_SUBMIT may still come: remember it */
 			list_add_tail(&unlink->node, &port->gone);
+			vhci_seq_add(port, &unlink->seq, unlink->target, VHCI_SEQ_GONE);
 			unlink = NULL;
 			if (++port->n_gone > VHCI_MAX_GONE) {
 				old = list_first_entry(&port->gone, struct vhci_unlink, node);
 				list_del(&old->node);
+				hash_del(&old->seq.hnode);
 				port->n_gone--;
 			}
 		}

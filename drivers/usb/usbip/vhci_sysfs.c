@@ -16,6 +16,7 @@
  */
 #define pr_fmt(fmt) "vhci-hcd: " fmt
 
+#include <linux/delay.h>
 #include <linux/device.h>
 #include <linux/kernel.h>
 #include <linux/slab.h>
@@ -158,6 +159,7 @@ static ssize_t detach_store(struct device *dev, struct device_attribute *attr,
 			    const char *buf, size_t count)
 {
 	struct vhci_port *port;
+	struct vhci *vhci;
 	u32 number;
 
 	if (kstrtou32(buf, 10, &number))
@@ -177,10 +179,18 @@ static ssize_t detach_store(struct device *dev, struct device_attribute *attr,
 		mutex_unlock(&vhci_conn_mutex);
 		return count;
 	}
+	/* the controller may be unbound as soon as the mutex is dropped */
+	vhci = port->vhci;
+	kref_get(&vhci->kref);
 	mutex_unlock(&vhci_conn_mutex);
+#if IS_ENABLED(CONFIG_USBIP_SELFTEST)
+	if (READ_ONCE(vhci_selftest_detach_delay_ms))
+		msleep(READ_ONCE(vhci_selftest_detach_delay_ms));
+#endif
 
 	/* the event worker shuts the connection down and frees the port */
 	usbip_conn_wait(&port->conn);
+	vhci_put(vhci);
 	return count;
 }
 static DEVICE_ATTR_WO(detach);

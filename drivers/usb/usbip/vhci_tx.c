@@ -9,6 +9,7 @@
  */
 #define pr_fmt(fmt) "vhci-hcd: " fmt
 
+#include <linux/delay.h>
 #include <linux/kthread.h>
 #include <linux/slab.h>
 #include <linux/usb.h>
@@ -20,13 +21,18 @@ static bool vhci_tx_pending(struct vhci_port *port)
 	return !list_empty_careful(&port->unlink_tx) || !list_empty_careful(&port->tx_queue);
 }
 
-static int vhci_send_unlink(struct vhci_port *port, struct vhci_unlink *unlink)
+/*
+ * The numbers are passed by value: once the CMD_UNLINK is on unlink_rx the
+ * rx thread may free it at any time (a RET_UNLINK can be sent before the
+ * CMD_UNLINK it answers, the numbers being predictable).
+ */
+static int vhci_send_unlink(struct vhci_port *port, u32 seqnum, u32 target)
 {
 	struct usbip_pdu pdu = {
 		.command = USBIP_CMD_UNLINK,
-		.seqnum = unlink->seqnum,
+		.seqnum = seqnum,
 		.devid = port->devid,
-		.unlink.seqnum = unlink->target,
+		.unlink.seqnum = target,
 	};
 
 	return usbip_send_msg(port->conn.sock, &pdu, NULL, 0, NULL, 0, 0);
@@ -39,7 +45,7 @@ static int vhci_send_submit(struct vhci_port *port, struct vhci_priv *priv)
 	bool dir_in = usb_pipein(urb->pipe);
 	struct usbip_pdu pdu = {
 		.command = USBIP_CMD_SUBMIT,
-		.seqnum = priv->seqnum,
+		.seqnum = priv->seq.seqnum,
 		.devid = port->devid,
 		.direction = dir_in ? USBIP_DIR_IN : USBIP_DIR_OUT,
 		.ep = usb_pipeendpoint(urb->pipe),
@@ -79,6 +85,7 @@ int vhci_tx_loop(struct usbip_conn *conn)
 	struct vhci_priv *priv;
 	LIST_HEAD(giveback);
 	unsigned long flags;
+	u32 seqnum, target;
 	int ret;
 
 	for (;;) {
@@ -90,9 +97,17 @@ int vhci_tx_loop(struct usbip_conn *conn)
 		spin_lock_irqsave(lock, flags);
 		unlink = list_first_entry_or_null(&port->unlink_tx, struct vhci_unlink, node);
 		if (unlink) {
+			/* not ours any more once the lock is dropped */
+			seqnum = unlink->seqnum;
+			target = unlink->target;
+			unlink->sent = true;
 			list_move_tail(&unlink->node, &port->unlink_rx);
 			spin_unlock_irqrestore(lock, flags);
-			ret = vhci_send_unlink(port, unlink);
+#if IS_ENABLED(CONFIG_USBIP_SELFTEST)
+			if (READ_ONCE(vhci_selftest_unlink_delay_ms))
+				msleep(READ_ONCE(vhci_selftest_unlink_delay_ms));
+#endif
+			ret = vhci_send_unlink(port, seqnum, target);
 			if (ret)
 				goto err_send;
 			continue;
