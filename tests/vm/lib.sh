@@ -30,7 +30,8 @@ VM_CLIENT_ADDR=fd00:5b1b::2
 
 # Kernel log lines (they carry a "[ seconds.micro]" stamp: printk.time=1)
 # that fail a run.
-VM_BAD_RE='WARNING:|BUG:|kernel BUG|Oops|general protection|Kernel panic|possible circular locking|possible recursive locking|inconsistent lock state|suspicious RCU usage|KASAN|UBSAN|blocked for more than|refcount_t:|list_add corruption|list_del corruption'
+# "BUG kmalloc-64 (Tainted: ...): Poison overwritten" is SLUB debugging's.
+VM_BAD_RE='WARNING:|BUG:|kernel BUG|BUG [^ ]+ \((Not tainted|Tainted)|Oops|general protection|Kernel panic|possible circular locking|possible recursive locking|inconsistent lock state|suspicious RCU usage|KASAN|UBSAN|blocked for more than|refcount_t:|list_add corruption|list_del corruption'
 
 # vm_series_list "6.1 6.12|all|6.1": expands a kernel selection.
 vm_kver() {
@@ -171,6 +172,7 @@ vm_start() {
 	VM_INDEX=$idx
 	VM_COUNT=$VM_COUNT
 	VM_MODE='${VM_MODES[$idx]}'
+	VMTEST_TIME_SCALE=${VM_TIME_SCALE:-1}
 	VMTEST_GUEST_DEPMOD='${VMTEST_GUEST_DEPMOD:-}'
 	SCENARIO=/run/vmtest/scenario.sh
 	SCENARIO_NAME='$(basename "$SCENARIO" .sh)'
