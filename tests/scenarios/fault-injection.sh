@@ -110,7 +110,8 @@ settle() {
 }
 
 # attach_faulty: usbip attach under faults until it succeeds (at most 20
-# tries); each failure must leave the port free and the device available.
+# tries); each failure must end with a message, and after a detach of
+# whatever it left attached, every port free and the device available.
 attach_faulty() {
 	local i out rc
 	for i in $(seq 20); do
@@ -123,7 +124,12 @@ attach_faulty() {
 		fi
 		[ -n "$out" ] || die "usbip attach failed (status $rc) without a message"
 		info "attach try $i: status $rc: $(echo "$out" | head -n1)"
-		settle
+		# The tool may fail after the kernel attached (e.g. writing its
+		# record under /run): the port is then in use, and a detach
+		# must free it, as a user would do.
+		fi_off
+		detach_all
+		fi_on
 	done
 	die "usbip attach failed 20 times in a row at $FI_PERCENT% faults"
 }
