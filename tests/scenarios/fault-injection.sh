@@ -161,10 +161,10 @@ read_started() {
 		[ "$(awk '{ print $1 + $2 }' "/sys/block/${2#/dev/}/inflight" 2>/dev/null)" -gt 0 ] 2>/dev/null
 }
 
-# cut ROUND FAULTY: cuts the connection, odd rounds with "usbip detach" on
+# conn_cut ROUND FAULTY: cuts the connection, odd rounds with "usbip detach" on
 # the client, even rounds with -1 into the server's usbip_sockfd, under
 # faults if FAULTY is 1.  Fails with the command's message on the console.
-cut() {
+conn_cut() {
 	local port runner=
 	[ "$2" = 1 ] && runner=fi_run
 	if [ $(($1 % 2)) -eq 1 ]; then
@@ -275,10 +275,10 @@ vm1() {
 				status=none; do :; done" 2>/tmp/dd.err &
 			pid=$!
 			wait_for "the read to start" 30 read_started "$pid" "$dev"
-			if ! cut "$r" 1; then
+			if ! conn_cut "$r" 1; then
 				info "the cut failed under faults (clear error above); again, faults off"
 				fi_off
-				cut "$r" 0 || die "the cut failed with faults off"
+				conn_cut "$r" 0 || die "the cut failed with faults off"
 				fi_on
 			fi
 			rc=0

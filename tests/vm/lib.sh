@@ -58,6 +58,9 @@ vm_ours_depmod() {
 	local kver=$1 kmod=$VM_TOP/build/kmod/$1/drivers/usb/usbip sum cache farm f
 	local tree=$VM_TOP/build/kernels/$kver/lib/modules/$kver
 	sum=$(cat "$kmod"/*.ko | sha256sum | cut -c1-16)
+	# An empty sum would make the cache path depmod-ours/ itself, and the
+	# rm -rf below would wipe every cached index of the shared tree.
+	[ ${#sum} -eq 16 ] || return 1
 	cache=$VM_TOP/build/kernels/$kver/depmod-ours/$sum
 	(
 		flock 9
