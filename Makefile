@@ -164,7 +164,8 @@ check:
 # The VM suite on the debug kernel (tests/debug-kernel): every scenario of
 # 6.1 and the fault-injection one; any KASAN, lockdep, UBSAN, kmemleak or
 # WARNING report fails.  Not part of make check: the first run builds the
-# kernel (25-40 minutes on 2 cores), and the suite runs several times
+# kernel (25-40 minutes on an idle 2-core machine, two hours on a busy
+# one; "make debug-kernel" builds just that), and the suite runs several times
 # slower than on Debian's kernel.
 debug-kernel:
 	bash tests/deps.sh --debug-kernel
