@@ -271,8 +271,8 @@ vm1() {
 		if [ -b "$dev" ]; then
 			# Reads the disk over and over until the cut ends it with an
 			# error: the cut always meets a busy connection.
-			timeout "$tmo" sh -c "while dd if=$dev of=/dev/null iflag=direct bs=64k \
-				status=none; do :; done" 2>/tmp/dd.err &
+			timeout "$tmo" sh -c "while :; do dd if=$dev of=/dev/null iflag=direct \
+				bs=64k status=none || exit; done" 2>/tmp/dd.err &
 			pid=$!
 			wait_for "the read to start" 30 read_started "$pid" "$dev"
 			if ! conn_cut "$r" 1; then
