@@ -3,6 +3,8 @@
 #
 # Installs every Debian 12 package that building and testing usbip need.
 # Fast when everything is present: apt-get runs only for what is missing.
+# With --debug-kernel, only what building the debug kernel of make
+# check-debug needs (tests/debug-kernel/build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -60,6 +62,13 @@ install_missing() {
 if ! apt-cache show linux-image-amd64 >/dev/null 2>&1; then
 	$SUDO apt-get update -q >/dev/null
 	updated=1
+fi
+
+if [ "${1:-}" = --debug-kernel ]; then
+	install_missing linux-source-6.1 build-essential flex bison bc libelf-dev libssl-dev \
+		rsync kmod xz-utils
+	echo "deps: debug kernel build dependencies present"
+	exit 0
 fi
 
 install_missing "${PKGS[@]}"

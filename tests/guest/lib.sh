@@ -85,8 +85,9 @@ guest_run() {
 }
 
 # wait_for "what" SECS CMD...: polls CMD (every 0.2 s) until it succeeds.
+# SECS is multiplied by VMTEST_TIME_SCALE (4 on the debug kernel).
 wait_for() {
-	local what=$1 secs=$2 start now
+	local what=$1 secs=$(($2 * ${VMTEST_TIME_SCALE:-1})) start now
 	shift 2
 	start=$(date +%s)
 	while ! "$@" >/dev/null 2>&1; do

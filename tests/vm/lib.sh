@@ -30,7 +30,8 @@ VM_CLIENT_ADDR=fd00:5b1b::2
 
 # Kernel log lines (they carry a "[ seconds.micro]" stamp: printk.time=1)
 # that fail a run.
-VM_BAD_RE='WARNING:|BUG:|kernel BUG|Oops|general protection|Kernel panic|possible circular locking|possible recursive locking|inconsistent lock state|suspicious RCU usage|KASAN|UBSAN|blocked for more than|refcount_t:|list_add corruption|list_del corruption'
+# "BUG kmalloc-64 (Tainted: ...): Poison overwritten" is SLUB debugging's.
+VM_BAD_RE='WARNING:|BUG:|kernel BUG|BUG [^ ]+ \((Not tainted|Tainted)|Oops|general protection|Kernel panic|possible circular locking|possible recursive locking|inconsistent lock state|suspicious RCU usage|KASAN|UBSAN|blocked for more than|refcount_t:|list_add corruption|list_del corruption'
 
 # vm_series_list "6.1 6.12|all|6.1": expands a kernel selection.
 vm_kver() {
@@ -57,6 +58,9 @@ vm_ours_depmod() {
 	local kver=$1 kmod=$VM_TOP/build/kmod/$1/drivers/usb/usbip sum cache farm f
 	local tree=$VM_TOP/build/kernels/$kver/lib/modules/$kver
 	sum=$(cat "$kmod"/*.ko | sha256sum | cut -c1-16)
+	# An empty sum would make the cache path depmod-ours/ itself, and the
+	# rm -rf below would wipe every cached index of the shared tree.
+	[ ${#sum} -eq 16 ] || return 1
 	cache=$VM_TOP/build/kernels/$kver/depmod-ours/$sum
 	(
 		flock 9
@@ -172,6 +176,7 @@ vm_start() {
 	VM_INDEX=$idx
 	VM_COUNT=$VM_COUNT
 	VM_MODE='${VM_MODES[$idx]}'
+	VMTEST_TIME_SCALE=${VM_TIME_SCALE:-1}
 	VMTEST_GUEST_DEPMOD='${VMTEST_GUEST_DEPMOD:-}'
 	SCENARIO=/run/vmtest/scenario.sh
 	SCENARIO_NAME='$(basename "$SCENARIO" .sh)'
