@@ -172,6 +172,8 @@ int usbip_check_ret_submit(const struct usbip_pdu *ret, u32 buffer_length,
 u32 usbip_cmd_payload_len(const struct usbip_pdu *cmd);
 u32 usbip_ret_payload_len(const struct usbip_pdu *ret, bool dir_in);
 int usbip_pdu_packets(const struct usbip_pdu *pdu);
+bool usbip_budget_admits(u32 used_urbs, u64 used_bytes, u32 max_urbs, u64 max_bytes,
+			 u32 urbs, u64 bytes);
 
 void usbip_iso_desc_encode(const struct usbip_iso_desc *desc, u8 *buf);
 void usbip_iso_desc_decode(struct usbip_iso_desc *desc, const u8 *buf);
