@@ -52,15 +52,20 @@ static int stub_rx_sock_err(struct stub_device *sdev, const struct usbip_pdu *pd
 	return err;
 }
 
-static struct stub_req *stub_find_in_flight(struct stub_device *sdev, u32 seqnum)
+/*
+ * Charges a command to the connection's budget, waiting (and not reading
+ * the socket) while the connection holds its limit.  Return: 0, or the
+ * error that ends the connection (already reported).
+ */
+static int stub_rx_charge(struct stub_device *sdev, u32 urbs, u64 bytes)
 {
-	struct stub_req *req;
+	int ret = usbip_budget_charge(&sdev->budget, sdev->conn.sock, urbs, bytes);
 
-	lockdep_assert_held(&sdev->req_lock);
-	list_for_each_entry(req, &sdev->in_flight, list)
-		if (req->seqnum == seqnum)
-			return req;
-	return NULL;
+	if (ret == -EINTR)
+		return ret;	/* stopped */
+	if (ret)
+		return stub_rx_sock_err(sdev, NULL, ret, NULL);
+	return 0;
 }
 
 /* ------------------------------------------------------------------ */
@@ -398,7 +403,7 @@ static int stub_rx_submit(struct stub_device *sdev, const struct usbip_pdu *pdu)
 		return stub_rx_fail(sdev, pdu, -EPROTO, "devid is not the exported device");
 
 	spin_lock_irq(&sdev->req_lock);
-	dup = stub_find_in_flight(sdev, pdu->seqnum);
+	dup = stub_in_flight_find(sdev, pdu->seqnum);
 	spin_unlock_irq(&sdev->req_lock);
 	if (dup)
 		return stub_rx_fail(sdev, pdu, -EPROTO, "seqnum of an URB still in flight");
@@ -411,9 +416,17 @@ static int stub_rx_submit(struct stub_device *sdev, const struct usbip_pdu *pdu)
 	if (n_iso && type != USB_ENDPOINT_XFER_ISOC)
 		return stub_rx_fail(sdev, pdu, -EPROTO, "iso packets for a non-iso endpoint");
 
+	/* from here until its answer is sent, the request holds budget */
+	ret = stub_rx_charge(sdev, 1, pdu->submit.transfer_buffer_length);
+	if (ret)
+		return ret;
 	req = kzalloc(sizeof(*req), GFP_KERNEL);
-	if (!req)
+	if (!req) {
+		usbip_budget_release(&sdev->budget, 1, pdu->submit.transfer_buffer_length);
 		return stub_rx_fail(sdev, pdu, -ENOMEM, "out of memory");
+	}
+	req->charged = pdu->submit.transfer_buffer_length;
+	RB_CLEAR_NODE(&req->node);
 	req->sdev = sdev;
 	req->seqnum = pdu->seqnum;
 	req->ep = pdu->ep;
@@ -517,14 +530,22 @@ static int stub_rx_submit(struct stub_device *sdev, const struct usbip_pdu *pdu)
 		      req->kind);
 
 	spin_lock_irq(&sdev->req_lock);
-	list_add_tail(&req->list, &sdev->in_flight);
+	dup = !stub_in_flight_add(sdev, req);
 	spin_unlock_irq(&sdev->req_lock);
+	if (dup) {
+		/* checked above, and only this thread adds */
+		ret = stub_rx_fail(sdev, pdu, -EPROTO, "seqnum of an URB still in flight");
+		goto err_free;
+	}
 
 	ret = usb_submit_urb(urb, GFP_KERNEL);
 	if (ret) {
 		/* never reached the HCD: answer with the error */
 		spin_lock_irq(&sdev->req_lock);
-		list_del_init(&req->list);
+		if (!RB_EMPTY_NODE(&req->node)) {
+			rb_erase(&req->node, &sdev->in_flight);
+			RB_CLEAR_NODE(&req->node);
+		}
 		spin_unlock_irq(&sdev->req_lock);
 		usbip_dev_dbg(USBIP_DBG_STUB_RX, &udev->dev,
 			      "submit seqnum %u failed: %d\n", req->seqnum, ret);
@@ -547,40 +568,51 @@ static int stub_rx_unlink(struct stub_device *sdev, const struct usbip_pdu *pdu)
 	struct stub_unlink *ul;
 	struct stub_req *req;
 	struct urb *urb = NULL;
+	int ret;
 
 	if (pdu->devid != sdev->devid)
 		return stub_rx_fail(sdev, pdu, -EPROTO, "devid is not the exported device");
 
-	ul = kzalloc(sizeof(*ul), GFP_KERNEL);
-	if (!ul)
-		return stub_rx_fail(sdev, pdu, -ENOMEM, "out of memory");
-
 	spin_lock_irq(&sdev->req_lock);
-	req = stub_find_in_flight(sdev, pdu->unlink.seqnum);
+	req = stub_in_flight_find(sdev, pdu->unlink.seqnum);
 	if (req && !req->unlinking) {
 		/* answered with the request when its URB comes back */
 		req->unlinking = true;
 		req->unlink_seqnum = pdu->seqnum;
 		urb = usb_get_urb(req->urb);
-	} else {
-		/* done, unknown, or already being unlinked: nothing to cancel */
-		ul->seqnum = pdu->seqnum;
-		ul->status = 0;
-		list_add_tail(&ul->list, &sdev->tx_unlinks);
-		ul = NULL;
 	}
 	spin_unlock_irq(&sdev->req_lock);
 
 	usbip_dev_dbg(USBIP_DBG_STUB_RX, &sdev->udev->dev, "unlink seqnum %u -> %u: %s\n",
 		      pdu->seqnum, pdu->unlink.seqnum, urb ? "in flight" : "not in flight");
 	if (urb) {
-		kfree(ul);
 		/* the completion sees ->unlinking and resubmits no piece */
 		usb_unlink_urb(urb);
 		usb_put_urb(urb);
-	} else {
-		wake_up(&sdev->tx_wq);
+		return 0;
 	}
+
+	/*
+	 * Done, unknown, or already being unlinked: nothing to cancel, a
+	 * RET_UNLINK 0 of our own.  It holds budget until it is sent, so a
+	 * flood of these whose answers are not read stops being read.  Only
+	 * this thread adds to in_flight, so the target cannot appear there
+	 * while we wait.
+	 */
+	ret = stub_rx_charge(sdev, 1, sizeof(*ul));
+	if (ret)
+		return ret;
+	ul = kzalloc(sizeof(*ul), GFP_KERNEL);
+	if (!ul) {
+		usbip_budget_release(&sdev->budget, 1, sizeof(*ul));
+		return stub_rx_fail(sdev, pdu, -ENOMEM, "out of memory");
+	}
+	ul->seqnum = pdu->seqnum;
+	ul->status = 0;
+	spin_lock_irq(&sdev->req_lock);
+	list_add_tail(&ul->list, &sdev->tx_unlinks);
+	spin_unlock_irq(&sdev->req_lock);
+	wake_up(&sdev->tx_wq);
 	return 0;
 }
 
