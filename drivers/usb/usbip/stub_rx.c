@@ -116,7 +116,7 @@ static int stub_ctrl_do(struct stub_device *sdev, enum stub_ctrl_op op,
 	struct usb_device *udev = sdev->udev;
 	u16 value = le16_to_cpu(setup->wValue);
 	u16 index = le16_to_cpu(setup->wIndex);
-	unsigned int pipe;
+	unsigned int pipe, n;
 	int ret;
 
 	if (op == STUB_CTRL_CLEAR_HALT) {
@@ -145,8 +145,16 @@ static int stub_ctrl_do(struct stub_device *sdev, enum stub_ctrl_op op,
 			      "set interface %u alt %u: %d\n", index, value, ret);
 		break;
 	case STUB_CTRL_PORT_RESET:
+		/*
+		 * As a driver must before a reset (pre_reset), take our own
+		 * URBs off the host controller first; each is answered to the
+		 * client as its completion says (killed: -ENOENT).  Only this
+		 * thread submits, so none is added meanwhile.
+		 */
+		n = stub_kill_in_flight(sdev);
 		ret = usb_reset_device(udev);
-		dev_info(&udev->dev, "client reset the device: %d\n", ret);
+		dev_info(&udev->dev, "client reset the device: %d (%u URBs stopped first)\n",
+			 ret, n);
 		break;
 	default:
 		ret = -EINVAL;
