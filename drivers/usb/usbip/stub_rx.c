@@ -78,6 +78,7 @@ enum stub_ctrl_op {
 	STUB_CTRL_SET_INTERFACE,
 	STUB_CTRL_CLEAR_HALT,
 	STUB_CTRL_PORT_RESET,
+	STUB_CTRL_SET_ADDRESS,
 };
 
 static enum stub_ctrl_op stub_ctrl_classify(const struct usb_ctrlrequest *setup)
@@ -86,6 +87,8 @@ static enum stub_ctrl_op stub_ctrl_classify(const struct usb_ctrlrequest *setup)
 	case USB_DIR_OUT | USB_TYPE_STANDARD | USB_RECIP_DEVICE:
 		if (setup->bRequest == USB_REQ_SET_CONFIGURATION)
 			return STUB_CTRL_SET_CONFIG;
+		if (setup->bRequest == USB_REQ_SET_ADDRESS)
+			return STUB_CTRL_SET_ADDRESS;
 		break;
 	case USB_DIR_OUT | USB_TYPE_STANDARD | USB_RECIP_INTERFACE:
 		if (setup->bRequest == USB_REQ_SET_INTERFACE)
@@ -118,6 +121,18 @@ static int stub_ctrl_do(struct stub_device *sdev, enum stub_ctrl_op op,
 	u16 index = le16_to_cpu(setup->wIndex);
 	unsigned int pipe, n;
 	int ret;
+
+	if (op == STUB_CTRL_SET_ADDRESS) {
+		/*
+		 * The address belongs to this host's USB core and host
+		 * controller, which gave it when the device was enumerated;
+		 * a device that moved behind their back would be lost.  The
+		 * client's view (its own vhci address) is not ours to change.
+		 */
+		usbip_dev_dbg(USBIP_DBG_STUB_RX, &udev->dev,
+			      "client SET_ADDRESS %u answered without effect\n", value);
+		return 0;
+	}
 
 	if (op == STUB_CTRL_CLEAR_HALT) {
 		/* usb_clear_halt() only uses the number and direction */
