@@ -28,6 +28,9 @@
 #           memory they pin stays below the bound, the client's send then
 #           blocks (backpressure); after an abortive close everything is
 #           freed (MemAvailable back) and the device is available again.
+#  detach   the same pinned URBs, then a detach through usbip_sockfd (-1):
+#           the rx thread waiting for budget ends, the memory comes back.
+#  unbind   (last) the same, then "usbip unbind" must return promptly.
 # After each case a fresh client reads 1 MiB (READ(10)) and compares it with
 # the backing file.  The cases all run; the test fails at the end if any
 # failed, naming them.
@@ -370,7 +373,7 @@ def case_unlink():
     dk = k - base_k
     dslab = m["Slab"] - base_m["Slab"]
     info("%d of %d CMD_UNLINKs sent (%s); kmalloc-32 %+d objects, Slab %+d KiB, "
-         "MemAvailable %+d KiB" % (sent // 48, n, "send blocked" if blocked else "all sent",
+         "MemAvailable %+d KiB" % (sent // w.HDR_LEN, n, "send blocked" if blocked else "all sent",
                                    dk, dslab // 1024,
                                    (m["MemAvailable"] - base_m["MemAvailable"]) // 1024))
     if dk > 20000 or dslab > 16 * MIB:
@@ -387,8 +390,9 @@ def case_unlink():
             got[0] = i + 1
     t = threading.Thread(target=reader)
     t.start()
+    # the rest, from the byte where the blocked send stopped
     rest = b"".join(w.cmd_unlink(first + i, c.devid, 0x7fff0000 + i)
-                    for i in range(sent // 48, n))
+                    for i in range(sent // w.HDR_LEN, n))[sent % w.HDR_LEN:]
     c.send_raw(rest)
     t.join(600)
     if got[0] != n:
@@ -430,7 +434,7 @@ def case_pinned():
     more, blocked = pump(c, gen())
     check()
     info("then the client's send blocked after %d more headers (%s): memory +%d MiB "
-         "(peak +%d MiB)" % (more // 48, blocked, (base - meminfo()["MemAvailable"]) // MIB,
+         "(peak +%d MiB)" % (more // w.HDR_LEN, blocked, (base - meminfo()["MemAvailable"]) // MIB,
                              peak[0] // MIB))
     if not blocked:
         fail("the client's send never blocked")
@@ -447,6 +451,54 @@ def case_pinned():
     info("after the abortive close: memory back (+%d MiB), device available" % (used // MIB))
     metric("pinned_peak_mib", peak[0] // MIB, "MiB")
 
+def fill(c, ein, check):
+    """1 MiB IN URBs that never complete until usbip-host stops reading."""
+    first = c.seq + 1
+    sent, all_read = paced(c, lambda i: w.cmd_submit(first + i, c.devid, w.DIR_IN, ein, MIB),
+                           4000, 8, check)
+    if all_read:
+        fail("all 4000 URBs read")
+    return sent
+
+def freed(base, secs=60):
+    end = time.monotonic() + secs
+    while time.monotonic() < end:
+        used = base - meminfo()["MemAvailable"]
+        if used < 16 * MIB and sysread(SYSDEV + "/usbip_status") == "1":
+            return used
+        time.sleep(0.2)
+    fail("memory still +%d MiB, usbip_status %s" % (used // MIB, sysread(SYSDEV + "/usbip_status")))
+
+def case_detach():
+    """The rx thread waits for budget when the server detaches."""
+    c = open_client()
+    ein, eout = configure(c)
+    base = meminfo()["MemAvailable"]
+    n = fill(c, ein, lambda: None)
+    t = time.monotonic()
+    with open(SYSDEV + "/usbip_sockfd", "w") as f:
+        f.write("-1")
+    if not c.closed(20):
+        fail("usbip_sockfd -1 did not close a connection whose rx thread waits for budget")
+    used = freed(base)
+    info("%d URBs pinned, detach through usbip_sockfd closed it in %.1f s, memory back (+%d MiB)"
+         % (n, time.monotonic() - t, used // MIB))
+    c.close()
+
+def case_unbind():
+    """The rx thread waits for budget when the device is unbound."""
+    import subprocess
+    c = open_client()
+    ein, eout = configure(c)
+    n = fill(c, ein, lambda: None)
+    t = time.monotonic()
+    subprocess.run([os.environ.get("USBIP", "/usr/sbin/usbip"), "unbind", "-b", BUSID],
+                   check=True, timeout=60)
+    if not c.closed(20):
+        fail("unbind did not close the connection")
+    info("%d URBs pinned, usbip unbind took %.1f s" % (n, time.monotonic() - t))
+    c.close()
+
 def metric(name, value, unit):
     print("METRIC %s=%s %s" % (name, value, unit), flush=True)
     try:
@@ -456,7 +508,7 @@ def metric(name, value, unit):
         pass
 
 CASES = dict(good=case_good, setaddr=case_setaddr, reset=case_reset, noread=case_noread,
-             unlink=case_unlink, pinned=case_pinned)
+             unlink=case_unlink, pinned=case_pinned, detach=case_detach, unbind=case_unbind)
 CASES[CASE]()
 print("CLIENT-OK " + CASE, flush=True)
 PY
@@ -493,7 +545,7 @@ vm1() {
 	python3 /tmp/hostile.py "$busid" good || die "the good case fails before any hostile case"
 	wait_for "usbip_status 1" 30 status_is "$busid" 1
 
-	for c in setaddr reset noread unlink pinned; do
+	for c in setaddr reset noread unlink pinned detach; do
 		step "case $c"
 		dmesg_mark "case $c"
 		if python3 /tmp/hostile.py "$busid" "$c"; then
@@ -509,7 +561,9 @@ vm1() {
 	done
 	[ -z "$failed" ] || die "failed cases:$failed"
 
-	step "unbind, unload usbip-host"
-	run "$USBIP" unbind -b "$busid"
+	step "unbind while the rx thread waits for budget, unload usbip-host"
+	USBIP=$USBIP python3 /tmp/hostile.py "$busid" unbind || die "case unbind failed"
+	wait_for "$busid back to its usual driver" 30 \
+		sh -c "! test -e /sys/bus/usb/drivers/usbip-host/$busid"
 	run modprobe -r usbip-host
 }
