@@ -308,7 +308,6 @@ def case_reset():
 def case_noread():
     c = open_client()
     configure(c)
-    c.s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     bound = param("max_bytes", 64 * MIB)
     limit = bound + 32 * MIB
     base = meminfo()["MemAvailable"]
@@ -358,7 +357,6 @@ def case_noread():
 def case_unlink():
     c = open_client()
     configure(c)
-    c.s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     n = 200000
     first = c.seq + 1
     base_m, base_k = meminfo(), kmalloc32()
