@@ -909,6 +909,31 @@ static void test_iso_pack_unpack_random(void)
 }
 
 /* A whole RET_SUBMIT of an IN iso URB parsed the way a receiver does it. */
+/* The admission rule of struct usbip_budget (usbip_budget.c). */
+static void test_budget_admits(void)
+{
+	const u64 mib = 1 << 20;
+
+	/* an empty connection admits anything, even above both limits */
+	CHECK(usbip_budget_admits(0, 0, 1024, 64 * mib, 1, 64 * mib));
+	CHECK(usbip_budget_admits(0, 0, 0, 0, 1, 64 * mib));
+	CHECK(usbip_budget_admits(0, 0, 1024, mib, 1, 64 * mib));
+	/* up to and including each limit */
+	CHECK(usbip_budget_admits(1023, 0, 1024, 64 * mib, 1, 0));
+	CHECK(!usbip_budget_admits(1024, 0, 1024, 64 * mib, 1, 0));
+	CHECK(usbip_budget_admits(1, 63 * mib, 1024, 64 * mib, 1, mib));
+	CHECK(!usbip_budget_admits(1, 63 * mib, 1024, 64 * mib, 1, mib + 1));
+	CHECK(!usbip_budget_admits(1, 0, 1024, 64 * mib, 1, 64 * mib + 1));
+	/* 32 requests of 1 MiB (a USB 3 disk's queue) fit the defaults */
+	CHECK(usbip_budget_admits(31, 31 * mib, 1024, 64 * mib, 1, mib));
+	/* no wrap-around with huge counts or limits */
+	CHECK(!usbip_budget_admits(0xffffffff, 0, 0xffffffff, 64 * mib, 1, 0));
+	CHECK(!usbip_budget_admits(1, ~0ULL - 1, 1024, ~0ULL, 1, 2));
+	CHECK(usbip_budget_admits(1, 1, 1024, ~0ULL, 1, ~0ULL - 1));
+	/* bytes alone (a RET_UNLINK of our own counts as a request) */
+	CHECK(!usbip_budget_admits(5, 0, 5, 64 * mib, 1, 24));
+}
+
 static void test_full_iso_message(void)
 {
 	struct usbip_iso_desc sent[3] = {
@@ -1047,6 +1072,7 @@ static const struct test_case cases[] = {
 	T(test_full_iso_message),
 	T(test_ctrl_check),
 	T(test_setup_std_check),
+	T(test_budget_admits),
 };
 
 int main(int argc, char **argv)

@@ -13,8 +13,11 @@
  *  - stub_device.lock is the usbip_conn lock: sysfs usbip_sockfd writes and
  *    the event worker (shutdown/reset) hold it.  Disconnect does not take
  *    it; it calls usbip_conn_destroy(), which waits for the worker.
- *  - stub_device.req_lock (irq-safe spinlock) protects the request lists and
- *    the per-request fields marked so below; URB completions run under it.
+ *  - stub_device.req_lock (irq-safe spinlock) protects the request lists,
+ *    the in-flight tree and the per-request fields marked so below; URB
+ *    completions run under it.
+ *  - stub_device.budget.lock (usbip-core) is innermost; the rx thread
+ *    waits for budget with no lock held.
  *  - The device lock of the usb_device is only ever taken with a trylock
  *    loop that gives up when the device is being unbound
  *    (stub_lock_udev()), because unbind holds it while it waits for the
@@ -25,6 +28,7 @@
 
 #include <linux/list.h>
 #include <linux/mutex.h>
+#include <linux/rbtree.h>
 #include <linux/spinlock.h>
 #include <linux/types.h>
 #include <linux/usb.h>
@@ -43,6 +47,8 @@
 
 extern bool stub_use_sg;
 extern unsigned int stub_fail_alloc;
+extern unsigned int stub_max_urbs;
+extern unsigned long stub_max_bytes;
 
 /**
  * struct stub_device - one USB device bound to usbip-host
@@ -56,10 +62,14 @@ extern unsigned int stub_fail_alloc;
  *	the server binds to the device's interfaces
  * @req_lock: protects the lists below and @stopping
  * @stopping: connection shutdown in progress: no piece is resubmitted
- * @in_flight: requests whose URB is submitted (struct stub_req.list)
+ * @in_flight: requests whose URB is submitted, by seqnum (struct
+ *	stub_req.node), so a command's seqnum is found in O(log n)
  * @tx_reqs: completed requests waiting for the tx thread
  * @tx_unlinks: RET_UNLINK answers waiting for the tx thread
  * @tx_wq: the tx thread waits here for work
+ * @budget: what the connection holds: every request from its CMD_SUBMIT
+ *	until its RET_SUBMIT is sent, every RET_UNLINK of our own until it
+ *	is sent; limits from the max_urbs and max_bytes parameters
  */
 struct stub_device {
 	struct usb_device *udev;
@@ -72,10 +82,12 @@ struct stub_device {
 
 	spinlock_t req_lock;
 	bool stopping;
-	struct list_head in_flight;
+	struct rb_root in_flight;
 	struct list_head tx_reqs;
 	struct list_head tx_unlinks;
 	wait_queue_head_t tx_wq;
+
+	struct usbip_budget budget;
 };
 
 /**
@@ -95,7 +107,8 @@ enum stub_buf_kind {
 
 /**
  * struct stub_req - one CMD_SUBMIT being served
- * @list: in stub_device.in_flight or .tx_reqs (req_lock)
+ * @list: in stub_device.tx_reqs (req_lock)
+ * @node: in stub_device.in_flight while the URB is submitted (req_lock)
  * @sdev: owner
  * @urb: the URB, NULL for requests the server carries out itself
  * @seqnum: of the CMD_SUBMIT
@@ -104,6 +117,7 @@ enum stub_buf_kind {
  * @dir_in: the data stage really is IN (payload goes into RET_SUBMIT)
  * @kind: see enum stub_buf_kind
  * @len: transfer_buffer_length
+ * @charged: bytes charged to stub_device.budget (with one URB)
  * @data: linear buffer
  * @sgl: page list (SG and SPLIT)
  * @nents: entries of @sgl
@@ -121,6 +135,7 @@ enum stub_buf_kind {
  */
 struct stub_req {
 	struct list_head list;
+	struct rb_node node;
 	struct stub_device *sdev;
 	struct urb *urb;
 	u32 seqnum;
@@ -130,6 +145,7 @@ struct stub_req {
 
 	enum stub_buf_kind kind;
 	u32 len;
+	u32 charged;
 	void *data;
 	struct scatterlist *sgl;
 	unsigned int nents;
@@ -175,7 +191,13 @@ int stub_rx_loop(struct usbip_conn *conn);
 int stub_tx_loop(struct usbip_conn *conn);
 void stub_complete(struct urb *urb);
 void stub_req_free(struct stub_req *req);
+void stub_unlink_free(struct stub_device *sdev, struct stub_unlink *ul);
 void stub_queue_done(struct stub_device *sdev, struct stub_req *req);
+struct stub_req *stub_in_flight_find(struct stub_device *sdev, u32 seqnum);
+bool stub_in_flight_add(struct stub_device *sdev, struct stub_req *req);
+/* stub_kill_in_flight(): every endpoint */
+#define STUB_EP_ALL	(-1)
+unsigned int stub_kill_in_flight(struct stub_device *sdev, int epaddr);
 void stub_kill_all(struct stub_device *sdev);
 
 #endif /* USBIP_STUB_H */

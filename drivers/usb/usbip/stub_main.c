@@ -26,6 +26,27 @@ module_param_named(use_sg, stub_use_sg, bool, 0644);
 MODULE_PARM_DESC(use_sg,
 		 "submit large bulk transfers as one scatter-gather URB when the host controller allows it (default Y); N always splits them");
 
+/*
+ * What one connection may hold (struct stub_device.budget): requests from
+ * their CMD_SUBMIT until their RET_SUBMIT is sent, and their transfer
+ * buffers.  A fast USB 3 disk under UAS keeps about 32 requests of up to
+ * 1 MiB in flight (32 MiB), and the answers on their way through the
+ * socket count too, so 64 MiB leaves that twice over; 1024 requests is far
+ * above any driver's queue (usb-storage 1, UAS 32-256, audio and video a
+ * handful of iso URBs per endpoint) and bounds the bookkeeping (about 1 KiB
+ * per request) as well.  Over either, the rx thread stops reading the
+ * socket until answers have gone out.
+ */
+unsigned int stub_max_urbs = 1024;
+module_param_named(max_urbs, stub_max_urbs, uint, 0644);
+MODULE_PARM_DESC(max_urbs,
+		 "requests one connection may hold before the server stops reading it (default 1024; read when a connection starts)");
+
+unsigned long stub_max_bytes = 64UL << 20;
+module_param_named(max_bytes, stub_max_bytes, ulong, 0644);
+MODULE_PARM_DESC(max_bytes,
+		 "transfer buffer bytes one connection may hold before the server stops reading it (default 64 MiB; read when a connection starts)");
+
 unsigned int stub_fail_alloc;
 module_param_named(fail_alloc, stub_fail_alloc, uint, 0600);
 MODULE_PARM_DESC(fail_alloc,
@@ -254,6 +275,8 @@ static ssize_t usbip_sockfd_store(struct device *dev, struct device_attribute *a
 	spin_lock_irq(&sdev->req_lock);
 	sdev->stopping = false;
 	spin_unlock_irq(&sdev->req_lock);
+	usbip_budget_set_limits(&sdev->budget, READ_ONCE(stub_max_urbs),
+				READ_ONCE(stub_max_bytes));
 
 	ret = usbip_conn_start(&sdev->conn, sock);
 	if (ret)
@@ -389,10 +412,11 @@ static int stub_probe(struct usb_device *udev)
 	sdev->status = SDEV_ST_AVAILABLE;
 	mutex_init(&sdev->lock);
 	spin_lock_init(&sdev->req_lock);
-	INIT_LIST_HEAD(&sdev->in_flight);
+	sdev->in_flight = RB_ROOT;
 	INIT_LIST_HEAD(&sdev->tx_reqs);
 	INIT_LIST_HEAD(&sdev->tx_unlinks);
 	init_waitqueue_head(&sdev->tx_wq);
+	usbip_budget_init(&sdev->budget);
 	usbip_conn_init(&sdev->conn, dev_name(dev), &stub_conn_ops, &sdev->lock);
 
 	/*

@@ -52,15 +52,20 @@ static int stub_rx_sock_err(struct stub_device *sdev, const struct usbip_pdu *pd
 	return err;
 }
 
-static struct stub_req *stub_find_in_flight(struct stub_device *sdev, u32 seqnum)
+/*
+ * Charges a command to the connection's budget, waiting (and not reading
+ * the socket) while the connection holds its limit.  Return: 0, or the
+ * error that ends the connection (already reported).
+ */
+static int stub_rx_charge(struct stub_device *sdev, u32 urbs, u64 bytes)
 {
-	struct stub_req *req;
+	int ret = usbip_budget_charge(&sdev->budget, sdev->conn.sock, urbs, bytes);
 
-	lockdep_assert_held(&sdev->req_lock);
-	list_for_each_entry(req, &sdev->in_flight, list)
-		if (req->seqnum == seqnum)
-			return req;
-	return NULL;
+	if (ret == -EINTR)
+		return ret;	/* stopped */
+	if (ret)
+		return stub_rx_sock_err(sdev, NULL, ret, NULL);
+	return 0;
 }
 
 /* ------------------------------------------------------------------ */
@@ -73,6 +78,7 @@ enum stub_ctrl_op {
 	STUB_CTRL_SET_INTERFACE,
 	STUB_CTRL_CLEAR_HALT,
 	STUB_CTRL_PORT_RESET,
+	STUB_CTRL_SET_ADDRESS,
 };
 
 static enum stub_ctrl_op stub_ctrl_classify(const struct usb_ctrlrequest *setup)
@@ -81,6 +87,8 @@ static enum stub_ctrl_op stub_ctrl_classify(const struct usb_ctrlrequest *setup)
 	case USB_DIR_OUT | USB_TYPE_STANDARD | USB_RECIP_DEVICE:
 		if (setup->bRequest == USB_REQ_SET_CONFIGURATION)
 			return STUB_CTRL_SET_CONFIG;
+		if (setup->bRequest == USB_REQ_SET_ADDRESS)
+			return STUB_CTRL_SET_ADDRESS;
 		break;
 	case USB_DIR_OUT | USB_TYPE_STANDARD | USB_RECIP_INTERFACE:
 		if (setup->bRequest == USB_REQ_SET_INTERFACE)
@@ -101,59 +109,6 @@ static enum stub_ctrl_op stub_ctrl_classify(const struct usb_ctrlrequest *setup)
 }
 
 /*
- * Stops the URBs of ours queued on the endpoint @epaddr (number and
- * direction bit, as in the wIndex of CLEAR_FEATURE(ENDPOINT_HALT)), which
- * must not hold any when its halt is cleared and its toggle reset: EHCI
- * warns about a busy endpoint, xHCI refuses the reset.  Each URB is
- * unlinked (status -ECONNRESET, as a CMD_UNLINK would give) and waited
- * for; its completion answers it once, through the usual path (RET_SUBMIT,
- * or RET_UNLINK if the client's own CMD_UNLINK of it is pending), and a
- * later CMD_UNLINK no longer finds it in flight.  Runs in the rx thread,
- * the only one that submits new URBs, so the loop is bounded by the
- * number found at the start.  Endpoint 0 is left alone: a control
- * endpoint has no toggle to reset and the request itself is on it.
- */
-static void stub_ep_stop(struct stub_device *sdev, u16 epaddr)
-{
-	unsigned int num = epaddr & USB_ENDPOINT_NUMBER_MASK;
-	bool in = epaddr & USB_DIR_IN;
-	unsigned int left = 0, n = 0;
-	struct stub_req *req;
-	struct urb *urb;
-
-	if (!num)
-		return;
-	spin_lock_irq(&sdev->req_lock);
-	list_for_each_entry(req, &sdev->in_flight, list)
-		if (usb_pipeendpoint(req->urb->pipe) == num && !!usb_pipein(req->urb->pipe) == in)
-			left++;
-	spin_unlock_irq(&sdev->req_lock);
-
-	while (left--) {
-		urb = NULL;
-		spin_lock_irq(&sdev->req_lock);
-		list_for_each_entry(req, &sdev->in_flight, list) {
-			if (usb_pipeendpoint(req->urb->pipe) == num &&
-			    !!usb_pipein(req->urb->pipe) == in) {
-				urb = usb_get_urb(req->urb);
-				break;
-			}
-		}
-		spin_unlock_irq(&sdev->req_lock);
-		if (!urb)
-			break;
-		/* unlink gives -ECONNRESET; kill waits for the completion */
-		usb_unlink_urb(urb);
-		usb_kill_urb(urb);
-		usb_put_urb(urb);
-		n++;
-	}
-	if (n)
-		usbip_dev_dbg(USBIP_DBG_STUB_RX, &sdev->udev->dev,
-			      "clear halt ep %#x: %u queued URBs stopped first\n", epaddr, n);
-}
-
-/*
  * Carries out @op with the USB core's functions, which keep the core's
  * view of the device (configuration, interfaces, toggles) in step.
  * Return: the result for the RET_SUBMIT status.
@@ -164,19 +119,37 @@ static int stub_ctrl_do(struct stub_device *sdev, enum stub_ctrl_op op,
 	struct usb_device *udev = sdev->udev;
 	u16 value = le16_to_cpu(setup->wValue);
 	u16 index = le16_to_cpu(setup->wIndex);
-	unsigned int pipe;
+	unsigned int pipe, n;
 	int ret;
 
+	if (op == STUB_CTRL_SET_ADDRESS) {
+		/*
+		 * The address belongs to this host's USB core and host
+		 * controller, which gave it when the device was enumerated;
+		 * a device that moved behind their back would be lost.  The
+		 * client's view (its own vhci address) is not ours to change.
+		 */
+		usbip_dev_dbg(USBIP_DBG_STUB_RX, &udev->dev,
+			      "client SET_ADDRESS %u answered without effect\n", value);
+		return 0;
+	}
+
 	if (op == STUB_CTRL_CLEAR_HALT) {
-		stub_ep_stop(sdev, index);
+		/*
+		 * Our URBs still queued on the endpoint first: a host
+		 * controller refuses (xHCI) or warns about (EHCI) a reset of
+		 * a busy endpoint.  Ep0 carries this very request.
+		 */
+		n = index & USB_ENDPOINT_NUMBER_MASK ?
+			stub_kill_in_flight(sdev, index & (USB_DIR_IN | USB_ENDPOINT_NUMBER_MASK)) : 0;
 		/* usb_clear_halt() only uses the number and direction */
 		if (index & USB_DIR_IN)
 			pipe = usb_rcvbulkpipe(udev, index & USB_ENDPOINT_NUMBER_MASK);
 		else
 			pipe = usb_sndbulkpipe(udev, index & USB_ENDPOINT_NUMBER_MASK);
 		ret = usb_clear_halt(udev, pipe);
-		usbip_dev_dbg(USBIP_DBG_STUB_RX, &udev->dev, "clear halt ep %#x: %d\n",
-			      index, ret);
+		usbip_dev_dbg(USBIP_DBG_STUB_RX, &udev->dev,
+			      "clear halt ep %#x: %d (%u URBs stopped first)\n", index, ret, n);
 		return ret;
 	}
 
@@ -195,8 +168,16 @@ static int stub_ctrl_do(struct stub_device *sdev, enum stub_ctrl_op op,
 			      "set interface %u alt %u: %d\n", index, value, ret);
 		break;
 	case STUB_CTRL_PORT_RESET:
+		/*
+		 * As a driver must before a reset (pre_reset), take our own
+		 * URBs off the host controller first; each is answered to the
+		 * client as its completion says (killed: -ENOENT).  Only this
+		 * thread submits, so none is added meanwhile.
+		 */
+		n = stub_kill_in_flight(sdev, STUB_EP_ALL);
 		ret = usb_reset_device(udev);
-		usbip_dev_dbg(USBIP_DBG_STUB_RX, &udev->dev, "port reset: %d\n", ret);
+		usbip_dev_dbg(USBIP_DBG_STUB_RX, &udev->dev,
+			      "port reset: %d (%u URBs stopped first)\n", ret, n);
 		break;
 	default:
 		ret = -EINVAL;
@@ -453,7 +434,7 @@ static int stub_rx_submit(struct stub_device *sdev, const struct usbip_pdu *pdu)
 		return stub_rx_fail(sdev, pdu, -EPROTO, "devid is not the exported device");
 
 	spin_lock_irq(&sdev->req_lock);
-	dup = stub_find_in_flight(sdev, pdu->seqnum);
+	dup = stub_in_flight_find(sdev, pdu->seqnum);
 	spin_unlock_irq(&sdev->req_lock);
 	if (dup)
 		return stub_rx_fail(sdev, pdu, -EPROTO, "seqnum of an URB still in flight");
@@ -466,9 +447,17 @@ static int stub_rx_submit(struct stub_device *sdev, const struct usbip_pdu *pdu)
 	if (n_iso && type != USB_ENDPOINT_XFER_ISOC)
 		return stub_rx_fail(sdev, pdu, -EPROTO, "iso packets for a non-iso endpoint");
 
+	/* from here until its answer is sent, the request holds budget */
+	ret = stub_rx_charge(sdev, 1, pdu->submit.transfer_buffer_length);
+	if (ret)
+		return ret;
 	req = kzalloc(sizeof(*req), GFP_KERNEL);
-	if (!req)
+	if (!req) {
+		usbip_budget_release(&sdev->budget, 1, pdu->submit.transfer_buffer_length);
 		return stub_rx_fail(sdev, pdu, -ENOMEM, "out of memory");
+	}
+	req->charged = pdu->submit.transfer_buffer_length;
+	RB_CLEAR_NODE(&req->node);
 	req->sdev = sdev;
 	req->seqnum = pdu->seqnum;
 	req->ep = pdu->ep;
@@ -581,14 +570,22 @@ static int stub_rx_submit(struct stub_device *sdev, const struct usbip_pdu *pdu)
 		      req->kind);
 
 	spin_lock_irq(&sdev->req_lock);
-	list_add_tail(&req->list, &sdev->in_flight);
+	dup = !stub_in_flight_add(sdev, req);
 	spin_unlock_irq(&sdev->req_lock);
+	if (dup) {
+		/* checked above, and only this thread adds */
+		ret = stub_rx_fail(sdev, pdu, -EPROTO, "seqnum of an URB still in flight");
+		goto err_free;
+	}
 
 	ret = usb_submit_urb(urb, GFP_KERNEL);
 	if (ret) {
 		/* never reached the HCD: answer with the error */
 		spin_lock_irq(&sdev->req_lock);
-		list_del_init(&req->list);
+		if (!RB_EMPTY_NODE(&req->node)) {
+			rb_erase(&req->node, &sdev->in_flight);
+			RB_CLEAR_NODE(&req->node);
+		}
 		spin_unlock_irq(&sdev->req_lock);
 		usbip_dev_dbg(USBIP_DBG_STUB_RX, &udev->dev,
 			      "submit seqnum %u failed: %d\n", req->seqnum, ret);
@@ -611,40 +608,51 @@ static int stub_rx_unlink(struct stub_device *sdev, const struct usbip_pdu *pdu)
 	struct stub_unlink *ul;
 	struct stub_req *req;
 	struct urb *urb = NULL;
+	int ret;
 
 	if (pdu->devid != sdev->devid)
 		return stub_rx_fail(sdev, pdu, -EPROTO, "devid is not the exported device");
 
-	ul = kzalloc(sizeof(*ul), GFP_KERNEL);
-	if (!ul)
-		return stub_rx_fail(sdev, pdu, -ENOMEM, "out of memory");
-
 	spin_lock_irq(&sdev->req_lock);
-	req = stub_find_in_flight(sdev, pdu->unlink.seqnum);
+	req = stub_in_flight_find(sdev, pdu->unlink.seqnum);
 	if (req && !req->unlinking) {
 		/* answered with the request when its URB comes back */
 		req->unlinking = true;
 		req->unlink_seqnum = pdu->seqnum;
 		urb = usb_get_urb(req->urb);
-	} else {
-		/* done, unknown, or already being unlinked: nothing to cancel */
-		ul->seqnum = pdu->seqnum;
-		ul->status = 0;
-		list_add_tail(&ul->list, &sdev->tx_unlinks);
-		ul = NULL;
 	}
 	spin_unlock_irq(&sdev->req_lock);
 
 	usbip_dev_dbg(USBIP_DBG_STUB_RX, &sdev->udev->dev, "unlink seqnum %u -> %u: %s\n",
 		      pdu->seqnum, pdu->unlink.seqnum, urb ? "in flight" : "not in flight");
 	if (urb) {
-		kfree(ul);
 		/* the completion sees ->unlinking and resubmits no piece */
 		usb_unlink_urb(urb);
 		usb_put_urb(urb);
-	} else {
-		wake_up(&sdev->tx_wq);
+		return 0;
 	}
+
+	/*
+	 * Done, unknown, or already being unlinked: nothing to cancel, a
+	 * RET_UNLINK 0 of our own.  It holds budget until it is sent, so a
+	 * flood of these whose answers are not read stops being read.  Only
+	 * this thread adds to in_flight, so the target cannot appear there
+	 * while we wait.
+	 */
+	ret = stub_rx_charge(sdev, 1, sizeof(*ul));
+	if (ret)
+		return ret;
+	ul = kzalloc(sizeof(*ul), GFP_KERNEL);
+	if (!ul) {
+		usbip_budget_release(&sdev->budget, 1, sizeof(*ul));
+		return stub_rx_fail(sdev, pdu, -ENOMEM, "out of memory");
+	}
+	ul->seqnum = pdu->seqnum;
+	ul->status = 0;
+	spin_lock_irq(&sdev->req_lock);
+	list_add_tail(&ul->list, &sdev->tx_unlinks);
+	spin_unlock_irq(&sdev->req_lock);
+	wake_up(&sdev->tx_wq);
 	return 0;
 }
 

@@ -2,10 +2,10 @@
 /*
  * usbip-host: URB completion and the transmit thread.
  *
- * A completed request moves from stub_device.in_flight to .tx_reqs under
- * req_lock, so a CMD_UNLINK (which looks in in_flight only) either finds
- * it still in flight and marks it, or does not find it and is answered
- * with status 0.  A marked request is answered by the tx thread with a
+ * A completed request moves from the stub_device.in_flight tree to the
+ * .tx_reqs list under req_lock, so a CMD_UNLINK (which looks in in_flight
+ * only) either finds it still in flight and marks it, or does not find it
+ * and is answered with status 0.  A marked request is answered by the tx thread with a
  * RET_UNLINK -ECONNRESET alone when the unlink cut it short, otherwise
  * with its RET_SUBMIT followed by a RET_UNLINK 0.
  *
@@ -27,9 +27,12 @@
 /**
  * stub_req_free() - free a request, its URB and its buffers
  * @req: a request on no list, whose URB is not in flight
+ *
+ * Gives back what the request was charged to the connection's budget.
  */
 void stub_req_free(struct stub_req *req)
 {
+	usbip_budget_release(&req->sdev->budget, 1, req->charged);
 	if (req->urb) {
 		kfree(req->urb->setup_packet);
 		usb_free_urb(req->urb);
@@ -47,6 +50,79 @@ void stub_req_free(struct stub_req *req)
 	}
 	kfree(req->iso);
 	kfree(req);
+}
+
+/**
+ * stub_unlink_free() - free a RET_UNLINK of our own and give back its charge
+ * @sdev: the device
+ * @ul: an answer on no list
+ */
+void stub_unlink_free(struct stub_device *sdev, struct stub_unlink *ul)
+{
+	kfree(ul);
+	usbip_budget_release(&sdev->budget, 1, sizeof(*ul));
+}
+
+/**
+ * stub_in_flight_find() - the in-flight request with a seqnum
+ * @sdev: the device
+ * @seqnum: of its CMD_SUBMIT
+ *
+ * Return: the request, or NULL.  Caller holds req_lock.
+ */
+struct stub_req *stub_in_flight_find(struct stub_device *sdev, u32 seqnum)
+{
+	struct rb_node *n = sdev->in_flight.rb_node;
+	struct stub_req *req;
+
+	lockdep_assert_held(&sdev->req_lock);
+	while (n) {
+		req = rb_entry(n, struct stub_req, node);
+		if (seqnum < req->seqnum)
+			n = n->rb_left;
+		else if (seqnum > req->seqnum)
+			n = n->rb_right;
+		else
+			return req;
+	}
+	return NULL;
+}
+
+/**
+ * stub_in_flight_add() - enter a request in the in-flight tree
+ * @sdev: the device
+ * @req: a request on no list and in no tree
+ *
+ * Return: false (and @req not entered) if its seqnum is in flight already.
+ * Caller holds req_lock.
+ */
+bool stub_in_flight_add(struct stub_device *sdev, struct stub_req *req)
+{
+	struct rb_node **link = &sdev->in_flight.rb_node, *parent = NULL;
+	struct stub_req *cur;
+
+	lockdep_assert_held(&sdev->req_lock);
+	while (*link) {
+		parent = *link;
+		cur = rb_entry(parent, struct stub_req, node);
+		if (req->seqnum < cur->seqnum)
+			link = &parent->rb_left;
+		else if (req->seqnum > cur->seqnum)
+			link = &parent->rb_right;
+		else
+			return false;
+	}
+	rb_link_node(&req->node, parent, link);
+	rb_insert_color(&req->node, &sdev->in_flight);
+	return true;
+}
+
+/* Takes @req out of the in-flight tree; req_lock held. */
+static void stub_in_flight_del(struct stub_device *sdev, struct stub_req *req)
+{
+	lockdep_assert_held(&sdev->req_lock);
+	rb_erase(&req->node, &sdev->in_flight);
+	RB_CLEAR_NODE(&req->node);
 }
 
 /**
@@ -108,10 +184,77 @@ void stub_complete(struct urb *urb)
 	if (req->unlinking)
 		req->unlinked = status == -ECONNRESET || status == -ENOENT;
 	req->status = status;
-	list_move_tail(&req->list, &sdev->tx_reqs);
+	stub_in_flight_del(sdev, req);
+	list_add_tail(&req->list, &sdev->tx_reqs);
 	spin_unlock_irqrestore(&sdev->req_lock, flags);
 
 	wake_up(&sdev->tx_wq);
+}
+
+/* Does @req's URB belong to the endpoint address @epaddr (STUB_EP_ALL: any)? */
+static bool stub_req_on_ep(const struct stub_req *req, int epaddr)
+{
+	unsigned int pipe = req->urb->pipe;
+
+	if (epaddr == STUB_EP_ALL)
+		return true;
+	return usb_pipeendpoint(pipe) == (epaddr & USB_ENDPOINT_NUMBER_MASK) &&
+	       !!usb_pipein(pipe) == !!(epaddr & USB_DIR_IN);
+}
+
+/**
+ * stub_kill_in_flight() - kill the submitted URBs of the connection
+ * @sdev: the device
+ * @epaddr: only those of this endpoint address (number | USB_DIR_IN), or
+ *	STUB_EP_ALL for every one
+ *
+ * Each killed request goes to tx_reqs as its completion sees it (status
+ * -ENOENT for STUB_EP_ALL, -ECONNRESET for one endpoint, as a cancel
+ * before a halt is cleared; or answered by RET_UNLINK alone if the client
+ * was unlinking it), so each still gets exactly one answer unless the
+ * connection is being torn down.  The caller is the only one that submits:
+ * the rx thread itself, or anyone once the rx thread is stopped.
+ *
+ * Return: the number of URBs killed.
+ */
+unsigned int stub_kill_in_flight(struct stub_device *sdev, int epaddr)
+{
+	struct stub_req *req;
+	struct rb_node *node;
+	unsigned int left = 0, n = 0;
+	struct urb *urb;
+
+	/*
+	 * Nobody submits meanwhile, so the URBs found now are all there is
+	 * to stop; bounding the loop by them also bounds it if a killed
+	 * request ever stayed in the tree.
+	 */
+	spin_lock_irq(&sdev->req_lock);
+	for (node = rb_first(&sdev->in_flight); node; node = rb_next(node))
+		left += stub_req_on_ep(rb_entry(node, struct stub_req, node), epaddr);
+	spin_unlock_irq(&sdev->req_lock);
+
+	while (left--) {
+		urb = NULL;
+		spin_lock_irq(&sdev->req_lock);
+		for (node = rb_first(&sdev->in_flight); node; node = rb_next(node)) {
+			req = rb_entry(node, struct stub_req, node);
+			if (stub_req_on_ep(req, epaddr)) {
+				urb = usb_get_urb(req->urb);
+				break;
+			}
+		}
+		spin_unlock_irq(&sdev->req_lock);
+		if (!urb)
+			break;
+		if (epaddr != STUB_EP_ALL)
+			usb_unlink_urb(urb);
+		/* returns once the completion moved req to tx_reqs */
+		usb_kill_urb(urb);
+		usb_put_urb(urb);
+		n++;
+	}
+	return n;
 }
 
 /**
@@ -124,23 +267,16 @@ void stub_kill_all(struct stub_device *sdev)
 	struct stub_req *req, *tmp;
 	LIST_HEAD(reqs);
 	LIST_HEAD(unlinks);
-	struct urb *urb;
-	unsigned int n = 0;
+	unsigned int n;
 
 	lockdep_assert_held(&sdev->lock);
 
 	spin_lock_irq(&sdev->req_lock);
 	sdev->stopping = true;
-	while (!list_empty(&sdev->in_flight)) {
-		req = list_first_entry(&sdev->in_flight, struct stub_req, list);
-		urb = usb_get_urb(req->urb);
-		spin_unlock_irq(&sdev->req_lock);
-		/* returns once the completion moved req to tx_reqs */
-		usb_kill_urb(urb);
-		usb_put_urb(urb);
-		n++;
-		spin_lock_irq(&sdev->req_lock);
-	}
+	spin_unlock_irq(&sdev->req_lock);
+	n = stub_kill_in_flight(sdev, STUB_EP_ALL);
+
+	spin_lock_irq(&sdev->req_lock);
 	list_splice_init(&sdev->tx_reqs, &reqs);
 	list_splice_init(&sdev->tx_unlinks, &unlinks);
 	spin_unlock_irq(&sdev->req_lock);
@@ -151,7 +287,7 @@ void stub_kill_all(struct stub_device *sdev)
 	}
 	list_for_each_entry_safe(ul, ul_tmp, &unlinks, list) {
 		list_del(&ul->list);
-		kfree(ul);
+		stub_unlink_free(sdev, ul);
 	}
 	usbip_dev_dbg(USBIP_DBG_STUB, &sdev->udev->dev, "%u URBs killed\n", n);
 }
@@ -273,7 +409,7 @@ int stub_tx_loop(struct usbip_conn *conn)
 			stub_req_free(req);
 		} else if (ul) {
 			ret = stub_send_unlink(sdev, ul->seqnum, ul->status);
-			kfree(ul);
+			stub_unlink_free(sdev, ul);
 		}
 		if (ret)
 			break;

@@ -2,13 +2,15 @@
 /*
  * usbip-core: the kernel API shared by vhci-hcd, usbip-host and usbip-vudc.
  *
- * Three parts, each in its own file:
+ * Four parts, each in its own file:
  *
  *  - usbip_proto.[ch]: the wire format (plain C, see usbip_proto.h);
  *  - usbip_sock.c: socket lookup and exact-length send/receive of
  *    headers, linear or scatter-gather payloads and iso descriptors;
  *  - usbip_event.c: struct usbip_conn, the life cycle of one connection
- *    and its error handling.
+ *    and its error handling;
+ *  - usbip_budget.c: struct usbip_budget, the bound on what a server's
+ *    connection holds, enforced by not reading (backpressure).
  *
  * Plus usbip_flags.c (URB_* <-> USBIP_URB_* translation) and the debug
  * mask in usbip_core_main.c.
@@ -27,6 +29,8 @@
  *    may call usbip_conn_wait() or usbip_conn_destroy() while holding it.
  *  - usbip_conn_event() may be called from any context (including hard
  *    irq and the ops themselves) and never sleeps.
+ *  - struct usbip_budget.lock is innermost: it may be taken under any
+ *    driver lock (irq-safe), and nothing is taken under it.
  */
 #ifndef USBIP_COMMON_H
 #define USBIP_COMMON_H
@@ -326,6 +330,39 @@ int usbip_conn_event(struct usbip_conn *conn, unsigned long events, int err,
 void usbip_conn_wait(struct usbip_conn *conn);
 void usbip_conn_destroy(struct usbip_conn *conn);
 enum usbip_conn_state usbip_conn_state(struct usbip_conn *conn);
+
+/* ------------------------------------------------------------------ */
+/* Per-connection budget (usbip_budget.c)                              */
+/* ------------------------------------------------------------------ */
+
+/**
+ * struct usbip_budget - the requests and bytes one connection may hold
+ * @lock: protects the fields below (irq-safe, innermost)
+ * @urbs: requests charged: URBs from their command until their answer
+ *	is sent, answers of the server's own that wait to be sent
+ * @bytes: bytes charged (transfer buffers)
+ * @max_urbs: limit of @urbs
+ * @max_bytes: limit of @bytes
+ * @wq: the receive thread waits here for room
+ *
+ * The receive thread charges each command before it allocates for it and
+ * waits, without reading the socket, while there is no room: see
+ * usbip_budget.c.
+ */
+struct usbip_budget {
+	spinlock_t lock;
+	u32 urbs;
+	u64 bytes;
+	u32 max_urbs;
+	u64 max_bytes;
+	wait_queue_head_t wq;
+};
+
+void usbip_budget_init(struct usbip_budget *b);
+void usbip_budget_set_limits(struct usbip_budget *b, u32 max_urbs, u64 max_bytes);
+int usbip_budget_charge(struct usbip_budget *b, struct socket *sock, u32 urbs, u64 bytes);
+void usbip_budget_release(struct usbip_budget *b, u32 urbs, u64 bytes);
+void usbip_budget_used(struct usbip_budget *b, u32 *urbs, u64 *bytes);
 
 /* internal to usbip-core */
 int usbip_event_init(void);

@@ -287,6 +287,31 @@ int usbip_pdu_packets(const struct usbip_pdu *pdu)
 USBIP_PROTO_EXPORT(usbip_pdu_packets);
 
 /**
+ * usbip_budget_admits() - may a connection take on one more request
+ * @used_urbs: requests (URBs, pending answers) the connection holds
+ * @used_bytes: bytes the connection holds
+ * @max_urbs: the connection's limit of requests
+ * @max_bytes: the connection's limit of bytes
+ * @urbs: requests the new one adds
+ * @bytes: bytes the new one adds
+ *
+ * A connection that holds nothing always admits the next request, however
+ * large (each request is bounded by USBIP_MAX_TRANSFER on its own), so a
+ * limit below one request slows a peer down but never stalls it for good.
+ *
+ * Return: true if the request fits within both limits.
+ */
+bool usbip_budget_admits(u32 used_urbs, u64 used_bytes, u32 max_urbs, u64 max_bytes,
+			 u32 urbs, u64 bytes)
+{
+	if (!used_urbs && !used_bytes)
+		return true;
+	return urbs <= max_urbs && used_urbs <= max_urbs - urbs &&
+	       bytes <= max_bytes && used_bytes <= max_bytes - bytes;
+}
+USBIP_PROTO_EXPORT(usbip_budget_admits);
+
+/**
  * usbip_check_ret_submit() - validate a RET_SUBMIT against its request
  * @ret: a RET_SUBMIT that passed usbip_pdu_check()
  * @buffer_length: size of the transfer buffer of the URB it answers

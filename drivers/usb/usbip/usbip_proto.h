@@ -175,6 +175,8 @@ int usbip_pdu_packets(const struct usbip_pdu *pdu);
 int usbip_ctrl_check(u32 wire_dir, const u8 *setup, u32 length, bool *dir_in, u32 *stage,
 		     const char **reason);
 int usbip_setup_std_check(const u8 *setup, const char **reason);
+bool usbip_budget_admits(u32 used_urbs, u64 used_bytes, u32 max_urbs, u64 max_bytes,
+			 u32 urbs, u64 bytes);
 
 void usbip_iso_desc_encode(const struct usbip_iso_desc *desc, u8 *buf);
 void usbip_iso_desc_decode(struct usbip_iso_desc *desc, const u8 *buf);
