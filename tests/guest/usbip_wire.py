@@ -221,6 +221,27 @@ def devlist(host="127.0.0.1", port=3240, timeout=30):
         s.close()
 
 
+def wait_closed(sock, secs):
+    """True once the peer closes sock within secs (what it sends until then
+    is read and dropped); False if it stays open.  The socket's timeout is
+    restored."""
+    end = time.monotonic() + secs
+    old = sock.gettimeout()
+    try:
+        while time.monotonic() < end:
+            sock.settimeout(max(0.05, end - time.monotonic()))
+            try:
+                if not sock.recv(1 << 16):
+                    return True
+            except (ConnectionResetError, BrokenPipeError):
+                return True
+            except socket.timeout:
+                return False
+        return False
+    finally:
+        sock.settimeout(old)
+
+
 # ------------------------------------------------------------------
 # The client end of the URB protocol
 
@@ -336,21 +357,7 @@ class Client:
     def closed(self, secs=30):
         """True once the server closes the connection within secs (what it
         sends until then is read and dropped); False if it stays open."""
-        end = time.monotonic() + secs
-        old = self.s.gettimeout()
-        try:
-            while time.monotonic() < end:
-                self.s.settimeout(max(0.05, end - time.monotonic()))
-                try:
-                    if not self.s.recv(1 << 16):
-                        return True
-                except (ConnectionResetError, BrokenPipeError):
-                    return True
-                except socket.timeout:
-                    return False
-            return False
-        finally:
-            self.s.settimeout(old)
+        return wait_closed(self.s, secs)
 
     def close(self):
         self.s.close()
@@ -408,17 +415,7 @@ class FakeServer:
 
     def closed(self, secs=20):
         """True once the client shuts the connection within secs."""
-        end = time.monotonic() + secs
-        while time.monotonic() < end:
-            self.s.settimeout(max(0.05, end - time.monotonic()))
-            try:
-                if not self.s.recv(1 << 16):
-                    return True
-            except (ConnectionResetError, BrokenPipeError):
-                return True
-            except socket.timeout:
-                return False
-        return False
+        return wait_closed(self.s, secs)
 
     def close(self):
         self.s.close()
