@@ -179,7 +179,8 @@ static int vhci_rx_ret_submit(struct vhci_port *port, const struct usbip_pdu *pd
 		priv->receiving = false;
 		/* on error the connection's shutdown gives the URB back */
 		if (!ret)
-			vhci_priv_finish(priv, pdu->ret_submit.status, &giveback);
+			vhci_priv_finish(priv, usbip_ret_status(pdu->ret_submit.status),
+					 &giveback);
 		spin_unlock_irqrestore(lock, flags);
 		vhci_giveback(&giveback);
 		return ret;
