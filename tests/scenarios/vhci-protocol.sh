@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0
-# @desc: our vhci-hcd against a fake USB/IP server: sysfs errors, 32x15 ports, bad server input drops the connection with one clear line, unlink races are not errors, seqnum wrap, early RET_UNLINK, bounded unlink wait, detach vs unbind, unload with a device attached
+# @desc: our vhci-hcd against a fake USB/IP server: sysfs errors, 32x15 ports, bad server input drops the connection with one clear line, unlink races are not errors, seqnum wrap, early RET_UNLINK, bounded CMD_UNLINK records, bounded unlink wait, detach vs unbind, unload with a device attached
 # @kernels: 6.1
 # @vms: 1
 # @modules: ours
@@ -392,6 +392,69 @@ elif case == "early_unlink":
     os.close(fd)
     detach(port)
 
+elif case == "unlink_orphans":
+    # each bulk IN URB is discarded; the server answers its CMD_UNLINK with
+    # the URB's RET_SUBMIT (data and status 0: it completed meanwhile) and
+    # never with a RET_UNLINK.  The CMD_UNLINK records the client keeps to
+    # match a later RET_UNLINK must stay bounded (counted by the kmalloc
+    # alloc traces of slub_debug=U: their caller is vhci_urb_dequeue).
+    N, BOUND = 300, 64
+    if not os.path.isdir("/sys/kernel/debug/slab"):
+        os.system("mount -t debugfs none /sys/kernel/debug")
+    def live_unlinks():
+        import glob
+        n = 0
+        for t in glob.glob("/sys/kernel/debug/slab/*kmalloc-*/alloc_traces"):
+            with open(t) as f:
+                for l in f:
+                    x = l.split()
+                    if len(x) > 2 and x[0].isdigit() and x[1].startswith("vhci_urb_dequeue+") \
+                       and x[2] == "[vhci_hcd]":
+                        n += int(x[0])
+        return n
+    srv, dev, fd = attach_device(port)
+    base = live_unlinks()
+    answered = {}
+    def on_cmd(c):
+        if c["cmd"] != w.CMD_UNLINK:
+            return False
+        h = dev.held.pop(c["unlink_seq"], None)
+        if h:
+            d = answered[h["seq"]] = os.urandom(h["length"])
+            dev.send(w.ret_submit(h["seq"], actual=len(d), direction=h["dir"]) + d)
+        return True
+    dev.on_cmd = on_cmd
+    ok = 0
+    for i in range(N):
+        start = len(dev.cmds)
+        u = submit(fd, 0x81, 512)
+        c, nxt = held_submit(dev, start)
+        discard(fd, u)       # usb_kill_urb: back once the RET_SUBMIT is in
+        st = reap(fd, u)     # a killed URB reads -ENOENT; the data is there
+        if st != -2 or u.buf.raw != answered.get(c["seq"]):
+            fail("round %d: URB back with status %d and %s data" %
+                 (i, st, "the server's" if u.buf.raw == answered.get(c["seq"]) else "wrong"))
+            break
+        ok += 1
+    live = live_unlinks() - base
+    print("%d URBs discarded and completed with the server's data, no RET_UNLINK: "
+          "%d CMD_UNLINK records live" % (ok, live))
+    if live > BOUND:
+        fail("%d CMD_UNLINK records kept for %d unanswered CMD_UNLINKs (bound %d)" %
+             (live, ok, BOUND))
+    elif live < 1:
+        fail("no CMD_UNLINK record seen in the alloc traces: the case tests nothing")
+    st = status_line(port)
+    if not st or st[2] != "006":
+        fail("port %d not in use after the rounds: %r" % (port, st))
+    elif get_status(fd) != 2:
+        fail("GET_STATUS after the rounds")
+    os.close(fd)
+    detach(port)
+    wait("port %d free" % port, 20, lambda: status_line(port)[2] == "004")
+    left = wait("records freed on detach", 20, lambda: (live_unlinks() - base <= 0) or None)
+    print("records freed on detach")
+
 elif case == "unlink_unanswered":
     # the hub's 5 s control timeout unlinks the first request; the server
     # never answers the CMD_UNLINK
@@ -567,6 +630,19 @@ vm1() {
 	echo "$out" | sed 's/^/    server| /'
 	wait_for "port 0 free after early_unlink" 20 sh -c "[ \"\$(awk '\$2 == \"0000\" { print \$3 }' $VHCI/status)\" = 004 ]"
 	wire_enum 0 early_unlink
+
+	step "a server that answers CMD_UNLINKs with RET_SUBMITs only: the records of the CMD_UNLINKs stay bounded"
+	dmesg_mark "case unlink_orphans"
+	if out=$(wire_case unlink_orphans 0 2>&1); then
+		info "CMD_UNLINK records bounded"
+	else
+		case_fail "unlink_orphans: $(echo "$out" | grep FAIL | head -n 1)"
+	fi
+	echo "$out" | sed 's/^/    server| /'
+	wait_for "port 0 free after unlink_orphans" 20 sh -c "[ \"\$(awk '\$2 == \"0000\" { print \$3 }' $VHCI/status)\" = 004 ]"
+	[ "$(dmesg | sed -n '/vmtest-mark: case unlink_orphans$/,$p' | grep -c 'connection closed')" -le 1 ] ||
+		case_fail "unlink_orphans: more than one connection-closed line"
+	wire_enum 0 unlink_orphans
 
 	step "a server that stops answering: the wait for an unlinked URB is bounded (issue 10, defect 11)"
 	bound=$(cat /sys/module/vhci_hcd/parameters/unlink_timeout 2>/dev/null || echo 10)

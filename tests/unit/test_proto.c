@@ -569,6 +569,20 @@ static void test_check_ret_submit(void)
 	CHECK_REASON(ret, reason, "not a RET_SUBMIT");
 }
 
+/*
+ * A RET_SUBMIT's status is the result of a finished URB: -EINPROGRESS
+ * ("still pending" to a client driver) becomes -EPROTO; the rest as sent.
+ */
+static void test_ret_status(void)
+{
+	CHECK(usbip_ret_status(-EINPROGRESS) == -EPROTO);
+	CHECK(usbip_ret_status(0) == 0);
+	CHECK(usbip_ret_status(-EPIPE) == -EPIPE);
+	CHECK(usbip_ret_status(-ECONNRESET) == -ECONNRESET);
+	CHECK(usbip_ret_status(-ENOENT) == -ENOENT);
+	CHECK(usbip_ret_status(-EPROTO) == -EPROTO);
+}
+
 /* Control transfers: the setup packet and the wire direction must agree. */
 static void test_ctrl_check(void)
 {
@@ -1061,6 +1075,7 @@ static const struct test_case cases[] = {
 	T(test_ret_unlink_status),
 	T(test_ret_ignores_devid_dir_ep),
 	T(test_check_ret_submit),
+	T(test_ret_status),
 	T(test_cmd_names),
 	T(test_uapi_constants),
 	T(test_iso_desc_bytes),

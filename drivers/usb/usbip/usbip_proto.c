@@ -336,6 +336,23 @@ int usbip_check_ret_submit(const struct usbip_pdu *ret, u32 buffer_length,
 USBIP_PROTO_EXPORT(usbip_check_ret_submit);
 
 /**
+ * usbip_ret_status() - the status to give an URB back with, from a RET_SUBMIT
+ * @status: ret_submit.status of a RET_SUBMIT that passed usbip_pdu_check()
+ *
+ * A RET_SUBMIT reports a finished URB, but a server may send -EINPROGRESS,
+ * which a client driver reads as "still pending" (and may then wait for a
+ * completion that never comes, or reuse the URB too early): it is given
+ * back as a protocol error instead.
+ *
+ * Return: -EPROTO for -EINPROGRESS, else @status.
+ */
+s32 usbip_ret_status(s32 status)
+{
+	return status == -EINPROGRESS ? -EPROTO : status;
+}
+USBIP_PROTO_EXPORT(usbip_ret_status);
+
+/**
  * usbip_cmd_payload_len() - bytes of data following a CMD_* header
  * @cmd: a header that passed usbip_pdu_check()
  *

@@ -169,6 +169,7 @@ int usbip_pdu_decode(struct usbip_pdu *pdu, const u8 *buf, const char **reason);
 int usbip_pdu_check(const struct usbip_pdu *pdu, const char **reason);
 int usbip_check_ret_submit(const struct usbip_pdu *ret, u32 buffer_length,
 			   int submitted_packets, const char **reason);
+s32 usbip_ret_status(s32 status);
 u32 usbip_cmd_payload_len(const struct usbip_pdu *cmd);
 u32 usbip_ret_payload_len(const struct usbip_pdu *ret, bool dir_in);
 int usbip_pdu_packets(const struct usbip_pdu *pdu);

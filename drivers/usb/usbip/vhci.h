@@ -76,6 +76,14 @@
  */
 #define VHCI_MAX_GONE		64
 
+/*
+ * A CMD_UNLINK whose URB came back on a RET_SUBMIT waits only for its
+ * RET_UNLINK, to match it; this many are remembered per port (on
+ * port->orphans), the oldest forgotten first: a server that never sends
+ * the RET_UNLINK must not grow the client's memory.
+ */
+#define VHCI_MAX_ORPHANS	64
+
 /* Buckets of a port's sequence number table: 2^VHCI_SEQ_BITS. */
 #define VHCI_SEQ_BITS		5
 
@@ -136,6 +144,9 @@ struct vhci_seq {
  * @gone: vhci_unlinks recording URBs given back on a RET_UNLINK with
  *	status 0, whose RET_SUBMIT may still arrive (and is then dropped)
  * @n_gone: entries on @gone
+ * @orphans: vhci_unlinks sent whose URB came back on a RET_SUBMIT, still
+ *	waiting for their RET_UNLINK (oldest first, VHCI_MAX_ORPHANS at most)
+ * @n_orphans: entries on @orphans
  * @tx_wq: wakes the tx thread
  * @unlink_timer: fires when an unlinked URB is due back (vhci_unlink_timeout)
  * @rx_iso: rx thread scratch: iso descriptors and discarded payloads
@@ -166,6 +177,8 @@ struct vhci_port {
 	struct list_head unlink_rx;
 	struct list_head gone;
 	unsigned int n_gone;
+	struct list_head orphans;
+	unsigned int n_orphans;
 	wait_queue_head_t tx_wq;
 	struct timer_list unlink_timer;
 	struct usbip_iso_desc *rx_iso;
@@ -225,6 +238,8 @@ struct vhci {
  * @receiving: the rx thread is reading the RET_SUBMIT into the URB
  * @finished: the result is known; give back once not sending/receiving
  * @unlinking: a CMD_UNLINK was queued for it
+ * @unlink: that CMD_UNLINK until the URB's result is known (then it is
+ *	dropped if not sent yet, else moved to port->orphans), or NULL
  * @unlink_due: it was unlinked and must be given back by @unlink_deadline
  * @unlink_deadline: jiffies
  */
@@ -241,13 +256,14 @@ struct vhci_priv {
 	bool receiving;
 	bool finished;
 	bool unlinking;
+	struct vhci_unlink *unlink;
 	bool unlink_due;
 	unsigned long unlink_deadline;
 };
 
 /**
  * struct vhci_unlink - a CMD_UNLINK, or a record of a given-back URB
- * @node: on port->unlink_tx, port->unlink_rx or port->gone
+ * @node: on port->unlink_tx, port->unlink_rx, port->orphans or port->gone
  * @seq: in port->seqs: the sequence number of the CMD_UNLINK, or on
  *	port->gone that of the cancelled CMD_SUBMIT (VHCI_SEQ_GONE)
  * @seqnum: sequence number of the CMD_UNLINK
@@ -255,6 +271,7 @@ struct vhci_priv {
  * @dir_in: the cancelled URB was IN (to size a late RET_SUBMIT)
  * @sent: the tx thread took it off port->unlink_tx (it is on unlink_rx);
  *	from then on the rx thread may free it
+ * @orphan: it is on port->orphans
  */
 struct vhci_unlink {
 	struct list_head node;
@@ -263,6 +280,7 @@ struct vhci_unlink {
 	u32 target;
 	bool dir_in;
 	bool sent;
+	bool orphan;
 };
 
 static inline struct vhci_hcd *hcd_to_vh(struct usb_hcd *hcd)

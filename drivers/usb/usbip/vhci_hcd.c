@@ -479,6 +479,36 @@ u32 vhci_next_seqnum(struct vhci_port *port)
 	return port->seqnum;
 }
 
+/*
+ * The URB a CMD_UNLINK cancels has its result.  Not sent yet, the
+ * CMD_UNLINK is dropped; sent, it waits on port->orphans for the
+ * RET_UNLINK that answers it, and the oldest of those is forgotten once
+ * there are more than VHCI_MAX_ORPHANS (its RET_UNLINK, if it ever comes,
+ * is then dropped as one for nothing).  vhci->lock held.
+ */
+static void vhci_unlink_orphan(struct vhci_port *port, struct vhci_unlink *unlink)
+{
+	lockdep_assert_held(&port->vhci->lock);
+
+	if (!unlink->sent) {
+		list_del(&unlink->node);
+		hash_del(&unlink->seq.hnode);
+		kfree(unlink);
+		return;
+	}
+	unlink->orphan = true;
+	list_move_tail(&unlink->node, &port->orphans);
+	if (++port->n_orphans <= VHCI_MAX_ORPHANS)
+		return;
+	unlink = list_first_entry(&port->orphans, struct vhci_unlink, node);
+	list_del(&unlink->node);
+	hash_del(&unlink->seq.hnode);
+	port->n_orphans--;
+	usbip_dbg(USBIP_DBG_VHCI, "port %u: CMD_UNLINK %u never answered, forgotten\n",
+		  port->number, unlink->seqnum);
+	kfree(unlink);
+}
+
 /**
  * vhci_priv_finish() - record the result of an URB, give it back if idle
  * @priv: the URB's vhci_priv
@@ -496,6 +526,9 @@ void vhci_priv_finish(struct vhci_priv *priv, int status, struct list_head *give
 	if (!priv->finished) {
 		priv->finished = true;
 		priv->status = status;
+		if (priv->unlink)
+			vhci_unlink_orphan(priv->port, priv->unlink);
+		priv->unlink = NULL;
 	}
 	if (priv->sending || priv->receiving)
 		return;
@@ -730,6 +763,7 @@ static int vhci_urb_dequeue(struct usb_hcd *hcd, struct urb *urb, int status)
 	unlink->target = priv->seq.seqnum;
 	unlink->dir_in = usb_pipein(urb->pipe);
 	priv->unlinking = true;
+	priv->unlink = unlink;
 	list_add_tail(&unlink->node, &port->unlink_tx);
 	spin_unlock_irqrestore(&vh->vhci->lock, flags);
 	wake_up(&port->tx_wq);

@@ -224,9 +224,11 @@ static void vhci_conn_shutdown(struct usbip_conn *conn)
 	list_splice_init(&port->unlink_tx, &unlinks);
 	list_splice_init(&port->unlink_rx, &unlinks);
 	list_splice_init(&port->gone, &unlinks);
+	list_splice_init(&port->orphans, &unlinks);
 	list_for_each_entry(unlink, &unlinks, node)
 		hash_del(&unlink->seq.hnode);
 	port->n_gone = 0;
+	port->n_orphans = 0;
 	spin_unlock_irqrestore(&port->vhci->lock, flags);
 
 	/* not accepting: nothing sets it again until the next attach */
@@ -280,6 +282,7 @@ static void vhci_init_port(struct vhci *vhci, unsigned int index)
 	INIT_LIST_HEAD(&port->unlink_tx);
 	INIT_LIST_HEAD(&port->unlink_rx);
 	INIT_LIST_HEAD(&port->gone);
+	INIT_LIST_HEAD(&port->orphans);
 	init_waitqueue_head(&port->tx_wq);
 	hash_init(port->seqs);
 	timer_setup(&port->unlink_timer, vhci_unlink_timer_fn, 0);

@@ -11,7 +11,9 @@
  * the URB completed while being unlinked).  With status 0 a RET_SUBMIT
  * may still follow, so the sequence number is remembered on port->gone
  * and such a RET_SUBMIT is read and dropped instead of being an error.
- * A RET_UNLINK nobody waits for is dropped.
+ * A RET_UNLINK nobody waits for is dropped.  A CMD_UNLINK whose URB
+ * came back on a RET_SUBMIT first waits on port->orphans, a bounded list
+ * (see vhci_unlink_orphan()).
  */
 #define pr_fmt(fmt) "vhci-hcd: " fmt
 
@@ -177,7 +179,8 @@ static int vhci_rx_ret_submit(struct vhci_port *port, const struct usbip_pdu *pd
 		priv->receiving = false;
 		/* on error the connection's shutdown gives the URB back */
 		if (!ret)
-			vhci_priv_finish(priv, pdu->ret_submit.status, &giveback);
+			vhci_priv_finish(priv, usbip_ret_status(pdu->ret_submit.status),
+					 &giveback);
 		spin_unlock_irqrestore(lock, flags);
 		vhci_giveback(&giveback);
 		return ret;
@@ -222,9 +225,13 @@ static void vhci_rx_ret_unlink(struct vhci_port *port, const struct usbip_pdu *p
 	}
 	list_del(&unlink->node);
 	hash_del(&unlink->seq.hnode);
+	if (unlink->orphan)
+		port->n_orphans--;
 
-	priv = vhci_find_priv(port, unlink->target);
+	/* an orphan's target is back: its number may belong to a new URB */
+	priv = unlink->orphan ? NULL : vhci_find_priv(port, unlink->target);
 	if (priv) {
+		priv->unlink = NULL;	/* it is this one */
 		vhci_priv_finish(priv, -ECONNRESET, &giveback);
 		if (pdu->ret_unlink.status == 0) {
 			/* its RET_SUBMIT may still come: remember it */
