@@ -22,7 +22,11 @@ UNITS=$PREFIX/lib/systemd/system
 # is the outcome: modinfo and modprobe resolve to updates/.
 host_prepare() {
 	local idx
-	make -s -C "$VM_TOP" install KDIR="/usr/src/linux-headers-$KVER" \
+	# With the test build's flags: "make install" builds the modules in
+	# build/kmod/KVER, which every later scenario loads, and a release
+	# build there would take their test hooks away.  The release build's
+	# own install is checked by tests/install/check.sh.
+	make -s -C "$VM_TOP" install USBIP_SELFTEST=1 KDIR="/usr/src/linux-headers-$KVER" \
 		DESTDIR="$RUN_DIR/vm1/stage" || return 1
 	cmp -s <(cat "$RUN_DIR/vm1/stage/lib/modules/$KVER/updates/"*.ko) \
 		<(cat "$VM_TOP/build/kmod/$KVER/drivers/usb/usbip/"*.ko) || return 1
