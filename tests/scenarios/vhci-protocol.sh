@@ -553,6 +553,20 @@ expect_drop() {
 	info "$1 (port $p, speed $sp): connection dropped with '$2', port free again"
 }
 
+# wire_check CASE OK: runs wire_case CASE on port 0; says OK if it passed,
+# records a case failure with its first FAIL line if not; shows the fake
+# server's lines and waits until the port is free again.
+wire_check() {
+	local out
+	if out=$(wire_case "$1" 0 2>&1); then
+		info "$2"
+	else
+		case_fail "$1: $(echo "$out" | grep FAIL | head -n 1)"
+	fi
+	echo "$out" | sed 's/^/    server| /'
+	wait_for "port 0 free after $1" 20 sh -c "[ \"\$(awk '\$2 == \"0000\" { print \$3 }' $VHCI/status)\" = 004 ]"
+}
+
 vm1() {
 	local out
 
@@ -618,35 +632,17 @@ vm1() {
 
 	step "seqnum wrap: no new command takes the number of a pending URB (issue 10, defect 5)"
 	dmesg_mark "case wrap"
-	if out=$(wire_case wrap 0 2>&1); then
-		info "no number reused across the wrap"
-	else
-		case_fail "wrap: $(echo "$out" | grep FAIL | head -n 1)"
-	fi
-	echo "$out" | sed 's/^/    server| /'
-	wait_for "port 0 free after wrap" 20 sh -c "[ \"\$(awk '\$2 == \"0000\" { print \$3 }' $VHCI/status)\" = 004 ]"
+	wire_check wrap "no number reused across the wrap"
 	wire_enum 0 wrap
 
 	step "RET_UNLINK arriving while the tx thread sends its CMD_UNLINK (issue 10, defect 4)"
 	dmesg_mark "case early_unlink"
-	if out=$(wire_case early_unlink 0 2>&1); then
-		info "every CMD_UNLINK sent intact"
-	else
-		case_fail "early_unlink: $(echo "$out" | grep FAIL | head -n 1)"
-	fi
-	echo "$out" | sed 's/^/    server| /'
-	wait_for "port 0 free after early_unlink" 20 sh -c "[ \"\$(awk '\$2 == \"0000\" { print \$3 }' $VHCI/status)\" = 004 ]"
+	wire_check early_unlink "every CMD_UNLINK sent intact"
 	wire_enum 0 early_unlink
 
 	step "a server that answers CMD_UNLINKs with RET_SUBMITs only: the records of the CMD_UNLINKs stay bounded"
 	dmesg_mark "case unlink_orphans"
-	if out=$(wire_case unlink_orphans 0 2>&1); then
-		info "CMD_UNLINK records bounded"
-	else
-		case_fail "unlink_orphans: $(echo "$out" | grep FAIL | head -n 1)"
-	fi
-	echo "$out" | sed 's/^/    server| /'
-	wait_for "port 0 free after unlink_orphans" 20 sh -c "[ \"\$(awk '\$2 == \"0000\" { print \$3 }' $VHCI/status)\" = 004 ]"
+	wire_check unlink_orphans "CMD_UNLINK records bounded"
 	[ "$(dmesg | sed -n '/vmtest-mark: case unlink_orphans$/,$p' | grep -c 'connection closed')" -le 1 ] ||
 		case_fail "unlink_orphans: more than one connection-closed line"
 	wire_enum 0 unlink_orphans
