@@ -26,7 +26,8 @@ host_prepare() {
 	# build/kmod/KVER, which every later scenario loads, and a release
 	# build there would take their test hooks away.  The release build's
 	# own install is checked by tests/install/check.sh.
-	make -s -C "$VM_TOP" install USBIP_SELFTEST=1 KDIR="/usr/src/linux-headers-$KVER" \
+	# shellcheck disable=SC2086 # VM_KMAKE_FLAGS is a list of VAR=value
+	make -s -C "$VM_TOP" install USBIP_SELFTEST=1 KDIR="$VM_KDIR" $VM_KMAKE_FLAGS \
 		DESTDIR="$RUN_DIR/vm1/stage" || return 1
 	cmp -s <(cat "$RUN_DIR/vm1/stage/lib/modules/$KVER/updates/"*.ko) \
 		<(cat "$VM_TOP/build/kmod/$KVER/drivers/usb/usbip/"*.ko) || return 1
