@@ -24,6 +24,12 @@ CASE: reason"; with VUDC_KEEP_GOING=1 the next case still runs):
               rest sent late, an unlink right after the rest, and payloads
               never completed (disconnect) on bulk, iso and ep0
     flood     control, unlink and pending bulk IN floods
+    bound     the connection's budget (max_urbs, max_bytes): 1 MiB bulk IN
+              URBs that never complete, then 100k CMD_UNLINKs while no
+              reply is read; the server stops reading at its bound
+              (backpressure: the client's send blocks, the connection
+              stays), its memory stays within the bound + slack
+              (measured), every RET_UNLINK arrives once the client reads
     cut       headers and payloads cut short, then a disconnect
     ep0       standard requests with every recipient and wIndex values
               naming no endpoint
@@ -40,9 +46,11 @@ import socket
 import struct
 import subprocess
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import backpressure as bp  # noqa: E402
 import usbip_wire as w  # noqa: E402
 
 STORAGE = "usbip-vudc.0"
@@ -474,6 +482,116 @@ def case_flood():
     storage_roundtrip("flood")
 
 
+def vudc_param(name, default):
+    try:
+        with open(f"/sys/module/usbip_vudc/parameters/{name}") as f:
+            return int(f.read())
+    except OSError:
+        return default
+
+
+class SmallTcpBuffers:
+    """128 KiB socket buffers at most (instead of 4-6 MiB), so that the
+    server's bound shows before the sockets' buffers hide it."""
+    FILES = {"/proc/sys/net/ipv4/tcp_wmem": "4096 16384 131072",
+             "/proc/sys/net/ipv4/tcp_rmem": "4096 32768 131072"}
+
+    def __enter__(self):
+        self.old = {}
+        for path, val in self.FILES.items():
+            with open(path) as f:
+                self.old[path] = f.read().strip()
+            with open(path, "w") as f:
+                f.write(val)
+
+    def __exit__(self, *exc):
+        for path, val in self.old.items():
+            with open(path, "w") as f:
+                f.write(val)
+
+
+def bound_pinned():
+    log = Log(STORAGE)
+    c = connect(STORAGE)
+    ep_in, _ep_out = bulk_eps(config(c))
+    bound = vudc_param("max_bytes", 64 * bp.MIB)
+    mem = bp.MemBound(bound + 32 * bp.MIB, "pinned bulk IN URBs", c)
+    first = c.seq + 1
+    # no CBW: the gadget queues no IN request, the URBs never complete
+    sent, all_read = bp.paced(c, lambda i: w.cmd_submit(first + i, c.devid, w.DIR_IN, ep_in,
+                                                        bp.MIB), 1000, 8, mem)
+    check(not all_read, f"all 1000 URBs of 1 MiB read ({mem.peak // bp.MIB} MiB)")
+
+    def more():
+        for j in range(sent, sent + 400000, 5000):
+            yield b"".join(w.cmd_submit(first + i, c.devid, w.DIR_IN, ep_in, bp.MIB)
+                           for i in range(j, j + 5000))
+    extra, blocked = bp.pump(c, more())
+    mem()
+    check(blocked, "the client's send never blocked")
+    check(status(STORAGE) == 2, f"pinned: usbip_status {status(STORAGE)} while connected")
+    bp.abort(c)
+    used = mem.back(lambda: status(STORAGE) == 1)
+    log.end("pinned")
+    ok(f"pinned: reading stopped after {sent} URBs of 1 MiB (memory peak +{mem.peak // bp.MIB} "
+       f"MiB, bound {bound // bp.MIB} MiB), then the client's send blocked after "
+       f"{extra // w.HDR_LEN} more headers; after an abortive close memory back "
+       f"(+{used // bp.MIB} MiB)")
+
+
+def bound_unlinks():
+    log = Log(STORAGE)
+    c = connect(STORAGE)
+    n = 100000
+    first = c.seq + 1
+    base_m, base_k = bp.meminfo(), bp.slab_objects("kmalloc-32")
+
+    def unlinks(lo, hi):
+        return b"".join(w.cmd_unlink(first + i, c.devid, 0x7fff0000 + i) for i in range(lo, hi))
+
+    sent, blocked = bp.pump(c, (unlinks(j, min(n, j + 5000)) for j in range(0, n, 5000)))
+    if not blocked:
+        bp.settle(c, lambda: None)
+    dk = bp.slab_objects("kmalloc-32") - base_k
+    dslab = bp.meminfo()["Slab"] - base_m["Slab"]
+    check(dk <= 20000 and dslab <= 16 * bp.MIB,
+          f"unlink flood: kmalloc-32 {dk:+d} objects, Slab {dslab // 1024:+d} KiB")
+    check(blocked, f"the server read all {n} CMD_UNLINKs while no answer was read")
+    got = [0]
+
+    def reader():
+        for i in range(n):
+            m = c.read_msg()
+            if m["cmd"] != w.RET_UNLINK or m["seq"] != first + i or m["status"] != 0:
+                got[0] = -1 - i
+                return
+            got[0] = i + 1
+    c.s.settimeout(600)
+    t = threading.Thread(target=reader)
+    t.start()
+    # the rest, from the byte where the blocked send stopped
+    c.send_raw(unlinks(sent // w.HDR_LEN, n)[sent % w.HDR_LEN:])
+    t.join(600)
+    check(got[0] == n, f"RET_UNLINKs read: {got[0]} of {n} in order")
+    c.seq = first + n
+    c.s.settimeout(60)
+    m = c.ctrl(0x80, 0, 0, 0, 2)
+    answered(m, m["seq"], "GET_STATUS after the flood")
+    c.close()
+    wait_status(STORAGE, 1, "unlinks")
+    log.end("unlinks", want_error=False)
+    ok(f"unlinks: {sent // w.HDR_LEN} of {n} CMD_UNLINKs sent before the send blocked, "
+       f"kmalloc-32 {dk:+d} objects, Slab {dslab // 1024:+d} KiB; then all {n} RET_UNLINK 0 "
+       f"read in order and the connection still works")
+
+
+def case_bound():
+    with SmallTcpBuffers():
+        bound_pinned()
+        bound_unlinks()
+    storage_roundtrip("bound")
+
+
 def case_cut():
     for what, raw in [
         ("header cut after 20 bytes", w.cmd_submit(1, 0, w.DIR_IN, 1, 512)[:20]),
@@ -521,7 +639,7 @@ def case_ep0():
 
 
 CASES = {"devdesc": case_devdesc, "dir": case_dir, "partial": case_partial,
-         "flood": case_flood, "cut": case_cut, "ep0": case_ep0}
+         "flood": case_flood, "bound": case_bound, "cut": case_cut, "ep0": case_ep0}
 
 
 def main():

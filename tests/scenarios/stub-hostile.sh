@@ -37,14 +37,14 @@
 
 hostile_py() {
 	cat >/tmp/hostile.py <<'PY'
-import os, select, socket, struct, sys, threading, time
+import os, socket, struct, sys, threading, time
 sys.path.insert(0, os.path.join(os.environ.get("REPO", "/"), "tests/guest"))
 import usbip_wire as w
+from backpressure import MIB, MemBound, abort, meminfo, paced, pump, settle, slab_objects
 
 BUSID, CASE = sys.argv[1], sys.argv[2]
 DISK = "/tmp/disk.img"
 SYSDEV = "/sys/bus/usb/devices/" + BUSID
-MIB = 1 << 20
 
 def fail(msg):
     print("CLIENT-FAIL %s: %s" % (CASE, msg), flush=True)
@@ -57,43 +57,11 @@ def sysread(path):
     with open(path) as f:
         return f.read().strip()
 
-def meminfo():
-    d = {}
-    with open("/proc/meminfo") as f:
-        for line in f:
-            k, v = line.split(":")
-            d[k] = int(v.split()[0]) * 1024
-    return d
-
-def kmalloc32():
-    with open("/proc/slabinfo") as f:
-        for line in f:
-            if line.startswith("kmalloc-32 "):
-                return int(line.split()[1])
-    return 0
-
 def param(name, default):
     try:
         return int(sysread("/sys/module/usbip_host/parameters/" + name))
     except OSError:
         return default
-
-def outstanding(c):
-    """Bytes the client sent that usbip-host has not read yet: the client
-    socket's send queue plus the server socket's receive queue."""
-    port = c.s.getsockname()[1]
-    total = 0
-    with open("/proc/net/tcp") as f:
-        next(f)
-        for line in f:
-            p = line.split()
-            lport, rport = int(p[1].split(":")[1], 16), int(p[2].split(":")[1], 16)
-            tx, rx = (int(x, 16) for x in p[4].split(":"))
-            if lport == port and rport == 3240:
-                total += tx
-            elif lport == 3240 and rport == port:
-                total += rx
-    return total
 
 def xfer(c, ep, din, length, data=b"", setup_pkt=b"\0" * 8, want=0):
     m = c.wait(c.submit(ep, din, length, data, setup_pkt))
@@ -180,67 +148,6 @@ def open_client():
     c = w.Client.import_(BUSID, timeout=60)
     return c
 
-def abort(c):
-    """Abortive close: an RST, as a client that goes away does."""
-    c.s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    c.close()
-
-def pump(c, gen, stall=3.0):
-    """Sends the byte chunks of gen without blocking until the socket
-    accepts nothing for `stall` seconds.  Returns (bytes sent, blocked)."""
-    s = c.s
-    s.setblocking(False)
-    sent, pend, last = 0, b"", time.monotonic()
-    try:
-        while True:
-            if not pend:
-                pend = next(gen, b"")
-                if not pend:
-                    return sent, False
-            try:
-                n = s.send(pend[:1 << 16])
-            except BlockingIOError:
-                n = 0
-            if n:
-                sent += n
-                pend = pend[n:]
-                last = time.monotonic()
-            elif time.monotonic() - last > stall:
-                return sent, True
-            else:
-                select.select([], [s], [], 0.2)
-    finally:
-        s.settimeout(60)
-
-def settle(c, check, stall=3.0, secs=120):
-    """Waits until usbip-host read all that was sent (True) or stopped
-    reading for `stall` seconds (False); check() runs meanwhile."""
-    end = time.monotonic() + secs
-    prev, last = -1, time.monotonic()
-    while time.monotonic() < end:
-        check()
-        q = outstanding(c)
-        if q == 0:
-            return True
-        if q != prev:
-            prev, last = q, time.monotonic()
-        elif time.monotonic() - last > stall:
-            return False
-        time.sleep(0.05)
-    fail("usbip-host neither read nor stopped within %d s" % secs)
-
-def paced(c, make, n, per, check):
-    """Sends n messages (make(i) -> bytes), `per` at a time, each batch
-    once usbip-host has read all before it.  Returns (number sent, True
-    if usbip-host read them all)."""
-    i = 0
-    while i < n:
-        if not settle(c, check):
-            return i, False
-        c.send_raw(b"".join(make(j) for j in range(i, min(n, i + per))))
-        i = min(n, i + per)
-    return n, settle(c, check)
-
 # ---------------------------------------------------------------------------
 
 def case_good():
@@ -309,15 +216,7 @@ def case_noread():
     c = open_client()
     configure(c)
     bound = param("max_bytes", 64 * MIB)
-    limit = bound + 32 * MIB
-    base = meminfo()["MemAvailable"]
-    peak = [0]
-    def check():
-        used = base - meminfo()["MemAvailable"]
-        peak[0] = max(peak[0], used)
-        if used > limit:
-            fail("replies not read: server memory grew by %d MiB (bound %d MiB + slack)"
-                 % (used // MIB, bound // MIB))
+    check = MemBound(bound + 32 * MIB, "replies not read")
     n = 12000
     first = c.seq + 1
     gd = w.setup(0x80, 6, 0x0100, 0, 65535)
@@ -325,8 +224,8 @@ def case_noread():
                                            setup_pkt=gd), n, 16, check)
     check()
     info("%d GET_DESCRIPTOR(64 KiB) sent of %d; server memory +%d MiB (peak +%d MiB, "
-         "limit %d MiB)" % (sent, n, (base - meminfo()["MemAvailable"]) // MIB,
-                            peak[0] // MIB, limit // MIB))
+         "limit %d MiB)" % (sent, n, check.used() // MIB, check.peak // MIB,
+                            check.limit // MIB))
     if all_read:
         fail("usbip-host read all %d requests while their replies were not read" % n)
     # the well-behaved part: read every reply, send the rest
@@ -363,7 +262,7 @@ def case_unlink():
     configure(c)
     n = 200000
     first = c.seq + 1
-    base_m, base_k = meminfo(), kmalloc32()
+    base_m, base_k = meminfo(), slab_objects("kmalloc-32")
     def gen():
         for j in range(0, n, 5000):
             yield b"".join(w.cmd_unlink(first + i, c.devid, 0x7fff0000 + i)
@@ -371,7 +270,7 @@ def case_unlink():
     sent, blocked = pump(c, gen())
     if not blocked:
         settle(c, lambda: None)
-    m, k = meminfo(), kmalloc32()
+    m, k = meminfo(), slab_objects("kmalloc-32")
     dk = k - base_k
     dslab = m["Slab"] - base_m["Slab"]
     info("%d of %d CMD_UNLINKs sent (%s); kmalloc-32 %+d objects, Slab %+d KiB, "
@@ -414,22 +313,13 @@ def case_pinned():
     ein, eout = configure(c)
     c.s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 65536)
     bound = param("max_bytes", 64 * MIB)
-    limit = bound + 32 * MIB
-    base = meminfo()["MemAvailable"]
-    peak = [0]
-    def check():
-        used = base - meminfo()["MemAvailable"]
-        peak[0] = max(peak[0], used)
-        if used > limit:
-            abort(c)
-            fail("pinned: server memory grew by %d MiB (bound %d MiB + slack)"
-                 % (used // MIB, bound // MIB))
+    check = MemBound(bound + 32 * MIB, "pinned", c)
     first = c.seq + 1
     n = 4000
     sent, all_read = paced(c, lambda i: w.cmd_submit(first + i, c.devid, w.DIR_IN, ein, MIB),
                            n, 8, check)
     info("usbip-host stopped reading after %d 1 MiB IN URBs: memory +%d MiB (limit %d MiB)"
-         % (sent, peak[0] // MIB, limit // MIB))
+         % (sent, check.peak // MIB, check.limit // MIB))
     if all_read:
         fail("all %d URBs (%d MiB) read" % (n, n))
     # the client's sends block: push headers until the socket takes no more
@@ -440,22 +330,13 @@ def case_pinned():
     more, blocked = pump(c, gen())
     check()
     info("then the client's send blocked after %d more headers (%s): memory +%d MiB "
-         "(peak +%d MiB)" % (more // w.HDR_LEN, blocked, (base - meminfo()["MemAvailable"]) // MIB,
-                             peak[0] // MIB))
+         "(peak +%d MiB)" % (more // w.HDR_LEN, blocked, check.used() // MIB, check.peak // MIB))
     if not blocked:
         fail("the client's send never blocked")
     abort(c)
-    end = time.monotonic() + 60
-    while time.monotonic() < end:
-        used = base - meminfo()["MemAvailable"]
-        if used < 16 * MIB and sysread(SYSDEV + "/usbip_status") == "1":
-            break
-        time.sleep(0.2)
-    else:
-        fail("after the close: memory still +%d MiB, usbip_status %s"
-             % (used // MIB, sysread(SYSDEV + "/usbip_status")))
+    used = check.back(lambda: sysread(SYSDEV + "/usbip_status") == "1")
     info("after the abortive close: memory back (+%d MiB), device available" % (used // MIB))
-    metric("pinned_peak_mib", peak[0] // MIB, "MiB")
+    metric("pinned_peak_mib", check.peak // MIB, "MiB")
 
 def fill(c, ein, check):
     """1 MiB IN URBs that never complete until usbip-host stops reading."""
@@ -466,27 +347,18 @@ def fill(c, ein, check):
         fail("all 4000 URBs read")
     return sent
 
-def freed(base, secs=60):
-    end = time.monotonic() + secs
-    while time.monotonic() < end:
-        used = base - meminfo()["MemAvailable"]
-        if used < 16 * MIB and sysread(SYSDEV + "/usbip_status") == "1":
-            return used
-        time.sleep(0.2)
-    fail("memory still +%d MiB, usbip_status %s" % (used // MIB, sysread(SYSDEV + "/usbip_status")))
-
 def case_detach():
     """The rx thread waits for budget when the server detaches."""
     c = open_client()
     ein, eout = configure(c)
-    base = meminfo()["MemAvailable"]
+    check = MemBound(1 << 62, "detach")
     n = fill(c, ein, lambda: None)
     t = time.monotonic()
     with open(SYSDEV + "/usbip_sockfd", "w") as f:
         f.write("-1")
     if not c.closed(20):
         fail("usbip_sockfd -1 did not close a connection whose rx thread waits for budget")
-    used = freed(base)
+    used = check.back(lambda: sysread(SYSDEV + "/usbip_status") == "1")
     info("%d URBs pinned, detach through usbip_sockfd closed it in %.1f s, memory back (+%d MiB)"
          % (n, time.monotonic() - t, used // MIB))
     c.close()

@@ -1,9 +1,9 @@
 # SPDX-License-Identifier: GPL-2.0
-# @desc: hostile raw client (usbip_wire.py) against our usbip-vudc through our usbipd --device and usbip_sockfd: ep0 standard requests with every recipient and wIndex, OUT URBs received in parts (rest late, never, unlinked) on bulk, iso and ep0, wire/setup direction and iso-form mismatches, cut payloads, floods, dev_desc served from memory while attached; after each case a data round trip; slab poisoning on
+# @desc: hostile raw client (usbip_wire.py) against our usbip-vudc through our usbipd --device and usbip_sockfd: ep0 standard requests with every recipient and wIndex, OUT URBs received in parts (rest late, never, unlinked) on bulk, iso and ep0, wire/setup direction and iso-form mismatches, cut payloads, floods, the connection bound (pinned IN URBs, an unlink flood while no reply is read: memory measured), dev_desc served from memory while attached; after each case a data round trip; slab poisoning on
 # @kernels: 6.1
 # @vms: 1
 # @modules: ours
-# @timeout: 600
+# @timeout: 900
 # @append: slub_debug=FZPU,kmalloc-*
 #
 # One VM, our modules and our tools (build/tools/src).  usbip-vudc num=2:
@@ -19,7 +19,7 @@
 # most one "closing the connection" line; slub_debug poisons freed
 # kmalloc objects so that a write into a freed URB is reported.
 
-VUDC_CASES=${VUDC_CASES:-devdesc dir partial flood cut ep0}
+VUDC_CASES=${VUDC_CASES:-devdesc dir partial flood bound cut ep0}
 
 vudc_status_is() {
 	[ "$(cat "/sys/devices/platform/$1/usbip_status")" = "$2" ]

@@ -63,7 +63,7 @@ extern unsigned long stub_max_bytes;
  * @req_lock: protects the lists below and @stopping
  * @stopping: connection shutdown in progress: no piece is resubmitted
  * @in_flight: requests whose URB is submitted, by seqnum (struct
- *	stub_req.node), so a command's seqnum is found in O(log n)
+ *	stub_req.seq), so a command's seqnum is found in O(log n)
  * @tx_reqs: completed requests waiting for the tx thread
  * @tx_unlinks: RET_UNLINK answers waiting for the tx thread
  * @tx_wq: the tx thread waits here for work
@@ -108,10 +108,10 @@ enum stub_buf_kind {
 /**
  * struct stub_req - one CMD_SUBMIT being served
  * @list: in stub_device.tx_reqs (req_lock)
- * @node: in stub_device.in_flight while the URB is submitted (req_lock)
+ * @seq: seqnum of the CMD_SUBMIT; in stub_device.in_flight while the URB
+ *	is submitted (req_lock)
  * @sdev: owner
  * @urb: the URB, NULL for requests the server carries out itself
- * @seqnum: of the CMD_SUBMIT
  * @ep: endpoint number, echoed in RET_SUBMIT
  * @wire_dir: direction field of the CMD_SUBMIT, echoed in RET_SUBMIT
  * @dir_in: the data stage really is IN (payload goes into RET_SUBMIT)
@@ -135,10 +135,9 @@ enum stub_buf_kind {
  */
 struct stub_req {
 	struct list_head list;
-	struct rb_node node;
+	struct usbip_seq_node seq;
 	struct stub_device *sdev;
 	struct urb *urb;
-	u32 seqnum;
 	u32 ep;
 	u32 wire_dir;
 	bool dir_in;
@@ -195,6 +194,7 @@ void stub_unlink_free(struct stub_device *sdev, struct stub_unlink *ul);
 void stub_queue_done(struct stub_device *sdev, struct stub_req *req);
 struct stub_req *stub_in_flight_find(struct stub_device *sdev, u32 seqnum);
 bool stub_in_flight_add(struct stub_device *sdev, struct stub_req *req);
+void stub_in_flight_del(struct stub_device *sdev, struct stub_req *req);
 /* stub_kill_in_flight(): every endpoint */
 #define STUB_EP_ALL	(-1)
 unsigned int stub_kill_in_flight(struct stub_device *sdev, int epaddr);

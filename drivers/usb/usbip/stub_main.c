@@ -29,20 +29,15 @@ MODULE_PARM_DESC(use_sg,
 /*
  * What one connection may hold (struct stub_device.budget): requests from
  * their CMD_SUBMIT until their RET_SUBMIT is sent, and their transfer
- * buffers.  A fast USB 3 disk under UAS keeps about 32 requests of up to
- * 1 MiB in flight (32 MiB), and the answers on their way through the
- * socket count too, so 64 MiB leaves that twice over; 1024 requests is far
- * above any driver's queue (usb-storage 1, UAS 32-256, audio and video a
- * handful of iso URBs per endpoint) and bounds the bookkeeping (about 1 KiB
- * per request) as well.  Over either, the rx thread stops reading the
- * socket until answers have gone out.
+ * buffers (defaults: see USBIP_BUDGET_URBS).  Over either, the rx thread
+ * stops reading the socket until answers have gone out.
  */
-unsigned int stub_max_urbs = 1024;
+unsigned int stub_max_urbs = USBIP_BUDGET_URBS;
 module_param_named(max_urbs, stub_max_urbs, uint, 0644);
 MODULE_PARM_DESC(max_urbs,
 		 "requests one connection may hold before the server stops reading it (default 1024; read when a connection starts)");
 
-unsigned long stub_max_bytes = 64UL << 20;
+unsigned long stub_max_bytes = USBIP_BUDGET_BYTES;
 module_param_named(max_bytes, stub_max_bytes, ulong, 0644);
 MODULE_PARM_DESC(max_bytes,
 		 "transfer buffer bytes one connection may hold before the server stops reading it (default 64 MiB; read when a connection starts)");

@@ -457,9 +457,8 @@ static int stub_rx_submit(struct stub_device *sdev, const struct usbip_pdu *pdu)
 		return stub_rx_fail(sdev, pdu, -ENOMEM, "out of memory");
 	}
 	req->charged = pdu->submit.transfer_buffer_length;
-	RB_CLEAR_NODE(&req->node);
+	usbip_seq_node_init(&req->seq, pdu->seqnum);
 	req->sdev = sdev;
-	req->seqnum = pdu->seqnum;
 	req->ep = pdu->ep;
 	req->wire_dir = pdu->direction;
 	req->dir_in = dir_in;
@@ -495,7 +494,7 @@ static int stub_rx_submit(struct stub_device *sdev, const struct usbip_pdu *pdu)
 	    usbip_setup_std_check(pdu->submit.setup, &reason)) {
 		/* never to reach the device behind the core's back: stall */
 		usbip_dev_dbg(USBIP_DBG_STUB_RX, &udev->dev, "seqnum %u: %s\n",
-			      req->seqnum, reason);
+			      req->seq.seqnum, reason);
 		req->status = -EPIPE;
 		stub_queue_done(sdev, req);
 		return 0;
@@ -566,7 +565,7 @@ static int stub_rx_submit(struct stub_device *sdev, const struct usbip_pdu *pdu)
 
 	usbip_dev_dbg(USBIP_DBG_STUB_RX, &udev->dev,
 		      "submit seqnum %u ep %u%s type %d len %u iso %d buf %d\n",
-		      req->seqnum, pdu->ep, dir_in ? "in" : "out", type, req->len, n_iso,
+		      req->seq.seqnum, pdu->ep, dir_in ? "in" : "out", type, req->len, n_iso,
 		      req->kind);
 
 	spin_lock_irq(&sdev->req_lock);
@@ -582,13 +581,10 @@ static int stub_rx_submit(struct stub_device *sdev, const struct usbip_pdu *pdu)
 	if (ret) {
 		/* never reached the HCD: answer with the error */
 		spin_lock_irq(&sdev->req_lock);
-		if (!RB_EMPTY_NODE(&req->node)) {
-			rb_erase(&req->node, &sdev->in_flight);
-			RB_CLEAR_NODE(&req->node);
-		}
+		stub_in_flight_del(sdev, req);
 		spin_unlock_irq(&sdev->req_lock);
 		usbip_dev_dbg(USBIP_DBG_STUB_RX, &udev->dev,
-			      "submit seqnum %u failed: %d\n", req->seqnum, ret);
+			      "submit seqnum %u failed: %d\n", req->seq.seqnum, ret);
 		req->status = ret;
 		stub_queue_done(sdev, req);
 	}

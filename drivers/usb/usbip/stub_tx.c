@@ -72,20 +72,11 @@ void stub_unlink_free(struct stub_device *sdev, struct stub_unlink *ul)
  */
 struct stub_req *stub_in_flight_find(struct stub_device *sdev, u32 seqnum)
 {
-	struct rb_node *n = sdev->in_flight.rb_node;
-	struct stub_req *req;
+	struct usbip_seq_node *node;
 
 	lockdep_assert_held(&sdev->req_lock);
-	while (n) {
-		req = rb_entry(n, struct stub_req, node);
-		if (seqnum < req->seqnum)
-			n = n->rb_left;
-		else if (seqnum > req->seqnum)
-			n = n->rb_right;
-		else
-			return req;
-	}
-	return NULL;
+	node = usbip_seq_find(&sdev->in_flight, seqnum);
+	return node ? container_of(node, struct stub_req, seq) : NULL;
 }
 
 /**
@@ -98,31 +89,21 @@ struct stub_req *stub_in_flight_find(struct stub_device *sdev, u32 seqnum)
  */
 bool stub_in_flight_add(struct stub_device *sdev, struct stub_req *req)
 {
-	struct rb_node **link = &sdev->in_flight.rb_node, *parent = NULL;
-	struct stub_req *cur;
-
 	lockdep_assert_held(&sdev->req_lock);
-	while (*link) {
-		parent = *link;
-		cur = rb_entry(parent, struct stub_req, node);
-		if (req->seqnum < cur->seqnum)
-			link = &parent->rb_left;
-		else if (req->seqnum > cur->seqnum)
-			link = &parent->rb_right;
-		else
-			return false;
-	}
-	rb_link_node(&req->node, parent, link);
-	rb_insert_color(&req->node, &sdev->in_flight);
-	return true;
+	return usbip_seq_insert(&sdev->in_flight, &req->seq);
 }
 
-/* Takes @req out of the in-flight tree; req_lock held. */
-static void stub_in_flight_del(struct stub_device *sdev, struct stub_req *req)
+/**
+ * stub_in_flight_del() - take a request out of the in-flight tree
+ * @sdev: the device
+ * @req: a request, in the tree or not
+ *
+ * Caller holds req_lock.
+ */
+void stub_in_flight_del(struct stub_device *sdev, struct stub_req *req)
 {
 	lockdep_assert_held(&sdev->req_lock);
-	rb_erase(&req->node, &sdev->in_flight);
-	RB_CLEAR_NODE(&req->node);
+	usbip_seq_erase(&sdev->in_flight, &req->seq);
 }
 
 /**
@@ -231,14 +212,14 @@ unsigned int stub_kill_in_flight(struct stub_device *sdev, int epaddr)
 	 */
 	spin_lock_irq(&sdev->req_lock);
 	for (node = rb_first(&sdev->in_flight); node; node = rb_next(node))
-		left += stub_req_on_ep(rb_entry(node, struct stub_req, node), epaddr);
+		left += stub_req_on_ep(rb_entry(node, struct stub_req, seq.rb), epaddr);
 	spin_unlock_irq(&sdev->req_lock);
 
 	while (left--) {
 		urb = NULL;
 		spin_lock_irq(&sdev->req_lock);
 		for (node = rb_first(&sdev->in_flight); node; node = rb_next(node)) {
-			req = rb_entry(node, struct stub_req, node);
+			req = rb_entry(node, struct stub_req, seq.rb);
 			if (stub_req_on_ep(req, epaddr)) {
 				urb = usb_get_urb(req->urb);
 				break;
@@ -308,7 +289,7 @@ static int stub_send_req(struct stub_device *sdev, struct stub_req *req)
 {
 	struct usbip_pdu pdu = {
 		.command = USBIP_RET_SUBMIT,
-		.seqnum = req->seqnum,
+		.seqnum = req->seq.seqnum,
 		.devid = sdev->devid,
 		.direction = req->wire_dir,
 		.ep = req->ep,
@@ -349,7 +330,7 @@ static int stub_send_req(struct stub_device *sdev, struct stub_req *req)
 
 	usbip_dev_dbg(USBIP_DBG_STUB_TX, &sdev->udev->dev,
 		      "ret_submit seqnum %u status %d actual %u iso %d\n",
-		      req->seqnum, req->status, actual, req->n_iso);
+		      req->seq.seqnum, req->status, actual, req->n_iso);
 	ret = usbip_send_msg(sdev->conn.sock, &pdu, &buf, len, req->iso,
 			     req->n_iso, flags);
 	if (ret)

@@ -2,7 +2,7 @@
 /*
  * usbip-core: the kernel API shared by vhci-hcd, usbip-host and usbip-vudc.
  *
- * Four parts, each in its own file:
+ * Five parts, each in its own file:
  *
  *  - usbip_proto.[ch]: the wire format (plain C, see usbip_proto.h);
  *  - usbip_sock.c: socket lookup and exact-length send/receive of
@@ -10,7 +10,9 @@
  *  - usbip_event.c: struct usbip_conn, the life cycle of one connection
  *    and its error handling;
  *  - usbip_budget.c: struct usbip_budget, the bound on what a server's
- *    connection holds, enforced by not reading (backpressure).
+ *    connection holds, enforced by not reading (backpressure);
+ *  - usbip_seq.c: struct usbip_seq_node, a server's index of its
+ *    requests in flight by seqnum.
  *
  * Plus usbip_flags.c (URB_* <-> USBIP_URB_* translation) and the debug
  * mask in usbip_core_main.c.
@@ -31,6 +33,8 @@
  *    irq and the ops themselves) and never sleeps.
  *  - struct usbip_budget.lock is innermost: it may be taken under any
  *    driver lock (irq-safe), and nothing is taken under it.
+ *  - A seqnum index (usbip_seq_*) has no lock of its own: the driver's
+ *    lock that protects its requests protects it.
  */
 #ifndef USBIP_COMMON_H
 #define USBIP_COMMON_H
@@ -39,6 +43,7 @@
 #include <linux/compiler.h>
 #include <linux/mutex.h>
 #include <linux/printk.h>
+#include <linux/rbtree.h>
 #include <linux/spinlock.h>
 #include <linux/types.h>
 #include <linux/usb.h>
@@ -358,11 +363,47 @@ struct usbip_budget {
 	wait_queue_head_t wq;
 };
 
+/*
+ * Default limits of a server connection (the max_urbs and max_bytes
+ * parameters of usbip-host and usbip-vudc).  A fast USB 3 disk under UAS
+ * keeps about 32 requests of up to 1 MiB in flight (32 MiB), and the
+ * answers on their way through the socket count too, so 64 MiB leaves that
+ * twice over; 1024 requests is far above any driver's queue (usb-storage 1,
+ * UAS 32-256, audio and video a handful of iso URBs per endpoint) and
+ * bounds the bookkeeping (about 1 KiB per request) as well.
+ */
+#define USBIP_BUDGET_URBS	1024U
+#define USBIP_BUDGET_BYTES	(64UL << 20)
+
 void usbip_budget_init(struct usbip_budget *b);
 void usbip_budget_set_limits(struct usbip_budget *b, u32 max_urbs, u64 max_bytes);
 int usbip_budget_charge(struct usbip_budget *b, struct socket *sock, u32 urbs, u64 bytes);
 void usbip_budget_release(struct usbip_budget *b, u32 urbs, u64 bytes);
 void usbip_budget_used(struct usbip_budget *b, u32 *urbs, u64 *bytes);
+
+/* ------------------------------------------------------------------ */
+/* Seqnum index of a server's requests (usbip_seq.c)                   */
+/* ------------------------------------------------------------------ */
+
+/**
+ * struct usbip_seq_node - a request's entry in a seqnum index
+ * @rb: in the index (a struct rb_root), empty while in none
+ * @seqnum: the seqnum of the request's command
+ */
+struct usbip_seq_node {
+	struct rb_node rb;
+	u32 seqnum;
+};
+
+static inline void usbip_seq_node_init(struct usbip_seq_node *node, u32 seqnum)
+{
+	RB_CLEAR_NODE(&node->rb);
+	node->seqnum = seqnum;
+}
+
+struct usbip_seq_node *usbip_seq_find(struct rb_root *root, u32 seqnum);
+bool usbip_seq_insert(struct rb_root *root, struct usbip_seq_node *node);
+void usbip_seq_erase(struct rb_root *root, struct usbip_seq_node *node);
 
 /* internal to usbip-core */
 int usbip_event_init(void);

@@ -33,6 +33,8 @@
  *  - vudc.slock (irq-safe spinlock) protects the endpoints, their lists,
  *    the URB lists and the flags marked so below.  Request completions are
  *    given back with it released.
+ *  - vudc.budget.lock (usbip-core) is innermost; the rx thread waits for
+ *    budget with no lock held.
  */
 #ifndef USBIP_VUDC_H
 #define USBIP_VUDC_H
@@ -56,11 +58,6 @@
 #define VUDC_NR_EPS		USBIP_MAX_EP
 #define VUDC_EP0_MAXPACKET	64
 #define VUDC_EP_MAXPACKET	1024
-/*
- * Transfer buffers of one connection's URBs may not exceed this in total:
- * a client cannot make the server allocate without bound.
- */
-#define VUDC_MAX_PENDING	(256U << 20)
 /*
  * Large bulk OUT payloads are received in pieces of this size, and each
  * piece goes to the gadget's requests while the next one is received.
@@ -114,10 +111,11 @@ struct vudc_req {
 /**
  * struct vudc_urb - a client CMD_SUBMIT being served
  * @list: in vudc.in_flight while waiting, then in vudc.tx_urbs (slock)
+ * @seq: seqnum of the CMD_SUBMIT; in vudc.in_flight_seq while on
+ *	vudc.in_flight (slock)
  * @ep_list: in vudc_ep.urbs while waiting for data (slock)
  * @vudc: owner
  * @ep: the endpoint, NULL for URBs answered without one
- * @seqnum: of the CMD_SUBMIT
  * @devid: of the CMD_SUBMIT, echoed
  * @ep_num: endpoint number, echoed
  * @wire_dir: direction field, echoed
@@ -144,14 +142,14 @@ struct vudc_req {
  * @iso: iso packet descriptors, reused for the answer
  * @n_iso: number of iso packets
  * @iso_next: next iso packet to fill (slock)
- * @counted: @len is counted in vudc.pending_bytes
+ * @charged: one URB and @len bytes are charged to vudc.budget
  */
 struct vudc_urb {
 	struct list_head list;
+	struct usbip_seq_node seq;
 	struct list_head ep_list;
 	struct vudc *vudc;
 	struct vudc_ep *ep;
-	u32 seqnum;
 	u32 devid;
 	u32 ep_num;
 	u32 wire_dir;
@@ -175,7 +173,7 @@ struct vudc_urb {
 	struct usbip_iso_desc *iso;
 	int n_iso;
 	int iso_next;
-	bool counted;
+	bool charged;
 };
 
 /**
@@ -207,10 +205,15 @@ struct vudc_unlink {
  * @slock: see the locking rules above
  * @serving: a client is connected; URBs can be queued (slock)
  * @in_flight: client URBs not yet completed (struct vudc_urb.list)
+ * @in_flight_seq: the same URBs by seqnum (struct vudc_urb.seq), so a
+ *	command's seqnum is found in O(log n)
  * @tx_urbs: completed URBs waiting for the tx thread
  * @tx_unlinks: RET_UNLINK answers waiting for the tx thread
  * @tx_wq: the tx thread waits here
- * @pending_bytes: sum of the buffer sizes of the client URBs (slock)
+ * @budget: what the connection holds: every client URB from its
+ *	CMD_SUBMIT until it is sent or dropped, every RET_UNLINK of the
+ *	UDC's own until it is sent; limits from the max_urbs and max_bytes
+ *	parameters
  * @callbacks: the gadget core allows calls into the driver (slock)
  * @selfpowered: reported by GET_STATUS (slock)
  * @remote_wakeup: DEVICE_REMOTE_WAKEUP feature (slock)
@@ -242,10 +245,11 @@ struct vudc {
 	spinlock_t slock;
 	bool serving;
 	struct list_head in_flight;
+	struct rb_root in_flight_seq;
 	struct list_head tx_urbs;
 	struct list_head tx_unlinks;
 	wait_queue_head_t tx_wq;
-	u64 pending_bytes;
+	struct usbip_budget budget;
 
 	bool callbacks;
 	bool selfpowered;
@@ -288,6 +292,10 @@ static inline struct device *vudc_dev(struct vudc *vudc)
 	return &vudc->pdev->dev;
 }
 
+/* vudc_main.c */
+extern unsigned int vudc_max_urbs;
+extern unsigned long vudc_max_bytes;
+
 /* vudc_udc.c */
 int vudc_udc_init(struct vudc *vudc);
 struct vudc_ep *vudc_find_ep(struct vudc *vudc, u32 num, bool dir_in);
@@ -306,6 +314,7 @@ int vudc_rx_loop(struct usbip_conn *conn);
 /* vudc_tx.c */
 int vudc_tx_loop(struct usbip_conn *conn);
 void vudc_urb_free(struct vudc_urb *urb);
+void vudc_unlink_free(struct vudc *vudc, struct vudc_unlink *ul);
 
 /* vudc_sysfs.c */
 extern const struct attribute_group *vudc_groups[];

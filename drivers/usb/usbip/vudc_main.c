@@ -23,6 +23,21 @@ static unsigned int vudc_num = 1;
 module_param_named(num, vudc_num, uint, 0444);
 MODULE_PARM_DESC(num, "number of usbip-vudc devices (UDCs) to create, 1-32 (default 1)");
 
+/*
+ * What one connection may hold (struct vudc.budget), as for usbip-host:
+ * over either limit the rx thread stops reading the socket until answers
+ * have gone out.
+ */
+unsigned int vudc_max_urbs = USBIP_BUDGET_URBS;
+module_param_named(max_urbs, vudc_max_urbs, uint, 0644);
+MODULE_PARM_DESC(max_urbs,
+		 "requests one connection may hold before the server stops reading it (default 1024; read when a connection starts)");
+
+unsigned long vudc_max_bytes = USBIP_BUDGET_BYTES;
+module_param_named(max_bytes, vudc_max_bytes, ulong, 0644);
+MODULE_PARM_DESC(max_bytes,
+		 "transfer buffer bytes one connection may hold before the server stops reading it (default 64 MiB; read when a connection starts)");
+
 static struct platform_device *vudc_pdevs[VUDC_MAX_NUM];
 
 /* ------------------------------------------------------------------ */
@@ -81,6 +96,8 @@ static int vudc_probe(struct platform_device *pdev)
 	mutex_init(&vudc->desc_lock);
 	spin_lock_init(&vudc->slock);
 	INIT_LIST_HEAD(&vudc->in_flight);
+	vudc->in_flight_seq = RB_ROOT;
+	usbip_budget_init(&vudc->budget);
 	INIT_LIST_HEAD(&vudc->tx_urbs);
 	INIT_LIST_HEAD(&vudc->tx_unlinks);
 	init_waitqueue_head(&vudc->tx_wq);

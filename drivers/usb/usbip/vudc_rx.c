@@ -44,15 +44,44 @@ static int vudc_rx_sock_err(struct vudc *vudc, const struct usbip_pdu *pdu, int 
 	return err;
 }
 
-static struct vudc_urb *vudc_find_in_flight(struct vudc *vudc, u32 seqnum)
+/*
+ * Charges a command to the connection's budget, waiting (and not reading
+ * the socket) while the connection holds its limit.  Return: 0, or the
+ * error that ends the connection (already reported).
+ */
+static int vudc_rx_charge(struct vudc *vudc, u32 urbs, u64 bytes)
 {
-	struct vudc_urb *urb;
+	int ret = usbip_budget_charge(&vudc->budget, vudc->conn.sock, urbs, bytes);
+
+	if (ret == -EINTR)
+		return ret;	/* stopped */
+	if (ret)
+		return vudc_rx_sock_err(vudc, NULL, ret, NULL);
+	return 0;
+}
+
+/* The URB not yet completed with @seqnum, or NULL.  slock held. */
+static struct vudc_urb *vudc_in_flight_find(struct vudc *vudc, u32 seqnum)
+{
+	struct usbip_seq_node *node;
 
 	lockdep_assert_held(&vudc->slock);
-	list_for_each_entry(urb, &vudc->in_flight, list)
-		if (urb->seqnum == seqnum)
-			return urb;
-	return NULL;
+	node = usbip_seq_find(&vudc->in_flight_seq, seqnum);
+	return node ? container_of(node, struct vudc_urb, seq) : NULL;
+}
+
+/*
+ * Queues @urb on its endpoint as in flight.  Return: false, and the URB
+ * not queued, if its seqnum is in flight already.  slock held.
+ */
+static bool vudc_in_flight_add(struct vudc *vudc, struct vudc_urb *urb)
+{
+	lockdep_assert_held(&vudc->slock);
+	if (!usbip_seq_insert(&vudc->in_flight_seq, &urb->seq))
+		return false;
+	list_add_tail(&urb->list, &vudc->in_flight);
+	vudc_urb_queue(vudc, urb);
+	return true;
 }
 
 /*
@@ -80,8 +109,12 @@ static int vudc_rx_submit_pieces(struct vudc *vudc, const struct usbip_pdu *pdu,
 		vudc_urb_free(urb);
 		return -ESHUTDOWN;
 	}
-	list_add_tail(&urb->list, &vudc->in_flight);
-	vudc_urb_queue(vudc, urb);
+	if (!vudc_in_flight_add(vudc, urb)) {
+		/* checked before, and only this thread adds */
+		spin_unlock_irq(&vudc->slock);
+		vudc_urb_free(urb);
+		return vudc_rx_fail(vudc, pdu, -EPROTO, "seqnum of an URB still in flight");
+	}
 	spin_unlock_irq(&vudc->slock);
 
 	for (off = 0; off < payload; off += n) {
@@ -123,19 +156,26 @@ static int vudc_rx_submit(struct vudc *vudc, const struct usbip_pdu *pdu)
 		return vudc_rx_fail(vudc, pdu, -EPROTO, "iso packets for the control endpoint");
 
 	spin_lock_irq(&vudc->slock);
-	dup = vudc_find_in_flight(vudc, pdu->seqnum);
+	dup = vudc_in_flight_find(vudc, pdu->seqnum);
 	spin_unlock_irq(&vudc->slock);
 	if (dup)
 		return vudc_rx_fail(vudc, pdu, -EPROTO, "seqnum of an URB still in flight");
 
+	/* from here until its answer is sent, the URB holds budget */
+	ret = vudc_rx_charge(vudc, 1, pdu->submit.transfer_buffer_length);
+	if (ret)
+		return ret;
 	urb = kzalloc(sizeof(*urb), GFP_KERNEL);
-	if (!urb)
+	if (!urb) {
+		usbip_budget_release(&vudc->budget, 1, pdu->submit.transfer_buffer_length);
 		return vudc_rx_fail(vudc, pdu, -ENOMEM, "out of memory");
+	}
+	urb->charged = true;
 	INIT_LIST_HEAD(&urb->list);
+	usbip_seq_node_init(&urb->seq, pdu->seqnum);
 	INIT_LIST_HEAD(&urb->ep_list);
 	urb->vudc = vudc;
 	urb->ep = vudc_find_ep(vudc, pdu->ep, wire_in);
-	urb->seqnum = pdu->seqnum;
 	urb->devid = pdu->devid;
 	urb->ep_num = pdu->ep;
 	urb->wire_dir = pdu->direction;
@@ -145,16 +185,6 @@ static int vudc_rx_submit(struct vudc *vudc, const struct usbip_pdu *pdu)
 	urb->len = pdu->submit.transfer_buffer_length;
 	urb->stage = pdu->ep ? urb->len : stage;
 	urb->n_iso = n_iso;
-
-	spin_lock_irq(&vudc->slock);
-	if (vudc->pending_bytes + urb->len > VUDC_MAX_PENDING) {
-		spin_unlock_irq(&vudc->slock);
-		ret = vudc_rx_fail(vudc, pdu, -EPROTO, "too much data in flight");
-		goto err_free;
-	}
-	vudc->pending_bytes += urb->len;
-	urb->counted = true;
-	spin_unlock_irq(&vudc->slock);
 
 	if (urb->len) {
 		/* iso frames may leave gaps: never send stale memory */
@@ -208,7 +238,7 @@ static int vudc_rx_submit(struct vudc *vudc, const struct usbip_pdu *pdu)
 	}
 
 	usbip_dev_dbg(USBIP_DBG_VUDC_RX, vudc_dev(vudc),
-		      "submit seqnum %u ep %u%s len %u iso %d\n", urb->seqnum, pdu->ep,
+		      "submit seqnum %u ep %u%s len %u iso %d\n", pdu->seqnum, pdu->ep,
 		      dir_in ? "in" : "out", urb->len, n_iso);
 
 	spin_lock_irq(&vudc->slock);
@@ -217,8 +247,11 @@ static int vudc_rx_submit(struct vudc *vudc, const struct usbip_pdu *pdu)
 		ret = -ESHUTDOWN;
 		goto err_free;
 	}
-	list_add_tail(&urb->list, &vudc->in_flight);
-	vudc_urb_queue(vudc, urb);
+	if (!vudc_in_flight_add(vudc, urb)) {
+		spin_unlock_irq(&vudc->slock);
+		ret = vudc_rx_fail(vudc, pdu, -EPROTO, "seqnum of an URB still in flight");
+		goto err_free;
+	}
 	spin_unlock_irq(&vudc->slock);
 	return 0;
 
@@ -231,15 +264,22 @@ static int vudc_rx_unlink(struct vudc *vudc, const struct usbip_pdu *pdu)
 {
 	struct vudc_unlink *ul;
 	struct vudc_urb *urb;
+	int ret;
 
+	/* an answer of the UDC's own holds budget until it is sent */
+	ret = vudc_rx_charge(vudc, 1, sizeof(*ul));
+	if (ret)
+		return ret;
 	ul = kzalloc(sizeof(*ul), GFP_KERNEL);
-	if (!ul)
+	if (!ul) {
+		usbip_budget_release(&vudc->budget, 1, sizeof(*ul));
 		return vudc_rx_fail(vudc, pdu, -ENOMEM, "out of memory");
+	}
 	ul->seqnum = pdu->seqnum;
 	ul->devid = pdu->devid;
 
 	spin_lock_irq(&vudc->slock);
-	urb = vudc_find_in_flight(vudc, pdu->unlink.seqnum);
+	urb = vudc_in_flight_find(vudc, pdu->unlink.seqnum);
 	if (urb && !urb->unlinking && vudc_urb_cancel(vudc, urb)) {
 		/* cut short: only a RET_UNLINK -ECONNRESET answers it */
 		urb->unlinked = true;
@@ -256,7 +296,8 @@ static int vudc_rx_unlink(struct vudc *vudc, const struct usbip_pdu *pdu)
 		ul = NULL;
 	}
 	spin_unlock_irq(&vudc->slock);
-	kfree(ul);
+	if (ul)
+		vudc_unlink_free(vudc, ul);
 	wake_up(&vudc->tx_wq);
 
 	usbip_dev_dbg(USBIP_DBG_VUDC_RX, vudc_dev(vudc), "unlink seqnum %u -> %u: %s\n",

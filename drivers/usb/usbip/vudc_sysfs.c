@@ -76,6 +76,8 @@ static ssize_t usbip_sockfd_store(struct device *dev, struct device_attribute *a
 	}
 
 	vudc_gadget_connect(vudc);
+	usbip_budget_set_limits(&vudc->budget, READ_ONCE(vudc_max_urbs),
+				READ_ONCE(vudc_max_bytes));
 	ret = usbip_conn_start(&vudc->conn, sock);
 	if (ret)
 		goto err_serving;

@@ -23,17 +23,22 @@
  */
 void vudc_urb_free(struct vudc_urb *urb)
 {
-	struct vudc *vudc = urb->vudc;
-	unsigned long flags;
-
-	if (urb->counted) {
-		spin_lock_irqsave(&vudc->slock, flags);
-		vudc->pending_bytes -= urb->len;
-		spin_unlock_irqrestore(&vudc->slock, flags);
-	}
+	if (urb->charged)
+		usbip_budget_release(&urb->vudc->budget, 1, urb->len);
 	kvfree(urb->data);
 	kfree(urb->iso);
 	kfree(urb);
+}
+
+/**
+ * vudc_unlink_free() - free a RET_UNLINK of the UDC's own
+ * @vudc: the UDC
+ * @ul: the answer, on no list; its charge goes back to the budget
+ */
+void vudc_unlink_free(struct vudc *vudc, struct vudc_unlink *ul)
+{
+	kfree(ul);
+	usbip_budget_release(&vudc->budget, 1, sizeof(*ul));
 }
 
 static int vudc_send_unlink(struct vudc *vudc, u32 seqnum, u32 devid, int status)
@@ -52,7 +57,7 @@ static int vudc_send_urb(struct vudc *vudc, struct vudc_urb *urb)
 {
 	struct usbip_pdu pdu = {
 		.command = USBIP_RET_SUBMIT,
-		.seqnum = urb->seqnum,
+		.seqnum = urb->seq.seqnum,
 		.devid = urb->devid,
 		.direction = urb->wire_dir,
 		.ep = urb->ep_num,
@@ -93,7 +98,7 @@ static int vudc_send_urb(struct vudc *vudc, struct vudc_urb *urb)
 
 	usbip_dev_dbg(USBIP_DBG_VUDC_TX, vudc_dev(vudc),
 		      "ret_submit seqnum %u status %d actual %u iso %d\n",
-		      urb->seqnum, urb->status, actual, urb->n_iso);
+		      urb->seq.seqnum, urb->status, actual, urb->n_iso);
 	ret = usbip_send_msg(vudc->conn.sock, &pdu, &buf, len, urb->iso, urb->n_iso, flags);
 	if (ret)
 		return ret;
@@ -149,7 +154,7 @@ int vudc_tx_loop(struct usbip_conn *conn)
 			vudc_urb_free(urb);
 		} else if (ul) {
 			ret = vudc_send_unlink(vudc, ul->seqnum, ul->devid, ul->status);
-			kfree(ul);
+			vudc_unlink_free(vudc, ul);
 		}
 		if (ret)
 			break;

@@ -72,6 +72,7 @@ void vudc_urb_done(struct vudc *vudc, struct vudc_urb *urb, int status)
 	urb->done = true;
 	list_del_init(&urb->ep_list);
 	list_del_init(&urb->list);
+	usbip_seq_erase(&vudc->in_flight_seq, &urb->seq);
 	if (vudc->ep0_active == urb) {
 		vudc->ep0_active = NULL;
 		if (!list_empty(&vudc->eps[0].urbs))
@@ -349,6 +350,7 @@ bool vudc_urb_cancel(struct vudc *vudc, struct vudc_urb *urb)
 		return false;
 	list_del_init(&urb->ep_list);
 	list_del_init(&urb->list);
+	usbip_seq_erase(&vudc->in_flight_seq, &urb->seq);
 	return true;
 }
 
@@ -540,6 +542,7 @@ static int vudc_dev_desc_request(struct vudc *vudc)
 		return -ENOMEM;
 	}
 	INIT_LIST_HEAD(&urb->list);
+	usbip_seq_node_init(&urb->seq, 0);
 	INIT_LIST_HEAD(&urb->ep_list);
 	init_completion(&urb->wait);
 	urb->vudc = vudc;
@@ -722,6 +725,7 @@ void vudc_stop_io(struct vudc *vudc)
 	}
 	vudc->ep0_active = NULL;
 	list_splice_init(&vudc->in_flight, &urbs);
+	vudc->in_flight_seq = RB_ROOT;	/* its entries are freed below */
 	list_splice_init(&vudc->tx_urbs, &urbs);
 	list_splice_init(&vudc->tx_unlinks, &unlinks);
 	for (i = 0; i < ARRAY_SIZE(vudc->eps); i++)
@@ -735,7 +739,7 @@ void vudc_stop_io(struct vudc *vudc)
 	}
 	list_for_each_entry_safe(ul, ul_tmp, &unlinks, list) {
 		list_del(&ul->list);
-		kfree(ul);
+		vudc_unlink_free(vudc, ul);
 	}
 	usbip_dev_dbg(USBIP_DBG_VUDC, vudc_dev(vudc), "%u URBs dropped\n", n);
 
