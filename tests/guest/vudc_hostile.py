@@ -24,12 +24,14 @@ CASE: reason"; with VUDC_KEEP_GOING=1 the next case still runs):
               rest sent late, an unlink right after the rest, and payloads
               never completed (disconnect) on bulk, iso and ep0
     flood     control, unlink and pending bulk IN floods
-    bound     the connection's budget (max_urbs, max_bytes): 1 MiB bulk IN
-              URBs that never complete, then 100k CMD_UNLINKs while no
-              reply is read; the server stops reading at its bound
+    pinned    the connection's budget (max_bytes): 1 MiB bulk IN URBs that
+              never complete; the server stops reading at its bound
               (backpressure: the client's send blocks, the connection
-              stays), its memory stays within the bound + slack
-              (measured), every RET_UNLINK arrives once the client reads
+              stays), its memory stays within the bound + slack (measured)
+              and comes back after an abortive close
+    unlinks   the budget again (max_urbs): 100k CMD_UNLINKs while no reply
+              is read; the server stops reading, kmalloc-32 and Slab stay
+              bounded, then every RET_UNLINK arrives once the client reads
     cut       headers and payloads cut short, then a disconnect
     ep0       standard requests with every recipient and wIndex values
               naming no endpoint
@@ -585,11 +587,16 @@ def bound_unlinks():
        f"read in order and the connection still works")
 
 
-def case_bound():
+def case_pinned():
     with SmallTcpBuffers():
         bound_pinned()
+    storage_roundtrip("pinned")
+
+
+def case_unlinks():
+    with SmallTcpBuffers():
         bound_unlinks()
-    storage_roundtrip("bound")
+    storage_roundtrip("unlinks")
 
 
 def case_cut():
@@ -639,7 +646,7 @@ def case_ep0():
 
 
 CASES = {"devdesc": case_devdesc, "dir": case_dir, "partial": case_partial,
-         "flood": case_flood, "bound": case_bound, "cut": case_cut, "ep0": case_ep0}
+         "flood": case_flood, "pinned": case_pinned, "unlinks": case_unlinks, "cut": case_cut, "ep0": case_ep0}
 
 
 def main():
