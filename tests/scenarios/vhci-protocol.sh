@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0
-# @desc: our vhci-hcd against a fake USB/IP server: sysfs errors, 32x15 ports, bad server input drops the connection with one clear line, unlink races are not errors, seqnum wrap, early RET_UNLINK, bounded CMD_UNLINK records, bounded unlink wait, detach vs unbind, unload with a device attached
+# @desc: our vhci-hcd against a fake USB/IP server: sysfs errors, 32x15 ports, bad server input drops the connection with one clear line, unlink races are not errors, seqnum wrap, early RET_UNLINK, bounded CMD_UNLINK records, a detached device's requests kept from the next server on its port, bounded unlink wait, detach vs unbind, unload with a device attached
 # @kernels: 6.1
 # @vms: 1
 # @modules: ours
@@ -462,6 +462,44 @@ elif case == "unlink_orphans":
     left = wait("records freed on detach", 20, lambda: (live_unlinks() - base <= 0) or None)
     print("records freed on detach")
 
+elif case == "stale":
+    # A device's driver submits after its port was detached and a second
+    # server attached to the same port, before the hub driver has seen
+    # either change (selftest_hub_hold keeps the root hubs quiet, as a busy
+    # hub_wq would): the request must fail, and never reach the second
+    # server as if its device had sent it.
+    srv, dev, fd = attach_device(port)
+    param("selftest_hub_hold", 1)
+    try:
+        detach(port)
+        wait("port %d free" % port, 20, lambda: status_line(port)[2] == "004")
+        srv2 = w.FakeServer.attach(port, speed=3)
+        dev2 = Device(srv2)
+        dev2.start()
+        wait("port %d in use" % port, 20, lambda: status_line(port)[2] == "006")
+        try:
+            get_status(fd)
+            print("the detached device's GET_STATUS was answered")
+        except OSError as e:
+            print("the detached device's GET_STATUS failed: %s" % e)
+        time.sleep(0.5)      # negative check: what the second server got
+        with dev2.cv:
+            got = list(dev2.cmds)
+        if got:
+            fail("a request of the detached device reached the server attached after it: "
+                 "cmd %d ep %d setup %s" % (got[0]["cmd"], got[0]["ep"],
+                                            got[0].get("setup", b"").hex()))
+    finally:
+        param("selftest_hub_hold", 0)
+    os.close(fd)
+    # the hub driver now sees the change: the second device enumerates
+    def enumerated():
+        st = status_line(port)
+        return st and st[6] != "0-0" and any(c["cmd"] == w.CMD_SUBMIT for c in dev2.cmds)
+    wait("port %d: the second device enumerated" % port, 60, enumerated)
+    print("the second device enumerated once the hub saw the change")
+    detach(port)
+
 elif case == "unlink_unanswered":
     # the hub's 5 s control timeout unlinks the first request; the server
     # never answers the CMD_UNLINK
@@ -646,6 +684,11 @@ vm1() {
 	[ "$(dmesg | sed -n '/vmtest-mark: case unlink_orphans$/,$p' | grep -c 'connection closed')" -le 1 ] ||
 		case_fail "unlink_orphans: more than one connection-closed line"
 	wire_enum 0 unlink_orphans
+
+	step "a detached device's requests never reach the next server on its port"
+	dmesg_mark "case stale"
+	wire_check stale "the detached device's request failed; the second server saw only its own device"
+	wire_enum 0 stale
 
 	step "a server that stops answering: the wait for an unlinked URB is bounded (issue 10, defect 11)"
 	bound=$(cat /sys/module/vhci_hcd/parameters/unlink_timeout 2>/dev/null || echo 10)

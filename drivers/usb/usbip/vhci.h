@@ -93,6 +93,7 @@ extern unsigned int vhci_hc_ports;	/* ports per root hub */
 extern unsigned int vhci_selftest_seqnum;
 extern unsigned int vhci_selftest_unlink_delay_ms;
 extern unsigned int vhci_selftest_detach_delay_ms;
+extern bool vhci_selftest_hub_hold;
 #endif
 extern unsigned int vhci_nr_hcs;	/* controllers */
 extern unsigned int vhci_unlink_timeout;	/* seconds, 0: no bound */

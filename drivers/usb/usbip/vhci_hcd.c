@@ -131,6 +131,10 @@ static int vhci_hub_status_data(struct usb_hcd *hcd, char *buf)
 	spin_lock_irqsave(&vh->vhci->lock, flags);
 	if (!HCD_HW_ACCESSIBLE(hcd))
 		goto out;
+#if IS_ENABLED(CONFIG_USBIP_SELFTEST)
+	if (READ_ONCE(vhci_selftest_hub_hold))
+		goto out;
+#endif
 	for (i = 0; i < vhci_hc_ports; i++) {
 		struct vhci_port *port = &vh->ports[i];
 

@@ -52,6 +52,39 @@ unsigned int vhci_selftest_detach_delay_ms;
 module_param_named(selftest_detach_delay_ms, vhci_selftest_detach_delay_ms, uint, 0600);
 MODULE_PARM_DESC(selftest_detach_delay_ms,
 		 "testing: a detach write waits this long after requesting the detach, before waiting for it");
+
+/*
+ * Setting it back to N lets every root hub report the port changes it
+ * held back meanwhile.
+ */
+static int vhci_selftest_hold_set(const char *val, const struct kernel_param *kp)
+{
+	unsigned int i;
+	int ret;
+
+	ret = param_set_bool(val, kp);
+	if (ret || READ_ONCE(vhci_selftest_hub_hold))
+		return ret;
+	mutex_lock(&vhci_conn_mutex);
+	for (i = 0; vhci_ctrls && i < vhci_nr_hcs; i++) {
+		if (!vhci_ctrls[i])
+			continue;
+		usb_hcd_poll_rh_status(vhci_ctrls[i]->hs->hcd);
+		usb_hcd_poll_rh_status(vhci_ctrls[i]->ss->hcd);
+	}
+	mutex_unlock(&vhci_conn_mutex);
+	return 0;
+}
+
+static const struct kernel_param_ops vhci_selftest_hold_ops = {
+	.set = vhci_selftest_hold_set,
+	.get = param_get_bool,
+};
+
+bool vhci_selftest_hub_hold;
+module_param_cb(selftest_hub_hold, &vhci_selftest_hold_ops, &vhci_selftest_hub_hold, 0600);
+MODULE_PARM_DESC(selftest_hub_hold,
+		 "testing: while Y, the root hubs report no port change to the hub driver, as if it were slow to see them");
 #endif
 
 /* The usbip_conn lock of every port; see vhci.h. */
