@@ -135,6 +135,10 @@ struct vhci_seq {
  * @devid: (busnum << 16) | devnum of the device on the server
  * @sockfd: the fd number given at attach, for the status file only
  * @udev: the usb_device on this port, with a reference, or NULL
+ * @gone_udev: the usb_device of the port's last connection, with a
+ *	reference, until another device submits on the port: the hub driver
+ *	may not have disconnected it yet when the next server attaches, and
+ *	none of its requests may reach that server
  * @accepting: URBs may be enqueued (connection running)
  * @seqnum: last sequence number used on the connection
  * @seqs: every sequence number in use (struct vhci_seq), by number
@@ -168,6 +172,7 @@ struct vhci_port {
 	u32 devid;
 	int sockfd;
 	struct usb_device *udev;
+	struct usb_device *gone_udev;
 
 	bool accepting;
 	u32 seqnum;

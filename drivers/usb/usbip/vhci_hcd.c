@@ -580,7 +580,7 @@ static bool vhci_is_set_address(struct urb *urb)
 static int vhci_urb_enqueue(struct usb_hcd *hcd, struct urb *urb, gfp_t mem_flags)
 {
 	struct vhci_hcd *vh = hcd_to_vh(hcd);
-	struct usb_device *top = vhci_top_device(urb->dev), *old = NULL;
+	struct usb_device *top = vhci_top_device(urb->dev), *old = NULL, *gone = NULL;
 	bool iso = usb_pipetype(urb->pipe) == PIPE_ISOCHRONOUS;
 	struct vhci_port *port;
 	struct vhci_priv *priv;
@@ -619,7 +619,8 @@ static int vhci_urb_enqueue(struct usb_hcd *hcd, struct urb *urb, gfp_t mem_flag
 	}
 
 	spin_lock_irqsave(&vh->vhci->lock, flags);
-	if (!port->accepting) {
+	/* the device of an earlier connection, not yet disconnected by the hub */
+	if (!port->accepting || top == port->gone_udev) {
 		ret = -ENODEV;
 		goto err_unlock;
 	}
@@ -630,6 +631,13 @@ static int vhci_urb_enqueue(struct usb_hcd *hcd, struct urb *urb, gfp_t mem_flag
 	if (port->udev != top) {
 		old = port->udev;
 		port->udev = usb_get_dev(top);
+		/*
+		 * The hub driver disconnects the device it knew on the port
+		 * before it creates the next one: the gone device can submit
+		 * no more.
+		 */
+		gone = port->gone_udev;
+		port->gone_udev = NULL;
 	}
 
 	if (vhci_is_set_address(urb)) {
@@ -637,6 +645,7 @@ static int vhci_urb_enqueue(struct usb_hcd *hcd, struct urb *urb, gfp_t mem_flag
 		usb_hcd_unlink_urb_from_ep(hcd, urb);
 		spin_unlock_irqrestore(&vh->vhci->lock, flags);
 		usb_put_dev(old);
+		usb_put_dev(gone);
 		usbip_dev_dbg(USBIP_DBG_VHCI, port_dev(port), "port %u: address %u\n",
 			      port->number, le16_to_cpu(((struct usb_ctrlrequest *)
 							 urb->setup_packet)->wValue));
@@ -654,6 +663,7 @@ static int vhci_urb_enqueue(struct usb_hcd *hcd, struct urb *urb, gfp_t mem_flag
 	spin_unlock_irqrestore(&vh->vhci->lock, flags);
 
 	usb_put_dev(old);
+	usb_put_dev(gone);
 	wake_up(&port->tx_wq);
 	return 0;
 

@@ -216,8 +216,11 @@ void vhci_port_release(struct vhci_port *port, int status)
 
 	spin_lock_irqsave(&vhci->lock, flags);
 	port->accepting = false;
+	/* refused from now on, even once the next server is attached */
 	udev = port->udev;
 	port->udev = NULL;
+	if (udev)
+		swap(udev, port->gone_udev);
 	rx_iso = port->rx_iso;
 	port->rx_iso = NULL;
 	port->status = status;
@@ -423,6 +426,8 @@ static void vhci_remove(struct platform_device *pdev)
 			vhci_port_release(port, VDEV_ST_NULL);
 		mutex_unlock(&vhci_conn_mutex);
 		del_timer_sync(&port->unlink_timer);
+		usb_put_dev(port->gone_udev);
+		port->gone_udev = NULL;
 	}
 
 	usb_remove_hcd(ss);
