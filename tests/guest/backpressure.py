@@ -10,6 +10,7 @@ RuntimeError, which the callers report as their case's failure.
 import select
 import socket
 import struct
+import threading
 import time
 
 MIB = 1 << 20
@@ -155,3 +156,26 @@ class MemBound:
             time.sleep(0.2)
         raise RuntimeError("%s: memory still +%d MiB after the close"
                            % (self.what, self.used() // MIB))
+
+
+def send_and_read(c, rest, n, good, secs=600):
+    """The well-behaved end of a flood: reads n answers in a thread, each
+    checked by good(i, msg), while sending `rest` (the bytes of the flood
+    the server had not taken yet).  Returns how many answers were read,
+    in order, before the first bad one.  The socket timeout is `secs` for
+    the send as a whole (a KASAN guest under TCG reads megabytes of
+    commands slowly) and the read thread gets as long."""
+    got = [0]
+
+    def reader():
+        for i in range(n):
+            if not good(i, c.read_msg()):
+                return
+            got[0] = i + 1
+    c.s.settimeout(secs)
+    t = threading.Thread(target=reader)
+    t.start()
+    c.send_raw(rest)
+    t.join(secs)
+    c.s.settimeout(60)
+    return got[0]

@@ -48,7 +48,6 @@ import socket
 import struct
 import subprocess
 import sys
-import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -559,24 +558,12 @@ def bound_unlinks():
     check(dk <= 20000 and dslab <= 16 * bp.MIB,
           f"unlink flood: kmalloc-32 {dk:+d} objects, Slab {dslab // 1024:+d} KiB")
     check(blocked, f"the server read all {n} CMD_UNLINKs while no answer was read")
-    got = [0]
-
-    def reader():
-        for i in range(n):
-            m = c.read_msg()
-            if m["cmd"] != w.RET_UNLINK or m["seq"] != first + i or m["status"] != 0:
-                got[0] = -1 - i
-                return
-            got[0] = i + 1
-    c.s.settimeout(600)
-    t = threading.Thread(target=reader)
-    t.start()
     # the rest, from the byte where the blocked send stopped
-    c.send_raw(unlinks(sent // w.HDR_LEN, n)[sent % w.HDR_LEN:])
-    t.join(600)
-    check(got[0] == n, f"RET_UNLINKs read: {got[0]} of {n} in order")
+    got = bp.send_and_read(c, unlinks(sent // w.HDR_LEN, n)[sent % w.HDR_LEN:], n,
+                           lambda i, m: m["cmd"] == w.RET_UNLINK and m["seq"] == first + i
+                           and m["status"] == 0)
+    check(got == n, f"RET_UNLINKs read: {got} of {n} in order")
     c.seq = first + n
-    c.s.settimeout(60)
     m = c.ctrl(0x80, 0, 0, 0, 2)
     answered(m, m["seq"], "GET_STATUS after the flood")
     c.close()

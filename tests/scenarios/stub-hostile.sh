@@ -40,7 +40,8 @@ hostile_py() {
 import os, socket, struct, sys, threading, time
 sys.path.insert(0, os.path.join(os.environ.get("REPO", "/"), "tests/guest"))
 import usbip_wire as w
-from backpressure import MIB, MemBound, abort, meminfo, paced, pump, settle, slab_objects
+from backpressure import (MIB, MemBound, abort, meminfo, paced, pump, send_and_read, settle,
+                          slab_objects)
 
 BUSID, CASE = sys.argv[1], sys.argv[2]
 DISK = "/tmp/disk.img"
@@ -232,27 +233,12 @@ def case_noread():
     c.seq = first - 1
     for i in range(n):
         c.dirs[first + i] = w.DIR_IN
-    got = [0]
-    # sendall's timeout bounds the whole send of the rest (about 9 MiB of
-    # unlinks), which a KASAN kernel under TCG takes minutes to read; the
-    # join below bounds the case
-    c.s.settimeout(600)
-    def reader():
-        for i in range(n):
-            m = c.read_msg()
-            if m["cmd"] != w.RET_SUBMIT or m["seq"] != first + i or m["status"] != 0 \
-                    or len(m["data"]) != 18:
-                got[0] = -1 - i
-                return
-            got[0] = i + 1
-    t = threading.Thread(target=reader)
-    t.start()
     rest = b"".join(w.cmd_submit(first + i, c.devid, w.DIR_IN, 0, 65535, setup_pkt=gd)
                     for i in range(sent, n))
-    c.send_raw(rest)
-    t.join(300)
-    if got[0] != n:
-        fail("replies read: %d of %d in order" % (got[0], n))
+    got = send_and_read(c, rest, n, lambda i, m: m["cmd"] == w.RET_SUBMIT and
+                        m["seq"] == first + i and m["status"] == 0 and len(m["data"]) == 18)
+    if got != n:
+        fail("replies read: %d of %d in order" % (got, n))
     c.seq = first + n
     info("then all %d replies read, in order, 18 bytes each" % n)
     c.close()
@@ -281,27 +267,13 @@ def case_unlink():
         fail("unlink flood: kmalloc-32 %+d objects, Slab %+d KiB" % (dk, dslab // 1024))
     if not blocked:
         fail("usbip-host read all %d CMD_UNLINKs while their answers were not read" % n)
-    got = [0]
-    # sendall's timeout bounds the whole send of the rest (about 9 MiB of
-    # unlinks), which a KASAN kernel under TCG takes minutes to read; the
-    # join below bounds the case
-    c.s.settimeout(600)
-    def reader():
-        for i in range(n):
-            m = c.read_msg()
-            if m["cmd"] != w.RET_UNLINK or m["seq"] != first + i or m["status"] != 0:
-                got[0] = -1 - i
-                return
-            got[0] = i + 1
-    t = threading.Thread(target=reader)
-    t.start()
     # the rest, from the byte where the blocked send stopped
     rest = b"".join(w.cmd_unlink(first + i, c.devid, 0x7fff0000 + i)
                     for i in range(sent // w.HDR_LEN, n))[sent % w.HDR_LEN:]
-    c.send_raw(rest)
-    t.join(600)
-    if got[0] != n:
-        fail("RET_UNLINKs read: %d of %d in order" % (got[0], n))
+    got = send_and_read(c, rest, n, lambda i, m: m["cmd"] == w.RET_UNLINK and
+                        m["seq"] == first + i and m["status"] == 0)
+    if got != n:
+        fail("RET_UNLINKs read: %d of %d in order" % (got, n))
     c.seq = first + n
     ein, eout = configure(c)
     works(c, ein, eout)
