@@ -16,6 +16,9 @@
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 export HOME=/root LANG=C LC_ALL=C TERM=dumb
 umask 022
+# The host's boot watchdog (tests/vm/lib.sh, vm_booted) stops here: from
+# now on the boot is past the kernel's own early start.
+echo "VMTEST-STAGE2"
 
 finish() {
 	local rc=$1

@@ -29,6 +29,10 @@ CASE: reason"; with VUDC_KEEP_GOING=1 the next case still runs):
               (backpressure: the client's send blocks, the connection
               stays), its memory stays within the bound + slack (measured)
               and comes back after an abortive close
+    full_unlink  max_urbs=8 and 8 bulk IN URBs that never complete: the
+              budget is full, and CMD_UNLINKs of those URBs must still be
+              read and answered (RET_UNLINK -ECONNRESET each), and the
+              connection then work
     unlinks   the budget again (max_urbs): 100k CMD_UNLINKs while no reply
               is read; the server stops reading, kmalloc-32 and Slab stay
               bounded, then every RET_UNLINK arrives once the client reads
@@ -540,6 +544,38 @@ def bound_pinned():
        f"(+{used // bp.MIB} MiB)")
 
 
+def case_full_unlink():
+    path = "/sys/module/usbip_vudc/parameters/max_urbs"
+    with open(path) as f:
+        old = f.read().strip()
+    with open(path, "w") as f:
+        f.write("8")
+    try:
+        log = Log(STORAGE)
+        c = connect(STORAGE)     # the limit is read when the connection starts
+    finally:
+        with open(path, "w") as f:
+            f.write(old)
+    ep_in, _ep_out = bulk_eps(config(c))
+    pend = [c.submit(ep_in, w.DIR_IN, 512) for _ in range(8)]
+    c.s.settimeout(30)
+    for s in pend:
+        u = c.unlink(s)
+        try:
+            m = c.wait(u)
+        except OSError as e:
+            raise CaseFail(f"full budget: no answer to the CMD_UNLINK of {s} ({e})")
+        check(m["cmd"] == w.RET_UNLINK and m["status"] == -w.ECONNRESET,
+              f"full budget: CMD_UNLINK of {s} answered {m}")
+    m = c.ctrl(0x80, 0, 0, 0, 2)
+    answered(m, m["seq"], "GET_STATUS after the unlinks")
+    c.close()
+    wait_status(STORAGE, 1, "full_unlink")
+    log.end("full_unlink", want_error=False)
+    ok("full budget (max_urbs=8, 8 pending bulk IN): all 8 CMD_UNLINKs answered -ECONNRESET")
+    storage_roundtrip("full_unlink")
+
+
 def bound_unlinks():
     log = Log(STORAGE)
     c = connect(STORAGE)
@@ -633,7 +669,7 @@ def case_ep0():
 
 
 CASES = {"devdesc": case_devdesc, "dir": case_dir, "partial": case_partial,
-         "flood": case_flood, "pinned": case_pinned, "unlinks": case_unlinks, "cut": case_cut, "ep0": case_ep0}
+         "flood": case_flood, "pinned": case_pinned, "full_unlink": case_full_unlink, "unlinks": case_unlinks, "cut": case_cut, "ep0": case_ep0}
 
 
 def main():

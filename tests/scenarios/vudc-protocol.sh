@@ -19,7 +19,7 @@
 # most one "closing the connection" line; slub_debug poisons freed
 # kmalloc objects so that a write into a freed URB is reported.
 
-VUDC_CASES=${VUDC_CASES:-devdesc dir partial flood pinned unlinks cut ep0}
+VUDC_CASES=${VUDC_CASES:-devdesc dir partial flood pinned full_unlink unlinks cut ep0}
 
 vudc_status_is() {
 	[ "$(cat "/sys/devices/platform/$1/usbip_status")" = "$2" ]

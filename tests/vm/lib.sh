@@ -246,39 +246,55 @@ vm_bad_kernel_lines() {
 	grep -aE "\[ *[0-9]+\.[0-9]+\].*($VM_BAD_RE)" "$1" || true
 }
 
-# vm_booted IDX: VM IDX reached stage 2 (the guest side of the harness,
-# before any module of ours is loaded).
+# vm_booted IDX: VM IDX reached stage 2 (tests/guest/stage2.sh), past the
+# kernel's own start and before any module of ours is loaded.
 vm_booted() {
-	grep -aq "vm$1: running scenario" "$RUN_DIR/vm$1/console.log" 2>/dev/null
+	grep -aq "^VMTEST-STAGE2" "$RUN_DIR/vm$1/console.log" 2>/dev/null
 }
 
 # vm_run_all TIMEOUT: boots VMs 1..VM_COUNT (VM 2 once VM 1's QEMU listens
 # for the pair link), waits for all to power off, then judges each VM.
 # Sets VM_REASON (empty on success) and VM_FAILED_IDX.
 #
-# A guest kernel that stops in early boot, before stage 2 and so before
-# any code of ours ran, is booted once more: the debug kernel under TCG on
-# a loaded host has stalled there (console silent for many minutes after
-# "Running RCU-tasks wait API self tests") and once crashed in an
-# interrupt there.  Stopped means: QEMU exited, or the console did not
-# grow for VM_BOOT_STALL (default 60) x VM_TIME_SCALE seconds.  The first
-# attempt's console stays as console.boot1.log and the retry is said.
+# A guest kernel that stops in its early boot is booted once more, with
+# the whole set of VMs, if none of them reached stage 2 (so no code of ours
+# ran): the debug kernel under TCG on a loaded host has sat silent there
+# for many minutes after "Running RCU-tasks wait API self tests", and once
+# crashed in an interrupt there.  Stopped means: QEMU exited without a
+# result marker, or the console did not grow for VM_BOOT_STALL (default
+# 60) x VM_TIME_SCALE seconds.  The retry gets the whole timeout again, the
+# first attempt's consoles stay as console.boot1.log, and the retry is
+# said.  A second stop is judged as a failure.
 vm_run_all() {
-	local timeout=$1 start=$SECONDS i
-	VM_BOOT_FAILED=
+	local timeout=$1 i
+	VM_BOOT_RETRY=1 VM_BOOT_FAILED=
 	_vm_run_once "$timeout" && return 0
 	[ -n "$VM_BOOT_FAILED" ] || return 1
 	for ((i = 1; i <= VM_COUNT; i++)); do
 		mv -f "$RUN_DIR/vm$i/console.log" "$RUN_DIR/vm$i/console.boot1.log" 2>/dev/null
 	done
-	echo "tests/run: $(basename "$SCENARIO" .sh): vm$VM_BOOT_FAILED stopped in early boot" \
-		"($VM_REASON), before stage 2; booting again" >&2
-	VM_BOOT_FAILED=
-	_vm_run_once $((timeout - (SECONDS - start)))
+	echo "tests/run: $(basename "$SCENARIO" .sh): $VM_REASON; booting again" >&2
+	VM_BOOT_RETRY= VM_BOOT_FAILED=
+	_vm_run_once "$timeout"
+}
+
+# _vm_boot_stopped IDX STALL: VM IDX stopped before stage 2; prints why.
+_vm_boot_stopped() {
+	local now mtime
+	vm_booted "$1" && return 1
+	if ! vm_alive "$1"; then
+		[ -z "$(vm_guest_rc "$1")" ] || return 1
+		echo "QEMU exited"
+		return 0
+	fi
+	now=$(date +%s)
+	mtime=$(stat -c %Y "$RUN_DIR/vm$1/console.log" 2>/dev/null || echo "$now")
+	[ $((now - mtime)) -ge "$2" ] || return 1
+	echo "console silent for $2 s"
 }
 
 _vm_run_once() {
-	local timeout=$1 start i idle_since= all_done reason stall now
+	local timeout=$1 start i j idle_since= all_done reason stall why any_booted
 	stall=$((${VM_BOOT_STALL:-60} * ${VM_TIME_SCALE:-1}))
 	VM_REASON= VM_FAILED_IDX=
 	VM_PID=()
@@ -310,19 +326,23 @@ _vm_run_once() {
 	fi
 
 	while :; do
-		now=$(date +%s)
+		# Early boot: see vm_run_all.  Once any VM reached stage 2 the
+		# normal verdict applies to all.
+		any_booted=
 		for ((i = 1; i <= VM_COUNT; i++)); do
-			vm_booted "$i" && continue
-			if ! vm_alive "$i"; then
-				VM_BOOT_FAILED=$i VM_REASON="QEMU exited"
-			elif [ $((now - $(stat -c %Y "$RUN_DIR/vm$i/console.log" 2>/dev/null ||
-					echo "$now"))) -ge "$stall" ]; then
-				VM_BOOT_FAILED=$i VM_REASON="console silent for ${stall}s"
-			else
-				continue
+			vm_booted "$i" && any_booted=1
+		done
+		for ((i = 1; i <= VM_COUNT && !any_booted; i++)); do
+			why=$(_vm_boot_stopped "$i" "$stall") || continue
+			VM_FAILED_IDX=$i
+			for ((j = 1; j <= VM_COUNT; j++)); do vm_kill "$j"; done
+			if [ -n "$VM_BOOT_RETRY" ]; then
+				VM_BOOT_FAILED=$i
+				VM_REASON="vm$i stopped in early boot ($why), before stage 2"
+				return 1
 			fi
-			for ((i = 1; i <= VM_COUNT; i++)); do vm_kill "$i"; done
-			return 1
+			VM_REASON="stopped in early boot twice ($why), before stage 2"
+			break
 		done
 		all_done=1
 		for ((i = 1; i <= VM_COUNT; i++)); do
@@ -424,10 +444,15 @@ vm_key_typist() {
 _vm_key_typist() {
 	local sock=$1 cdir=$RUN_DIR/vm$3
 	local req=$cdir/keys.req done=$cdir/keys.done pidf=$RUN_DIR/vm$2/qemu.pid
-	local end=$((SECONDS + 1800)) keys rc
+	local end=$((SECONDS + 1800)) keys rc dead_since=
 	while [ "$SECONDS" -lt "$end" ] && [ -d "$cdir" ]; do
+		# gone for 20 s: not merely between an early-boot stop and
+		# its retry (vm_run_all), which writes a new qemu.pid
 		if [ -f "$pidf" ] && ! kill -0 "$(cat "$pidf")" 2>/dev/null; then
-			break
+			dead_since=${dead_since:-$SECONDS}
+			[ $((SECONDS - dead_since)) -lt 20 ] || break
+		else
+			dead_since=
 		fi
 		if [ -f "$req" ]; then
 			keys=$(cat "$req")
