@@ -411,6 +411,8 @@ static void vhci_remove(struct platform_device *pdev)
 {
 	struct vhci *vhci = platform_get_drvdata(pdev);
 	struct usb_hcd *hs = vhci->hs->hcd, *ss = vhci->ss->hcd;
+	struct usb_device *gone;
+	unsigned long flags;
 	unsigned int i;
 
 	mutex_lock(&vhci_conn_mutex);
@@ -426,8 +428,11 @@ static void vhci_remove(struct platform_device *pdev)
 			vhci_port_release(port, VDEV_ST_NULL);
 		mutex_unlock(&vhci_conn_mutex);
 		del_timer_sync(&port->unlink_timer);
-		usb_put_dev(port->gone_udev);
+		spin_lock_irqsave(&vhci->lock, flags);
+		gone = port->gone_udev;
 		port->gone_udev = NULL;
+		spin_unlock_irqrestore(&vhci->lock, flags);
+		usb_put_dev(gone);
 	}
 
 	usb_remove_hcd(ss);

@@ -264,9 +264,38 @@ static int vudc_rx_unlink(struct vudc *vudc, const struct usbip_pdu *pdu)
 {
 	struct vudc_unlink *ul;
 	struct vudc_urb *urb;
+	bool taken = false;
 	int ret;
 
-	/* an answer of the UDC's own holds budget until it is sent */
+	/*
+	 * An URB in flight is answered under its own charge: the unlink has
+	 * to get through while the budget is full of URBs that never
+	 * complete, or nothing could ever free it.
+	 */
+	spin_lock_irq(&vudc->slock);
+	urb = vudc_in_flight_find(vudc, pdu->unlink.seqnum);
+	if (urb && !urb->unlinking) {
+		taken = true;
+		urb->unlink_seqnum = pdu->seqnum;
+		if (vudc_urb_cancel(vudc, urb)) {
+			/* cut short: only a RET_UNLINK -ECONNRESET answers it */
+			urb->unlinked = true;
+			urb->done = true;
+			list_add_tail(&urb->list, &vudc->tx_urbs);
+		} else {
+			/* its request is on the way: RET_SUBMIT, then RET_UNLINK 0 */
+			urb->unlinking = true;
+		}
+	}
+	spin_unlock_irq(&vudc->slock);
+	if (taken)
+		goto out_wake;
+
+	/*
+	 * Done, unknown or already being unlinked: a RET_UNLINK 0 of the
+	 * UDC's own, charged until it is sent.  Only this thread adds URBs,
+	 * so none with the target's seqnum appears while it waits.
+	 */
 	ret = vudc_rx_charge(vudc, 1, sizeof(*ul));
 	if (ret)
 		return ret;
@@ -277,31 +306,14 @@ static int vudc_rx_unlink(struct vudc *vudc, const struct usbip_pdu *pdu)
 	}
 	ul->seqnum = pdu->seqnum;
 	ul->devid = pdu->devid;
-
 	spin_lock_irq(&vudc->slock);
-	urb = vudc_in_flight_find(vudc, pdu->unlink.seqnum);
-	if (urb && !urb->unlinking && vudc_urb_cancel(vudc, urb)) {
-		/* cut short: only a RET_UNLINK -ECONNRESET answers it */
-		urb->unlinked = true;
-		urb->unlink_seqnum = pdu->seqnum;
-		urb->done = true;
-		list_add_tail(&urb->list, &vudc->tx_urbs);
-	} else if (urb && !urb->unlinking) {
-		/* its request is on the way: RET_SUBMIT, then RET_UNLINK 0 */
-		urb->unlinking = true;
-		urb->unlink_seqnum = pdu->seqnum;
-	} else {
-		/* done, unknown or already being unlinked */
-		list_add_tail(&ul->list, &vudc->tx_unlinks);
-		ul = NULL;
-	}
+	list_add_tail(&ul->list, &vudc->tx_unlinks);
 	spin_unlock_irq(&vudc->slock);
-	if (ul)
-		vudc_unlink_free(vudc, ul);
-	wake_up(&vudc->tx_wq);
 
+out_wake:
+	wake_up(&vudc->tx_wq);
 	usbip_dev_dbg(USBIP_DBG_VUDC_RX, vudc_dev(vudc), "unlink seqnum %u -> %u: %s\n",
-		      pdu->seqnum, pdu->unlink.seqnum, urb ? "in flight" : "not in flight");
+		      pdu->seqnum, pdu->unlink.seqnum, taken ? "in flight" : "not in flight");
 	return 0;
 }
 
