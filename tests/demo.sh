@@ -51,7 +51,9 @@ echo "demo: kernel $KVER, modules: $mode"
 echo "demo: fetching the kernel package and building the initramfs (cached after the first time)..."
 vm_prepare_kernel "$KVER" || { echo "demo: kernel preparation failed" >&2; exit 1; }
 if [ "$mode" = ours ] && ! ls "$TOP/build/kmod/$KVER/drivers/usb/usbip/"*.ko >/dev/null 2>&1; then
-	echo "demo: our modules are not built for $KVER (make modules KDIR=/usr/src/linux-headers-$KVER)" >&2
+	kdir=/usr/src/linux-headers-$KVER
+	[ "$series" = 6.12 ] && kdir="\$(tests/vm/headers $KVER)"
+	echo "demo: our modules are not built for $KVER (make modules KDIR=$kdir)" >&2
 	exit 1
 fi
 if [ -x "$TOP/build/tools/src/usbip" ]; then

@@ -73,7 +73,13 @@ fi
 
 install_missing "${PKGS[@]}"
 
-# Headers of the 6.12 kernel that Debian 12 ships, resolved at run time.
+# The 6.12 kernel that Debian 12 ships, resolved at run time.  Its headers
+# are not installed (linux-headers-6.12... depends on linux-image-6.12...,
+# which would put a kernel into /boot and make it the default one): what
+# they need on the host is, and tests/vm/headers unpacks them into a cache.
 k612=$(bash tests/vm/kver 6.12)
-install_missing "linux-headers-$k612"
-echo "deps: all present (6.1: $(bash tests/vm/kver 6.1), 6.12: $k612)"
+mapfile -t hdeps < <(bash tests/vm/headers --host-deps "$k612")
+[ ${#hdeps[@]} -gt 0 ] || { echo "deps: tests/vm/headers --host-deps $k612 failed" >&2; exit 1; }
+install_missing "${hdeps[@]}"
+kdir612=$(bash tests/vm/headers "$k612")
+echo "deps: all present (6.1: $(bash tests/vm/kver 6.1), 6.12: $k612 in $kdir612)"
