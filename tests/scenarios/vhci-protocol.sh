@@ -707,7 +707,9 @@ vm1() {
 	for i in 1 2 3 4 5 6; do
 		# every other round, the detach write waits between requesting the
 		# detach and waiting for it, so the controller goes away meanwhile
-		echo $(((i % 2) * 3000)) >/sys/module/vhci_hcd/parameters/selftest_detach_delay_ms
+		# (5 s, scaled: a KASAN kernel on a loaded host took more than 3 s
+		# to unbind, and the window was missed)
+		echo $(((i % 2) * 5000 * ${VMTEST_TIME_SCALE:-1})) >/sys/module/vhci_hcd/parameters/selftest_detach_delay_ms
 		wire_case hold 16 >/tmp/hold16.out 2>&1 &
 		hp=$!
 		wait_for "port 16 in use" 20 sh -c "[ \"\$(awk '\$2 == \"0016\" { print \$3 }' $VHCI/status.1)\" = 006 ]"
