@@ -98,11 +98,12 @@ modules: kmod-sync
 	$(MAKE) -C $(KDIR) M=$(KMOD_SRC) $(KCONFIG_VARS) modules
 	@echo "modules for $(KVER): $(KMOD_SRC)/{$$(echo $(MODULES) | tr ' ' ,)}.ko"
 
-# sparse over every module source; any sparse warning fails.
+# sparse over every module source, the test code (CONFIG_USBIP_SELFTEST)
+# included; any sparse warning fails.
 sparse: kmod-sync
 	@command -v sparse >/dev/null || { echo "error: sparse not installed (make deps)" >&2; exit 1; }
 	@rm -f $(KMOD_SRC)/*.o
-	$(MAKE) -C $(KDIR) M=$(KMOD_SRC) $(KCONFIG_VARS) C=2 modules 2>&1 | tee $(KMOD_DIR)/sparse.log
+	$(MAKE) -C $(KDIR) M=$(KMOD_SRC) $(KCONFIG_VARS) CONFIG_USBIP_SELFTEST=y C=2 modules 2>&1 | tee $(KMOD_DIR)/sparse.log
 	@if grep -E '(warning|error):' $(KMOD_DIR)/sparse.log; then \
 		echo "sparse: FAILED, see above" >&2; exit 1; fi
 	@echo "sparse: clean"

@@ -76,7 +76,27 @@ expected=(
 	usr/local/share/bash-completion/completions/usbip
 	usr/local/share/bash-completion/completions/usbipd
 )
+# no_test_code WHAT KO...: a release build carries no test code: no symbol
+# of the self-test or a test hook (selftest*, fail_alloc) and no test
+# parameter (their descriptions start with "testing:").
+no_test_code() {
+	local what=$1 ko bad=()
+	shift
+	for ko in "$@"; do
+		if nm "$ko" | grep -qiE 'selftest|fail_alloc' ||
+			modinfo -F parm "$ko" | grep -qE 'testing:|selftest|fail_alloc'; then
+			bad+=("$(basename "$ko")")
+		fi
+	done
+	if [ $# -eq 4 ] && [ ${#bad[@]} -eq 0 ]; then
+		pass "$what: no self-test or test hook in the 4 modules (nm, modinfo)"
+	else
+		fail "$what: test code in ${bad[*]:-?} ($# modules checked)"
+	fi
+}
+
 if make -s install DESTDIR="$D1" >"$TMP/install.log" 2>&1; then
+	no_test_code "make install" "$D1/lib/modules/$KVER/updates/"*.ko
 	missing=()
 	for f in "${expected[@]}"; do
 		[ -e "$D1/$f" ] || missing+=("$f")
@@ -288,6 +308,8 @@ if command -v dkms >/dev/null; then
 		n=$(find "$TMP/dkms-tree/usbip/$VERSION/$KVER" -name '*.ko*' | wc -l)
 		if [ "$n" -eq 4 ]; then
 			pass "dkms build usbip/$VERSION for $KVER: 4 modules"
+			mapfile -t kos < <(find "$TMP/dkms-tree/usbip/$VERSION/$KVER" -name '*.ko')
+			no_test_code "dkms build" "${kos[@]}"
 		else
 			fail "dkms build usbip/$VERSION: $n modules instead of 4"
 		fi

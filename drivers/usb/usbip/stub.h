@@ -46,7 +46,9 @@
 #define STUB_PIECE_ORDER	2
 
 extern bool stub_use_sg;
-extern unsigned int stub_fail_alloc;
+#if IS_ENABLED(CONFIG_USBIP_SELFTEST)
+extern unsigned int stub_fail_alloc;	/* test hook, see stub_main.c */
+#endif
 extern unsigned int stub_max_urbs;
 extern unsigned long stub_max_bytes;
 

@@ -42,10 +42,12 @@ module_param_named(max_bytes, stub_max_bytes, ulong, 0644);
 MODULE_PARM_DESC(max_bytes,
 		 "transfer buffer bytes one connection may hold before the server stops reading it (default 64 MiB; read when a connection starts)");
 
+#if IS_ENABLED(CONFIG_USBIP_SELFTEST)
 unsigned int stub_fail_alloc;
 module_param_named(fail_alloc, stub_fail_alloc, uint, 0600);
 MODULE_PARM_DESC(fail_alloc,
 		 "testing: the next N transfer buffer allocations fail as if memory ran out (default 0)");
+#endif
 
 /* ------------------------------------------------------------------ */
 /* Bus id table                                                        */

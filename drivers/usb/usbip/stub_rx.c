@@ -227,6 +227,7 @@ static bool stub_sg_usable(struct stub_device *sdev, struct usb_host_endpoint *h
 /* The fail_alloc test hook: true if this allocation is to fail. */
 static bool stub_alloc_should_fail(void)
 {
+#if IS_ENABLED(CONFIG_USBIP_SELFTEST)
 	unsigned int n = READ_ONCE(stub_fail_alloc);
 
 	/* only the rx threads decrement it; a racing write just wins */
@@ -234,6 +235,9 @@ static bool stub_alloc_should_fail(void)
 		return false;
 	WRITE_ONCE(stub_fail_alloc, n - 1);
 	return true;
+#else
+	return false;
+#endif
 }
 
 /* Allocates the transfer buffer of @req (length req->len). */

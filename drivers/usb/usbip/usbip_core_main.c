@@ -22,10 +22,12 @@ EXPORT_SYMBOL_GPL(usbip_debug_flags);
 module_param_named(usbip_debug, usbip_debug_flags, ulong, 0644);
 MODULE_PARM_DESC(usbip_debug, "debug message categories (bit mask, USBIP_DBG_*)");
 
+#if IS_ENABLED(CONFIG_USBIP_SELFTEST)
 static int selftest;
 module_param(selftest, int, 0444);
 MODULE_PARM_DESC(selftest,
-		 "run the self-test at load and refuse to load if it fails: 1 over TCP on 127.0.0.1 (AF_UNIX if that fails), 2 over AF_UNIX only");
+		 "testing: run the self-test at load and refuse to load if it fails: 1 over TCP on 127.0.0.1 (AF_UNIX if that fails), 2 over AF_UNIX only");
+#endif
 
 /**
  * usbip_debug_show() - format the debug mask for a sysfs show method
@@ -67,16 +69,20 @@ static int __init usbip_core_init(void)
 	if (ret)
 		return ret;
 
+#if IS_ENABLED(CONFIG_USBIP_SELFTEST)
 	if (selftest) {
 		ret = usbip_selftest_run(selftest == 2);
 		if (ret)
 			goto err_selftest;
 	}
+#endif
 	return 0;
 
+#if IS_ENABLED(CONFIG_USBIP_SELFTEST)
 err_selftest:
 	usbip_event_exit();
 	return ret;
+#endif
 }
 
 static void __exit usbip_core_exit(void)
