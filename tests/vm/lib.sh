@@ -183,7 +183,10 @@ vm_start() {
 	VM_ADDR='$addr'
 	PEER_ADDR='$peer'
 	EOF
-	local append="console=ttyS0,115200 loglevel=7 printk.time=1 panic=-1 panic_on_warn=1"
+	local append="console=ttyS0,115200 loglevel=7 printk.time=1 panic=-1"
+	# A reference-peer VM on the debug kernel goes on after a report, so
+	# that the run can tell Debian's modules' bugs from ours (vm_kernel_reports).
+	vm_refpeer_vm "$idx" || append+=" panic_on_warn=1"
 	# A TCG vCPU on a busy host can stall for seconds: soft lockups are
 	# reported after 2 * watchdog_thresh = 60 s instead of 20 s.
 	append+=" oops=panic softlockup_panic=1 hung_task_panic=1 watchdog_thresh=30"
@@ -244,6 +247,62 @@ vm_guest_error() {
 vm_bad_kernel_lines() {
 	[ -f "$1" ] || return 0
 	grep -aE "\[ *[0-9]+\.[0-9]+\].*($VM_BAD_RE)" "$1" || true
+}
+
+# Modules of Linux's in-tree USB/IP, as a stack frame names them.
+VM_REF_MODS_RE='\[(usbip_core|usbip_host|vhci_hcd|usbip_vudc)\]'
+
+# vm_refpeer_vm IDX: VM IDX runs the reference peer on the debug kernel.
+# Such a VM boots without panic_on_warn and its reports are sorted by
+# vm_kernel_reports (see tests/vm/README.md, "Reference-peer findings").
+vm_refpeer_vm() {
+	[ "${VM_MODES[$1]}" = reference ] && case "$KVER" in *-usbip-debug) ;; *) false ;; esac
+}
+
+# vm_kernel_reports FILE REFPEER: every kernel log line of FILE matching
+# VM_BAD_RE, as "BAD<tab>line", or as "REF<tab>line" when REFPEER is 1 and
+# the report holding the line is a reference-peer finding: a report (from
+# its first matching line to the end of its first stack trace, "</TASK>",
+# at most 150 lines) that names a frame in an in-tree usbip module, in a
+# kernel never tainted by an out-of-tree module.  That taint ("O" in the
+# "Tainted:" flags of the report) is set by loading any module of ours,
+# and stays: so once ours were loaded, every report counts as ours.  A
+# report without a taint line or without a usbip frame counts as ours.
+vm_kernel_reports() {
+	[ -f "$1" ] || return 0
+	# regular expressions through the environment: awk -v would eat "\["
+	VMR_BAD="\[ *[0-9]+\.[0-9]+\].*($VM_BAD_RE)" VMR_MODS=$VM_REF_MODS_RE \
+	awk -v refpeer="${2:-0}" -v kver="$KVER" '
+	BEGIN { bad = ENVIRON["VMR_BAD"]; mods = ENVIRON["VMR_MODS"] }
+	function flush(  i, ours) {
+		if (!n) return
+		ours = !(refpeer == 1 && usbip && taint == "clean")
+		for (i = 1; i <= n; i++) print (ours ? "BAD" : "REF") "\t" hit[i]
+		n = 0
+	}
+	function taint_of(l,  f, k) {
+		if (l ~ /Not tainted/) return "clean"
+		sub(/.*Tainted: /, "", l)
+		k = index(l, kver)
+		f = k ? substr(l, 1, k - 1) : l
+		return f ~ /O/ ? "oot" : "clean"
+	}
+	{
+		if (inrep) {
+			len++
+			if ($0 ~ mods) usbip = 1
+			if (taint == "" && $0 ~ /(Not tainted|Tainted: )/) taint = taint_of($0)
+			if ($0 ~ bad) hit[++n] = $0
+			if ($0 ~ /<\/TASK>/ || len >= 150) { flush(); inrep = 0 }
+			next
+		}
+		if ($0 ~ bad) {
+			inrep = 1; len = 1; n = 0; hit[++n] = $0
+			usbip = ($0 ~ mods); taint = ""
+			if ($0 ~ /(Not tainted|Tainted: )/) taint = taint_of($0)
+		}
+	}
+	END { flush() }' "$1"
 }
 
 # vm_booted IDX: VM IDX reached stage 2 (tests/guest/stage2.sh), past the
@@ -376,8 +435,12 @@ _vm_run_once() {
 
 	# Judge: the first problem found wins, kernel warnings first.
 	for ((i = 1; i <= VM_COUNT; i++)); do
-		local dir=$RUN_DIR/vm$i bad rc
-		bad=$( { vm_bad_kernel_lines "$dir/console.log"; vm_bad_kernel_lines "$dir/dmesg.txt"; } | head -n1)
+		local dir=$RUN_DIR/vm$i bad rc refpeer=0 reps
+		vm_refpeer_vm "$i" && refpeer=1
+		reps=$( { vm_kernel_reports "$dir/console.log" $refpeer; vm_kernel_reports "$dir/dmesg.txt" $refpeer; } )
+		printf '%s\n' "$reps" | sed -n 's/^REF\t//p' | sort -u >"$dir/reference-findings.txt"
+		[ -s "$dir/reference-findings.txt" ] || rm -f "$dir/reference-findings.txt"
+		bad=$(printf '%s\n' "$reps" | sed -n 's/^BAD\t//p' | head -n1)
 		if [ -n "$bad" ]; then
 			reason="vm$i kernel: $(echo "$bad" | sed 's/^.*\] //' | cut -c1-150)"
 		else
