@@ -90,20 +90,14 @@ enum usbip_device_status {
  * Management protocol (before import, handled by userspace).
  */
 
-/* Size of the op header that starts every management message. */
-#define USBIP_OP_HEADER_SIZE		8
-
-/**
- * struct usbip_op_header - header of every management message
- * @version: USBIP_VERSION
- * @code: one of the USBIP_OP_* codes
- * @status: one of the USBIP_OP_ST_* values (0 in requests)
+/*
+ * Size of the op header that starts every management message: version
+ * (be16, USBIP_VERSION), code (be16, one of the USBIP_OP_* codes), status
+ * (be32, one of the USBIP_OP_ST_* values, 0 in requests).  Like the URB
+ * headers, it is encoded field by field (tools/usb/usbip/libsrc), never by
+ * laying a structure over the bytes.
  */
-struct usbip_op_header {
-	__be16 version;
-	__be16 code;
-	__be32 status;
-};
+#define USBIP_OP_HEADER_SIZE		8
 
 /* Op codes: a request has the 0x8000 bit set, its reply has not. */
 #define USBIP_OP_REQUEST		0x8000
