@@ -1,0 +1,134 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# tests/bench/ab-bench.sh - is a change of our modules slower?  Builds our
+# modules at two git revisions (A, the baseline, and B), loads them
+# alternately on the same gadget disk in one boot of one QEMU VM
+# (tests/bench/ab-bench-vm.sh), at least 3 rounds, and prints min, median
+# and max of each figure per set, the ratio of the medians B/A, and whether
+# any median of B fell by more than LIMIT_PCT (default 3) percent below A's.
+# A benchmark, not a test: it is not part of make check; it fails when a
+# step fails (wrong data, a kernel warning, a timeout), and exits 3 when a
+# median fell by more than the limit.
+#
+#   tests/bench/ab-bench.sh [-k 6.1|6.12] [-r ROUNDS] REV_A [REV_B]
+#     REV_B defaults to the working tree as it is (uncommitted changes too).
+#   READ_MIB=64 WRITE_MIB=32 RTT_COUNT=2000 LIMIT_PCT=3 tests/bench/ab-bench.sh main~3
+#
+# Release builds (no USBIP_SELFTEST), as users get them.  Sources of a
+# revision are checked out under build/bench-ab/REV (git worktree), logs go
+# to build/bench-logs/ab-bench-KVER/vm1/.  Figures from two separate runs
+# are not comparable on a shared machine; the ones of one run are.
+
+set -uo pipefail
+
+TOP=$(cd "$(dirname "$0")/../.." && pwd)
+# shellcheck source=tests/bench/lib.sh
+. "$TOP/tests/bench/lib.sh"
+
+series=6.1 rounds=3
+while getopts "k:r:" o; do
+	case "$o" in
+	k) series=$OPTARG ;;
+	r) rounds=$OPTARG ;;
+	*) sed -n '12,14s/^# \{0,1\}//p' "$0" >&2; exit 2 ;;
+	esac
+done
+shift $((OPTIND - 1))
+[ $# -ge 1 ] && [ $# -le 2 ] || { sed -n '12,14s/^# \{0,1\}//p' "$0" >&2; exit 2; }
+[ "$rounds" -ge 3 ] 2>/dev/null || { echo "ab-bench: at least 3 rounds" >&2; exit 2; }
+rev_a=$1 rev_b=${2:-}
+limit=${LIMIT_PCT:-3}
+
+kver=$(vm_kver "$series") || { echo "ab-bench: cannot resolve the $series kernel" >&2; exit 1; }
+case "$series" in
+6.12) "$TOP/tests/vm/headers" "$kver" >/dev/null || exit 1
+	kdir=$("$TOP/tests/vm/headers" --dir "$kver") ;;
+*) kdir=/usr/src/linux-headers-$kver ;;
+esac
+
+# build_set NAME REV: our modules of REV (the working tree if empty) for
+# KVER; prints the directory holding the .ko files.
+build_set() {
+	local name=$1 rev=$2 src log
+	log=$TOP/build/bench-ab/build-$name.log
+	mkdir -p "$TOP/build/bench-ab"
+	if [ -z "$rev" ]; then
+		src=$TOP
+	else
+		local sha
+		sha=$(git -C "$TOP" rev-parse --verify "$rev^{commit}") ||
+			{ echo "ab-bench: no revision $rev" >&2; return 1; }
+		src=$TOP/build/bench-ab/$sha
+		if [ ! -d "$src" ]; then
+			git -C "$TOP" worktree add --detach "$src" "$sha" >"$log" 2>&1 ||
+				{ echo "ab-bench: git worktree add $rev failed, see $log" >&2; return 1; }
+		fi
+	fi
+	make -C "$src" modules KDIR="$kdir" >>"$log" 2>&1 ||
+		{ echo "ab-bench: make modules of ${rev:-the working tree} failed, see $log" >&2; return 1; }
+	echo "$src/build/kmod/$kver/drivers/usb/usbip"
+}
+
+echo "ab-bench: building A (${rev_a}) and B (${rev_b:-working tree}) for $kver"
+dir_a=$(build_set A "$rev_a") || exit 1
+dir_b=$(build_set B "$rev_b") || exit 1
+
+bench_prepare ab-bench "$series" 1
+VM_MODES[1]=reference
+for s in A B; do
+	d=dir_${s,,}
+	mkdir -p "$RUN_DIR/vm1/$s"
+	cp "${!d}"/usbip-core.ko "${!d}"/usbip-host.ko "${!d}"/vhci-hcd.ko \
+		"${!d}"/usbip-vudc.ko "$RUN_DIR/vm1/$s/" || { echo "ab-bench: set $s incomplete" >&2; exit 1; }
+done
+if cmp -s <(cat "$dir_a"/*.ko) <(cat "$dir_b"/*.ko); then
+	echo "ab-bench: note: A and B are the same modules, byte for byte"
+fi
+bench_scenario_copy -e "s/^ROUNDS=.*/ROUNDS=$rounds/" \
+	-e "s/^READ_MIB=.*/READ_MIB=${READ_MIB:-64}/" \
+	-e "s/^WRITE_MIB=.*/WRITE_MIB=${WRITE_MIB:-32}/" \
+	-e "s/^RTT_COUNT=.*/RTT_COUNT=${RTT_COUNT:-2000}/"
+bench_boot ", A = ${rev_a}, B = ${rev_b:-working tree}, $rounds rounds" 1
+echo "ab-bench [$KVER]: $rounds rounds of A and B alternated (ABBA...), ${READ_MIB:-64} MiB reads," \
+	"${WRITE_MIB:-32} MiB writes (O_DIRECT, 1 MiB), ${RTT_COUNT:-2000} GET_STATUS round trips" \
+	"($((SECONDS - BENCH_T0))s VM)"
+
+# The table: per path and figure, min/median/max of A and of B, B/A of the
+# medians; a median of B more than LIMIT_PCT below A's is flagged.
+awk -v limit="$limit" '
+	{
+		split($1, kv, "=")
+		n = split(kv[1], p, "_")        # A_stub_r1_read_MBps, B_vudc_r2_rtt_per_s
+		set = p[1]; path = p[2]; fig = p[4]
+		for (i = 5; i <= n; i++) fig = fig "_" p[i]
+		key = path " " fig
+		if (!(key in seen)) { seen[key] = 1; order[++nk] = key }
+		v[set, key, ++c[set, key]] = kv[2] + 0
+	}
+	function sorted(set, key,  i, j, t, m) {
+		m = c[set, key]
+		for (i = 1; i <= m; i++) s[i] = v[set, key, i]
+		for (i = 2; i <= m; i++) for (j = i; j > 1 && s[j - 1] > s[j]; j--) {
+			t = s[j]; s[j] = s[j - 1]; s[j - 1] = t
+		}
+		return m
+	}
+	function median(m) { return m % 2 ? s[(m + 1) / 2] : (s[m / 2] + s[m / 2 + 1]) / 2 }
+	END {
+		printf "  %-18s %28s %28s %8s\n", "", "A min/median/max", "B min/median/max", "B/A"
+		worse = 0
+		for (k = 1; k <= nk; k++) {
+			key = order[k]
+			m = sorted("A", key); la = s[1]; ma = median(m); ha = s[m]
+			m = sorted("B", key); lb = s[1]; mb = median(m); hb = s[m]
+			r = ma > 0 ? mb / ma : 0
+			flag = ""
+			if (r < 1 - limit / 100) { flag = "  <- more than " limit "% slower"; worse++ }
+			printf "  %-18s %28s %28s %8.3f%s\n", key,
+				sprintf("%.1f/%.1f/%.1f", la, ma, ha),
+				sprintf("%.1f/%.1f/%.1f", lb, mb, hb), r, flag
+		}
+		if (worse) { printf "ab-bench: %d median(s) of B more than %s%% below A\n", worse, limit; exit 3 }
+		printf "ab-bench: no median of B more than %s%% below A\n", limit
+	}' <(sed -n 's/^\([AB]_[a-z]*_r[0-9]*_[a-zA-Z_]*=[0-9.]*\) .*/\1/p' "$RUN_DIR/vm1/metrics")
