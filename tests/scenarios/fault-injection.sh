@@ -13,7 +13,8 @@
 # usbip-host, "vhci port N-rx/-tx" of vhci-hcd), which do the receiving,
 # URB building, submitting and replying of both modules, and the usbip
 # attach/detach processes and the shell writing usbip_sockfd (the sysfs
-# paths of both modules).  failslab and fail_page_alloc fail FI_PERCENT
+# paths of both modules), from the end of their execve on: an execve that
+# fails late kills the process with SIGSEGV, which tells nothing about us.  failslab and fail_page_alloc fail FI_PERCENT
 # (default 3) percent of their allocations, sleeping ones included
 # (ignore-gfp-wait=N); "times" counts the injected failures, and a run that
 # injected none fails (it would have tested nothing).
@@ -32,6 +33,13 @@
 # on a task stuck for 120 s.  Afterwards, faults off: attach, read and write
 # the whole disk with sha256 checks, detach.  The modules stay loaded, so
 # that kmemleak's report (stage 2, before power-off) names them.
+
+# The preload library of fi_run, built on the host (the guest has no
+# compiler of its own: it runs the host's).
+host_prepare() {
+	cc -shared -fPIC -O2 -Wall -Wextra -Werror -o "$RUN_DIR/vm1/fi_preload.so" \
+		"$VM_TOP/tests/guest/fi_preload.c"
+}
 
 MIB=8
 ROUNDS=${ROUNDS:-6}
@@ -87,9 +95,10 @@ fi_mark_threads() {
 	echo "$n"
 }
 
-# fi_run CMD...: CMD with make-it-fail set (the shell execs it).
+# fi_run CMD...: CMD with make-it-fail set once it is loaded, not during
+# its execve (tests/guest/fi_preload.c, built by host_prepare).
 fi_run() {
-	sh -c 'echo 1 >/proc/self/make-it-fail && exec "$@"' sh "$@"
+	LD_PRELOAD=/run/vmtest/fi_preload.so "$@"
 }
 
 stub_status() {
