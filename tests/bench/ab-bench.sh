@@ -13,7 +13,7 @@
 #
 #   tests/bench/ab-bench.sh [-k 6.1|6.12] [-r ROUNDS] REV_A [REV_B]
 #     REV_B defaults to the working tree as it is (uncommitted changes too).
-#   READ_MIB=64 WRITE_MIB=32 RTT_COUNT=2000 LIMIT_PCT=3 tests/bench/ab-bench.sh main~3
+#   READ_MIB=64 WRITE_MIB=32 URB_N=2000 LIMIT_PCT=3 tests/bench/ab-bench.sh main~3
 #
 # Release builds (no USBIP_SELFTEST), as users get them.  Sources of a
 # revision are checked out under build/bench-ab/REV (git worktree), logs go
@@ -88,10 +88,10 @@ fi
 bench_scenario_copy -e "s/^ROUNDS=.*/ROUNDS=$rounds/" \
 	-e "s/^READ_MIB=.*/READ_MIB=${READ_MIB:-64}/" \
 	-e "s/^WRITE_MIB=.*/WRITE_MIB=${WRITE_MIB:-32}/" \
-	-e "s/^RTT_COUNT=.*/RTT_COUNT=${RTT_COUNT:-2000}/"
+	-e "s/^URB_N=.*/URB_N=${URB_N:-2000}/"
 bench_boot ", A = ${rev_a}, B = ${rev_b:-working tree}, $rounds rounds" 1
 echo "ab-bench [$KVER]: $rounds rounds of A and B alternated (ABBA...), ${READ_MIB:-64} MiB reads," \
-	"${WRITE_MIB:-32} MiB writes (O_DIRECT, 1 MiB), ${RTT_COUNT:-2000} GET_STATUS round trips" \
+	"${WRITE_MIB:-32} MiB writes (O_DIRECT, 1 MiB), ${URB_N:-2000} GET_DESCRIPTOR round trips" \
 	"($((SECONDS - BENCH_T0))s VM)"
 
 # The table: per path and figure, min/median/max of A and of B, B/A of the
@@ -99,7 +99,7 @@ echo "ab-bench [$KVER]: $rounds rounds of A and B alternated (ABBA...), ${READ_M
 awk -v limit="$limit" '
 	{
 		split($1, kv, "=")
-		n = split(kv[1], p, "_")        # A_stub_r1_read_MBps, B_vudc_r2_rtt_per_s
+		n = split(kv[1], p, "_")        # A_stub_r1_read_MBps, B_vudc_r2_urb_per_s
 		set = p[1]; path = p[2]; fig = p[4]
 		for (i = 5; i <= n; i++) fig = fig "_" p[i]
 		key = path " " fig

@@ -23,27 +23,16 @@ READ_MIB=${READ_MIB:-200}
 WRITE_MIB=${WRITE_MIB:-64}
 # shellcheck disable=SC2034  # read by bench_local and bench_measure (tests/guest/lib.sh)
 BACKING=/tmp/disk.img
-DEB_USBIP=/usr/sbin/usbip
-DEB_USBIPD=/usr/sbin/usbipd
+# shellcheck source=tests/bench/guest.sh
+[ -z "${REPO:-}" ] || . "$REPO/tests/bench/guest.sh"	# in the guest only
 
 # over_usbip NAME: export the gadget with Debian's tools, attach it over
 # 127.0.0.1, measure, detach, unbind.
 over_usbip() {
-	local name=$1 busid=$GADGET_BUSID dev port
-	"$DEB_USBIPD" -D
-	wait_for "usbipd listening on port 3240" 30 port_listening 3240
-	run "$DEB_USBIP" bind -b "$busid"
-	run "$DEB_USBIP" attach -r 127.0.0.1 -b "$busid"
-	wait_disk dev 60 disk_of_vhci
-	port=$(vhci_ports_in_use | head -n1)
-	info "$name: vhci disk $dev on port $port"
-	[ "$(cat "/sys/block/${dev#/dev/}/size")" -eq $((READ_MIB * 2048)) ] || die "wrong disk size"
-	bench_measure "$name" "$dev"
-	run "$DEB_USBIP" detach -p "$port"
-	wait_for "vhci disk to disappear" 60 sh -c "! test -b $dev"
-	wait_for "vhci port $port free" 30 sh -c "! $DEB_USBIP port 2>/dev/null | grep -q '^Port 0*$port:'"
-	run "$DEB_USBIP" unbind -b "$busid"
-	usbipd_stop
+	bench_stub_attach "$GADGET_BUSID" "$READ_MIB"
+	info "$1: vhci disk $BENCH_VDEV on port $BENCH_VPORT"
+	bench_measure "$1" "$BENCH_VDEV"
+	bench_stub_detach "$GADGET_BUSID"
 }
 
 vm1() {

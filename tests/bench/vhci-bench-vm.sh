@@ -25,6 +25,8 @@ WRITE_MIB=64
 URB_N=2000
 READY_PORT=5131    # server -> client: "busid=B sha=S"
 DONE_PORT=5132     # client -> server: "rc=N"
+# shellcheck source=tests/bench/guest.sh
+[ -z "${REPO:-}" ] || . "$REPO/tests/bench/guest.sh"	# in the guest only
 
 vm1() {
 	local backing=/tmp/disk.img busid msg
@@ -47,40 +49,6 @@ vm1() {
 	[ "$msg" = "rc=0" ] || die "client failed: $msg"
 }
 
-# urb_rate NAME BUSNUM DEVNUM: URB_N GET_DESCRIPTOR(device) round trips.
-urb_rate() {
-	local out node
-	node=$(printf '/dev/bus/usb/%03d/%03d' "$2" "$3")
-	if [ ! -e "$node" ]; then	# no devtmpfs node: usbfs minors are (bus-1)*128 + dev-1
-		mkdir -p "${node%/*}"
-		mknod "$node" c 189 $((($2 - 1) * 128 + $3 - 1))
-	fi
-	out=$(python3 - "$2" "$3" "$URB_N" <<'PY'
-import ctypes, fcntl, struct, sys, time
-bus, dev, n = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
-USBDEVFS_CONTROL = 0xC0185500       # _IOWR('U', 0, struct usbdevfs_ctrltransfer), 24 bytes
-buf = ctypes.create_string_buffer(18)
-req = bytearray(struct.pack("<BBHHHI4xQ", 0x80, 6, 0x0100, 0, 18, 5000, ctypes.addressof(buf)))
-fd = open("/dev/bus/usb/%03d/%03d" % (bus, dev), "rb+", buffering=0)
-ref = None
-t0 = time.monotonic()
-for i in range(n):
-    r = fcntl.ioctl(fd, USBDEVFS_CONTROL, req, True)   # mutable: returns the ioctl's value
-    if r != 18:
-        sys.exit("short descriptor: %d" % r)
-    if ref is None:
-        ref = buf.raw
-    elif buf.raw != ref:
-        sys.exit("descriptor changed at %d" % i)
-t = time.monotonic() - t0
-print("%.1f %s" % (n / t, ref[8:12].hex()))
-PY
-	) || die "$1: control transfers failed: $out"
-	info "$1: $URB_N GET_DESCRIPTOR round trips, $out"
-	[ "${out#* }" = 6b1d0401 ] || die "$1: unexpected idVendor/idProduct ${out#* }"
-	metric "${1}_urb_per_s" "${out%% *}" URB/s
-}
-
 # measure NAME BUSID SHA: attach, the three figures, detach.
 measure() {
 	local name=$1 busid=$2 sum=$3 dev port udev
@@ -96,8 +64,7 @@ measure() {
 	dev_write "$dev" /tmp/read.bin "$WRITE_MIB" "$name"
 	same_sum "$name O_DIRECT write read-back" "$(sha_dev "$dev" "$READ_MIB")" "$sum"
 	rm -f /tmp/read.bin
-	urb_rate "$name" "$(cat "/sys/bus/usb/devices/$udev/busnum")" \
-		"$(cat "/sys/bus/usb/devices/$udev/devnum")"
+	bench_urb_rate "$name" "$udev" "$URB_N"
 
 	run "$USBIP" detach -p "$port"
 	wait_for "$name: disk to disappear" 60 sh -c "! test -b $dev"

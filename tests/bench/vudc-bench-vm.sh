@@ -25,33 +25,16 @@ WRITE_MIB=${WRITE_MIB:-64}
 # shellcheck disable=SC2034  # read by bench_local and bench_measure (tests/guest/lib.sh)
 BACKING=/tmp/disk.img
 G=/sys/kernel/config/usb_gadget/benchdisk
-DEB_USBIP=/usr/sbin/usbip
-DEB_USBIPD=/usr/sbin/usbipd
-
-vudc_status_is() {
-	[ "$(cat /sys/devices/platform/usbip-vudc.0/usbip_status)" = "$1" ]
-}
+# shellcheck source=tests/bench/guest.sh
+[ -z "${REPO:-}" ] || . "$REPO/tests/bench/guest.sh"	# in the guest only
 
 # over_vudc NAME: bind the gadget to usbip-vudc.0, export it with Debian's
 # usbipd --device, attach it over ::1, measure, detach, unbind the gadget.
 over_vudc() {
-	local name=$1 dev port
-	wait_for "UDC usbip-vudc.0" 30 test -e /sys/class/udc/usbip-vudc.0
-	echo usbip-vudc.0 >"$G/UDC"
-	wait_for "usbip-vudc.0 available" 30 vudc_status_is 1
-	"$DEB_USBIPD" --device -D
-	wait_for "usbipd listening on port 3240" 30 port_listening 3240
-	run "$DEB_USBIP" attach -r ::1 -b usbip-vudc.0
-	wait_disk dev 60 disk_of_vhci
-	port=$(vhci_ports_in_use | head -n1)
-	info "$name: vhci disk $dev on port $port, $(cat /sys/class/udc/usbip-vudc.0/current_speed)"
-	[ "$(cat "/sys/block/${dev#/dev/}/size")" -eq $((READ_MIB * 2048)) ] || die "wrong disk size"
-	bench_measure "$name" "$dev"
-	run "$DEB_USBIP" detach -p "$port"
-	wait_for "vhci disk to disappear" 60 sh -c "! test -b $dev"
-	wait_for "usbip-vudc.0 available again" 60 vudc_status_is 1
-	usbipd_stop
-	echo "" >"$G/UDC"
+	bench_vudc_attach "$G" "$READ_MIB"
+	info "$1: vhci disk $BENCH_VDEV on port $BENCH_VPORT, $(cat /sys/class/udc/usbip-vudc.0/current_speed)"
+	bench_measure "$1" "$BENCH_VDEV"
+	bench_vudc_detach "$G"
 }
 
 vm1() {
