@@ -431,9 +431,11 @@ vhci_ports_in_use() {
 # ---------------------------------------------------------------------------
 # Two-VM message channel (python3 one-shot TCP over the ULA link)
 
-# msg_wait PORT SECS: waits for one line from the peer, prints it.
+# msg_wait PORT SECS: waits for one line from the peer, prints it.  SECS
+# is multiplied by VMTEST_TIME_SCALE, as in wait_for: the peer's steps take
+# that much longer too.
 msg_wait() {
-	python3 - "$1" "$2" <<'PY'
+	python3 - "$1" "$(($2 * ${VMTEST_TIME_SCALE:-1}))" <<'PY'
 import socket, sys
 port, secs = int(sys.argv[1]), float(sys.argv[2])
 s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
@@ -457,9 +459,9 @@ PY
 }
 
 # msg_send ADDR PORT SECS TEXT: sends one line, retrying until the peer
-# listens.
+# listens (SECS scaled as in msg_wait).
 msg_send() {
-	python3 - "$1" "$2" "$3" "$4" <<'PY'
+	python3 - "$1" "$2" "$(($3 * ${VMTEST_TIME_SCALE:-1}))" "$4" <<'PY'
 import socket, sys, time
 addr, port, secs, text = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
 end = time.time() + secs
