@@ -612,8 +612,8 @@ def scsi_request_sense(length=18):
 
 class FakeDevice(threading.Thread):
     """Plays a device on the server end of a connection (a FakeServer):
-    ep0 GET_DESCRIPTOR (device, configuration, strings), GET_STATUS of the
-    device and every OUT request are answered, other control requests stalled (-EPIPE);
+    ep0 GET_DESCRIPTOR (device, configuration, and strings when given a
+    dict {index: text}), GET_STATUS of the device and every OUT request are answered, other control requests stalled (-EPIPE);
     URBs on other endpoints are held until unlinked (a CMD_UNLINK of a held
     URB gets RET_UNLINK -ECONNRESET, of anything else 0).  on_cmd(c) may take
     a command over (returns True).  Every command read is appended to cmds;
@@ -625,7 +625,7 @@ class FakeDevice(threading.Thread):
         self.dev = device_desc() if dev is None else dev
         self.conf = conf if conf is not None else config_desc(
             [(0, 0, 0xff, 0, 0, [(0x81, EP_BULK, 512, 0), (0x02, EP_BULK, 512, 0)])])
-        self.strings = strings or {}
+        self.strings = strings
         self.cmds, self.held, self.on_cmd = [], {}, None
         self.lock, self.cv, self.eof = threading.Lock(), threading.Condition(), False
 
@@ -642,7 +642,7 @@ class FakeDevice(threading.Thread):
                 d = self.dev
             elif kind == 2:
                 d = self.conf
-            elif kind == 3:
+            elif kind == 3 and self.strings is not None:
                 d = b"\4\3\x09\x04" if index == 0 else self.strings.get(index)
                 if index and d is not None:
                     d = bytes([2 + 2 * len(d), 3]) + d.encode("utf-16-le")
