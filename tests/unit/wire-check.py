@@ -143,7 +143,7 @@ def usbipd(lsn, sessions):
                          w.iso_descs([(o, n, n, 0) for o, n, _a, _s in c["descs"]]))
             elif c["ep"] == 3 and c["dir"] == w.DIR_IN:
                 pk = stored["iso"]
-                descs, off = [], 0
+                descs = []
                 for i, (o, n, _a, _s) in enumerate(c["descs"]):
                     descs.append((o, n, len(pk[i]), 0))
                 data = b"".join(pk)        # IN payload: the actual bytes, packed
