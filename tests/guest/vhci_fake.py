@@ -392,7 +392,7 @@ def wire(case, port, argv):
         os.close(fd)
         detach(port)
         wait("port %d free" % port, 20, lambda: status_line(port)[2] == "004")
-        left = wait("records freed on detach", 20, lambda: (live_unlinks() - base <= 0) or None)
+        wait("records freed on detach", 20, lambda: (live_unlinks() - base <= 0) or None)
         print("records freed on detach")
 
     elif case == "stale":
