@@ -31,15 +31,8 @@ vm1() {
 
 	step "server: Debian's usbip-host, a ${READ_MIB} MiB gadget disk on dummy_hcd, usbipd"
 	run modprobe usbip-host
-	random_file "$backing" "$READ_MIB"
-	gadget_storage_create benchdisk "$backing"
-	at_exit gadget_remove benchdisk
+	gadget_disk_export benchdisk "$backing" "$READ_MIB"
 	busid=$GADGET_BUSID
-	usbipd_start
-	at_exit usbipd_stop
-	run "$USBIP" bind -b "$busid"
-	at_exit "$USBIP" unbind -b "$busid"
-	wait_for "$busid bound to usbip-host" 30 test -e "/sys/bus/usb/drivers/usbip-host/$busid"
 	msg_send "$PEER_ADDR" "$READY_PORT" 240 "busid=$busid sha=$(sha_file "$backing")" ||
 		die "client never listened"
 	step "server: wait for the client"

@@ -52,15 +52,8 @@ vm1() {
 	run modprobe usbip-host
 	run modprobe usbmon
 	mountpoint -q /sys/kernel/debug || mount -t debugfs debugfs /sys/kernel/debug
-	random_file "$backing" 8
-	gadget_storage_create hostdisk "$backing"
-	at_exit gadget_remove hostdisk
+	gadget_disk_export hostdisk "$backing" 8
 	busid=$GADGET_BUSID
-	usbipd_start
-	at_exit usbipd_stop
-	run "$USBIP" bind -b "$busid"
-	at_exit "$USBIP" unbind -b "$busid"
-	wait_for "$busid bound to usbip-host" 30 test -e "/sys/bus/usb/drivers/usbip-host/$busid"
 	info "limits: max_urbs=$(cat /sys/module/usbip_host/parameters/max_urbs 2>/dev/null || echo none) max_bytes=$(cat /sys/module/usbip_host/parameters/max_bytes 2>/dev/null || echo none)"
 	# small socket buffers (the first hostile cases fill them before the
 	# server's bound shows): 128 KiB at most each way instead of 4-6 MiB

@@ -52,15 +52,8 @@ vm1() {
 
 	step "server: our usbip-host, a mass-storage gadget, usbipd, usbip bind"
 	run modprobe usbip-host
-	random_file "$backing" 8
-	gadget_storage_create protodisk "$backing"
-	at_exit gadget_remove protodisk
+	gadget_disk_export protodisk "$backing" 8
 	busid=$GADGET_BUSID
-	usbipd_start
-	at_exit usbipd_stop
-	run "$USBIP" bind -b "$busid"
-	at_exit "$USBIP" unbind -b "$busid"
-	wait_for "$busid bound to usbip-host" 30 test -e "/sys/bus/usb/drivers/usbip-host/$busid"
 
 	# usbip-host's per-URB debug lines say which buffer kind each bulk
 	# transfer got (buf 2: one scatter-gather URB, buf 3: split pieces)

@@ -28,8 +28,7 @@ vm1() {
 	step "server: host controllers, our usbip-host, usbipd"
 	qemu_usb_prepare
 	run modprobe usbip-host
-	usbipd_start
-	at_exit usbipd_stop
+	usbip_export
 	for ctl in xhci uhci; do
 		step "keyboard on $ctl"
 		wait_for "a keyboard on $ctl" 60 prints kbd_on "$ctl"

@@ -82,14 +82,8 @@ vm1() {
 	step "server: Debian's usbip-host, a ${ROUND_MIB} MiB gadget disk on dummy_hcd, usbipd"
 	run modprobe usbip-host
 	head -c $((ROUND_MIB * 1024 * 1024)) /dev/zero >"$backing"
-	gadget_storage_create churndisk "$backing"
-	at_exit gadget_remove churndisk
+	gadget_disk_export churndisk "$backing"
 	busid=$GADGET_BUSID
-	usbipd_start
-	at_exit usbipd_stop
-	run "$USBIP" bind -b "$busid"
-	at_exit "$USBIP" unbind -b "$busid"
-	wait_for "$busid bound to usbip-host" 30 test -e "/sys/bus/usb/drivers/usbip-host/$busid"
 	FSG_PID=$(pgrep -x file-storage | head -n1)
 	fsg_wchar >/dev/null || die "no file-storage thread"
 	msg_send "$PEER_ADDR" "$READY_PORT" 240 "busid=$busid" || die "client never listened"
