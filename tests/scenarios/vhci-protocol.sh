@@ -6,9 +6,10 @@
 # @timeout: 1200
 # @append: slub_debug=FZPU
 #
-# A Python "server" on [::1] (tests/guest/vhci_fake.py) is attached to a vhci port by writing its
-# client socket to the attach file, then plays one case against the first
-# CMD_SUBMIT the hub driver sends (GET_DESCRIPTOR of the new device).  Bad
+# A Python "server" on [::1] (tests/guest/vhci_fake.py, on usbip_wire.py)
+# is attached to a vhci port by writing its client socket to the attach
+# file, then plays one case against the first CMD_SUBMIT the hub driver
+# sends (GET_DESCRIPTOR of the new device).  Bad
 # input must end the connection with the expected reason in the kernel
 # log and free the port; an unlink answered by RET_UNLINK 0 followed by a
 # late RET_SUBMIT, and a RET_UNLINK for an unknown seqnum, must not.
