@@ -21,7 +21,7 @@
 # compared with the backing file, WRITE_MIB written, read back and found in
 # the backing file) and URB_N GET_DESCRIPTOR control transfers through
 # usbfs, one at a time: each is one URB's round trip through vhci-hcd, the
-# socket and the server (bench_urb_rate, tests/bench/guest.sh).  Figures:
+# socket and the server (bench_urb_rate, tests/guest/lib-bench.sh).  Figures:
 # METRIC {A,B}_{stub,vudc}_rR_{read_MBps,write_MBps,urb_per_s}.
 
 ROUNDS=${ROUNDS:-3}
@@ -31,8 +31,6 @@ URB_N=${URB_N:-2000}
 # shellcheck disable=SC2034  # read by bench_measure (tests/guest/lib.sh)
 BACKING=/tmp/disk.img
 G=$GADGET_ROOT/abdisk
-# shellcheck source=tests/bench/guest.sh
-[ -z "${REPO:-}" ] || . "$REPO/tests/bench/guest.sh"	# in the guest only
 
 # ab_load SET: insmod SET's usbip-core, usbip-host, vhci-hcd, usbip-vudc by
 # path; each must be out of tree (ours).

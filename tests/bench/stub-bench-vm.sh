@@ -23,8 +23,6 @@ READ_MIB=${READ_MIB:-200}
 WRITE_MIB=${WRITE_MIB:-64}
 # shellcheck disable=SC2034  # read by bench_local and bench_measure (tests/guest/lib.sh)
 BACKING=/tmp/disk.img
-# shellcheck source=tests/bench/guest.sh
-[ -z "${REPO:-}" ] || . "$REPO/tests/bench/guest.sh"	# in the guest only
 
 # over_usbip NAME: export the gadget with Debian's tools, attach it over
 # 127.0.0.1, measure, detach, unbind.

@@ -25,23 +25,14 @@ WRITE_MIB=64
 URB_N=2000
 READY_PORT=5131    # server -> client: "busid=B sha=S"
 DONE_PORT=5132     # client -> server: "rc=N"
-# shellcheck source=tests/bench/guest.sh
-[ -z "${REPO:-}" ] || . "$REPO/tests/bench/guest.sh"	# in the guest only
 
 vm1() {
 	local backing=/tmp/disk.img busid msg
 
 	step "server: Debian's usbip-host, a ${READ_MIB} MiB gadget disk on dummy_hcd, usbipd"
 	run modprobe usbip-host
-	random_file "$backing" "$READ_MIB"
-	gadget_storage_create benchdisk "$backing"
-	at_exit gadget_remove benchdisk
+	gadget_disk_export benchdisk "$backing" "$READ_MIB"
 	busid=$GADGET_BUSID
-	usbipd_start
-	at_exit usbipd_stop
-	run "$USBIP" bind -b "$busid"
-	at_exit "$USBIP" unbind -b "$busid"
-	wait_for "$busid bound to usbip-host" 30 test -e "/sys/bus/usb/drivers/usbip-host/$busid"
 	msg_send "$PEER_ADDR" "$READY_PORT" 240 "busid=$busid sha=$(sha_file "$backing")" ||
 		die "client never listened"
 	step "server: wait for the client"

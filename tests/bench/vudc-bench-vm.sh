@@ -25,8 +25,6 @@ WRITE_MIB=${WRITE_MIB:-64}
 # shellcheck disable=SC2034  # read by bench_local and bench_measure (tests/guest/lib.sh)
 BACKING=/tmp/disk.img
 G=/sys/kernel/config/usb_gadget/benchdisk
-# shellcheck source=tests/bench/guest.sh
-[ -z "${REPO:-}" ] || . "$REPO/tests/bench/guest.sh"	# in the guest only
 
 # over_vudc NAME: bind the gadget to usbip-vudc.0, export it with Debian's
 # usbipd --device, attach it over ::1, measure, detach, unbind the gadget.

@@ -39,12 +39,14 @@ exits non-zero.
 import os
 import random
 import socket
-import struct
 import sys
 import time
 
-CMD_SUBMIT, CMD_UNLINK, RET_SUBMIT, RET_UNLINK = 1, 2, 3, 4
-URB_ISO_ASAP = 0x0002
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import usbip_wire as w  # noqa: E402
+
+RET_SUBMIT = w.RET_SUBMIT
+URB_ISO_ASAP = w.URB_ISO_ASAP
 PKT = 192                       # usb-audio: 48 frames of S16LE stereo per ms
 GAP_BYTE = 0xEE
 WAV_HDR = 44
@@ -167,108 +169,41 @@ def wavwait(wav, expect_path, need, secs):
 
 
 # ---------------------------------------------------------------------------
-# Raw USB/IP client
+# Raw USB/IP client (usbip_wire)
 
-def recvall(s, n):
-    b = b""
-    while len(b) < n:
-        c = s.recv(n - len(b))
-        if not c:
-            raise EOFError("closed after %d of %d bytes" % (len(b), n))
-        b += c
-    return b
+def connect(busid):
+    """Imports busid through usbipd.  After a dropped connection usbip-host
+    resets the device before it is available again, so usbipd answers "not
+    available" or "busy" for a moment: those are retried for up to 30 s."""
+    try:
+        return w.Client.import_(busid, timeout=60, retry_secs=30)
+    except RuntimeError as e:
+        fail("CLIENT", str(e))
 
 
-class Conn:
-    def __init__(self, busid):
-        # After a dropped connection usbip-host resets the device before it
-        # is available again, so usbipd answers "not available" (1) or
-        # "busy" (2) for a moment: retry those, for up to 30 s.
-        end = time.monotonic() + 30
-        while True:
-            s = socket.create_connection(("127.0.0.1", 3240), timeout=60)
-            s.sendall(struct.pack(">HHI", 0x0111, 0x8003, 0) + busid.encode().ljust(32, b"\0"))
-            st = struct.unpack(">HHI", recvall(s, 8))[2]
-            if st == 0:
-                break
-            s.close()
-            if st not in (1, 2) or time.monotonic() > end:
-                fail("CLIENT", "import of %s refused, status %d" % (busid, st))
-            time.sleep(0.1)
-        rec = recvall(s, 312)
-        busnum, devnum = struct.unpack(">II", rec[288:296])
-        self.s, self.devid, self.seq = s, busnum << 16 | devnum, 0
-        self.dirs, self.early = {}, {}
+def ctrl(c, rt, req, val, idx, length, data=b"", want=0):
+    # transfer_flags 0 whatever the direction, as this client always sent
+    m = c.wait(c.submit(0, w.DIR_IN if rt & 0x80 else w.DIR_OUT, length, data,
+                        w.setup(rt, req, val, idx, length), flags=0))
+    if m["cmd"] != RET_SUBMIT or m["status"] != want:
+        fail("CLIENT", "control %02x/%02x: %r" % (rt, req, {k: m[k] for k in ("cmd", "status")}))
+    return m
 
-    def submit(self, ep, din, length, data=b"", setup=b"\0" * 8, iso=None, npk=None,
-               flags=0, interval=0):
-        self.seq += 1
-        iso = iso or []
-        n = len(iso) if npk is None else npk
-        self.dirs[self.seq] = din
-        hdr = struct.pack(">IIIIIIiiii", CMD_SUBMIT, self.seq, self.devid, din, ep, flags,
-                          length, 0, n, interval) + setup
-        descs = b"".join(struct.pack(">IIIi", off, ln, 0, 0) for off, ln in iso)
-        self.s.sendall(hdr + data + descs)
-        return self.seq
 
-    def read_msg(self):
-        h = recvall(self.s, 48)
-        cmd, seq, devid, direction, ep = struct.unpack(">IIIII", h[:20])
-        if cmd == RET_SUBMIT:
-            st, act, sf, npk, ec = struct.unpack(">iiiii", h[20:40])
-            data = recvall(self.s, act) if self.dirs.get(seq) else b""
-            descs = []
-            if npk > 0:
-                raw = recvall(self.s, 16 * npk)
-                descs = [struct.unpack(">IIIi", raw[16 * i:16 * i + 16]) for i in range(npk)]
-            return dict(cmd=cmd, seq=seq, devid=devid, dir=direction, ep=ep, status=st,
-                        actual=act, start_frame=sf, npk=npk, errors=ec, data=data,
-                        descs=descs)
-        if cmd == RET_UNLINK:
-            return dict(cmd=cmd, seq=seq, status=struct.unpack(">i", h[20:24])[0])
-        fail("CLIENT", "server sent command %d" % cmd)
-
-    def wait(self, seq):
-        if seq in self.early:
-            return self.early.pop(seq)
-        while True:
-            m = self.read_msg()
-            if m["seq"] == seq:
-                return m
-            self.early[m["seq"]] = m
-
-    def ctrl(self, rt, req, val, idx, length, data=b"", want=0):
-        setup = struct.pack("<BBHHH", rt, req, val, idx, length)
-        m = self.wait(self.submit(0, 1 if rt & 0x80 else 0, length, data, setup))
-        if m["cmd"] != RET_SUBMIT or m["status"] != want:
-            fail("CLIENT", "control %02x/%02x: %r" % (rt, req, {k: m[k] for k in ("cmd", "status")}))
-        return m
-
-    def wait_eof(self):
-        self.s.settimeout(30)
-        try:
-            while True:
-                self.read_msg()
-        except (EOFError, ConnectionResetError):
-            return
-        except socket.timeout:
-            fail("CLIENT", "server did not drop the connection")
+def closed(c):
+    if not c.closed(30):
+        fail("CLIENT", "server did not drop the connection")
 
 
 def find_iso_out(c):
     """Configures the device; returns (interface, alt, endpoint number,
     wMaxPacketSize) of the iso OUT endpoint."""
-    total = struct.unpack("<H", c.ctrl(0x80, 6, 0x0200, 0, 9)["data"][2:4])[0]
-    cfg = c.ctrl(0x80, 6, 0x0200, 0, total)["data"]
-    c.ctrl(0x00, 9, cfg[5], 0, 0)               # SET_CONFIGURATION
-    i, intf, alt = 0, None, None
-    while i < len(cfg):
-        if cfg[i + 1] == 4:
-            intf, alt = cfg[i + 2], cfg[i + 3]
-        elif cfg[i + 1] == 5 and cfg[i + 3] & 3 == 1 and not cfg[i + 2] & 0x80:
-            return intf, alt, cfg[i + 2] & 0x0f, struct.unpack("<H", cfg[i + 4:i + 6])[0]
-        i += cfg[i]
+    total = w.desc_u16(ctrl(c, 0x80, 6, 0x0200, 0, 9)["data"], 2)
+    cfg = ctrl(c, 0x80, 6, 0x0200, 0, total)["data"]
+    ctrl(c, 0x00, 9, cfg[5], 0, 0)              # SET_CONFIGURATION
+    for e in w.endpoints(cfg):
+        if e["type"] == w.EP_ISO and not e["addr"] & 0x80:
+            return e["intf"], e["alt"], e["addr"] & 0x0f, e["maxp"]
     fail("CLIENT", "no isochronous OUT endpoint in %s" % cfg.hex())
 
 
@@ -301,7 +236,8 @@ class Player:
         for i, off in enumerate(offs):
             buf[off:off + PKT] = chunk[i * PKT:(i + 1) * PKT]
         iso = [(off, PKT) for off in offs]
-        seq = self.c.submit(self.ep, 0, size, bytes(buf), iso=iso, flags=flags, interval=1)
+        seq = self.c.submit(self.ep, w.DIR_OUT, size, bytes(buf), iso=iso, flags=flags,
+                            interval=1)
         self.urbs[seq] = (npk, iso, chunk, size)
         return seq
 
@@ -319,8 +255,8 @@ class Player:
         what = "iso URB seqnum %d (%d packets)" % (seq, npk)
         if m["status"] != 0:
             fail("CLIENT", "%s: status %d" % (what, m["status"]))
-        if m["npk"] != npk or len(m["descs"]) != npk:
-            fail("CLIENT", "%s: number_of_packets %d" % (what, m["npk"]))
+        if m["npackets"] != npk or len(m["descs"]) != npk:
+            fail("CLIENT", "%s: number_of_packets %d" % (what, m["npackets"]))
         if m["devid"] != self.c.devid or m["ep"] != self.ep or m["dir"] != 0:
             fail("CLIENT", "%s: devid/ep/direction %x/%d/%d" % (what, m["devid"], m["ep"], m["dir"]))
         if m["data"]:
@@ -347,13 +283,13 @@ class Player:
 
     def refused(self, npk, length, iso, want, what):
         """An URB the host controller or USB core must refuse with status want."""
-        seq = self.c.submit(self.ep, 0, length, bytes([GAP_BYTE]) * length, iso=iso,
-                            npk=npk, flags=URB_ISO_ASAP, interval=1)
+        seq = self.c.submit(self.ep, w.DIR_OUT, length, bytes([GAP_BYTE]) * length, iso=iso,
+                            npackets=npk, flags=URB_ISO_ASAP, interval=1)
         m = self.c.wait(seq)
         if m["cmd"] != RET_SUBMIT or m["status"] != want:
             fail("CLIENT", "%s: status %d, expected %d" % (what, m.get("status"), want))
-        if m["npk"] != npk or m["actual"] != 0:
-            fail("CLIENT", "%s: number_of_packets %d actual_length %d" % (what, m["npk"],
+        if m["npackets"] != npk or m["actual"] != 0:
+            fail("CLIENT", "%s: number_of_packets %d actual_length %d" % (what, m["npackets"],
                                                                            m["actual"]))
         return m
 
@@ -364,30 +300,30 @@ def bad_input(busid, intf, alt, ep):
             ("number_of_packets 1025", 1025, [(i * PKT, PKT) for i in range(1025)], 1025 * PKT),
             ("number_of_packets -5", -5, [], PKT),
             ("iso frame beyond the buffer", 2, [(0, PKT), (PKT, PKT)], PKT + 10)]:
-        c = Conn(busid)
+        c = connect(busid)
         find_iso_out(c)
-        c.ctrl(0x01, 11, alt, intf, 0)
+        ctrl(c, 0x01, 11, alt, intf, 0)
         try:
-            c.submit(ep, 0, length, bytes([GAP_BYTE]) * length, iso=iso, npk=npk,
+            c.submit(ep, w.DIR_OUT, length, bytes([GAP_BYTE]) * length, iso=iso, npackets=npk,
                      flags=URB_ISO_ASAP, interval=1)
         except (BrokenPipeError, ConnectionResetError):
             pass
-        c.wait_eof()
+        closed(c)
         print("CLIENT-OK bad input '%s': connection dropped" % name, flush=True)
 
 
 def client(busid, wav, expect_path, maxpkts, frames):
-    c = Conn(busid)
+    c = connect(busid)
     intf, alt, ep, maxp = find_iso_out(c)
     if maxp != PKT:
         fail("CLIENT", "wMaxPacketSize %d, expected %d" % (maxp, PKT))
-    c.s.close()
+    c.close()
     bad_input(busid, intf, alt, ep)
 
     # a good client after the bad ones
-    c = Conn(busid)
+    c = connect(busid)
     find_iso_out(c)
-    c.ctrl(0x01, 11, alt, intf, 0)              # SET_INTERFACE: streaming on
+    ctrl(c, 0x01, 11, alt, intf, 0)              # SET_INTERFACE: streaming on
     p = Player(c, ep, busid)
     nurbs = npkts = 0
 
@@ -425,9 +361,9 @@ def client(busid, wav, expect_path, maxpkts, frames):
     seq = p.urb(16, flags=URB_ISO_ASAP)
     p.urbs.pop(seq)
     m = c.wait(seq)
-    if m["cmd"] != RET_SUBMIT or m["status"] != -12 or m["actual"] != 0 or m["npk"] != 0:
+    if m["cmd"] != RET_SUBMIT or m["status"] != -12 or m["actual"] != 0 or m["npackets"] != 0:
         fail("CLIENT", "iso URB without memory: %r" %
-             {k: m.get(k) for k in ("cmd", "status", "actual", "npk")})
+             {k: m.get(k) for k in ("cmd", "status", "actual", "npackets")})
 
     # refused by the USB core or the HCD: answered with the error, nothing played
     p.refused(0, PKT, [], -22, "iso URB with 0 packets")
@@ -452,8 +388,8 @@ def client(busid, wav, expect_path, maxpkts, frames):
     with open(expect_path, "wb") as f:
         f.write(p.played)
     wavwait(wav, expect_path, need, 120)
-    c.ctrl(0x01, 11, 0, intf, 0)                # streaming off
-    c.s.close()
+    ctrl(c, 0x01, 11, 0, intf, 0)                # streaming off
+    c.close()
     print("CLIENT-OK %s: %d iso URBs, %d packets, %d not delivered by the HCD %s, %d bytes "
           "played; start_frame of single URBs %s, of queued URBs %s%s" %
           (busid, nurbs, npkts, p.lost, p.statuses, len(p.played), single, queued,
@@ -463,14 +399,15 @@ def client(busid, wav, expect_path, maxpkts, frames):
 def hold(busid, maxpkts):
     """Keeps four iso URBs of silence in flight until the server ends the
     connection (the scenario writes -1 to usbip_sockfd)."""
-    c = Conn(busid)
+    c = connect(busid)
     intf, alt, ep, _ = find_iso_out(c)
-    c.ctrl(0x01, 11, alt, intf, 0)
+    ctrl(c, 0x01, 11, alt, intf, 0)
     iso = [(i * PKT, PKT) for i in range(maxpkts)]
     silence = bytes(maxpkts * PKT)
 
     def one():
-        return c.submit(ep, 0, len(silence), silence, iso=iso, flags=URB_ISO_ASAP, interval=1)
+        return c.submit(ep, w.DIR_OUT, len(silence), silence, iso=iso, flags=URB_ISO_ASAP,
+                        interval=1)
 
     for _ in range(4):
         one()

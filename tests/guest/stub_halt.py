@@ -24,7 +24,6 @@ Uses only usbip_wire.  Prints one line per check; exits 1 on failure.
 """
 import hashlib
 import os
-import struct
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -52,15 +51,11 @@ def ctrl(c, rt, req, val, idx, length, data=b"", want=0):
 
 def configure(c):
     """SET_CONFIGURATION 1; returns {type: (in_ep, out_ep)} of the config."""
-    total = struct.unpack("<H", ctrl(c, 0x80, 6, 0x0200, 0, 9)["data"][2:4])[0]
+    total = w.desc_u16(ctrl(c, 0x80, 6, 0x0200, 0, 9)["data"], 2)
     cfg = ctrl(c, 0x80, 6, 0x0200, 0, total)["data"]
-    eps, i = {}, 0
-    while i + 1 < len(cfg) and cfg[i]:
-        if cfg[i + 1] == 5:
-            kind, addr = cfg[i + 3] & 3, cfg[i + 2]
-            key = ("in" if addr & 0x80 else "out", kind)
-            eps.setdefault(key, addr & 0x0f)
-        i += cfg[i]
+    eps = {}
+    for e in w.endpoints(cfg):
+        eps.setdefault(("in" if e["addr"] & 0x80 else "out", e["type"]), e["addr"] & 0x0f)
     ctrl(c, 0x00, 9, 1, 0, 0)
     return eps
 
@@ -91,8 +86,8 @@ def bot(c, ein, eout, tag, cb, dlen, din):
     m = c.wait(c.submit(ein, w.DIR_IN, 13))
     if m["status"] or len(m["data"]) != 13:
         fail("CSW of %02x: %r" % (cb[0], m))
-    sig, rtag, _res, st = struct.unpack("<IIIB", m["data"])
-    if sig != 0x53425355 or rtag != tag:
+    sig, rtag, _res, st = w.parse_csw(m["data"])
+    if sig != w.CSW_SIG or rtag != tag:
         fail("bad CSW %r" % m["data"])
     return data, st
 
@@ -113,13 +108,11 @@ def ready(c, ein, eout, tag):
 
 
 def read10(lba, blocks):
-    return bytes([0x28, 0]) + struct.pack(">I", lba) + b"\0" + \
-        struct.pack(">H", blocks) + b"\0"
+    return w.scsi_rw10(w.SCSI_READ10, lba, blocks)
 
 
 def cbw(tag, cb, dlen, din):
-    return struct.pack("<IIIBBB", 0x43425355, tag, dlen, 0x80 if din else 0, 0,
-                       len(cb)) + cb.ljust(16, b"\0")
+    return w.cbw(tag, dlen, din, cb)
 
 
 def halt_stick(busid, sha, mib):
@@ -276,4 +269,5 @@ def main():
     print("CLIENT-OK " + case, flush=True)
 
 
-main()
+if __name__ == "__main__":
+    main()

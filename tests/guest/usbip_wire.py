@@ -13,6 +13,14 @@ its own struct.pack of a header.
     parse_header(h48) -> dict            any of the four
     op_req_import(busid), op_req_devlist(), parse_op_common(h8),
     parse_udev(rec312), parse_uintf(rec4)
+    raw_header(cmd, seq, devid, dir, ep, body)
+                                         any 48-byte header, e.g. of an
+                                         unknown command (hostile peers)
+    op_import(busid, host, port)         (socket, status, udev dict)
+    op_rep_devlist(devs), op_rep_import(udev)
+                                         a fake usbipd's answers;
+    serve_op(sock, devs)                 answers one OP_REQ with them
+    loopback_pair(), write_sysfs(path, text)
     Client                               client end of the URB protocol
     Client.import_(busid)                through usbipd (OP_REQ_IMPORT)
     Client.sockfd(path, devid)           a ::1 TCP pair, the server end
@@ -21,6 +29,18 @@ its own struct.pack of a header.
                                          server end of a vhci port: a ::1
                                          pair, the client end written to
                                          vhci's attach file
+    FakeDevice(server, dev_desc, conf_desc)
+                                         a thread that plays a device
+                                         behind a FakeServer: ep0 standard
+                                         requests answered, other URBs
+                                         held until unlinked
+    device_desc(), config_desc(), endpoints(cfg)
+                                         USB descriptors built and parsed
+    cbw(), parse_csw(), scsi_rw10()      Bulk-Only mass storage pieces
+
+Hostile peers build their bad bytes with these encoders (explicit field
+values, raw_header, then cut or overwrite bytes); nothing else here checks
+what a caller asks for.
 
 Numbers are host ints; the header fields are big-endian on the wire
 (Documentation/usb/usbip_protocol.rst).
@@ -28,6 +48,7 @@ Numbers are host ints; the header fields are big-endian on the wire
 import os
 import socket
 import struct
+import threading
 import time
 
 VERSION = 0x0111
@@ -77,6 +98,12 @@ def setup(rtype, req, value, index, length):
 
 def _basic(cmd, seq, devid, direction, ep):
     return struct.pack(">IIIII", cmd, seq & 0xffffffff, devid, direction, ep)
+
+
+def raw_header(cmd, seq, devid=0, direction=0, ep=0, body=b""):
+    """A 48-byte header with any command code: the 20-byte basic part,
+    then body padded with zeros (or cut) to 28 bytes."""
+    return _basic(cmd, seq, devid, direction, ep) + bytes(body).ljust(28, b"\0")[:28]
 
 
 def cmd_submit(seq, devid, direction, ep, length, flags=None, start_frame=0,
@@ -201,6 +228,88 @@ def parse_uintf(rec):
     return dict(bInterfaceClass=cls, bInterfaceSubClass=sub, bInterfaceProtocol=proto)
 
 
+def uintf_record(cls=8, sub=6, proto=0x50):
+    """A 4-byte interface record (class, subclass, protocol, padding)."""
+    return struct.pack(">BBBB", cls, sub, proto, 0)
+
+
+def op_rep_devlist(devs, status=ST_OK):
+    """OP_REP_DEVLIST: devs is a list of (udev_record bytes, [uintf_record
+    bytes, ...])."""
+    out = op_common(OP_REP_DEVLIST, status) + struct.pack(">I", len(devs))
+    for rec, intfs in devs:
+        out += rec + b"".join(intfs)
+    return out
+
+
+def op_rep_import(rec=None, status=ST_OK):
+    """OP_REP_IMPORT: the device record follows only when status is OK."""
+    return op_common(OP_REP_IMPORT, status) + (rec if status == ST_OK else b"")
+
+
+def serve_op(sock, devs):
+    """A fake usbipd's side of one request on sock: answers OP_REQ_DEVLIST
+    with devs (as op_rep_devlist takes them) or OP_REQ_IMPORT with the
+    record whose busid matches (ST_NODEV if none).  Returns the imported
+    device's parsed record (the socket then carries the URB protocol), or
+    None."""
+    req = parse_op_common(recv_exact(sock, 8))
+    if req["code"] == OP_REQ_DEVLIST:
+        sock.sendall(op_rep_devlist(devs))
+        return None
+    if req["code"] == OP_REQ_IMPORT:
+        busid = recv_exact(sock, 32).split(b"\0", 1)[0].decode(errors="replace")
+        for rec, _intfs in devs:
+            udev = parse_udev(rec)
+            if udev["busid"] == busid:
+                sock.sendall(op_rep_import(rec))
+                return udev
+        sock.sendall(op_rep_import(status=ST_NODEV))
+        return None
+    raise RuntimeError("unknown OP request %#x" % req["code"])
+
+
+def op_import(busid, host="127.0.0.1", port=3240, timeout=30):
+    """One OP_REQ_IMPORT: (socket, ST_OK, udev dict) on success, (None,
+    status, None) when refused.  A reply that is not OP_REP_IMPORT raises
+    RuntimeError."""
+    s = socket.create_connection((host, port), timeout=timeout)
+    try:
+        s.sendall(op_req_import(busid))
+        rep = parse_op_common(recv_exact(s, 8))
+        if rep["code"] != OP_REP_IMPORT:
+            raise RuntimeError("OP_REQ_IMPORT answered with code %#x" % rep["code"])
+        if rep["status"] != ST_OK:
+            s.close()
+            return None, rep["status"], None
+        return s, ST_OK, parse_udev(recv_exact(s, UDEV_LEN))
+    except BaseException:
+        s.close()
+        raise
+
+
+def loopback_pair():
+    """Both ends of one TCP connection over ::1: (client end, server end)."""
+    lsn = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+    try:
+        lsn.bind(("::1", 0))
+        lsn.listen(1)
+        cli = socket.create_connection(("::1", lsn.getsockname()[1]))
+        srv, _ = lsn.accept()
+    finally:
+        lsn.close()
+    return cli, srv
+
+
+def write_sysfs(path, text):
+    """One write(2) of text to path (sysfs stores take one write)."""
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        os.write(fd, text.encode() if isinstance(text, str) else text)
+    finally:
+        os.close(fd)
+
+
 def devlist(host="127.0.0.1", port=3240, timeout=30):
     """OP_REQ_DEVLIST: list of device dicts, each with 'interfaces'."""
     s = socket.create_connection((host, port), timeout=timeout)
@@ -268,16 +377,12 @@ class Client:
         to retry_secs."""
         end = time.monotonic() + retry_secs
         while True:
-            s = socket.create_connection((host, port), timeout=timeout)
-            s.sendall(op_req_import(busid))
-            rep = parse_op_common(recv_exact(s, 8))
-            if rep["status"] == ST_OK:
+            s, status, udev = op_import(busid, host, port, timeout)
+            if status == ST_OK:
                 break
-            s.close()
-            if rep["status"] not in (ST_NA, ST_DEV_BUSY) or time.monotonic() > end:
-                raise RuntimeError("import of %s refused, status %d" % (busid, rep["status"]))
+            if status not in (ST_NA, ST_DEV_BUSY) or time.monotonic() > end:
+                raise RuntimeError("import of %s refused, status %d" % (busid, status))
             time.sleep(0.1)
-        udev = parse_udev(recv_exact(s, UDEV_LEN))
         c = cls(s, udev["devid"], timeout)
         c.udev = udev
         return c
@@ -286,18 +391,12 @@ class Client:
     def sockfd(cls, path, devid, timeout=30, fmt="%d"):
         """Connects a ::1 TCP pair and writes the server end's fd to the
         usbip_sockfd file at path (fmt gives the text written, e.g. "%d")."""
-        lsn = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
-        lsn.bind(("::1", 0))
-        lsn.listen(1)
-        cli = socket.create_connection(("::1", lsn.getsockname()[1]))
-        srv, _ = lsn.accept()
-        lsn.close()
+        cli, srv = loopback_pair()
         try:
-            fd = os.open(path, os.O_WRONLY)
-            try:
-                os.write(fd, (fmt % srv.fileno()).encode())
-            finally:
-                os.close(fd)
+            write_sysfs(path, fmt % srv.fileno())
+        except BaseException:
+            cli.close()
+            raise
         finally:
             srv.close()
         return cls(cli, devid, timeout)
@@ -307,16 +406,22 @@ class Client:
         return self.seq
 
     def submit(self, ep, direction, length, data=b"", setup_pkt=b"\0" * 8, flags=None,
-               iso=None, npackets=None, interval=0, seq=None, start_frame=0):
+               iso=None, npackets=None, interval=0, seq=None, start_frame=0, devid=None,
+               send=True):
         """CMD_SUBMIT; iso is a list of (offset, length) packet descriptors.
-        data is sent as given (so a cut payload can be sent on purpose)."""
+        data is sent as given (so a cut payload can be sent on purpose);
+        npackets and devid override what the header says.  send=False
+        only builds: returns (seq, bytes) for the caller to send."""
         seq = self.next_seq() if seq is None else seq
         iso = iso or []
         n = len(iso) if npackets is None else npackets
         self.dirs[seq] = direction
-        self.s.sendall(cmd_submit(seq, self.devid, direction, ep, length, flags,
-                                  start_frame, n, interval, setup_pkt) +
-                       data + iso_descs(iso))
+        msg = (cmd_submit(seq, self.devid if devid is None else devid, direction, ep,
+                          length, flags, start_frame, n, interval, setup_pkt) +
+               data + iso_descs(iso))
+        if not send:
+            return seq, msg
+        self.s.sendall(msg)
         return seq
 
     def unlink(self, target, seq=None):
@@ -379,17 +484,15 @@ class FakeServer:
                vhci="/sys/devices/platform/vhci_hcd.0", timeout=20):
         """A ::1 TCP pair; the client end goes to vhci's attach file.
         Raises OSError if the attach write fails."""
-        lsn = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
-        lsn.bind(("::1", 0))
-        lsn.listen(1)
-        c = socket.create_connection(("::1", lsn.getsockname()[1]))
+        c, s = loopback_pair()
         try:
             with open(vhci + "/attach", "w") as f:
                 f.write("%d %d %d %d" % (port, c.fileno(), devid, speed))
-            s, _ = lsn.accept()
+        except BaseException:
+            s.close()
+            raise
         finally:
             c.close()
-            lsn.close()
         return cls(s, timeout)
 
     def read_cmd(self):
@@ -419,3 +522,174 @@ class FakeServer:
 
     def close(self):
         self.s.close()
+
+
+# ------------------------------------------------------------------
+# USB descriptors (little-endian, as on the bus)
+
+def device_desc(vid=0x1d6b, pid=0x0104, bcd=0x0100, cls=0, sub=0, proto=0, maxp0=64,
+                bcd_usb=0x0200, ncfg=1, strings=(0, 0, 0)):
+    """An 18-byte device descriptor."""
+    return struct.pack("<BBHBBBBHHHBBBB", 18, 1, bcd_usb, cls, sub, proto, maxp0, vid, pid,
+                       bcd, strings[0], strings[1], strings[2], ncfg)
+
+
+def config_desc(interfaces, value=1, attributes=0x80, max_power=50):
+    """A configuration descriptor with its interfaces and endpoints.
+    interfaces: list of (number, alt, class, subclass, protocol,
+    [(address, attributes, wMaxPacketSize, bInterval), ...])."""
+    body = b""
+    nintf = len({i[0] for i in interfaces})
+    for num, alt, cls, sub, proto, eps in interfaces:
+        body += struct.pack("<BBBBBBBBB", 9, 4, num, alt, len(eps), cls, sub, proto, 0)
+        for addr, attr, maxp, interval in eps:
+            body += struct.pack("<BBBBHB", 7, 5, addr, attr, maxp, interval)
+    return struct.pack("<BBHBBBBB", 9, 2, 9 + len(body), nintf, value, 0, attributes,
+                       max_power) + body
+
+
+def endpoints(cfg):
+    """The endpoints of a configuration descriptor, in order: dicts with
+    intf, alt (of the interface descriptor before them), addr, attr, type
+    (attr & 3), maxp (wMaxPacketSize), interval."""
+    eps, i, intf, alt = [], 0, None, None
+    while i + 1 < len(cfg) and cfg[i] >= 2:
+        if cfg[i + 1] == 4 and i + 3 < len(cfg):
+            intf, alt = cfg[i + 2], cfg[i + 3]
+        elif cfg[i + 1] == 5 and i + 6 < len(cfg):
+            eps.append(dict(intf=intf, alt=alt, addr=cfg[i + 2], attr=cfg[i + 3],
+                            type=cfg[i + 3] & 3,
+                            maxp=struct.unpack("<H", cfg[i + 4:i + 6])[0],
+                            interval=cfg[i + 6]))
+        i += cfg[i]
+    return eps
+
+
+def desc_u16(desc, offset):
+    """A little-endian 16-bit field of a descriptor (e.g. wTotalLength at 2,
+    idVendor at 8)."""
+    return struct.unpack("<H", desc[offset:offset + 2])[0]
+
+
+EP_CONTROL, EP_ISO, EP_BULK, EP_INT = 0, 1, 2, 3
+
+
+# ------------------------------------------------------------------
+# Bulk-Only mass storage (what the test peers send through a disk)
+
+CBW_SIG, CSW_SIG = 0x43425355, 0x53425355
+SCSI_TEST_UNIT_READY, SCSI_REQUEST_SENSE, SCSI_INQUIRY = 0x00, 0x03, 0x12
+SCSI_READ10, SCSI_WRITE10 = 0x28, 0x2a
+
+
+def cbw(tag, dlen, din, cb, lun=0):
+    """A 31-byte Command Block Wrapper around the command block cb."""
+    return struct.pack("<IIIBBB", CBW_SIG, tag, dlen, 0x80 if din else 0, lun,
+                       len(cb)) + bytes(cb).ljust(16, b"\0")
+
+
+def parse_csw(raw):
+    """(signature, tag, residue, status) of a 13-byte Command Status
+    Wrapper."""
+    return struct.unpack("<IIIB", raw[:13])
+
+
+def scsi_rw10(op, lba, blocks):
+    """A READ(10) or WRITE(10) command block."""
+    return struct.pack(">BBIBHB", op, 0, lba, 0, blocks, 0)
+
+
+def scsi_inquiry(length=36):
+    return bytes([SCSI_INQUIRY, 0, 0, 0, length, 0])
+
+
+def scsi_request_sense(length=18):
+    return bytes([SCSI_REQUEST_SENSE, 0, 0, 0, length, 0])
+
+
+# ------------------------------------------------------------------
+# A fake device behind a FakeServer
+
+class FakeDevice(threading.Thread):
+    """Plays a device on the server end of a connection (a FakeServer):
+    ep0 GET_DESCRIPTOR (device, configuration, and strings when given a
+    dict {index: text}), GET_STATUS of the device and every OUT request are answered, other control requests stalled (-EPIPE);
+    URBs on other endpoints are held until unlinked (a CMD_UNLINK of a held
+    URB gets RET_UNLINK -ECONNRESET, of anything else 0).  on_cmd(c) may take
+    a command over (returns True).  Every command read is appended to cmds;
+    next_cmd(i) waits for the i-th."""
+
+    def __init__(self, srv, dev=None, conf=None, strings=None):
+        super().__init__(daemon=True)
+        self.srv = srv
+        self.dev = device_desc() if dev is None else dev
+        self.conf = conf if conf is not None else config_desc(
+            [(0, 0, 0xff, 0, 0, [(0x81, EP_BULK, 512, 0), (0x02, EP_BULK, 512, 0)])])
+        self.strings = strings
+        self.cmds, self.held, self.on_cmd = [], {}, None
+        self.lock, self.cv, self.eof = threading.Lock(), threading.Condition(), False
+
+    def send(self, data):
+        with self.lock:
+            self.srv.send_raw(data)
+
+    def answer_ctrl(self, rt, req, val, idx, ln):
+        """(status, data) for a control request."""
+        d = None
+        if rt == 0x80 and req == 6:
+            kind, index = val >> 8, val & 0xff
+            if kind == 1:
+                d = self.dev
+            elif kind == 2:
+                d = self.conf
+            elif kind == 3 and self.strings is not None:
+                d = b"\4\3\x09\x04" if index == 0 else self.strings.get(index)
+                if index and d is not None:
+                    d = bytes([2 + 2 * len(d), 3]) + d.encode("utf-16-le")
+        elif rt == 0x80 and req == 0:
+            d = b"\1\0"                      # GET_STATUS(device): self-powered
+        elif not rt & 0x80:
+            d = b""
+        if d is None:
+            return -EPIPE, b""
+        return 0, d[:ln]
+
+    def ctrl(self, c):
+        rt, req, val, idx, ln = struct.unpack("<BBHHH", c["setup"])
+        status, d = self.answer_ctrl(rt, req, val, idx, ln)
+        if status:
+            self.send(ret_submit(c["seq"], status=status))
+        else:
+            self.send(ret_submit(c["seq"], actual=len(d), direction=c["dir"]) +
+                      (d if c["dir"] == DIR_IN else b""))
+
+    def run(self):
+        try:
+            while True:
+                c = self.srv.read_cmd()
+                with self.cv:
+                    self.cmds.append(c)
+                    self.cv.notify_all()
+                if self.on_cmd and self.on_cmd(c):
+                    continue
+                if c["cmd"] == CMD_SUBMIT and c["ep"] == 0:
+                    self.ctrl(c)
+                elif c["cmd"] == CMD_SUBMIT:
+                    self.held[c["seq"]] = c
+                elif c["cmd"] == CMD_UNLINK:
+                    gone = self.held.pop(c["unlink_seq"], None)
+                    self.send(ret_unlink(c["seq"], -ECONNRESET if gone else 0))
+        except (EOFError, OSError, ValueError):
+            pass
+        with self.cv:
+            self.eof = True
+            self.cv.notify_all()
+
+    def next_cmd(self, start, secs=20):
+        """The first command received at index >= start; RuntimeError if
+        none comes within secs."""
+        with self.cv:
+            if not self.cv.wait_for(lambda: len(self.cmds) > start or self.eof, secs) or \
+               len(self.cmds) <= start:
+                raise RuntimeError("no command from the client (eof %s)" % self.eof)
+            return self.cmds[start]

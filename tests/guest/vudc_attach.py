@@ -17,8 +17,10 @@ from this process, which owns the descriptors; the drivers keep their own
 references, so the script can exit afterwards.  Prints "PORT SPEED".
 """
 import os
-import socket
 import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import usbip_wire as w  # noqa: E402
 
 SPEEDS = {
     "low-speed": 1,
@@ -49,31 +51,16 @@ def main():
     port = free[index]
     devid = (1 << 16) | 2
 
-    lsn = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
-    lsn.bind(("::1", 0))
-    lsn.listen(1)
-    cli = socket.create_connection(("::1", lsn.getsockname()[1]))
-    srv, _ = lsn.accept()
-    lsn.close()
-
-    fd = os.open(f"/sys/devices/platform/{vudc}/usbip_sockfd", os.O_WRONLY)
+    cli, srv = w.loopback_pair()
+    w.write_sysfs(f"/sys/devices/platform/{vudc}/usbip_sockfd", f"{srv.fileno()}\n")
     try:
-        os.write(fd, f"{srv.fileno()}\n".encode())
-    finally:
-        os.close(fd)
-    fd = os.open(f"{VHCI}/attach", os.O_WRONLY)
-    try:
-        os.write(fd, f"{port} {cli.fileno()} {devid} {speed}".encode())
+        w.write_sysfs(f"{VHCI}/attach", f"{port} {cli.fileno()} {devid} {speed}")
     except OSError as e:
-        fd2 = os.open(f"/sys/devices/platform/{vudc}/usbip_sockfd", os.O_WRONLY)
         try:
-            os.write(fd2, b"-1\n")
+            w.write_sysfs(f"/sys/devices/platform/{vudc}/usbip_sockfd", "-1\n")
         except OSError:
             pass
-        os.close(fd2)
         sys.exit(f"vhci attach port {port}: {e}")
-    finally:
-        os.close(fd)
     srv.close()
     cli.close()
     print(port, speed)

@@ -48,8 +48,6 @@ the connection" line in the kernel log, and the kernel log must stay clean.
 """
 import os
 import select
-import socket
-import struct
 import subprocess
 import sys
 import time
@@ -158,15 +156,10 @@ def config(c):
     """SET_CONFIGURATION 1; returns {(intf, alt): [(addr, attr, maxp)]}."""
     m = c.ctrl(0x80, 6, 0x0200, 0, 1024)
     answered(m, m["seq"], "GET_DESCRIPTOR(CONFIG)")
-    cfg, alts, cur, i = m["data"], {}, None, 0
-    while i + 2 <= len(cfg) and cfg[i] >= 2:
-        if cfg[i + 1] == 4:
-            cur = (cfg[i + 2], cfg[i + 3])
-            alts.setdefault(cur, [])
-        elif cfg[i + 1] == 5 and cur:
-            alts[cur].append((cfg[i + 2], cfg[i + 3],
-                              struct.unpack("<H", cfg[i + 4:i + 6])[0] & 0x7ff))
-        i += cfg[i]
+    alts = {}
+    for e in w.endpoints(m["data"]):
+        alts.setdefault((e["intf"], e["alt"]), []).append((e["addr"], e["attr"],
+                                                           e["maxp"] & 0x7ff))
     m = c.ctrl(0x00, 9, 1, 0, 0)
     answered(m, m["seq"], "SET_CONFIGURATION 1")
     return alts
@@ -196,13 +189,8 @@ def audio_iso(c, alts):
 
 # ---- mass storage Bulk-Only Transport --------------------------------
 
-def cbw(tag, length, din, cdb):
-    return struct.pack("<IIIBBB16s", 0x43425355, tag, length, 0x80 if din else 0, 0,
-                       len(cdb), cdb)
-
-
 def bot(c, ep_in, ep_out, tag, cdb, din, length, data=b"", any_status=False):
-    seq = c.submit(ep_out, w.DIR_OUT, 31, cbw(tag, length, din, cdb))
+    seq = c.submit(ep_out, w.DIR_OUT, 31, w.cbw(tag, length, din, cdb))
     answered(c.wait(seq), seq, "CBW")
     got = b""
     if length:
@@ -215,8 +203,8 @@ def bot(c, ep_in, ep_out, tag, cdb, din, length, data=b"", any_status=False):
     seq = c.submit(ep_in, w.DIR_IN, 13)
     csw = answered(c.wait(seq), seq, "CSW")["data"]
     check(len(csw) == 13, f"CSW of {len(csw)} bytes")
-    sig, rtag, _res, st = struct.unpack("<IIIB", csw)
-    check(sig == 0x53425355 and rtag == tag and (st == 0 or any_status),
+    sig, rtag, _res, st = w.parse_csw(csw)
+    check(sig == w.CSW_SIG and rtag == tag and (st == 0 or any_status),
           f"CSW {csw.hex()} for tag {tag}")
     return got
 
@@ -231,11 +219,12 @@ def storage_roundtrip(what, blocks=16):
     data = os.urandom(blocks * 512)
     # the first command after a reset reports the reset (unit attention)
     bot(c, ep_in, ep_out, 10, bytes(6), False, 0, any_status=True)
-    bot(c, ep_in, ep_out, 11, bytes([3, 0, 0, 0, 18, 0]), True, 18, any_status=True)
-    bot(c, ep_in, ep_out, 1, struct.pack(">BBIBHB", 0x2a, 0, lba, 0, blocks, 0) + bytes(6),
+    bot(c, ep_in, ep_out, 11, w.scsi_request_sense(), True, 18, any_status=True)
+    # (the 10-byte commands padded to 16: bCBWCBLength 16, as always sent)
+    bot(c, ep_in, ep_out, 1, w.scsi_rw10(w.SCSI_WRITE10, lba, blocks) + bytes(6),
         False, len(data), data)
-    got = bot(c, ep_in, ep_out, 2, struct.pack(">BBIBHB", 0x28, 0, lba, 0, blocks, 0) +
-              bytes(6), True, len(data))
+    got = bot(c, ep_in, ep_out, 2, w.scsi_rw10(w.SCSI_READ10, lba, blocks) + bytes(6),
+              True, len(data))
     check(got == data, f"{what}: READ(10) of LBA {lba} differs from what was written")
     c.close()
     wait_status(STORAGE, 1, f"{what}: round trip closed")

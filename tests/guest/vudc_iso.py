@@ -13,29 +13,23 @@ status 0, PACKETS descriptors, the per-packet lengths adding up to
 actual_length and, for IN, exactly that many payload bytes.  Prints one
 line per check and "vudc_iso: PASS"; exits 1 on failure.
 """
-import struct
 import sys
 
-from vudc_proto import CMD_SUBMIT, DEVID, DIR_IN, DIR_OUT, RET_SUBMIT, Conn, fail, status
+from vudc_proto import DIR_IN, DIR_OUT, RET_SUBMIT, Conn, ctrl, fail, status, w
 
 PACKETS = 8
 
 
 def iso_submit(c, ep, direction, psize, data=b""):
-    c.seq += 1
     length = psize * PACKETS
-    hdr = struct.pack(">IIIII", CMD_SUBMIT, c.seq, DEVID, direction, ep)
-    hdr += struct.pack(">IiiiI", 0x2 | (0x200 if direction else 0), length, 0, PACKETS, 1)
-    hdr += b"\0" * 8
-    descs = b"".join(struct.pack(">IIIi", i * psize, psize, 0, 0) for i in range(PACKETS))
-    c.cli.sendall(hdr + (data if direction == DIR_OUT else b"") + descs)
-    rhdr = c.recv_exact(48)
-    cmd, seq = struct.unpack(">II", rhdr[:8])
-    st, actual, _sf, npk, errs = struct.unpack(">iiiii", rhdr[20:40])
-    if cmd != RET_SUBMIT or seq != c.seq:
-        fail(f"iso ep {ep}: got command {cmd} seqnum {seq}")
-    payload = c.recv_exact(actual) if direction == DIR_IN and actual > 0 else b""
-    rdescs = [struct.unpack(">IIIi", c.recv_exact(16)) for _ in range(max(npk, 0))]
+    seq = c.submit(ep, direction, length, data if direction == DIR_OUT else b"",
+                   flags=w.URB_ISO_ASAP | (w.URB_DIR_IN if direction else 0),
+                   iso=[(i * psize, psize) for i in range(PACKETS)], interval=1)
+    m = c.read_msg()
+    if m["cmd"] != RET_SUBMIT or m["seq"] != seq:
+        fail(f"iso ep {ep}: got command {m['cmd']} seqnum {m['seq']}")
+    st, actual, npk, errs = m["status"], m["actual"], m["npackets"], m["errors"]
+    payload, rdescs = m["data"], m["descs"]
     if st or npk != PACKETS or errs:
         fail(f"iso ep {ep}: status {st} packets {npk} errors {errs}")
     if sum(d[2] for d in rdescs) != actual:
@@ -46,27 +40,19 @@ def iso_submit(c, ep, direction, psize, data=b""):
 def main():
     vudc = sys.argv[1]
     c = Conn(vudc)
-    st, cfg = c.ctrl(0x80, 6, 0x0200, 0, 1024)
+    st, cfg = ctrl(c, 0x80, 6, 0x0200, 0, 1024)
     if st or len(cfg) < 9:
         fail(f"GET_DESCRIPTOR(CONFIG): status {st}")
     # (interface, alt) -> list of (address, attributes, maxpacket)
-    alts, cur, i = {}, None, 0
-    while i + 2 <= len(cfg):
-        blen, btype = cfg[i], cfg[i + 1]
-        if blen < 2:
-            break
-        if btype == 4:
-            cur = (cfg[i + 2], cfg[i + 3])
-            alts.setdefault(cur, [])
-        elif btype == 5 and cur:
-            addr, attr, maxp = cfg[i + 2], cfg[i + 3], struct.unpack("<H", cfg[i + 4:i + 6])[0]
-            alts[cur].append((addr, attr, maxp & 0x7ff))
-        i += blen
+    alts = {}
+    for e in w.endpoints(cfg):
+        alts.setdefault((e["intf"], e["alt"]), []).append((e["addr"], e["attr"],
+                                                           e["maxp"] & 0x7ff))
     iso = {k: [e for e in v if e[1] & 3 == 1] for k, v in alts.items()}
     iso = {k: v for k, v in iso.items() if v and k[1]}
     if not iso:
         fail(f"no isochronous endpoint in the configuration descriptor: {alts}")
-    st, _ = c.ctrl(0x00, 9, 1, 0, 0)
+    st, _ = ctrl(c, 0x00, 9, 1, 0, 0)
     if st:
         fail(f"SET_CONFIGURATION 1: status {st}")
     seen = set()
@@ -74,7 +60,7 @@ def main():
         if intf in seen:
             continue
         seen.add(intf)
-        st, _ = c.ctrl(0x01, 11, alt, intf, 0)
+        st, _ = ctrl(c, 0x01, 11, alt, intf, 0)
         if st:
             fail(f"SET_INTERFACE {intf} alt {alt}: status {st}")
         for addr, _attr, maxp in eps:

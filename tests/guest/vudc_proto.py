@@ -18,14 +18,15 @@ duplicate seqnum) each closes the connection and leaves the device
 available.  Prints one line per check; exits 1 on the first failure.
 """
 import os
-import socket
-import struct
 import sys
 import time
 
-CMD_SUBMIT, CMD_UNLINK, RET_SUBMIT, RET_UNLINK = 1, 2, 3, 4
-DIR_OUT, DIR_IN = 0, 1
-EPIPE, ECONNRESET = 32, 104
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import usbip_wire as w  # noqa: E402
+
+CMD_SUBMIT, RET_SUBMIT, RET_UNLINK = w.CMD_SUBMIT, w.RET_SUBMIT, w.RET_UNLINK
+DIR_OUT, DIR_IN = w.DIR_OUT, w.DIR_IN
+EPIPE, ECONNRESET = w.EPIPE, w.ECONNRESET
 DEVID = (1 << 16) | 2
 
 
@@ -38,80 +39,26 @@ def ok(msg):
     print(f"vudc_proto: ok {msg}")
 
 
-class Conn:
-    def __init__(self, vudc):
-        self.vudc = vudc
-        lsn = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
-        lsn.bind(("::1", 0))
-        lsn.listen(1)
-        self.cli = socket.create_connection(("::1", lsn.getsockname()[1]))
-        srv, _ = lsn.accept()
-        lsn.close()
-        fd = os.open(f"/sys/devices/platform/{vudc}/usbip_sockfd", os.O_WRONLY)
-        try:
-            os.write(fd, f"{srv.fileno()}".encode())
-        finally:
-            os.close(fd)
-        srv.close()
-        self.cli.settimeout(30)
-        self.seq = 0
+def Conn(vudc):
+    """A usbip_wire.Client on a ::1 pair whose server end went to VUDC's
+    usbip_sockfd."""
+    return w.Client.sockfd(f"/sys/devices/platform/{vudc}/usbip_sockfd", DEVID, timeout=30)
 
-    def submit(self, ep, direction, length, setup=b"\0" * 8, data=b"", flags=0):
-        self.seq += 1
-        hdr = struct.pack(">IIIII", CMD_SUBMIT, self.seq, DEVID, direction, ep)
-        hdr += struct.pack(">IiiiI", flags | (0x200 if direction else 0), length, 0, 0, 0)
-        hdr += setup
-        self.cli.sendall(hdr + data)
-        return self.seq
 
-    def unlink(self, seqnum):
-        self.seq += 1
-        hdr = struct.pack(">IIIII", CMD_UNLINK, self.seq, DEVID, 0, 0)
-        hdr += struct.pack(">I", seqnum) + b"\0" * 24
-        self.cli.sendall(hdr)
-        return self.seq
+def reply(c):
+    """The next answer: (command, seqnum, status, actual, data)."""
+    m = c.read_msg()
+    return m["cmd"], m["seq"], m["status"], m.get("actual", 0), m["data"]
 
-    def recv_exact(self, n):
-        buf = b""
-        while len(buf) < n:
-            chunk = self.cli.recv(n - len(buf))
-            if not chunk:
-                raise EOFError
-            buf += chunk
-        return buf
 
-    def reply(self, direction_in=False):
-        """Returns (command, seqnum, status, actual, data)."""
-        hdr = self.recv_exact(48)
-        cmd, seq, _devid, _dir, _ep = struct.unpack(">IIIII", hdr[:20])
-        status, actual = struct.unpack(">ii", hdr[20:28])
-        data = b""
-        if cmd == RET_SUBMIT and direction_in and actual > 0:
-            data = self.recv_exact(actual)
-        return cmd, seq, status, actual, data
-
-    def ctrl(self, rtype, req, value, index, length, data=b""):
-        setup = struct.pack("<BBHHH", rtype, req, value, index, length)
-        din = bool(rtype & 0x80)
-        seq = self.submit(0, DIR_IN if din else DIR_OUT, length, setup, data)
-        cmd, rseq, status, actual, rdata = self.reply(din)
-        if cmd != RET_SUBMIT or rseq != seq:
-            fail(f"control {req:#x}: got command {cmd} seqnum {rseq}, want RET_SUBMIT {seq}")
-        return status, rdata
-
-    def closed(self):
-        """True once the server closed the connection."""
-        try:
-            while True:
-                if not self.cli.recv(4096):
-                    return True
-        except (ConnectionResetError, EOFError):
-            return True
-        except socket.timeout:
-            return False
-
-    def close(self):
-        self.cli.close()
+def ctrl(c, rtype, req, value, index, length, data=b""):
+    """A control transfer whose answer must come next: (status, data)."""
+    seq = c.submit(0, DIR_IN if rtype & 0x80 else DIR_OUT, length, data,
+                   w.setup(rtype, req, value, index, length))
+    cmd, rseq, status, _actual, rdata = reply(c)
+    if cmd != RET_SUBMIT or rseq != seq:
+        fail(f"control {req:#x}: got command {cmd} seqnum {rseq}, want RET_SUBMIT {seq}")
+    return status, rdata
 
 
 def status(vudc):
@@ -137,15 +84,15 @@ def main():
     c = Conn(vudc)
     if status(vudc) != 2:
         fail("usbip_status is not 2 while a client is connected")
-    st, data = c.ctrl(0x80, 6, 0x0100, 0, 64)
+    st, data = ctrl(c, 0x80, 6, 0x0100, 0, 64)
     if st or data != dev_desc:
         fail(f"GET_DESCRIPTOR(DEVICE): status {st}, {data.hex()} != dev_desc {dev_desc.hex()}")
     ok("GET_DESCRIPTOR(DEVICE) with wLength 64 returns the 18 bytes of dev_desc")
-    st, _ = c.ctrl(0x00, 9, 1, 0, 0)
+    st, _ = ctrl(c, 0x00, 9, 1, 0, 0)
     if st:
         fail(f"SET_CONFIGURATION 1: status {st}")
     ok("SET_CONFIGURATION 1")
-    st, data = c.ctrl(0x82, 0, 0, 0x81, 2)
+    st, data = ctrl(c, 0x82, 0, 0, 0x81, 2)
     if st or data != b"\0\0":
         fail(f"GET_STATUS ep 0x81: status {st} data {data.hex()}")
     ok("GET_STATUS(ep 0x81) = 0")
@@ -153,28 +100,28 @@ def main():
     # bulk IN on an idle serial port waits; unlink it
     pend = c.submit(1, DIR_IN, 512)
     ul = c.unlink(pend)
-    cmd, seq, st, _, _ = c.reply(True)
+    cmd, seq, st, _, _ = reply(c)
     if (cmd, seq, st) != (RET_UNLINK, ul, -ECONNRESET):
         fail(f"unlink of a pending bulk IN: got cmd {cmd} seq {seq} status {st}")
     ok("pending bulk IN unlinked: RET_UNLINK -ECONNRESET")
     ul = c.unlink(9999)
-    cmd, seq, st, _, _ = c.reply()
+    cmd, seq, st, _, _ = reply(c)
     if (cmd, seq, st) != (RET_UNLINK, ul, 0):
         fail(f"unlink of an unknown seqnum: got cmd {cmd} seq {seq} status {st}")
     ok("unlink of an unknown seqnum: RET_UNLINK 0")
 
-    st, _ = c.ctrl(0x02, 3, 0, 0x81, 0)
+    st, _ = ctrl(c, 0x02, 3, 0, 0x81, 0)
     if st:
         fail(f"SET_FEATURE(HALT) ep 0x81: status {st}")
-    st, data = c.ctrl(0x82, 0, 0, 0x81, 2)
+    st, data = ctrl(c, 0x82, 0, 0, 0x81, 2)
     if st or data != b"\1\0":
         fail(f"GET_STATUS ep 0x81 after SET_FEATURE(HALT): status {st} data {data.hex()}")
     seq = c.submit(1, DIR_IN, 512)
-    cmd, rseq, st, _, _ = c.reply(True)
+    cmd, rseq, st, _, _ = reply(c)
     if (cmd, rseq, st) != (RET_SUBMIT, seq, -EPIPE):
         fail(f"bulk IN on a halted endpoint: cmd {cmd} seq {rseq} status {st}")
-    st, _ = c.ctrl(0x02, 1, 0, 0x81, 0)
-    st2, data = c.ctrl(0x82, 0, 0, 0x81, 2)
+    st, _ = ctrl(c, 0x02, 1, 0, 0x81, 0)
+    st2, data = ctrl(c, 0x82, 0, 0, 0x81, 2)
     if st or st2 or data != b"\0\0":
         fail(f"CLEAR_FEATURE(HALT): status {st}/{st2} data {data.hex()}")
     ok("ENDPOINT_HALT: SET_FEATURE stalls bulk IN with -EPIPE, CLEAR_FEATURE clears it")
@@ -183,28 +130,24 @@ def main():
     ok("client closed: usbip_status 1")
 
     bad = [
-        ("RET_SUBMIT sent to the server",
-         struct.pack(">IIIII", RET_SUBMIT, 1, DEVID, 0, 0) + b"\0" * 28),
-        ("unknown command 0x99",
-         struct.pack(">IIIII", 0x99, 1, DEVID, 0, 0) + b"\0" * 28),
+        ("RET_SUBMIT sent to the server", w.ret_submit(1, devid=DEVID)),
+        ("unknown command 0x99", w.raw_header(0x99, 1, DEVID)),
         ("transfer length above the limit",
-         struct.pack(">IIIII", CMD_SUBMIT, 1, DEVID, DIR_IN, 1) +
-         struct.pack(">IiiiI", 0x200, 0x7fffffff, 0, 0, 0) + b"\0" * 8),
+         w.cmd_submit(1, DEVID, DIR_IN, 1, 0x7fffffff)),
     ]
     for what, msg in bad:
         c = Conn(vudc)
-        c.cli.sendall(msg)
-        if not c.closed():
+        c.send_raw(msg)
+        if not c.closed(30):
             fail(f"{what}: the server kept the connection")
         c.close()
         wait_status(vudc, 1, what)
         ok(f"bad input ({what}): connection dropped, usbip_status 1")
 
     c = Conn(vudc)
-    c.submit(1, DIR_IN, 512)
-    c.seq -= 1
-    c.submit(1, DIR_IN, 512)
-    if not c.closed():
+    dup = c.submit(1, DIR_IN, 512)
+    c.submit(1, DIR_IN, 512, seq=dup)
+    if not c.closed(30):
         fail("duplicate seqnum: the server kept the connection")
     c.close()
     wait_status(vudc, 1, "duplicate seqnum")

@@ -226,16 +226,9 @@ vm1() {
 	ours_modules_load usbip-host vhci-hcd
 	load_storage
 	fi_setup
-	random_file "$BACKING" "$MIB"
-	gadget_storage_create fidisk "$BACKING"
-	at_exit gadget_remove fidisk
+	gadget_disk_export fidisk "$BACKING" "$MIB"
 	BUSID=$GADGET_BUSID
-	usbipd_start
-	at_exit usbipd_stop
-	run "$USBIP" bind -b "$BUSID"
-	at_exit "$USBIP" unbind -b "$BUSID"
 	at_exit detach_all
-	wait_for "$BUSID bound to usbip-host" 30 test -e "/sys/bus/usb/drivers/usbip-host/$BUSID"
 	ATTACH_FAILS=0 IO_OK=0 IO_ERR=0
 
 	for r in $(seq "$ROUNDS"); do

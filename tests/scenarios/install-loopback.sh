@@ -107,10 +107,8 @@ vm1() {
 
 	step "a ${MIB} MiB mass-storage gadget on dummy_hcd"
 	load_storage
-	random_file "$backing" "$MIB"
+	gadget_disk instdisk "$backing" "$MIB"
 	sum=$(sha_file "$backing")
-	gadget_storage_create instdisk "$backing"
-	at_exit gadget_remove instdisk
 	busid=$GADGET_BUSID
 	wait_disk local_dev 60 disk_of_usb "$busid"
 	info "busid $busid, local disk $local_dev, sha256 $sum"

@@ -26,10 +26,8 @@ vm1() {
 	info "usbip-core: $(modinfo -n usbip-core)"
 
 	step "create a ${MIB} MiB random backing file and a mass-storage gadget on dummy_hcd"
-	random_file "$backing" "$MIB"
+	gadget_disk usbipdisk "$backing" "$MIB"
 	sum_old=$(sha_file "$backing")
-	gadget_storage_create usbipdisk "$backing"
-	at_exit gadget_remove usbipdisk
 	busid=$GADGET_BUSID
 	info "gadget busid on the dummy_hcd side: $busid, backing sha256 $sum_old"
 
@@ -42,11 +40,7 @@ vm1() {
 	rm -f /tmp/local.bin
 
 	step "export the gadget: usbipd -D, usbip bind -b $busid"
-	usbipd_start
-	at_exit usbipd_stop
-	run "$USBIP" bind -b "$busid"
-	at_exit "$USBIP" unbind -b "$busid"
-	wait_for "$busid bound to usbip-host" 30 test -e "/sys/bus/usb/drivers/usbip-host/$busid"
+	usbip_export "$busid"
 	local listing
 	listing=$("$USBIP" list -r 127.0.0.1)
 	echo "$listing"

@@ -94,8 +94,7 @@ vm1() {
 	qemu_usb_prepare
 	run modprobe usbmon
 	run modprobe usbip-host
-	usbipd_start
-	at_exit usbipd_stop
+	usbip_export
 	wait_for "EHCI stick" 60 prints qemu_usb_busid 46f4:0001 estick
 	wait_for "xHCI stick" 60 prints qemu_usb_busid 46f4:0001 xstick
 	estick=$(qemu_usb_busid 46f4:0001 estick)

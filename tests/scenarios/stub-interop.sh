@@ -34,20 +34,14 @@ vm1() {
 	run modprobe usbip-host
 	info "usbip-host: $(modinfo -n usbip-host)"
 	load_storage
-	random_file "$backing" "$MIB"
+	gadget_disk usbipdisk "$backing" "$MIB"
 	sum_old=$(sha_file "$backing")
-	gadget_storage_create usbipdisk "$backing"
-	at_exit gadget_remove usbipdisk
 	busid=$GADGET_BUSID
 	wait_disk local_dev 60 disk_of_usb "$busid"
 	info "gadget $busid, local disk $local_dev before export"
 
 	step "server: usbipd and usbip bind -b $busid"
-	usbipd_start
-	at_exit usbipd_stop
-	run "$USBIP" bind -b "$busid"
-	at_exit "$USBIP" unbind -b "$busid"
-	wait_for "$busid bound to usbip-host" 30 test -e "/sys/bus/usb/drivers/usbip-host/$busid"
+	usbip_export "$busid"
 	grep -qx "$busid" /sys/bus/usb/drivers/usbip-host/match_busid ||
 		die "match_busid does not list $busid"
 	wait_for "local disk of $busid to go away" 30 sh -c "! test -b $local_dev"

@@ -154,8 +154,7 @@ vm1() {
 	step "server: host controllers, our usbip-host, Debian's usbipd"
 	qemu_usb_prepare
 	run modprobe usbip-host
-	usbipd_start
-	at_exit usbipd_stop
+	usbip_export
 	raw_leg xiso 1024 any
 	raw_leg uiso 900 ordered
 	play_leg xplay

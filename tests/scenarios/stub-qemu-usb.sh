@@ -61,8 +61,7 @@ vm1() {
 	qemu_usb_prepare
 	load_storage
 	run modprobe usbip-host
-	usbipd_start
-	at_exit usbipd_stop
+	usbip_export
 	serve xdisk "$XHCI_MIB" Y
 	serve udisk "$UHCI_MIB" N
 	run msg_send "$CLIENT_ADDR" "$MSG_PORT" 120 end

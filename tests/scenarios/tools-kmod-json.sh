@@ -108,10 +108,8 @@ vm1() {
 
 	step "a ${MIB} MiB gadget disk; usbip bind loads usbip-host again"
 	load_storage
-	random_file "$backing" "$MIB"
+	gadget_disk kjdisk "$backing" "$MIB"
 	sum=$(sha_file "$backing")
-	gadget_storage_create kjdisk "$backing"
-	at_exit gadget_remove kjdisk
 	busid=$GADGET_BUSID
 	wait_disk local_dev 60 disk_of_usb "$busid"
 	"$USBIP" list -l --json >/tmp/local.json || die "list -l --json failed"

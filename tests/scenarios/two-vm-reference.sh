@@ -22,19 +22,13 @@ vm1() {
 
 	step "server: load usbip-host, create a ${MIB} MiB gadget disk on dummy_hcd"
 	run modprobe usbip-host
-	random_file "$backing" "$MIB"
+	gadget_disk netdisk "$backing" "$MIB"
 	sum_old=$(sha_file "$backing")
-	gadget_storage_create netdisk "$backing"
-	at_exit gadget_remove netdisk
 	busid=$GADGET_BUSID
 	info "gadget busid $busid, sha256 $sum_old"
 
 	step "server: usbipd -D, usbip bind -b $busid"
-	usbipd_start
-	at_exit usbipd_stop
-	run "$USBIP" bind -b "$busid"
-	at_exit "$USBIP" unbind -b "$busid"
-	wait_for "$busid bound to usbip-host" 30 test -e "/sys/bus/usb/drivers/usbip-host/$busid"
+	usbip_export "$busid"
 	port_listening 3240 || die "usbipd is not listening"
 	ss -Hltn "sport = :3240"
 

@@ -82,14 +82,8 @@ vm1() {
 	step "server: Debian's usbip-host, a ${ROUND_MIB} MiB gadget disk on dummy_hcd, usbipd"
 	run modprobe usbip-host
 	head -c $((ROUND_MIB * 1024 * 1024)) /dev/zero >"$backing"
-	gadget_storage_create churndisk "$backing"
-	at_exit gadget_remove churndisk
+	gadget_disk_export churndisk "$backing"
 	busid=$GADGET_BUSID
-	usbipd_start
-	at_exit usbipd_stop
-	run "$USBIP" bind -b "$busid"
-	at_exit "$USBIP" unbind -b "$busid"
-	wait_for "$busid bound to usbip-host" 30 test -e "/sys/bus/usb/drivers/usbip-host/$busid"
 	FSG_PID=$(pgrep -x file-storage | head -n1)
 	fsg_wchar >/dev/null || die "no file-storage thread"
 	msg_send "$PEER_ADDR" "$READY_PORT" 240 "busid=$busid" || die "client never listened"
@@ -194,102 +188,9 @@ module_objects() {
 		awk '$1 ~ /^[0-9]+$/ && $3 ~ /^\[(vhci_hcd|usbip_core)\]$/ { n += $1 } END { print n + 0 }'
 }
 
+# churn SERVER BUSID CYCLES: attach/detach cycles (tests/guest/vhci_churn.py).
 churn() {
-	python3 - "$@" <<'PY'
-import glob, os, socket, struct, sys, time
-
-server, busid, cycles = sys.argv[1], sys.argv[2], int(sys.argv[3])
-VH = "/sys/devices/platform/vhci_hcd.0"
-with open(VH + "/status") as f:
-    per_hub = int([line.split()[1] for line in f if line.startswith("ss ")][0])
-
-
-def fail(msg):
-    print("churn-fail " + msg)
-    sys.exit(1)
-
-
-def wait(what, secs, fn):
-    end = time.monotonic() + secs
-    while True:
-        r = fn()
-        if r:
-            return r
-        if time.monotonic() > end:
-            fail("timed out waiting for " + what)
-        time.sleep(0.01)
-
-
-def recvn(s, n):
-    b = b""
-    while len(b) < n:
-        c = s.recv(n - len(b))
-        if not c:
-            raise EOFError
-        b += c
-    return b
-
-
-def status(port):
-    with open(VH + "/status") as f:
-        for line in f:
-            w = line.split()
-            if w[1] == "%04d" % port:
-                return w
-    fail("no port %d in the status file" % port)
-
-
-def try_import():
-    s = socket.create_connection((server, 3240), timeout=30)
-    s.sendall(struct.pack(">HHI32s", 0x0111, 0x8003, 0, busid.encode()))
-    _, code, st = struct.unpack(">HHI", recvn(s, 8))
-    if code != 0x0003:
-        fail("OP_REP_IMPORT code %#x" % code)
-    if st != 0:
-        s.close()
-        return None
-    rec = recvn(s, 312)
-    busnum, devnum, speed = struct.unpack(">III", rec[288:300])
-    return s, (busnum << 16) | devnum, speed
-
-
-def configured():
-    for p in glob.glob(VH + "/usb*/[0-9]*-[0-9]*/bConfigurationValue"):
-        with open(p) as f:
-            if f.read().strip():
-                return True
-    return False
-
-
-def gone():
-    return not [p for p in glob.glob(VH + "/usb*/[0-9]*-[0-9]*") if ":" not in p]
-
-
-times = {True: [], False: []}
-for i in range(cycles):
-    t0 = time.monotonic()
-    s, devid, speed = wait("the server to export %s again" % busid, 60, try_import)
-    port = per_hub if speed >= 5 else 0
-    with open(VH + "/attach", "w") as f:
-        f.write("%d %d %d %d" % (port, s.fileno(), devid, speed))
-    s.close()
-    if status(port)[2] != "006":
-        fail("cycle %d: port %d not in use after attach: %s" % (i, port, status(port)))
-    early = i % 2 == 1
-    if not early:
-        wait("cycle %d: device configured" % i, 60, configured)
-    with open(VH + "/detach", "w") as f:
-        f.write("%d" % port)
-    wait("cycle %d: port %d free" % (i, port), 60, lambda: status(port)[2:] ==
-         ["004", "000", "00000000", "000000", "0-0"])
-    wait("cycle %d: device gone" % i, 60, gone)
-    times[early].append(time.monotonic() - t0)
-t = times[True] + times[False]
-print("churn-ok %d cycles, %.0f ms per cycle (max %.0f ms; %.0f ms enumerated, %.0f ms early)" %
-      (cycles, 1000 * sum(t) / len(t), 1000 * max(t),
-       1000 * sum(times[False]) / max(1, len(times[False])),
-       1000 * sum(times[True]) / max(1, len(times[True]))))
-PY
+	PYTHONDONTWRITEBYTECODE=1 python3 "$REPO/tests/guest/vhci_churn.py" "$@"
 }
 
 vm2() {

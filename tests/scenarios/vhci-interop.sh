@@ -27,19 +27,13 @@ vm1() {
 
 	step "server: Debian's usbip-host, a ${MIB} MiB gadget disk on dummy_hcd"
 	run modprobe usbip-host
-	random_file "$backing" "$MIB"
+	gadget_disk vhcidisk "$backing" "$MIB"
 	sum_old=$(sha_file "$backing")
-	gadget_storage_create vhcidisk "$backing"
-	at_exit gadget_remove vhcidisk
 	busid=$GADGET_BUSID
 	info "gadget busid $busid, sha256 $sum_old"
 
 	step "server: usbipd -D, usbip bind -b $busid"
-	usbipd_start
-	at_exit usbipd_stop
-	run "$USBIP" bind -b "$busid"
-	at_exit "$USBIP" unbind -b "$busid"
-	wait_for "$busid bound to usbip-host" 30 test -e "/sys/bus/usb/drivers/usbip-host/$busid"
+	usbip_export "$busid"
 
 	step "server: tell the client the busid and checksum"
 	msg_send "$PEER_ADDR" "$READY_PORT" 240 "busid=$busid sha=$sum_old" ||

@@ -6,13 +6,19 @@
 # @timeout: 300
 # @qemu: -device qemu-xhci,id=xhci -device usb-kbd,bus=xhci.0 -device usb-tablet,bus=xhci.0
 #
-# A scenario for the QEMU harness (run it with
-# "tests/run tools/usb/usbip/tests/vm/tools-list-local.sh" after "make tools").
-# No USB/IP driver is involved: it checks that the local listing of
+# No USB/IP driver is involved: it checks that the local listing of our
 # build/tools/src/usbip shows the same devices, in the same format, as
 # Debian's reference /usr/sbin/usbip, that hubs are left out, that the
-# library reads real sysfs devices correctly (test_devices), and that a
-# missing usb.ids gives numeric names.
+# library reads real sysfs devices correctly (the test_devices unit test of
+# tools/usb/usbip/tests, built on the host first), and that a missing
+# usb.ids gives numeric names.  No other tools-* scenario compares list -l
+# or list -l -p with Debian's, or runs test_devices on real devices.
+
+# test_devices is a check program of the tools (make tools-check builds it,
+# make tools does not): build it here, on the host, before the boot.
+host_prepare() {
+	make -C "$TOP/build/tools/tests" test_devices
+}
 
 vm1() {
 	local ours=$REPO/build/tools/src/usbip busid
@@ -20,6 +26,7 @@ vm1() {
 	[ -x "$ours" ] || die "$ours not built (make tools)"
 	qemu_usb_prepare
 	gadget_acm_create acmtest
+	at_exit gadget_remove acmtest
 	busid=$GADGET_BUSID
 	wait_for "QEMU keyboard and tablet" 30 sh -c \
 		'[ "$(grep -l 0627 /sys/bus/usb/devices/*/idVendor 2>/dev/null | wc -l)" -ge 2 ]'
