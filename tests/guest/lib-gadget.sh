@@ -34,15 +34,9 @@ _gadget_skeleton() {
 # (serial number NAME too) on dummy_udc.0, backed by BACKING_FILE.  Sets
 # GADGET_BUSID to its busid on the dummy_hcd host side.
 gadget_storage_create() {
-	local name=$1 file=$2 g=$GADGET_ROOT/$1
+	local name=$1
 	gadget_prepare
-	_gadget_skeleton "$name" "$name" 0x1d6b 0x0104 "usbip test disk"
-	mkdir "$g/functions/mass_storage.0"
-	echo 0 >"$g/functions/mass_storage.0/lun.0/removable"
-	echo 0 >"$g/functions/mass_storage.0/lun.0/ro"
-	echo "$file" >"$g/functions/mass_storage.0/lun.0/file"
-	ln -s "$g/functions/mass_storage.0" "$g/configs/c.1/"
-	echo dummy_udc.0 >"$g/UDC"
+	gadget_storage_on_udc "$name" "$2" dummy_udc.0
 	wait_for "gadget $name on dummy_hcd" 30 prints dummy_hcd_busid "$name"
 	GADGET_BUSID=$(dummy_hcd_busid "$name")
 }
@@ -59,12 +53,9 @@ gadget_disk() {
 # gadget_acm_create NAME: CDC ACM serial gadget; the gadget side is
 # /dev/ttyGS0 once the host side has configured it.  Sets GADGET_BUSID.
 gadget_acm_create() {
-	local name=$1 g=$GADGET_ROOT/$1
+	local name=$1
 	gadget_prepare
-	_gadget_skeleton "$name" "$name" 0x1d6b 0x0104 "usbip test serial"
-	mkdir "$g/functions/acm.0"
-	ln -s "$g/functions/acm.0" "$g/configs/c.1/"
-	echo dummy_udc.0 >"$g/UDC"
+	gadget_acm_on_udc "$name" dummy_udc.0
 	wait_for "gadget $name on dummy_hcd" 30 prints dummy_hcd_busid "$name"
 	GADGET_BUSID=$(dummy_hcd_busid "$name")
 }

@@ -16,24 +16,6 @@ VHCI=/sys/devices/platform/vhci_hcd.0
 RECORDS=/var/run/vhci_hcd
 NGADGETS=4
 
-# gadget_on NAME FILE N: mass-storage gadget NAME on dummy_udc.N; sets BUSID.
-gadget_on() {
-	local name=$1 file=$2 n=$3 g=$GADGET_ROOT/$1
-	_gadget_skeleton "$name" "$name" 0x1d6b 0x0104 "usbip test disk"
-	mkdir "$g/functions/mass_storage.0"
-	echo 0 >"$g/functions/mass_storage.0/lun.0/removable"
-	echo 0 >"$g/functions/mass_storage.0/lun.0/ro"
-	echo "$file" >"$g/functions/mass_storage.0/lun.0/file"
-	ln -s "$g/functions/mass_storage.0" "$g/configs/c.1/"
-	echo "dummy_udc.$n" >"$g/UDC"
-	wait_for "gadget $name on dummy_hcd.$n" 30 prints busid_on "$n" "$name"
-	BUSID=$(busid_on "$n" "$name")
-}
-
-busid_on() {
-	usb_busid_under "$(readlink -f "/sys/devices/platform/dummy_hcd.$1")" "$2" | head -n1
-}
-
 # vhci_disks: every /dev/sdX behind vhci-hcd, one a line.
 vhci_disks() {
 	local b real
@@ -98,7 +80,7 @@ vm1() {
 	for i in $(seq 0 $((NGADGETS - 1))); do
 		files[i]=/tmp/disk$i.img
 		random_file "${files[i]}" $((i == 0 ? 16 : 4))
-		gadget_on "disk$i" "${files[i]}" "$i"
+		gadget_on_dummy "disk$i" "$i" storage "${files[i]}"
 		at_exit gadget_remove "disk$i"
 		busids[i]=$BUSID
 		info "disk$i: busid $BUSID, sha256 $(sha_file "${files[i]}")"
