@@ -153,8 +153,8 @@ def usbipd(lsn, sessions):
                 return False               # held until unlinked
             return True
         dev.on_cmd = on_cmd
+        sessions.append(dev)               # before it can answer anything
         dev.start()
-        sessions.append(dev)
 
 
 def session():
