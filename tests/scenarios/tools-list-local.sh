@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: GPL-2.0
 # @desc: our usbip list -l and -l -p on a dummy_hcd gadget and QEMU HID devices, byte-identical to Debian's usbip
-# @kernels: 6.1 6.12
+# @kernels: 6.1
 # @vms: 1
 # @modules: reference
 # @timeout: 300
