@@ -12,9 +12,9 @@
 # Marked: the connection threads of usbip-core ("BUSID-rx/-tx" of
 # usbip-host, "vhci port N-rx/-tx" of vhci-hcd), which do the receiving,
 # URB building, submitting and replying of both modules, and the usbip
-# attach/detach processes and the shell writing usbip_sockfd (the sysfs
-# paths of both modules), from the end of their execve on: an execve that
-# fails late kills the process with SIGSEGV, which tells nothing about us.  failslab and fail_page_alloc fail FI_PERCENT
+# attach/detach processes and the shell writing usbip_sockfd, during their
+# writes to sysfs (the sysfs paths of both modules) and nothing else they
+# do: see tests/guest/fi_preload.c for what went wrong otherwise.  failslab and fail_page_alloc fail FI_PERCENT
 # (default 3) percent of their allocations, sleeping ones included
 # (ignore-gfp-wait=N); "times" counts the injected failures, and a run that
 # injected none fails (it would have tested nothing).
@@ -38,7 +38,7 @@
 # compiler of its own: it runs the host's).
 host_prepare() {
 	cc -shared -fPIC -O2 -Wall -Wextra -Werror -o "$RUN_DIR/vm1/fi_preload.so" \
-		"$VM_TOP/tests/guest/fi_preload.c"
+		"$VM_TOP/tests/guest/fi_preload.c" -ldl
 }
 
 MIB=8
@@ -95,8 +95,9 @@ fi_mark_threads() {
 	echo "$n"
 }
 
-# fi_run CMD...: CMD with make-it-fail set once it is loaded, not during
-# its execve (tests/guest/fi_preload.c, built by host_prepare).
+# fi_run CMD...: CMD with make-it-fail set during its writes to sysfs
+# files, where it enters our modules (tests/guest/fi_preload.c, built by
+# host_prepare).
 fi_run() {
 	LD_PRELOAD=/run/vmtest/fi_preload.so "$@"
 }
