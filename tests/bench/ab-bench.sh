@@ -8,8 +8,11 @@
 # and max of each figure per set, the ratio of the medians B/A, and whether
 # any median of B fell by more than LIMIT_PCT (default 3) percent below A's.
 # A benchmark, not a test: it is not part of make check; it fails when a
-# step fails (wrong data, a kernel warning, a timeout), and exits 3 when a
-# median fell by more than the limit.
+# step fails (wrong data, a kernel warning, a timeout), exits 3 when a
+# median fell by more than the limit, and 4 when it fell by more but the
+# runs of that figure spread (max - min over the median) more than twice
+# the limit: then noise cannot be told from a loss, and only a quieter
+# machine or more rounds decide.
 #
 #   tests/bench/ab-bench.sh [-k 6.1|6.12] [-r ROUNDS] REV_A [REV_B]
 #     REV_B defaults to the working tree as it is (uncommitted changes too).
@@ -116,19 +119,31 @@ awk -v limit="$limit" '
 	}
 	function median(m) { return m % 2 ? s[(m + 1) / 2] : (s[m / 2] + s[m / 2 + 1]) / 2 }
 	END {
-		printf "  %-18s %28s %28s %8s\n", "", "A min/median/max", "B min/median/max", "B/A"
-		worse = 0
+		printf "  %-18s %28s %28s %8s %7s\n", "", "A min/median/max", "B min/median/max",
+			"B/A", "spread"
+		worse = 0; noisy = 0
 		for (k = 1; k <= nk; k++) {
 			key = order[k]
 			m = sorted("A", key); la = s[1]; ma = median(m); ha = s[m]
 			m = sorted("B", key); lb = s[1]; mb = median(m); hb = s[m]
 			r = ma > 0 ? mb / ma : 0
+			# spread: the larger (max - min) / median of the two sets.
+			# A drop smaller than the spread cannot be told from noise.
+			sa = ma > 0 ? (ha - la) / ma : 1; sb = mb > 0 ? (hb - lb) / mb : 1
+			sp = sa > sb ? sa : sb
 			flag = ""
-			if (r < 1 - limit / 100) { flag = "  <- more than " limit "% slower"; worse++ }
-			printf "  %-18s %28s %28s %8.3f%s\n", key,
+			if (r < 1 - limit / 100) {
+				if (sp > 2 * limit / 100) { flag = "  <- lower, within the noise"; noisy++ }
+				else { flag = "  <- more than " limit "% slower"; worse++ }
+			}
+			printf "  %-18s %28s %28s %8.3f %6.0f%%%s\n", key,
 				sprintf("%.1f/%.1f/%.1f", la, ma, ha),
-				sprintf("%.1f/%.1f/%.1f", lb, mb, hb), r, flag
+				sprintf("%.1f/%.1f/%.1f", lb, mb, hb), r, sp * 100, flag
 		}
 		if (worse) { printf "ab-bench: %d median(s) of B more than %s%% below A\n", worse, limit; exit 3 }
+		if (noisy) {
+			printf "ab-bench: %d median(s) of B lower than A by more than %s%%, but the runs spread more than twice that: inconclusive; run again on an idle machine or with more rounds (-r)\n", noisy, limit
+			exit 4
+		}
 		printf "ab-bench: no median of B more than %s%% below A\n", limit
 	}' <(sed -n 's/^\([AB]_[a-z]*_r[0-9]*_[a-zA-Z_]*=[0-9.]*\) .*/\1/p' "$RUN_DIR/vm1/metrics")

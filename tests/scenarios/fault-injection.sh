@@ -12,12 +12,17 @@
 # Marked: the connection threads of usbip-core ("BUSID-rx/-tx" of
 # usbip-host, "vhci port N-rx/-tx" of vhci-hcd), which do the receiving,
 # URB building, submitting and replying of both modules, and the usbip
-# attach/detach processes and the shell writing usbip_sockfd (the sysfs
-# paths of both modules), from the end of their execve on: an execve that
-# fails late kills the process with SIGSEGV, which tells nothing about us.  failslab and fail_page_alloc fail FI_PERCENT
-# (default 3) percent of their allocations, sleeping ones included
-# (ignore-gfp-wait=N); "times" counts the injected failures, and a run that
-# injected none fails (it would have tested nothing).
+# attach/detach processes and the shell writing usbip_sockfd, during their
+# writes to sysfs (the sysfs paths of both modules) and nothing else they
+# do: see tests/guest/fi_preload.c for what went wrong otherwise.
+# failslab and fail_page_alloc fail, sleeping allocations included
+# (ignore-gfp-wait=N), in odd rounds FI_PERCENT (default 3) percent of the
+# marked tasks' allocations, in even rounds one in FI_SPARSE (default 3000):
+# at 3% an 8 MiB read never got through (6 of 6 connections died in it),
+# so the write and the cut under faults were never reached; sparse
+# failures let transfers finish and hit the later steps.  "times" counts
+# the injected failures, and a run that injected none fails (it would have
+# tested nothing).
 #
 # Each of ROUNDS rounds: attach (retried; each failure must be a non-zero
 # exit with a message, and after a detach the port is free and the device
@@ -38,12 +43,14 @@
 # compiler of its own: it runs the host's).
 host_prepare() {
 	cc -shared -fPIC -O2 -Wall -Wextra -Werror -o "$RUN_DIR/vm1/fi_preload.so" \
-		"$VM_TOP/tests/guest/fi_preload.c"
+		"$VM_TOP/tests/guest/fi_preload.c" -ldl
 }
 
 MIB=8
 ROUNDS=${ROUNDS:-6}
 FI_PERCENT=${FI_PERCENT:-3}
+FI_SPARSE=${FI_SPARSE:-3000}
+FI_MODE=dense
 FI_TIMES=1000000
 FI_DIRS="/sys/kernel/debug/failslab /sys/kernel/debug/fail_page_alloc"
 SCALE=${VMTEST_TIME_SCALE:-1}
@@ -65,13 +72,34 @@ fi_setup() {
 	echo 0 >/sys/kernel/debug/fail_page_alloc/min-order
 }
 
+# fi_set PERCENT [INTERVAL]: fail PERCENT percent of the marked tasks'
+# allocations; with INTERVAL, only every INTERVAL-th is a candidate.
 fi_set() {
 	local d
-	for d in $FI_DIRS; do echo "$1" >"$d/probability"; done
+	for d in $FI_DIRS; do
+		echo "${2:-1}" >"$d/interval"
+		echo "$1" >"$d/probability"
+	done
 }
 
-fi_on() { fi_set "$FI_PERCENT"; }
+# fi_on: the current round's faults (FI_MODE: dense or sparse).
+fi_on() {
+	if [ "$FI_MODE" = sparse ]; then
+		fi_set 100 "$FI_SPARSE"
+	else
+		fi_set "$FI_PERCENT"
+	fi
+}
 fi_off() { fi_set 0; }
+
+# fi_what: the current round's faults, in words.
+fi_what() {
+	if [ "$FI_MODE" = sparse ]; then
+		echo "one in $FI_SPARSE of our allocations fails"
+	else
+		echo "${FI_PERCENT}% of our allocations fail"
+	fi
+}
 
 # fi_injected: failures injected so far, both kinds.
 fi_injected() {
@@ -95,8 +123,9 @@ fi_mark_threads() {
 	echo "$n"
 }
 
-# fi_run CMD...: CMD with make-it-fail set once it is loaded, not during
-# its execve (tests/guest/fi_preload.c, built by host_prepare).
+# fi_run CMD...: CMD with make-it-fail set during its writes to sysfs
+# files, where it enters our modules (tests/guest/fi_preload.c, built by
+# host_prepare).
 fi_run() {
 	LD_PRELOAD=/run/vmtest/fi_preload.so "$@"
 }
@@ -142,7 +171,7 @@ attach_faulty() {
 		detach_all
 		fi_on
 	done
-	die "usbip attach failed 20 times in a row at $FI_PERCENT% faults"
+	die "usbip attach failed 20 times in a row ($(fi_what))"
 }
 
 # wait_attached VAR: the vhci disk, or empty if the connection died first
@@ -232,7 +261,9 @@ vm1() {
 	ATTACH_FAILS=0 IO_OK=0 IO_ERR=0
 
 	for r in $(seq "$ROUNDS"); do
-		step "round $r/$ROUNDS: ${FI_PERCENT}% of our allocations fail: attach, read, write, cut"
+		FI_MODE=dense
+		[ $((r % 2)) = 1 ] || FI_MODE=sparse
+		step "round $r/$ROUNDS: $(fi_what): attach, read, write, cut"
 		fi_on
 		attach_faulty
 		info "$(fi_mark_threads) connection threads marked"

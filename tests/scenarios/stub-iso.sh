@@ -110,7 +110,13 @@ raw_leg() {
 	hold_pid=$!
 	wait_for "the held connection" 60 grep -q HOLD-READY /tmp/hold.log
 	status_is "$busid" 2 || die "usbip_status is not 2 with a client attached"
-	iso_py sockfd "$busid" busy || die "usbip_sockfd took a second socket"
+	# The busy case means something only while the held client still
+	# holds its connection: if it ended, say why (its log), not "took".
+	kill -0 "$hold_pid" 2>/dev/null ||
+		{ cat /tmp/hold.log; die "the held client ended before the busy check"; }
+	iso_py sockfd "$busid" busy ||
+		{ kill -0 "$hold_pid" 2>/dev/null || cat /tmp/hold.log
+		  die "usbip_sockfd took a second socket"; }
 	echo -1 >"/sys/bus/usb/devices/$busid/usbip_sockfd"
 	wait "$hold_pid" || { cat /tmp/hold.log; die "held client failed"; }
 	cat /tmp/hold.log

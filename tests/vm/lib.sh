@@ -305,6 +305,12 @@ vm_kernel_reports() {
 	END { flush() }' "$1"
 }
 
+# vm_boot_broken IDX: VM IDX's stage 2 found its boot broken by the load
+# of the host (VMTEST-BOOT-BROKEN) and powered off.
+vm_boot_broken() {
+	grep -aq "^VMTEST-BOOT-BROKEN" "$RUN_DIR/vm$1/console.log" 2>/dev/null
+}
+
 # vm_booted IDX: VM IDX reached stage 2 (tests/guest/stage2.sh), past the
 # kernel's own start and before any module of ours is loaded.
 vm_booted() {
@@ -323,7 +329,10 @@ vm_booted() {
 # result marker, or the console did not grow for VM_BOOT_STALL (default
 # 60) x VM_TIME_SCALE seconds.  The retry gets the whole timeout again, the
 # first attempt's consoles stay as console.boot1.log, and the retry is
-# said.  A second stop is judged as a failure.
+# said.  A second stop is judged as a failure.  The same holds for a boot
+# that stage 2 found broken (VMTEST-BOOT-BROKEN: ACPI timed out in an
+# AML loop, so PCI interrupts may be unrouted), whichever VM of a pair it
+# was and however far the others got.
 vm_run_all() {
 	local timeout=$1 i
 	VM_BOOT_RETRY=1 VM_BOOT_FAILED=
@@ -385,6 +394,21 @@ _vm_run_once() {
 	fi
 
 	while :; do
+		# A broken boot (stage 2 says VMTEST-BOOT-BROKEN): see
+		# vm_run_all.  All the VMs boot again, even those already
+		# running the scenario: their peer never could.
+		for ((i = 1; i <= VM_COUNT; i++)); do
+			vm_boot_broken "$i" || continue
+			VM_FAILED_IDX=$i
+			for ((j = 1; j <= VM_COUNT; j++)); do vm_kill "$j"; done
+			if [ -n "$VM_BOOT_RETRY" ]; then
+				VM_BOOT_FAILED=$i
+				VM_REASON="vm$i boot broken (ACPI AML loop timeout)"
+				return 1
+			fi
+			VM_REASON="boot broken twice (ACPI AML loop timeout in vm$i)"
+			break 2
+		done
 		# Early boot: see vm_run_all.  Once any VM reached stage 2 the
 		# normal verdict applies to all.
 		any_booted=
