@@ -426,6 +426,28 @@ int usbip_ctrl_check(u32 wire_dir, const u8 *setup, u32 length, bool *dir_in, u3
 USBIP_PROTO_EXPORT(usbip_ctrl_check);
 
 /**
+ * usbip_iso_xfer_check() - iso packets only for an isochronous endpoint
+ * @n_iso: number of iso packets a CMD_SUBMIT announces (after
+ *	usbip_pdu_packets())
+ * @xfer: USBIP_XFER_* of its endpoint, USBIP_XFER_ANY if not known
+ * @reason: set to a short explanation on failure; may be NULL
+ *
+ * An endpoint whose type is not known yet passes; the server then answers
+ * a mismatch when the URB reaches the endpoint.
+ *
+ * Return: 0, or -EPROTO with *@reason set.
+ */
+int usbip_iso_xfer_check(int n_iso, int xfer, const char **reason)
+{
+	if (!n_iso || xfer == USBIP_XFER_ISOC || xfer == USBIP_XFER_ANY)
+		return 0;
+	if (xfer == USBIP_XFER_CONTROL)
+		return fail(reason, "iso packets for the control endpoint");
+	return fail(reason, "iso packets for a non-iso endpoint");
+}
+USBIP_PROTO_EXPORT(usbip_iso_xfer_check);
+
+/**
  * usbip_iso_desc_encode() - write one iso packet descriptor
  * @desc: the descriptor, host order
  * @buf: USBIP_ISO_DESC_SIZE bytes of output
