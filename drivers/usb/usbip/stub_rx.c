@@ -212,7 +212,7 @@ static int stub_req_buf_alloc(struct stub_device *sdev, struct stub_req *req,
 	if (stub_req_buf_fail())
 		return -ENOMEM;
 	if (type != USB_ENDPOINT_XFER_BULK || req->su.len <= STUB_LINEAR_MAX) {
-		if (req->su.len > STUB_KMALLOC_MAX)
+		if (usbip_xfer_len_check(type, req->su.len, STUB_KMALLOC_MAX, NULL))
 			return -EMSGSIZE;
 		req->data = kzalloc(req->su.len, GFP_KERNEL | __GFP_NOWARN);
 		if (!req->data)

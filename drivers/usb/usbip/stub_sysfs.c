@@ -206,36 +206,15 @@ static DRIVER_ATTR_WO(rebind);
 /* Device attributes                                                   */
 /* ------------------------------------------------------------------ */
 
-static ssize_t usbip_status_show(struct device *dev, struct device_attribute *attr, char *buf)
+static struct usbip_server *stub_dev_to_srv(struct device *dev)
 {
 	struct stub_device *sdev = dev_get_drvdata(dev);
 
-	return usbip_server_status_show(&sdev->srv, buf);
-}
-static DEVICE_ATTR_RO(usbip_status);
-
-/* usbipd hands in the socket of a client, or -1 ends the connection. */
-static ssize_t usbip_sockfd_store(struct device *dev, struct device_attribute *attr,
-				  const char *buf, size_t count)
-{
-	struct stub_device *sdev = dev_get_drvdata(dev);
-
-	return usbip_server_sockfd_store(&sdev->srv, buf, count);
-}
-static DEVICE_ATTR_WO(usbip_sockfd);
-
-static ssize_t stub_debug_show(struct device *dev, struct device_attribute *attr, char *buf)
-{
-	return usbip_debug_show(buf);
+	return &sdev->srv;
 }
 
-static ssize_t stub_debug_store(struct device *dev, struct device_attribute *attr,
-				const char *buf, size_t count)
-{
-	return usbip_debug_store(buf, count);
-}
-static struct device_attribute dev_attr_usbip_debug =
-	__ATTR(usbip_debug, 0644, stub_debug_show, stub_debug_store);
+/* usbip_status, usbip_sockfd, usbip_debug */
+USBIP_SERVER_DEVICE_ATTRS(stub_dev_to_srv);
 
 static struct attribute *stub_dev_attrs[] = {
 	&dev_attr_usbip_status.attr,

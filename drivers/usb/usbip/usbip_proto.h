@@ -188,6 +188,9 @@ int usbip_ctrl_check(u32 wire_dir, const u8 *setup, u32 length, bool *dir_in, u3
 		     const char **reason);
 int usbip_setup_std_check(const u8 *setup, const char **reason);
 int usbip_iso_xfer_check(int n_iso, int xfer, const char **reason);
+int usbip_cmd_submit_check(const struct usbip_pdu *cmd, int xfer, bool *dir_in, u32 *stage,
+			   const char **reason);
+int usbip_xfer_len_check(int xfer, u32 length, u32 max_linear, const char **reason);
 bool usbip_budget_admits(u32 used_urbs, u64 used_bytes, u32 max_urbs, u64 max_bytes,
 			 u32 urbs, u64 bytes);
 

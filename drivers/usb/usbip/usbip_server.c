@@ -258,9 +258,10 @@ static int usbip_server_rx_charge(struct usbip_server *srv, u32 urbs, u64 bytes)
 /* ------------------------------------------------------------------ */
 
 /*
- * The checks of a CMD_SUBMIT that need no allocation: its endpoint, the
- * control direction and the iso packets.  Return: 0, or -EPROTO with
- * *@reason set.
+ * The checks of a CMD_SUBMIT that need no allocation: its endpoint, then
+ * (usbip_cmd_submit_check()) the control direction against the setup
+ * packet and the iso packets against the endpoint type.  Return: 0, or
+ * -EPROTO with *@reason set.
  */
 static int usbip_server_rx_check(struct usbip_server *srv, struct usbip_server_cmd *cmd,
 				 const char **reason)
@@ -274,18 +275,7 @@ static int usbip_server_rx_check(struct usbip_server *srv, struct usbip_server_c
 		return ret;
 	cmd->n_iso = usbip_pdu_packets(pdu);
 	cmd->payload = usbip_cmd_payload_len(pdu);
-	if (cmd->xfer == USBIP_XFER_CONTROL) {
-		/* the setup packet decides, the wire must agree */
-		ret = usbip_ctrl_check(pdu->direction, pdu->submit.setup,
-				       pdu->submit.transfer_buffer_length, &cmd->dir_in,
-				       &cmd->stage, reason);
-		if (ret)
-			return ret;
-	} else {
-		cmd->dir_in = pdu->direction == USBIP_DIR_IN;
-		cmd->stage = pdu->submit.transfer_buffer_length;
-	}
-	return usbip_iso_xfer_check(cmd->n_iso, cmd->xfer, reason);
+	return usbip_cmd_submit_check(pdu, cmd->xfer, &cmd->dir_in, &cmd->stage, reason);
 }
 
 /* Receives the iso descriptors of a CMD_SUBMIT into @su->iso. */

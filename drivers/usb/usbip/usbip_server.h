@@ -29,6 +29,7 @@
 #ifndef USBIP_SERVER_H
 #define USBIP_SERVER_H
 
+#include <linux/device.h>
 #include <linux/list.h>
 #include <linux/moduleparam.h>
 #include <linux/rbtree.h>
@@ -38,7 +39,6 @@
 
 #include "usbip_common.h"
 
-struct device;
 struct usbip_server;
 
 /*
@@ -79,6 +79,40 @@ struct usbip_server_limits {
 	module_param_named(max_bytes, limits.max_bytes, ulong, 0644);		\
 	MODULE_PARM_DESC(max_bytes,						\
 			 "transfer buffer bytes one connection may hold before the server stops reading it (default 64 MiB; read when a connection starts)")
+
+/*
+ * USBIP_SERVER_DEVICE_ATTRS() - define the device attributes every server
+ * has, dev_attr_usbip_status (read), dev_attr_usbip_sockfd (write) and
+ * dev_attr_usbip_debug (read/write), for a device whose struct
+ * usbip_server the driver's function @to_srv(dev) returns.
+ */
+#define USBIP_SERVER_DEVICE_ATTRS(to_srv)					\
+static ssize_t usbip_status_show(struct device *dev,			\
+				 struct device_attribute *attr, char *buf)	\
+{										\
+	return usbip_server_status_show(to_srv(dev), buf);			\
+}										\
+static DEVICE_ATTR_RO(usbip_status);						\
+static ssize_t usbip_sockfd_store(struct device *dev,			\
+				  struct device_attribute *attr,		\
+				  const char *buf, size_t count)		\
+{										\
+	return usbip_server_sockfd_store(to_srv(dev), buf, count);		\
+}										\
+static DEVICE_ATTR_WO(usbip_sockfd);						\
+static ssize_t usbip_server_debug_show(struct device *dev,			\
+				       struct device_attribute *attr, char *buf) \
+{										\
+	return usbip_debug_show(buf);						\
+}										\
+static ssize_t usbip_server_debug_store(struct device *dev,			\
+					struct device_attribute *attr,		\
+					const char *buf, size_t count)		\
+{										\
+	return usbip_debug_store(buf, count);					\
+}										\
+static struct device_attribute dev_attr_usbip_debug =				\
+	__ATTR(usbip_debug, 0644, usbip_server_debug_show, usbip_server_debug_store)
 
 /**
  * struct usbip_server_urb - the part of a client's CMD_SUBMIT the core keeps

@@ -22,36 +22,15 @@
 
 #include "vudc.h"
 
-static ssize_t usbip_status_show(struct device *dev, struct device_attribute *attr, char *buf)
+static struct usbip_server *vudc_dev_to_srv(struct device *dev)
 {
 	struct vudc *vudc = dev_get_drvdata(dev);
 
-	return usbip_server_status_show(&vudc->srv, buf);
-}
-static DEVICE_ATTR_RO(usbip_status);
-
-/* usbipd hands in the socket of a client, or -1 ends the connection. */
-static ssize_t usbip_sockfd_store(struct device *dev, struct device_attribute *attr,
-				  const char *buf, size_t count)
-{
-	struct vudc *vudc = dev_get_drvdata(dev);
-
-	return usbip_server_sockfd_store(&vudc->srv, buf, count);
-}
-static DEVICE_ATTR_WO(usbip_sockfd);
-
-static ssize_t vudc_debug_show(struct device *dev, struct device_attribute *attr, char *buf)
-{
-	return usbip_debug_show(buf);
+	return &vudc->srv;
 }
 
-static ssize_t vudc_debug_store(struct device *dev, struct device_attribute *attr,
-				const char *buf, size_t count)
-{
-	return usbip_debug_store(buf, count);
-}
-static struct device_attribute dev_attr_usbip_debug =
-	__ATTR(usbip_debug, 0644, vudc_debug_show, vudc_debug_store);
+/* usbip_status, usbip_sockfd, usbip_debug */
+USBIP_SERVER_DEVICE_ATTRS(vudc_dev_to_srv);
 
 #if IS_ENABLED(CONFIG_USBIP_SELFTEST)
 /* Test builds: the number of setups handed to the gadget driver so far. */
