@@ -26,7 +26,7 @@
  *    budget with no lock held.
  *  - The device lock of the usb_device is only ever taken with a trylock
  *    loop that gives up when the device is being unbound
- *    (stub_lock_udev()), because unbind holds it while it waits for the
+ *    (stub_udev_lock()), because unbind holds it while it waits for the
  *    threads and the event worker.
  */
 #ifndef USBIP_STUB_H
@@ -137,7 +137,7 @@ static inline struct stub_req *su_to_stub_req(struct usbip_server_urb *su)
 
 /* stub_main.c */
 extern struct usb_device_driver stub_driver;
-int stub_lock_udev(struct stub_device *sdev, bool rx_thread);
+int stub_udev_lock(struct stub_device *sdev, bool rx_thread);
 
 /* stub_sysfs.c */
 extern const struct attribute_group *stub_dev_groups[];

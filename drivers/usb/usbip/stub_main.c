@@ -41,7 +41,7 @@ MODULE_PARM_DESC(fail_alloc,
 /* ------------------------------------------------------------------ */
 
 /**
- * stub_lock_udev() - take the device lock of an exported device
+ * stub_udev_lock() - take the device lock of an exported device
  * @sdev: the device
  * @rx_thread: the caller is the rx thread (also give up when it is stopped)
  *
@@ -51,7 +51,7 @@ MODULE_PARM_DESC(fail_alloc,
  *
  * Return: 0 with the lock held, or -ENODEV.
  */
-int stub_lock_udev(struct stub_device *sdev, bool rx_thread)
+int stub_udev_lock(struct stub_device *sdev, bool rx_thread)
 {
 	while (!usb_trylock_device(sdev->udev)) {
 		if (READ_ONCE(sdev->unbinding) || (rx_thread && kthread_should_stop()))
@@ -67,7 +67,7 @@ static void stub_srv_reset(struct usbip_server *srv)
 	int ret;
 
 	lockdep_assert_held(&sdev->lock);
-	if (!stub_lock_udev(sdev, false)) {
+	if (!stub_udev_lock(sdev, false)) {
 		ret = usb_reset_device(sdev->udev);
 		usb_unlock_device(sdev->udev);
 		if (ret && ret != -ENODEV)

@@ -111,7 +111,7 @@ static int stub_ctrl_do(struct stub_device *sdev, enum stub_ctrl_op op,
 		return ret;
 	}
 
-	ret = stub_lock_udev(sdev, true);
+	ret = stub_udev_lock(sdev, true);
 	if (ret)
 		return -ESHUTDOWN;
 	switch (op) {
