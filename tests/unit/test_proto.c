@@ -583,6 +583,27 @@ static void test_ret_status(void)
 	CHECK(usbip_ret_status(-EPROTO) == -EPROTO);
 }
 
+/*
+ * The result of a check that decides the data stage (case @i): the return
+ * value and reason expected, else the direction and stage length.
+ */
+static void check_data_stage(unsigned int i, int ret, const char *reason, bool dir_in,
+			     u32 stage, int want_ret, const char *want_reason, bool want_dir_in,
+			     u32 want_stage)
+{
+	CHECK(ret == want_ret);
+	if (ret != want_ret)
+		printf("  case %u: ret %d (%s)\n", i, ret, reason ? reason : "-");
+	if (want_ret) {
+		CHECK_REASON(ret, reason, want_reason);
+		return;
+	}
+	CHECK(dir_in == want_dir_in);
+	CHECK(stage == want_stage);
+	if (dir_in != want_dir_in || stage != want_stage)
+		printf("  case %u: dir_in %d stage %u\n", i, dir_in, stage);
+}
+
 /* Control transfers: the setup packet and the wire direction must agree. */
 static void test_ctrl_check(void)
 {
@@ -639,17 +660,8 @@ static void test_ctrl_check(void)
 		int ret;
 
 		ret = usbip_ctrl_check(c[i].wire, setup, c[i].length, &dir_in, &stage, &reason);
-		CHECK(ret == c[i].ret);
-		if (ret != c[i].ret)
-			printf("  case %u: ret %d\n", i, ret);
-		if (c[i].ret) {
-			CHECK_REASON(ret, reason, c[i].reason);
-			continue;
-		}
-		CHECK(dir_in == c[i].dir_in);
-		CHECK(stage == c[i].stage);
-		if (dir_in != c[i].dir_in || stage != c[i].stage)
-			printf("  case %u: dir_in %d stage %u\n", i, dir_in, stage);
+		check_data_stage(i, ret, reason, dir_in, stage, c[i].ret, c[i].reason, c[i].dir_in,
+				 c[i].stage);
 	}
 }
 
@@ -742,17 +754,8 @@ static void test_cmd_submit_check(void)
 		CHECK(usbip_pdu_check(&pdu, NULL) == 0);
 
 		ret = usbip_cmd_submit_check(&pdu, c[i].xfer, &dir_in, &stage, &reason);
-		CHECK(ret == c[i].ret);
-		if (ret != c[i].ret)
-			printf("  case %u: ret %d (%s)\n", i, ret, reason ? reason : "-");
-		if (c[i].ret) {
-			CHECK_REASON(ret, reason, c[i].reason);
-			continue;
-		}
-		CHECK(dir_in == c[i].dir_in);
-		CHECK(stage == c[i].stage);
-		if (dir_in != c[i].dir_in || stage != c[i].stage)
-			printf("  case %u: dir_in %d stage %u\n", i, dir_in, stage);
+		check_data_stage(i, ret, reason, dir_in, stage, c[i].ret, c[i].reason, c[i].dir_in,
+				 c[i].stage);
 	}
 
 	/* not a CMD_SUBMIT */
