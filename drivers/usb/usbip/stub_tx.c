@@ -101,6 +101,8 @@ void stub_urb_complete(struct urb *urb)
 	usbip_server_in_flight_del(&sdev->srv, &req->su);
 	usbip_server_urb_done_locked(&sdev->srv, &req->su);
 	spin_unlock_irqrestore(&sdev->req_lock, flags);
+
+	usbip_server_tx_wake(&sdev->srv);
 }
 
 /* Does @req's URB belong to the endpoint address @epaddr (STUB_EP_ALL: any)? */

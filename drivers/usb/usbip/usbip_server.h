@@ -307,6 +307,7 @@ void usbip_server_urb_init(struct usbip_server_urb *su, const struct usbip_serve
 void usbip_server_urb_release(struct usbip_server *srv, struct usbip_server_urb *su);
 void usbip_server_urb_done_locked(struct usbip_server *srv, struct usbip_server_urb *su);
 void usbip_server_urb_done(struct usbip_server *srv, struct usbip_server_urb *su);
+void usbip_server_tx_wake(struct usbip_server *srv);
 struct usbip_server_urb *usbip_server_in_flight_find(struct usbip_server *srv, u32 seqnum);
 bool usbip_server_in_flight_add(struct usbip_server *srv, struct usbip_server_urb *su);
 void usbip_server_in_flight_del(struct usbip_server *srv, struct usbip_server_urb *su);

@@ -83,6 +83,7 @@ void vudc_urb_done(struct vudc *vudc, struct vudc_urb *urb, int status)
 		return;
 	}
 	usbip_server_urb_done_locked(&vudc->srv, &urb->su);
+	usbip_server_tx_wake(&vudc->srv);
 }
 
 /* Gives a request back to its driver with slock released meanwhile. */
