@@ -2,13 +2,17 @@
 /*
  * libFuzzer target over the USB/IP wire layer (usbip_proto.c): header
  * decoding and validation, the RET_SUBMIT checks against a request, iso
- * descriptor decoding and validation, and in-place iso unpacking.
+ * descriptor decoding and validation, in-place iso unpacking, and the
+ * checks a server makes of a CMD_SUBMIT against its endpoint (control
+ * direction against the raw setup packet, iso packets against the
+ * endpoint type, buffer length, standard requests).
  *
  * Input: 8 bytes of context, then a stream of messages.
  *   bytes 0-3  transfer buffer length of the "submitted URB" (mod 256 KiB+1)
  *   bytes 4-5  number_of_packets it was submitted with (mod 1025)
  *   byte  6    bit 0: the URB is IN
- *   byte  7    ignored
+ *   byte  7    transfer type of the endpoint a CMD_SUBMIT names, mod 5:
+ *              0 not known (USBIP_XFER_ANY), 1-4 USBIP_XFER_CONTROL..INT
  * Each message is a 48-byte header plus its payload and iso descriptors,
  * consumed the way a receiver would.  Besides memory errors (ASan) and UB
  * (UBSan), invariants are checked with __builtin_trap(): encode/decode
@@ -105,11 +109,52 @@ static void ret_submit(const struct usbip_pdu *pdu, const u8 *data, size_t size,
 	arena_drop(&arena_packed);
 }
 
-static size_t cmd_submit(const struct usbip_pdu *pdu, const u8 *data, size_t size)
+/* The server's checks of a CMD_SUBMIT to an endpoint of type @xfer. */
+static void cmd_submit_server(const struct usbip_pdu *pdu, int xfer)
+{
+	u32 length = (u32)pdu->submit.transfer_buffer_length;
+	u32 wlength = pdu->submit.setup[6] | (u32)pdu->submit.setup[7] << 8;
+	const char *reason = NULL;
+	bool dir_in;
+	u32 stage;
+	int ret;
+
+	ret = usbip_cmd_submit_check(pdu, xfer, &dir_in, &stage, &reason);
+	if (ret) {
+		check(ret == -EPROTO && reason && *reason);
+	} else {
+		check(stage <= length);
+		if (usbip_pdu_packets(pdu))
+			check(xfer == USBIP_XFER_ISOC || xfer == USBIP_XFER_ANY);
+		if (xfer == USBIP_XFER_CONTROL) {
+			check(stage <= wlength);
+			/* an IN stage only where the setup and the wire say IN */
+			check(!dir_in || (pdu->direction == USBIP_DIR_IN &&
+					  (pdu->submit.setup[0] & 0x80) && wlength));
+			/* the device gets no OUT byte that was not received */
+			check(dir_in || usbip_cmd_payload_len(pdu) >= stage);
+		} else {
+			check(dir_in == (pdu->direction == USBIP_DIR_IN));
+			check(stage == length);
+		}
+	}
+	reason = NULL;
+	ret = usbip_xfer_len_check(xfer, length, 4U << 20, &reason);
+	check(ret == 0 || (ret == -EPROTO && reason && xfer != USBIP_XFER_BULK));
+	if (xfer == USBIP_XFER_CONTROL && pdu->ep == 0) {
+		reason = NULL;
+		ret = usbip_setup_std_check(pdu->submit.setup, &reason);
+		check(ret == 0 || (ret == -EPIPE && reason));
+	}
+}
+
+static size_t cmd_submit(const struct usbip_pdu *pdu, const u8 *data, size_t size, int xfer)
 {
 	const char *reason = NULL;
 	u32 len = usbip_cmd_payload_len(pdu);
 	int n = usbip_pdu_packets(pdu), ret;
+
+	cmd_submit_server(pdu, xfer);
 
 	check(len <= USBIP_MAX_TRANSFER);
 	check(n >= 0 && n <= USBIP_MAX_ISO_PACKETS);
@@ -133,7 +178,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	u8 enc[USBIP_HEADER_SIZE];
 	const char *reason;
 	u32 buflen;
-	int submitted, dir_in, ret;
+	int submitted, dir_in, xfer, ret;
 	size_t used;
 
 	if (size < 8)
@@ -141,6 +186,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	buflen = rd32(data) % (MAX_BUF + 1);
 	submitted = ((data[4] << 8) | data[5]) % (USBIP_MAX_ISO_PACKETS + 1);
 	dir_in = data[6] & 1;
+	xfer = data[7] % 5 - 1;
 	data += 8;
 	size -= 8;
 
@@ -160,7 +206,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 		switch (pdu.command) {
 		case USBIP_CMD_SUBMIT:
-			used = cmd_submit(&pdu, data, size);
+			used = cmd_submit(&pdu, data, size, xfer);
 			break;
 		case USBIP_RET_SUBMIT:
 			reason = NULL;

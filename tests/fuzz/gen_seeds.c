@@ -24,6 +24,12 @@ static void ctx(u32 buflen, u16 submitted, int dir_in)
 	seed_len = 8;
 }
 
+/* The transfer type of the endpoint a CMD_SUBMIT names (fuzz_proto.c). */
+static void ctx_xfer(int xfer)
+{
+	seed[7] = xfer + 1;
+}
+
 static void add_pdu(const struct usbip_pdu *p)
 {
 	if (usbip_pdu_encode(p, seed + seed_len))
@@ -86,6 +92,7 @@ int main(int argc, char **argv)
 
 	/* control IN: GET_DESCRIPTOR and its answer */
 	ctx(64, 0, 1);
+	ctx_xfer(USBIP_XFER_CONTROL);
 	p = hdr(USBIP_CMD_SUBMIT, 1);
 	p.devid = 0x10002;
 	p.direction = USBIP_DIR_IN;
@@ -102,6 +109,7 @@ int main(int argc, char **argv)
 
 	/* bulk OUT 512 bytes and its answer */
 	ctx(4096, 0, 0);
+	ctx_xfer(USBIP_XFER_BULK);
 	p = hdr(USBIP_CMD_SUBMIT, 2);
 	p.direction = USBIP_DIR_OUT;
 	p.ep = 2;
@@ -136,6 +144,7 @@ int main(int argc, char **argv)
 
 	/* iso OUT request: whole buffer + descriptors */
 	ctx(4096, 4, 0);
+	ctx_xfer(USBIP_XFER_ISOC);
 	p = hdr(USBIP_CMD_SUBMIT, 5);
 	p.direction = USBIP_DIR_OUT;
 	p.ep = 3;

@@ -583,6 +583,27 @@ static void test_ret_status(void)
 	CHECK(usbip_ret_status(-EPROTO) == -EPROTO);
 }
 
+/*
+ * The result of a check that decides the data stage (case @i): the return
+ * value and reason expected, else the direction and stage length.
+ */
+static void check_data_stage(unsigned int i, int ret, const char *reason, bool dir_in,
+			     u32 stage, int want_ret, const char *want_reason, bool want_dir_in,
+			     u32 want_stage)
+{
+	CHECK(ret == want_ret);
+	if (ret != want_ret)
+		printf("  case %u: ret %d (%s)\n", i, ret, reason ? reason : "-");
+	if (want_ret) {
+		CHECK_REASON(ret, reason, want_reason);
+		return;
+	}
+	CHECK(dir_in == want_dir_in);
+	CHECK(stage == want_stage);
+	if (dir_in != want_dir_in || stage != want_stage)
+		printf("  case %u: dir_in %d stage %u\n", i, dir_in, stage);
+}
+
 /* Control transfers: the setup packet and the wire direction must agree. */
 static void test_ctrl_check(void)
 {
@@ -639,17 +660,137 @@ static void test_ctrl_check(void)
 		int ret;
 
 		ret = usbip_ctrl_check(c[i].wire, setup, c[i].length, &dir_in, &stage, &reason);
-		CHECK(ret == c[i].ret);
-		if (ret != c[i].ret)
-			printf("  case %u: ret %d\n", i, ret);
-		if (c[i].ret) {
-			CHECK_REASON(ret, reason, c[i].reason);
+		check_data_stage(i, ret, reason, dir_in, stage, c[i].ret, c[i].reason, c[i].dir_in,
+				 c[i].stage);
+	}
+}
+
+/* Iso packets only for an isochronous endpoint (or one not known yet). */
+static void test_iso_xfer_check(void)
+{
+	const char *reason;
+	int xfer;
+
+	for (xfer = USBIP_XFER_ANY; xfer <= USBIP_XFER_INT; xfer++) {
+		reason = NULL;
+		CHECK(usbip_iso_xfer_check(0, xfer, &reason) == 0 && !reason);
+	}
+	CHECK(usbip_iso_xfer_check(1, USBIP_XFER_ISOC, NULL) == 0);
+	CHECK(usbip_iso_xfer_check(USBIP_MAX_ISO_PACKETS, USBIP_XFER_ISOC, NULL) == 0);
+	CHECK(usbip_iso_xfer_check(8, USBIP_XFER_ANY, NULL) == 0);
+	reason = NULL;
+	CHECK_REASON(usbip_iso_xfer_check(1, USBIP_XFER_CONTROL, &reason), reason,
+		     "iso packets for the control endpoint");
+	reason = NULL;
+	CHECK_REASON(usbip_iso_xfer_check(3, USBIP_XFER_BULK, &reason), reason,
+		     "iso packets for a non-iso endpoint");
+	reason = NULL;
+	CHECK_REASON(usbip_iso_xfer_check(1, USBIP_XFER_INT, &reason), reason,
+		     "iso packets for a non-iso endpoint");
+	CHECK(usbip_iso_xfer_check(1, USBIP_XFER_BULK, NULL) == -EPROTO);
+}
+
+/* A CMD_SUBMIT against its endpoint type: the server's checks in one. */
+static void test_cmd_submit_check(void)
+{
+	static const struct {
+		int xfer;
+		u32 wire;
+		u8 rtype;
+		u16 wlength;
+		s32 length;
+		s32 npk;
+		int ret;
+		bool dir_in;
+		u32 stage;
+		const char *reason;
+	} c[] = {
+		/* control: the setup packet decides (usbip_ctrl_check) */
+		{ USBIP_XFER_CONTROL, USBIP_DIR_IN, 0x80, 18, 64, 0, 0, true, 18, NULL },
+		{ USBIP_XFER_CONTROL, USBIP_DIR_OUT, 0x21, 7, 7, 0, 0, false, 7, NULL },
+		{ USBIP_XFER_CONTROL, USBIP_DIR_IN, 0x00, 0, 0, 0, 0, false, 0, NULL },
+		{ USBIP_XFER_CONTROL, USBIP_DIR_OUT, 0x80, 18, 18, 0, -EPROTO, false, 0,
+		  "direction does not match the setup packet" },
+		{ USBIP_XFER_CONTROL, USBIP_DIR_IN, 0x00, 0, 64, 0, -EPROTO, false, 0,
+		  "direction does not match the setup packet" },
+		{ USBIP_XFER_CONTROL, USBIP_DIR_OUT, 0x21, 64, 4, 0, -EPROTO, false, 0,
+		  "OUT data shorter than wLength" },
+		{ USBIP_XFER_CONTROL, USBIP_DIR_IN, 0x80, 18, 18, 1, -EPROTO, false, 0,
+		  "iso packets for the control endpoint" },
+		/* other endpoints: the wire direction is the direction; setup ignored */
+		{ USBIP_XFER_BULK, USBIP_DIR_IN, 0x00, 0, 512, 0, 0, true, 512, NULL },
+		{ USBIP_XFER_BULK, USBIP_DIR_OUT, 0x80, 18, 31, 0, 0, false, 31, NULL },
+		{ USBIP_XFER_INT, USBIP_DIR_IN, 0x21, 64, 8, -1, 0, true, 8, NULL },
+		{ USBIP_XFER_BULK, USBIP_DIR_IN, 0, 0, 512, 1, -EPROTO, false, 0,
+		  "iso packets for a non-iso endpoint" },
+		{ USBIP_XFER_INT, USBIP_DIR_OUT, 0, 0, 8, 2, -EPROTO, false, 0,
+		  "iso packets for a non-iso endpoint" },
+		{ USBIP_XFER_ISOC, USBIP_DIR_OUT, 0, 0, 192, 3, 0, false, 192, NULL },
+		{ USBIP_XFER_ISOC, USBIP_DIR_IN, 0, 0, 0, 0, 0, true, 0, NULL },
+		/* a gadget endpoint not enabled yet: any form passes here */
+		{ USBIP_XFER_ANY, USBIP_DIR_IN, 0x00, 0, 4096, 8, 0, true, 4096, NULL },
+		{ USBIP_XFER_ANY, USBIP_DIR_OUT, 0x80, 18, 31, 0, 0, false, 31, NULL },
+	};
+	struct usbip_pdu pdu;
+	unsigned int i;
+
+	for (i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		const char *reason = NULL;
+		bool dir_in = !c[i].dir_in;
+		u32 stage = 12345;
+		int ret;
+
+		memset(&pdu, 0, sizeof(pdu));
+		pdu.command = USBIP_CMD_SUBMIT;
+		pdu.seqnum = i + 1;
+		pdu.direction = c[i].wire;
+		pdu.ep = c[i].xfer == USBIP_XFER_CONTROL ? 0 : 1;
+		pdu.submit.transfer_buffer_length = c[i].length;
+		pdu.submit.number_of_packets = c[i].npk;
+		pdu.submit.setup[0] = c[i].rtype;
+		pdu.submit.setup[1] = 6;
+		pdu.submit.setup[6] = c[i].wlength & 0xff;
+		pdu.submit.setup[7] = c[i].wlength >> 8;
+		CHECK(usbip_pdu_check(&pdu, NULL) == 0);
+
+		ret = usbip_cmd_submit_check(&pdu, c[i].xfer, &dir_in, &stage, &reason);
+		check_data_stage(i, ret, reason, dir_in, stage, c[i].ret, c[i].reason, c[i].dir_in,
+				 c[i].stage);
+	}
+
+	/* not a CMD_SUBMIT */
+	memset(&pdu, 0, sizeof(pdu));
+	pdu.command = USBIP_CMD_UNLINK;
+	{
+		const char *reason = NULL;
+		bool dir_in;
+		u32 stage;
+
+		CHECK_REASON(usbip_cmd_submit_check(&pdu, USBIP_XFER_BULK, &dir_in, &stage,
+						    &reason), reason, "not a CMD_SUBMIT");
+	}
+}
+
+/* Only bulk transfers may be larger than what a server holds in one piece. */
+static void test_xfer_len_check(void)
+{
+	const u32 max = 4U << 20;
+	const char *reason;
+	int xfer;
+
+	for (xfer = USBIP_XFER_CONTROL; xfer <= USBIP_XFER_INT; xfer++) {
+		CHECK(usbip_xfer_len_check(xfer, 0, max, NULL) == 0);
+		CHECK(usbip_xfer_len_check(xfer, max, max, NULL) == 0);
+	}
+	CHECK(usbip_xfer_len_check(USBIP_XFER_BULK, max + 1, max, NULL) == 0);
+	CHECK(usbip_xfer_len_check(USBIP_XFER_BULK, USBIP_MAX_TRANSFER, max, NULL) == 0);
+	for (xfer = USBIP_XFER_CONTROL; xfer <= USBIP_XFER_INT; xfer++) {
+		if (xfer == USBIP_XFER_BULK)
 			continue;
-		}
-		CHECK(dir_in == c[i].dir_in);
-		CHECK(stage == c[i].stage);
-		if (dir_in != c[i].dir_in || stage != c[i].stage)
-			printf("  case %u: dir_in %d stage %u\n", i, dir_in, stage);
+		reason = NULL;
+		CHECK_REASON(usbip_xfer_len_check(xfer, max + 1, max, &reason), reason,
+			     "transfer length above the limit for this endpoint");
+		CHECK(usbip_xfer_len_check(xfer, USBIP_MAX_TRANSFER, max, NULL) == -EPROTO);
 	}
 }
 
@@ -1086,6 +1227,9 @@ static const struct test_case cases[] = {
 	T(test_iso_pack_unpack_random),
 	T(test_full_iso_message),
 	T(test_ctrl_check),
+	T(test_iso_xfer_check),
+	T(test_cmd_submit_check),
+	T(test_xfer_len_check),
 	T(test_setup_std_check),
 	T(test_budget_admits),
 };

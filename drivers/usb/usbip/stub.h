@@ -2,25 +2,31 @@
 /*
  * usbip-host: the USB/IP server side for real USB devices.
  *
- * stub_main.c  module, bus id table, driver attributes, probe/disconnect,
- *              device attributes and the connection ops
- * stub_rx.c    receive thread: CMD_SUBMIT / CMD_UNLINK, URB submission,
- *              the requests the server carries out itself
- * stub_tx.c    URB completion, transmit thread: RET_SUBMIT / RET_UNLINK,
- *              request teardown
+ * The server itself (receive and transmit threads, answer queues,
+ * usbip_sockfd, budget) is usbip-core's struct usbip_server; usbip-host
+ * only says how a request reaches the device, with usb_submit_urb().
  *
- * Locking:
+ * stub_main.c  module, probe/disconnect, the server ops of the connection
+ * stub_sysfs.c bus id table, driver attributes (match_busid, rebind),
+ *              device attributes (usbip_status, usbip_sockfd, usbip_debug)
+ * stub_rx.c    CMD_SUBMIT to an URB: endpoint, buffer, URB, submission;
+ *              the requests the server carries out itself; CMD_UNLINK
+ * stub_tx.c    URB completion, the RET_SUBMIT fields of an URB, request
+ *              teardown
+ *
+ * Locking (in this order, see also usbip_server.h):
  *  - stub_device.lock is the usbip_conn lock: sysfs usbip_sockfd writes and
  *    the event worker (shutdown/reset) hold it.  Disconnect does not take
  *    it; it calls usbip_conn_destroy(), which waits for the worker.
- *  - stub_device.req_lock (irq-safe spinlock) protects the request lists,
- *    the in-flight tree and the per-request fields marked so below; URB
+ *  - stub_device.req_lock (irq-safe spinlock) is the server's lock: it
+ *    protects the in-flight index and answer queues of stub_device.srv,
+ *    @stopping and the per-request fields marked so below; URB
  *    completions run under it.
- *  - stub_device.budget.lock (usbip-core) is innermost; the rx thread
- *    waits for budget with no lock held.
+ *  - the budget lock (usbip-core) is innermost; the rx thread waits for
+ *    budget with no lock held.
  *  - The device lock of the usb_device is only ever taken with a trylock
  *    loop that gives up when the device is being unbound
- *    (stub_lock_udev()), because unbind holds it while it waits for the
+ *    (stub_udev_lock()), because unbind holds it while it waits for the
  *    threads and the event worker.
  */
 #ifndef USBIP_STUB_H
@@ -34,7 +40,7 @@
 #include <linux/usb.h>
 #include <linux/wait.h>
 
-#include "usbip_common.h"
+#include "usbip_server.h"
 
 #define STUB_DRIVER_NAME	"usbip-host"
 
@@ -49,47 +55,28 @@ extern bool stub_use_sg;
 #if IS_ENABLED(CONFIG_USBIP_SELFTEST)
 extern unsigned int stub_fail_alloc;	/* test hook, see stub_main.c */
 #endif
-extern unsigned int stub_max_urbs;
-extern unsigned long stub_max_bytes;
 
 /**
  * struct stub_device - one USB device bound to usbip-host
  * @udev: the device (a reference is held)
- * @conn: its USB/IP connection
- * @lock: attach/detach mutex, @conn's lock
- * @devid: (busnum << 16) | devnum, checked in every CMD_SUBMIT
- * @status: SDEV_ST_*; written under @lock, read locklessly by sysfs
+ * @srv: its USB/IP server side; srv.devid is (busnum << 16) | devnum,
+ *	checked in every command
+ * @lock: attach/detach mutex, the connection's lock
  * @unbinding: set once disconnect started; device-lock waiters give up
  * @port_claimed: the parent hub port is claimed, so no interface driver of
  *	the server binds to the device's interfaces
- * @req_lock: protects the lists below and @stopping
+ * @req_lock: the server's lock (see above)
  * @stopping: connection shutdown in progress: no piece is resubmitted
- * @in_flight: requests whose URB is submitted, by seqnum (struct
- *	stub_req.seq), so a command's seqnum is found in O(log n)
- * @tx_reqs: completed requests waiting for the tx thread
- * @tx_unlinks: RET_UNLINK answers waiting for the tx thread
- * @tx_wq: the tx thread waits here for work
- * @budget: what the connection holds: every request from its CMD_SUBMIT
- *	until its RET_SUBMIT is sent, every RET_UNLINK of our own until it
- *	is sent; limits from the max_urbs and max_bytes parameters
  */
 struct stub_device {
 	struct usb_device *udev;
-	struct usbip_conn conn;
+	struct usbip_server srv;
 	struct mutex lock;
-	u32 devid;
-	int status;
 	bool unbinding;
 	bool port_claimed;
 
 	spinlock_t req_lock;
 	bool stopping;
-	struct rb_root in_flight;
-	struct list_head tx_reqs;
-	struct list_head tx_unlinks;
-	wait_queue_head_t tx_wq;
-
-	struct usbip_budget budget;
 };
 
 /**
@@ -109,17 +96,12 @@ enum stub_buf_kind {
 
 /**
  * struct stub_req - one CMD_SUBMIT being served
- * @list: in stub_device.tx_reqs (req_lock)
- * @seq: seqnum of the CMD_SUBMIT; in stub_device.in_flight while the URB
- *	is submitted (req_lock)
+ * @su: the server's part: seqnum (in the in-flight index while the URB is
+ *	submitted), endpoint, directions, length, status, iso descriptors,
+ *	unlink state
  * @sdev: owner
  * @urb: the URB, NULL for requests the server carries out itself
- * @ep: endpoint number, echoed in RET_SUBMIT
- * @wire_dir: direction field of the CMD_SUBMIT, echoed in RET_SUBMIT
- * @dir_in: the data stage really is IN (payload goes into RET_SUBMIT)
  * @kind: see enum stub_buf_kind
- * @len: transfer_buffer_length
- * @charged: bytes charged to stub_device.budget (with one URB)
  * @data: linear buffer
  * @sgl: page list (SG and SPLIT)
  * @nents: entries of @sgl
@@ -127,26 +109,13 @@ enum stub_buf_kind {
  * @piece: SPLIT: index of the piece the URB carries (req_lock)
  * @urb_flags: URB flags of the request (SPLIT applies ZERO_PACKET only to
  *	the last piece)
- * @actual: bytes transferred so far (req_lock)
- * @status: final status (req_lock)
- * @iso: CMD_SUBMIT iso descriptors, reused for the RET_SUBMIT ones
- * @n_iso: number of iso packets
- * @unlinking: a CMD_UNLINK for this request arrived (req_lock)
- * @unlinked: the unlink took effect: answer RET_UNLINK -ECONNRESET only
- * @unlink_seqnum: seqnum of that CMD_UNLINK
  */
 struct stub_req {
-	struct list_head list;
-	struct usbip_seq_node seq;
+	struct usbip_server_urb su;
 	struct stub_device *sdev;
 	struct urb *urb;
-	u32 ep;
-	u32 wire_dir;
-	bool dir_in;
 
 	enum stub_buf_kind kind;
-	u32 len;
-	u32 charged;
 	void *data;
 	struct scatterlist *sgl;
 	unsigned int nents;
@@ -154,52 +123,46 @@ struct stub_req {
 
 	unsigned int piece;
 	unsigned int urb_flags;
-	u32 actual;
-	int status;
-
-	struct usbip_iso_desc *iso;
-	int n_iso;
-
-	bool unlinking;
-	bool unlinked;
-	u32 unlink_seqnum;
 };
 
-/**
- * struct stub_unlink - a RET_UNLINK to send
- * @list: in stub_device.tx_unlinks
- * @seqnum: of the CMD_UNLINK
- * @status: 0 or -ECONNRESET
- */
-struct stub_unlink {
-	struct list_head list;
-	u32 seqnum;
-	int status;
-};
-
-static inline struct stub_device *conn_to_stub(struct usbip_conn *conn)
+static inline struct stub_device *srv_to_stub(struct usbip_server *srv)
 {
-	return container_of(conn, struct stub_device, conn);
+	return container_of(srv, struct stub_device, srv);
+}
+
+static inline struct stub_req *su_to_stub_req(struct usbip_server_urb *su)
+{
+	return container_of(su, struct stub_req, su);
 }
 
 /* stub_main.c */
-int stub_lock_udev(struct stub_device *sdev, bool rx_thread);
+extern struct usb_device_driver stub_driver;
+int stub_udev_lock(struct stub_device *sdev, bool rx_thread);
+
+/* stub_sysfs.c */
+extern const struct attribute_group *stub_dev_groups[];
+bool stub_busid_listed(const char *name);
+void stub_busid_clear(void);
+int stub_sysfs_driver_add(struct device_driver *drv);
+void stub_sysfs_driver_remove(struct device_driver *drv);
 
 /* stub_rx.c */
-int stub_rx_loop(struct usbip_conn *conn);
+int stub_rx_ep_find(struct usbip_server *srv, struct usbip_server_cmd *cmd,
+		    const char **reason);
+int stub_req_alloc(struct usbip_server *srv, const struct usbip_server_cmd *cmd,
+		   struct usbip_server_urb **out, const char **reason);
+int stub_req_submit(struct usbip_server *srv, struct usbip_server_urb *su,
+		    const struct usbip_server_cmd *cmd, const char **reason);
+bool stub_req_unlink(struct usbip_server *srv, const struct usbip_pdu *pdu);
 
 /* stub_tx.c */
-int stub_tx_loop(struct usbip_conn *conn);
-void stub_complete(struct urb *urb);
-void stub_req_free(struct stub_req *req);
-void stub_unlink_free(struct stub_device *sdev, struct stub_unlink *ul);
-void stub_queue_done(struct stub_device *sdev, struct stub_req *req);
-struct stub_req *stub_in_flight_find(struct stub_device *sdev, u32 seqnum);
-bool stub_in_flight_add(struct stub_device *sdev, struct stub_req *req);
-void stub_in_flight_del(struct stub_device *sdev, struct stub_req *req);
-/* stub_kill_in_flight(): every endpoint */
+void stub_urb_complete(struct urb *urb);
+void stub_req_ret_fill(struct usbip_server *srv, struct usbip_server_urb *su,
+		       struct usbip_pdu *pdu);
+void stub_req_free(struct usbip_server *srv, struct usbip_server_urb *su);
+/* stub_in_flight_kill(): every endpoint */
 #define STUB_EP_ALL	(-1)
-unsigned int stub_kill_in_flight(struct stub_device *sdev, int epaddr);
-void stub_kill_all(struct stub_device *sdev);
+unsigned int stub_in_flight_kill(struct stub_device *sdev, int epaddr);
+void stub_io_stop(struct usbip_server *srv);
 
 #endif /* USBIP_STUB_H */

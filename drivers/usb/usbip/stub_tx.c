@@ -1,13 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * usbip-host: URB completion and the transmit thread.
+ * usbip-host: URB completion and request teardown.
  *
- * A completed request moves from the stub_device.in_flight tree to the
- * .tx_reqs list under req_lock, so a CMD_UNLINK (which looks in in_flight
- * only) either finds it still in flight and marks it, or does not find it
- * and is answered with status 0.  A marked request is answered by the tx thread with a
- * RET_UNLINK -ECONNRESET alone when the unlink cut it short, otherwise
- * with its RET_SUBMIT followed by a RET_UNLINK 0.
+ * A completed request moves from the server's in-flight index to its
+ * answer queue under req_lock, so a CMD_UNLINK (which looks in the
+ * in-flight index only) either finds it still in flight and marks it, or
+ * does not find it and is answered with status 0.  usbip-core's transmit
+ * thread sends the answers (usbip_server.c); stub_req_ret_fill() gives it
+ * what only the URB knows.
  *
  * A SPLIT request carries its pieces one after the other in the same URB:
  * the completion of a full piece submits the next one, so a short piece
@@ -17,22 +17,23 @@
 #define pr_fmt(fmt) "usbip-host: " fmt
 
 #include <linux/kernel.h>
-#include <linux/kthread.h>
-#include <linux/sched/mm.h>
 #include <linux/scatterlist.h>
 #include <linux/slab.h>
 
 #include "stub.h"
 
 /**
- * stub_req_free() - free a request, its URB and its buffers
- * @req: a request on no list, whose URB is not in flight
+ * stub_req_free() - free a request, its URB and its buffers (->urb_free)
+ * @srv: the server of a struct stub_device
+ * @su: a request on no list, whose URB is not in flight
  *
  * Gives back what the request was charged to the connection's budget.
  */
-void stub_req_free(struct stub_req *req)
+void stub_req_free(struct usbip_server *srv, struct usbip_server_urb *su)
 {
-	usbip_budget_release(&req->sdev->budget, 1, req->charged);
+	struct stub_req *req = su_to_stub_req(su);
+
+	usbip_server_urb_release(srv, su);
 	if (req->urb) {
 		kfree(req->urb->setup_packet);
 		usb_free_urb(req->urb);
@@ -48,75 +49,7 @@ void stub_req_free(struct stub_req *req)
 	case STUB_BUF_NONE:
 		break;
 	}
-	kfree(req->iso);
 	kfree(req);
-}
-
-/**
- * stub_unlink_free() - free a RET_UNLINK of our own and give back its charge
- * @sdev: the device
- * @ul: an answer on no list
- */
-void stub_unlink_free(struct stub_device *sdev, struct stub_unlink *ul)
-{
-	kfree(ul);
-	usbip_budget_release(&sdev->budget, 1, sizeof(*ul));
-}
-
-/**
- * stub_in_flight_find() - the in-flight request with a seqnum
- * @sdev: the device
- * @seqnum: of its CMD_SUBMIT
- *
- * Return: the request, or NULL.  Caller holds req_lock.
- */
-struct stub_req *stub_in_flight_find(struct stub_device *sdev, u32 seqnum)
-{
-	struct usbip_seq_node *node;
-
-	lockdep_assert_held(&sdev->req_lock);
-	node = usbip_seq_find(&sdev->in_flight, seqnum);
-	return node ? container_of(node, struct stub_req, seq) : NULL;
-}
-
-/**
- * stub_in_flight_add() - enter a request in the in-flight tree
- * @sdev: the device
- * @req: a request on no list and in no tree
- *
- * Return: false (and @req not entered) if its seqnum is in flight already.
- * Caller holds req_lock.
- */
-bool stub_in_flight_add(struct stub_device *sdev, struct stub_req *req)
-{
-	lockdep_assert_held(&sdev->req_lock);
-	return usbip_seq_insert(&sdev->in_flight, &req->seq);
-}
-
-/**
- * stub_in_flight_del() - take a request out of the in-flight tree
- * @sdev: the device
- * @req: a request, in the tree or not
- *
- * Caller holds req_lock.
- */
-void stub_in_flight_del(struct stub_device *sdev, struct stub_req *req)
-{
-	lockdep_assert_held(&sdev->req_lock);
-	usbip_seq_erase(&sdev->in_flight, &req->seq);
-}
-
-/**
- * stub_queue_done() - hand a finished request to the tx thread
- * @sdev: the device
- * @req: a request on no list (its URB, if any, not in flight)
- */
-void stub_queue_done(struct stub_device *sdev, struct stub_req *req)
-{
-	spin_lock_irq(&sdev->req_lock);
-	list_add_tail(&req->list, &sdev->tx_reqs);
-	spin_unlock_irq(&sdev->req_lock);
-	wake_up(&sdev->tx_wq);
 }
 
 /* SPLIT: puts the next piece in the URB and submits it; req_lock held. */
@@ -135,10 +68,10 @@ static int stub_submit_next_piece(struct stub_req *req, struct urb *urb)
 }
 
 /**
- * stub_complete() - completion handler of every URB of usbip-host
+ * stub_urb_complete() - completion handler of every URB of usbip-host
  * @urb: the URB; its context is the struct stub_req
  */
-void stub_complete(struct urb *urb)
+void stub_urb_complete(struct urb *urb)
 {
 	struct stub_req *req = urb->context;
 	struct stub_device *sdev = req->sdev;
@@ -147,11 +80,11 @@ void stub_complete(struct urb *urb)
 	bool more;
 
 	spin_lock_irqsave(&sdev->req_lock, flags);
-	req->actual += urb->actual_length;
+	req->su.actual += urb->actual_length;
 	if (req->kind == STUB_BUF_SPLIT) {
 		more = !status && urb->actual_length == urb->transfer_buffer_length &&
 		       req->piece + 1 < req->nents;
-		if (more && !req->unlinking && !sdev->stopping) {
+		if (more && !req->su.unlinking && !sdev->stopping) {
 			status = stub_submit_next_piece(req, urb);
 			if (!status) {
 				spin_unlock_irqrestore(&sdev->req_lock, flags);
@@ -162,16 +95,17 @@ void stub_complete(struct urb *urb)
 			status = -ECONNRESET;
 		}
 	}
-	if (req->unlinking)
-		req->unlinked = status == -ECONNRESET || status == -ENOENT;
-	req->status = status;
-	stub_in_flight_del(sdev, req);
-	list_add_tail(&req->list, &sdev->tx_reqs);
+	if (req->su.unlinking)
+		req->su.unlinked = status == -ECONNRESET || status == -ENOENT;
+	req->su.status = status;
+	usbip_server_in_flight_del(&sdev->srv, &req->su);
+	usbip_server_urb_done_locked(&sdev->srv, &req->su);
 	spin_unlock_irqrestore(&sdev->req_lock, flags);
 
-	wake_up(&sdev->tx_wq);
+	usbip_server_tx_wake(&sdev->srv);
 }
 
+/* Does @req's URB belong to the endpoint address @epaddr (STUB_EP_ALL: any)? */
 /* Does @req's URB belong to the endpoint address @epaddr (STUB_EP_ALL: any)? */
 static bool stub_req_on_ep(const struct stub_req *req, int epaddr)
 {
@@ -184,12 +118,12 @@ static bool stub_req_on_ep(const struct stub_req *req, int epaddr)
 }
 
 /**
- * stub_kill_in_flight() - kill the submitted URBs of the connection
+ * stub_in_flight_kill() - kill the submitted URBs of the connection
  * @sdev: the device
  * @epaddr: only those of this endpoint address (number | USB_DIR_IN), or
  *	STUB_EP_ALL for every one
  *
- * Each killed request goes to tx_reqs as its completion sees it (status
+ * Each killed request goes to the answer queue as its completion sees it (status
  * -ENOENT for STUB_EP_ALL, -ECONNRESET for one endpoint, as a cancel
  * before a halt is cleared; or answered by RET_UNLINK alone if the client
  * was unlinking it), so each still gets exactly one answer unless the
@@ -198,7 +132,7 @@ static bool stub_req_on_ep(const struct stub_req *req, int epaddr)
  *
  * Return: the number of URBs killed.
  */
-unsigned int stub_kill_in_flight(struct stub_device *sdev, int epaddr)
+unsigned int stub_in_flight_kill(struct stub_device *sdev, int epaddr)
 {
 	struct stub_req *req;
 	struct rb_node *node;
@@ -211,15 +145,15 @@ unsigned int stub_kill_in_flight(struct stub_device *sdev, int epaddr)
 	 * request ever stayed in the tree.
 	 */
 	spin_lock_irq(&sdev->req_lock);
-	for (node = rb_first(&sdev->in_flight); node; node = rb_next(node))
-		left += stub_req_on_ep(rb_entry(node, struct stub_req, seq.rb), epaddr);
+	for (node = rb_first(&sdev->srv.in_flight); node; node = rb_next(node))
+		left += stub_req_on_ep(rb_entry(node, struct stub_req, su.seq.rb), epaddr);
 	spin_unlock_irq(&sdev->req_lock);
 
 	while (left--) {
 		urb = NULL;
 		spin_lock_irq(&sdev->req_lock);
-		for (node = rb_first(&sdev->in_flight); node; node = rb_next(node)) {
-			req = rb_entry(node, struct stub_req, seq.rb);
+		for (node = rb_first(&sdev->srv.in_flight); node; node = rb_next(node)) {
+			req = rb_entry(node, struct stub_req, su.seq.rb);
 			if (stub_req_on_ep(req, epaddr)) {
 				urb = usb_get_urb(req->urb);
 				break;
@@ -230,7 +164,7 @@ unsigned int stub_kill_in_flight(struct stub_device *sdev, int epaddr)
 			break;
 		if (epaddr != STUB_EP_ALL)
 			usb_unlink_urb(urb);
-		/* returns once the completion moved req to tx_reqs */
+		/* returns once the completion queued req for its answer */
 		usb_kill_urb(urb);
 		usb_put_urb(urb);
 		n++;
@@ -239,15 +173,13 @@ unsigned int stub_kill_in_flight(struct stub_device *sdev, int epaddr)
 }
 
 /**
- * stub_kill_all() - cancel every URB of the connection and drop all answers
- * @sdev: the device; its rx and tx threads are stopped
+ * stub_io_stop() - cancel every URB and drop all answers (->shutdown)
+ * @srv: the server of a struct stub_device; its rx and tx threads are
+ *	stopped
  */
-void stub_kill_all(struct stub_device *sdev)
+void stub_io_stop(struct usbip_server *srv)
 {
-	struct stub_unlink *ul, *ul_tmp;
-	struct stub_req *req, *tmp;
-	LIST_HEAD(reqs);
-	LIST_HEAD(unlinks);
+	struct stub_device *sdev = srv_to_stub(srv);
 	unsigned int n;
 
 	lockdep_assert_held(&sdev->lock);
@@ -255,156 +187,29 @@ void stub_kill_all(struct stub_device *sdev)
 	spin_lock_irq(&sdev->req_lock);
 	sdev->stopping = true;
 	spin_unlock_irq(&sdev->req_lock);
-	n = stub_kill_in_flight(sdev, STUB_EP_ALL);
-
-	spin_lock_irq(&sdev->req_lock);
-	list_splice_init(&sdev->tx_reqs, &reqs);
-	list_splice_init(&sdev->tx_unlinks, &unlinks);
-	spin_unlock_irq(&sdev->req_lock);
-
-	list_for_each_entry_safe(req, tmp, &reqs, list) {
-		list_del(&req->list);
-		stub_req_free(req);
-	}
-	list_for_each_entry_safe(ul, ul_tmp, &unlinks, list) {
-		list_del(&ul->list);
-		stub_unlink_free(sdev, ul);
-	}
+	n = stub_in_flight_kill(sdev, STUB_EP_ALL);
+	usbip_server_tx_drop(srv);
 	usbip_dev_dbg(USBIP_DBG_STUB, &sdev->udev->dev, "%u URBs killed\n", n);
 }
 
-static int stub_send_unlink(struct stub_device *sdev, u32 seqnum, int status)
-{
-	struct usbip_pdu pdu = {
-		.command = USBIP_RET_UNLINK,
-		.seqnum = seqnum,
-		.devid = sdev->devid,
-		.ret_unlink.status = status,
-	};
-
-	return usbip_send_msg(sdev->conn.sock, &pdu, NULL, 0, NULL, 0, 0);
-}
-
-static int stub_send_req(struct stub_device *sdev, struct stub_req *req)
-{
-	struct usbip_pdu pdu = {
-		.command = USBIP_RET_SUBMIT,
-		.seqnum = req->seq.seqnum,
-		.devid = sdev->devid,
-		.direction = req->wire_dir,
-		.ep = req->ep,
-	};
-	struct urb *urb = req->urb;
-	unsigned int flags = 0;
-	struct usbip_buf buf;
-	u32 actual = min(req->actual, req->len);
-	u32 len = 0;
-	int i, ret;
-
-	if (req->unlinked)
-		return stub_send_unlink(sdev, req->unlink_seqnum, -ECONNRESET);
-
-	if (req->kind == STUB_BUF_SG || req->kind == STUB_BUF_SPLIT)
-		usbip_buf_sg(&buf, req->sgl, req->nents, req->len);
-	else
-		usbip_buf_linear(&buf, req->data, req->len);
-
-	if (req->n_iso && urb) {
-		usbip_iso_descs_from_urb(req->iso, urb);
-		actual = 0;
-		for (i = 0; i < req->n_iso; i++)
-			actual += req->iso[i].actual_length;
-		pdu.ret_submit.number_of_packets = req->n_iso;
-		pdu.ret_submit.error_count = urb->error_count;
-		if (req->dir_in) {
-			flags |= USBIP_SEND_ISO_PACKED;
-			len = actual;
-		}
-	} else if (req->dir_in) {
-		len = actual;
-	}
-	if (urb)
-		pdu.ret_submit.start_frame = urb->start_frame;
-	pdu.ret_submit.status = req->status;
-	pdu.ret_submit.actual_length = actual;
-
-	usbip_dev_dbg(USBIP_DBG_STUB_TX, &sdev->udev->dev,
-		      "ret_submit seqnum %u status %d actual %u iso %d\n",
-		      req->seq.seqnum, req->status, actual, req->n_iso);
-	ret = usbip_send_msg(sdev->conn.sock, &pdu, &buf, len, req->iso,
-			     req->n_iso, flags);
-	if (ret)
-		return ret;
-	if (req->unlinking)
-		ret = stub_send_unlink(sdev, req->unlink_seqnum, 0);
-	return ret;
-}
-
-static bool stub_tx_has_work(struct stub_device *sdev)
-{
-	bool work;
-
-	spin_lock_irq(&sdev->req_lock);
-	work = !list_empty(&sdev->tx_reqs) || !list_empty(&sdev->tx_unlinks);
-	spin_unlock_irq(&sdev->req_lock);
-	return work;
-}
-
 /**
- * stub_tx_loop() - body of the transmit thread
- * @conn: the connection of a struct stub_device
+ * stub_req_ret_fill() - the RET_SUBMIT fields only the URB knows (->ret_fill)
+ * @srv: the server of a struct stub_device
+ * @su: a finished request
+ * @pdu: its RET_SUBMIT
  *
- * Sends the answers in the order they were queued, completed requests
- * first.
- *
- * Return: 0 when stopped, or the send error that ended the connection.
+ * The start frame, and for an iso URB its packets and their error count.
  */
-int stub_tx_loop(struct usbip_conn *conn)
+void stub_req_ret_fill(struct usbip_server *srv, struct usbip_server_urb *su,
+		       struct usbip_pdu *pdu)
 {
-	struct stub_device *sdev = conn_to_stub(conn);
-	unsigned int noio = memalloc_noio_save();
-	struct stub_unlink *ul;
-	struct stub_req *req;
-	int ret = 0;
+	struct urb *urb = su_to_stub_req(su)->urb;
 
-	for (;;) {
-		wait_event_interruptible(sdev->tx_wq,
-					 kthread_should_stop() || stub_tx_has_work(sdev));
-		if (kthread_should_stop())
-			break;
-
-		spin_lock_irq(&sdev->req_lock);
-		req = list_first_entry_or_null(&sdev->tx_reqs, struct stub_req, list);
-		ul = NULL;
-		if (req) {
-			list_del_init(&req->list);
-		} else {
-			ul = list_first_entry_or_null(&sdev->tx_unlinks, struct stub_unlink, list);
-			if (ul)
-				list_del(&ul->list);
-		}
-		spin_unlock_irq(&sdev->req_lock);
-
-		if (req) {
-			ret = stub_send_req(sdev, req);
-			stub_req_free(req);
-		} else if (ul) {
-			ret = stub_send_unlink(sdev, ul->seqnum, ul->status);
-			stub_unlink_free(sdev, ul);
-		}
-		if (ret)
-			break;
+	if (!urb)
+		return;
+	if (su->n_iso) {
+		usbip_iso_descs_from_urb(su->iso, urb);
+		pdu->ret_submit.error_count = urb->error_count;
 	}
-
-	if (ret && !kthread_should_stop()) {
-		if (ret == -EPIPE || ret == -ECONNRESET) {
-			usbip_conn_event(conn, USBIP_EV_DETACH, ret, "peer closed the connection");
-		} else {
-			dev_err_ratelimited(&sdev->udev->dev,
-					    "send failed (%d); closing the connection\n", ret);
-			usbip_conn_event(conn, USBIP_EV_ERROR | USBIP_EV_QUIET, ret, "send failed");
-		}
-	}
-	memalloc_noio_restore(noio);
-	return ret;
+	pdu->ret_submit.start_frame = urb->start_frame;
 }

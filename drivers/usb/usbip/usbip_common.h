@@ -2,7 +2,7 @@
 /*
  * usbip-core: the kernel API shared by vhci-hcd, usbip-host and usbip-vudc.
  *
- * Five parts, each in its own file:
+ * Six parts, each in its own file:
  *
  *  - usbip_proto.[ch]: the wire format (plain C, see usbip_proto.h);
  *  - usbip_sock.c: socket lookup and exact-length send/receive of
@@ -12,7 +12,10 @@
  *  - usbip_budget.c: struct usbip_budget, the bound on what a server's
  *    connection holds, enforced by not reading (backpressure);
  *  - usbip_seq.c: struct usbip_seq_node, a server's index of its
- *    requests in flight by seqnum.
+ *    requests in flight by seqnum;
+ *  - usbip_server.[ch]: struct usbip_server, the server side of
+ *    usbip-host and usbip-vudc (receive and transmit threads, answer
+ *    queues, usbip_sockfd), behind struct usbip_server_ops.
  *
  * Plus usbip_flags.c (URB_* <-> USBIP_URB_* translation) and the debug
  * mask in usbip_core_main.c.
@@ -35,6 +38,7 @@
  *    driver lock (irq-safe), and nothing is taken under it.
  *  - A seqnum index (usbip_seq_*) has no lock of its own: the driver's
  *    lock that protects its requests protects it.
+ *  - The lock order of a server is in usbip_server.h.
  */
 #ifndef USBIP_COMMON_H
 #define USBIP_COMMON_H

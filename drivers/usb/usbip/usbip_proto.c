@@ -426,6 +426,91 @@ int usbip_ctrl_check(u32 wire_dir, const u8 *setup, u32 length, bool *dir_in, u3
 USBIP_PROTO_EXPORT(usbip_ctrl_check);
 
 /**
+ * usbip_iso_xfer_check() - iso packets only for an isochronous endpoint
+ * @n_iso: number of iso packets a CMD_SUBMIT announces (after
+ *	usbip_pdu_packets())
+ * @xfer: USBIP_XFER_* of its endpoint, USBIP_XFER_ANY if not known
+ * @reason: set to a short explanation on failure; may be NULL
+ *
+ * An endpoint whose type is not known yet passes; the server then answers
+ * a mismatch when the URB reaches the endpoint.
+ *
+ * Return: 0, or -EPROTO with *@reason set.
+ */
+int usbip_iso_xfer_check(int n_iso, int xfer, const char **reason)
+{
+	if (!n_iso || xfer == USBIP_XFER_ISOC || xfer == USBIP_XFER_ANY)
+		return 0;
+	if (xfer == USBIP_XFER_CONTROL)
+		return fail(reason, "iso packets for the control endpoint");
+	return fail(reason, "iso packets for a non-iso endpoint");
+}
+USBIP_PROTO_EXPORT(usbip_iso_xfer_check);
+
+/**
+ * usbip_cmd_submit_check() - a CMD_SUBMIT against the endpoint it names
+ * @cmd: a CMD_SUBMIT that passed usbip_pdu_check()
+ * @xfer: USBIP_XFER_* of the endpoint, USBIP_XFER_ANY if the server cannot
+ *	know it yet
+ * @dir_in: output: the data stage is IN (its data goes into the answer)
+ * @stage: output: bytes the data stage may move: for a control endpoint
+ *	min(wLength, transfer_buffer_length), else transfer_buffer_length
+ * @reason: set to a short explanation on failure; may be NULL
+ *
+ * What a server checks before it allocates anything for a command whose
+ * endpoint it found: on a control endpoint the setup packet and the wire
+ * direction (usbip_ctrl_check()), on any other the wire direction is the
+ * direction; iso packets only for an isochronous endpoint
+ * (usbip_iso_xfer_check()).
+ *
+ * Return: 0, or -EPROTO with *@reason set.
+ */
+int usbip_cmd_submit_check(const struct usbip_pdu *cmd, int xfer, bool *dir_in, u32 *stage,
+			   const char **reason)
+{
+	s32 length = cmd->submit.transfer_buffer_length;
+	u32 len = length > 0 ? (u32)length : 0;
+	int ret;
+
+	*dir_in = false;
+	*stage = 0;
+	if (cmd->command != USBIP_CMD_SUBMIT)
+		return fail(reason, "not a CMD_SUBMIT");
+	if (xfer == USBIP_XFER_CONTROL) {
+		ret = usbip_ctrl_check(cmd->direction, cmd->submit.setup, len, dir_in, stage,
+				       reason);
+		if (ret)
+			return ret;
+	} else {
+		*dir_in = cmd->direction == USBIP_DIR_IN;
+		*stage = len;
+	}
+	return usbip_iso_xfer_check(usbip_pdu_packets(cmd), xfer, reason);
+}
+USBIP_PROTO_EXPORT(usbip_cmd_submit_check);
+
+/**
+ * usbip_xfer_len_check() - may a server hold this transfer buffer
+ * @xfer: USBIP_XFER_* of the endpoint
+ * @length: transfer_buffer_length of the CMD_SUBMIT
+ * @max_linear: the largest buffer the server allocates in one piece
+ * @reason: set to a short explanation on failure; may be NULL
+ *
+ * A bulk transfer may be held in pages (scatter-gather or pieces), up to
+ * USBIP_MAX_TRANSFER (usbip_pdu_check()); a control, interrupt or
+ * isochronous transfer needs its buffer in one piece.
+ *
+ * Return: 0, or -EPROTO with *@reason set.
+ */
+int usbip_xfer_len_check(int xfer, u32 length, u32 max_linear, const char **reason)
+{
+	if (xfer != USBIP_XFER_BULK && length > max_linear)
+		return fail(reason, "transfer length above the limit for this endpoint");
+	return 0;
+}
+USBIP_PROTO_EXPORT(usbip_xfer_len_check);
+
+/**
  * usbip_iso_desc_encode() - write one iso packet descriptor
  * @desc: the descriptor, host order
  * @buf: USBIP_ISO_DESC_SIZE bytes of output

@@ -156,6 +156,17 @@ struct usbip_iso_desc {
 	s32 status;
 };
 
+/*
+ * Transfer types of an endpoint, as in its descriptor's bmAttributes (the
+ * values of USB_ENDPOINT_XFER_*), and "not known" for a server that cannot
+ * tell yet (a gadget endpoint that may still be enabled with any type).
+ */
+#define USBIP_XFER_CONTROL		0
+#define USBIP_XFER_ISOC			1
+#define USBIP_XFER_BULK			2
+#define USBIP_XFER_INT			3
+#define USBIP_XFER_ANY			(-1)
+
 /* Flags of usbip_iso_check(). */
 /* Check actual_length and status of each frame and their sum. */
 #define USBIP_ISO_CHECK_ACTUAL		0x1
@@ -176,6 +187,10 @@ int usbip_pdu_packets(const struct usbip_pdu *pdu);
 int usbip_ctrl_check(u32 wire_dir, const u8 *setup, u32 length, bool *dir_in, u32 *stage,
 		     const char **reason);
 int usbip_setup_std_check(const u8 *setup, const char **reason);
+int usbip_iso_xfer_check(int n_iso, int xfer, const char **reason);
+int usbip_cmd_submit_check(const struct usbip_pdu *cmd, int xfer, bool *dir_in, u32 *stage,
+			   const char **reason);
+int usbip_xfer_len_check(int xfer, u32 length, u32 max_linear, const char **reason);
 bool usbip_budget_admits(u32 used_urbs, u64 used_bytes, u32 max_urbs, u64 max_bytes,
 			 u32 urbs, u64 bytes);
 

@@ -3,11 +3,16 @@
  * usbip-vudc: a virtual USB device controller that exports the gadget bound
  * to it over USB/IP.
  *
- * vudc_main.c   module, platform devices and driver, connection ops
+ * The server itself (receive and transmit threads, answer queues,
+ * usbip_sockfd, budget) is usbip-core's struct usbip_server; usbip-vudc
+ * only says how a client URB reaches the gadget: through the transfer
+ * engine.
+ *
+ * vudc_main.c   module, platform devices and driver, the server ops
  * vudc_udc.c    the UDC: gadget and endpoint ops, the transfer engine that
  *               moves data between client URBs and gadget requests, ep0
- * vudc_rx.c     receive thread: CMD_SUBMIT / CMD_UNLINK
- * vudc_tx.c     transmit thread: RET_SUBMIT / RET_UNLINK
+ * vudc_rx.c     CMD_SUBMIT to a client URB on its endpoint, CMD_UNLINK
+ * vudc_tx.c     the RET_SUBMIT fields of an iso URB, freeing URBs
  * vudc_sysfs.c  usbip_sockfd, usbip_status, dev_desc
  *
  * Data path.  A client URB (struct vudc_urb) waits on the list of its
@@ -30,10 +35,11 @@
  *  - vudc.gadget_lock (mutex) serializes the calls into the gadget driver
  *    that are made from process context (setup from the ep0 work,
  *    disconnect and reset from the connection code) with udc_stop.
- *  - vudc.slock (irq-safe spinlock) protects the endpoints, their lists,
- *    the URB lists and the flags marked so below.  Request completions are
- *    given back with it released.
- *  - vudc.budget.lock (usbip-core) is innermost; the rx thread waits for
+ *  - vudc.slock (irq-safe spinlock) is the server's lock: it protects the
+ *    endpoints, their lists, the URB lists, the in-flight index and answer
+ *    queues of vudc.srv and the flags marked so below.  Request
+ *    completions are given back with it released.
+ *  - the budget lock (usbip-core) is innermost; the rx thread waits for
  *    budget with no lock held.
  */
 #ifndef USBIP_VUDC_H
@@ -51,18 +57,13 @@
 #include <linux/wait.h>
 #include <linux/workqueue.h>
 
-#include "usbip_common.h"
+#include "usbip_server.h"
 
 #define VUDC_DRIVER_NAME	"usbip-vudc"
 /* Endpoints besides ep0, per direction. */
 #define VUDC_NR_EPS		USBIP_MAX_EP
 #define VUDC_EP0_MAXPACKET	64
 #define VUDC_EP_MAXPACKET	1024
-/*
- * Large bulk OUT payloads are received in pieces of this size, and each
- * piece goes to the gadget's requests while the next one is received.
- */
-#define VUDC_RX_PIECE		(64U * 1024)
 /* Internal requests (dev_desc) wait this long for the gadget. */
 #define VUDC_INTERNAL_TIMEOUT	(2 * HZ)
 
@@ -110,84 +111,44 @@ struct vudc_req {
 
 /**
  * struct vudc_urb - a client CMD_SUBMIT being served
- * @list: in vudc.in_flight while waiting, then in vudc.tx_urbs (slock)
- * @seq: seqnum of the CMD_SUBMIT; in vudc.in_flight_seq while on
- *	vudc.in_flight (slock)
+ * @su: the server's part: @su.list is in vudc.in_flight while waiting,
+ *	then in the server's answer queue; @su.seq is in the server's
+ *	in-flight index while on vudc.in_flight (slock); length, direction,
+ *	actual length and status (slock), iso descriptors, unlink state
  * @ep_list: in vudc_ep.urbs while waiting for data (slock)
  * @vudc: owner
- * @ep: the endpoint, NULL for URBs answered without one
- * @devid: of the CMD_SUBMIT, echoed
- * @ep_num: endpoint number, echoed
- * @wire_dir: direction field, echoed
- * @dir_in: the data stage is IN (device to host)
+ * @ep: the endpoint
  * @flags: USBIP_URB_* transfer flags of the CMD_SUBMIT
  * @setup: control setup packet (ep0)
- * @data: transfer buffer (kvmalloc'd), NULL when @len is 0
- * @len: transfer_buffer_length
- * @stage: ep0: bytes the data stage may move, min(wLength, @len); @len
- *	for other endpoints
+ * @data: transfer buffer (kvmalloc'd), NULL when the length is 0
+ * @stage: ep0: bytes the data stage may move, min(wLength, length); the
+ *	length for other endpoints
  * @avail: OUT: bytes of the payload received so far (slock); 0 for IN.
  *	Only these bytes are ever given to the gadget.
  * @receiving: the rx thread still receives the payload into @data: the
  *	URB must not be completed, cancelled or freed (slock)
- * @actual: bytes transferred (slock)
- * @status: final status (slock)
- * @done: completed, on vudc.tx_urbs or given to its waiter (slock)
+ * @done: completed, in the answer queue or given to its waiter (slock)
  * @setup_sent: ep0: the setup went to the gadget driver (slock)
  * @internal: issued by the UDC itself (dev_desc), completes @wait
  * @wait: for @internal URBs
- * @unlinking: a CMD_UNLINK arrived while the URB could not be cancelled
- * @unlinked: cancelled by CMD_UNLINK: answer RET_UNLINK -ECONNRESET only
- * @unlink_seqnum: seqnum of that CMD_UNLINK
- * @iso: iso packet descriptors, reused for the answer
- * @n_iso: number of iso packets
  * @iso_next: next iso packet to fill (slock)
- * @charged: one URB and @len bytes are charged to vudc.budget
  */
 struct vudc_urb {
-	struct list_head list;
-	struct usbip_seq_node seq;
+	struct usbip_server_urb su;
 	struct list_head ep_list;
 	struct vudc *vudc;
 	struct vudc_ep *ep;
-	u32 devid;
-	u32 ep_num;
-	u32 wire_dir;
-	bool dir_in;
 	u32 flags;
 	struct usb_ctrlrequest setup;
 	void *data;
-	u32 len;
 	u32 stage;
 	u32 avail;
 	bool receiving;
-	u32 actual;
-	int status;
 	bool done;
 	bool setup_sent;
 	bool internal;
 	struct completion wait;
-	bool unlinking;
-	bool unlinked;
-	u32 unlink_seqnum;
-	struct usbip_iso_desc *iso;
-	int n_iso;
 	int iso_next;
-	bool charged;
-};
-
-/**
- * struct vudc_unlink - a RET_UNLINK to send
- * @list: in vudc.tx_unlinks
- * @seqnum: of the CMD_UNLINK
- * @devid: of the CMD_UNLINK
- * @status: 0 or -ECONNRESET
- */
-struct vudc_unlink {
-	struct list_head list;
-	u32 seqnum;
-	u32 devid;
-	int status;
 };
 
 /**
@@ -198,22 +159,13 @@ struct vudc_unlink {
  *	@gadget_lock for callers into it)
  * @pulled_up: the gadget driver connected the pull-up (slock)
  * @eps: ep0, then VUDC_NR_EPS IN and VUDC_NR_EPS OUT endpoints
- * @conn: the USB/IP connection
- * @lock: attach/detach mutex, @conn's lock
+ * @srv: the USB/IP server side (connection, answer queues, budget)
+ * @lock: attach/detach mutex, the connection's lock
  * @gadget_lock: see the locking rules above
- * @status: SDEV_ST_*; written under @lock, read locklessly
  * @slock: see the locking rules above
  * @serving: a client is connected; URBs can be queued (slock)
- * @in_flight: client URBs not yet completed (struct vudc_urb.list)
- * @in_flight_seq: the same URBs by seqnum (struct vudc_urb.seq), so a
- *	command's seqnum is found in O(log n)
- * @tx_urbs: completed URBs waiting for the tx thread
- * @tx_unlinks: RET_UNLINK answers waiting for the tx thread
- * @tx_wq: the tx thread waits here
- * @budget: what the connection holds: every client URB from its
- *	CMD_SUBMIT until it is sent or dropped, every RET_UNLINK of the
- *	UDC's own until it is sent; limits from the max_urbs and max_bytes
- *	parameters
+ * @in_flight: client URBs not yet completed (struct vudc_urb.su.list);
+ *	the same URBs are in @srv's in-flight index by seqnum
  * @callbacks: the gadget core allows calls into the driver (slock)
  * @selfpowered: reported by GET_STATUS (slock)
  * @remote_wakeup: DEVICE_REMOTE_WAKEUP feature (slock)
@@ -237,19 +189,13 @@ struct vudc {
 	bool pulled_up;
 	struct vudc_ep eps[1 + 2 * VUDC_NR_EPS];
 
-	struct usbip_conn conn;
+	struct usbip_server srv;
 	struct mutex lock;
 	struct mutex gadget_lock;
-	int status;
 
 	spinlock_t slock;
 	bool serving;
 	struct list_head in_flight;
-	struct rb_root in_flight_seq;
-	struct list_head tx_urbs;
-	struct list_head tx_unlinks;
-	wait_queue_head_t tx_wq;
-	struct usbip_budget budget;
 
 	bool callbacks;
 	bool selfpowered;
@@ -267,9 +213,14 @@ struct vudc {
 #endif
 };
 
-static inline struct vudc *conn_to_vudc(struct usbip_conn *conn)
+static inline struct vudc *srv_to_vudc(struct usbip_server *srv)
 {
-	return container_of(conn, struct vudc, conn);
+	return container_of(srv, struct vudc, srv);
+}
+
+static inline struct vudc_urb *su_to_vudc_urb(struct usbip_server_urb *su)
+{
+	return container_of(su, struct vudc_urb, su);
 }
 
 static inline struct vudc *gadget_to_vudc(struct usb_gadget *g)
@@ -292,10 +243,6 @@ static inline struct device *vudc_dev(struct vudc *vudc)
 	return &vudc->pdev->dev;
 }
 
-/* vudc_main.c */
-extern unsigned int vudc_max_urbs;
-extern unsigned long vudc_max_bytes;
-
 /* vudc_udc.c */
 int vudc_udc_init(struct vudc *vudc);
 struct vudc_ep *vudc_find_ep(struct vudc *vudc, u32 num, bool dir_in);
@@ -309,12 +256,22 @@ void vudc_gadget_disconnect(struct vudc *vudc);
 int vudc_dev_desc_get(struct vudc *vudc, struct usb_device_descriptor *desc);
 
 /* vudc_rx.c */
-int vudc_rx_loop(struct usbip_conn *conn);
+int vudc_rx_ep_find(struct usbip_server *srv, struct usbip_server_cmd *cmd,
+		    const char **reason);
+int vudc_urb_alloc(struct usbip_server *srv, const struct usbip_server_cmd *cmd,
+		   struct usbip_server_urb **out, const char **reason);
+int vudc_urb_submit_early(struct usbip_server *srv, struct usbip_server_urb *su,
+			  const char **reason);
+void vudc_urb_rx_piece(struct usbip_server *srv, struct usbip_server_urb *su, u32 avail);
+int vudc_urb_submit(struct usbip_server *srv, struct usbip_server_urb *su,
+		    const struct usbip_server_cmd *cmd, const char **reason);
+bool vudc_urb_unlink(struct usbip_server *srv, const struct usbip_pdu *pdu);
 
 /* vudc_tx.c */
-int vudc_tx_loop(struct usbip_conn *conn);
+void vudc_urb_ret_fill(struct usbip_server *srv, struct usbip_server_urb *su,
+		       struct usbip_pdu *pdu);
 void vudc_urb_free(struct vudc_urb *urb);
-void vudc_unlink_free(struct vudc *vudc, struct vudc_unlink *ul);
+void vudc_urb_srv_free(struct usbip_server *srv, struct usbip_server_urb *su);
 
 /* vudc_sysfs.c */
 extern const struct attribute_group *vudc_groups[];

@@ -23,58 +23,71 @@ static unsigned int vudc_num = 1;
 module_param_named(num, vudc_num, uint, 0444);
 MODULE_PARM_DESC(num, "number of usbip-vudc devices (UDCs) to create, 1-32 (default 1)");
 
-/*
- * What one connection may hold (struct vudc.budget), as for usbip-host:
- * over either limit the rx thread stops reading the socket until answers
- * have gone out.
- */
-unsigned int vudc_max_urbs = USBIP_BUDGET_URBS;
-module_param_named(max_urbs, vudc_max_urbs, uint, 0644);
-MODULE_PARM_DESC(max_urbs,
-		 "requests one connection may hold before the server stops reading it (default 1024; read when a connection starts)");
-
-unsigned long vudc_max_bytes = USBIP_BUDGET_BYTES;
-module_param_named(max_bytes, vudc_max_bytes, ulong, 0644);
-MODULE_PARM_DESC(max_bytes,
-		 "transfer buffer bytes one connection may hold before the server stops reading it (default 64 MiB; read when a connection starts)");
+/* max_urbs, max_bytes: what one connection may hold, as for usbip-host */
+USBIP_SERVER_BUDGET_PARAMS(vudc_limits);
 
 static struct platform_device *vudc_pdevs[VUDC_MAX_NUM];
 
 /* ------------------------------------------------------------------ */
-/* Connection ops                                                      */
+/* Server ops                                                          */
 /* ------------------------------------------------------------------ */
 
-static void vudc_conn_shutdown(struct usbip_conn *conn)
+/* A client is about to be served: the gadget sees a bus reset. */
+static int vudc_srv_attach(struct usbip_server *srv)
 {
-	struct vudc *vudc = conn_to_vudc(conn);
+	struct vudc *vudc = srv_to_vudc(srv);
+	bool ready;
+
+	lockdep_assert_held(&vudc->lock);
+	/* the descriptor request of a gadget that just connected goes first */
+	flush_work(&vudc->desc_work);
+	mutex_lock(&vudc->desc_lock);
+	spin_lock_irq(&vudc->slock);
+	ready = vudc->driver && vudc->pulled_up;
+	if (ready)
+		vudc->serving = true;
+	spin_unlock_irq(&vudc->slock);
+	mutex_unlock(&vudc->desc_lock);
+	if (!ready)
+		return -ENODEV;
+	vudc_gadget_connect(vudc);
+	return 0;
+}
+
+static void vudc_srv_attached(struct usbip_server *srv)
+{
+	dev_info(srv->dev, "exported to a client (%s)\n",
+		 usb_speed_string(srv_to_vudc(srv)->gadget.speed));
+}
+
+static void vudc_srv_shutdown(struct usbip_server *srv)
+{
+	struct vudc *vudc = srv_to_vudc(srv);
 
 	lockdep_assert_held(&vudc->lock);
 	vudc_stop_io(vudc);
 }
 
-static void vudc_conn_reset(struct usbip_conn *conn)
+static void vudc_srv_reset(struct usbip_server *srv)
 {
-	struct vudc *vudc = conn_to_vudc(conn);
-
-	lockdep_assert_held(&vudc->lock);
-	WRITE_ONCE(vudc->status, SDEV_ST_AVAILABLE);
-	dev_info(vudc_dev(vudc), "client gone, available again\n");
+	lockdep_assert_held(&srv_to_vudc(srv)->lock);
+	dev_info(srv->dev, "client gone, available again\n");
 }
 
-static void vudc_conn_unusable(struct usbip_conn *conn)
-{
-	struct vudc *vudc = conn_to_vudc(conn);
-
-	lockdep_assert_held(&vudc->lock);
-	WRITE_ONCE(vudc->status, SDEV_ST_ERROR);
-}
-
-static const struct usbip_conn_ops vudc_conn_ops = {
-	.rx = vudc_rx_loop,
-	.tx = vudc_tx_loop,
-	.shutdown = vudc_conn_shutdown,
-	.reset = vudc_conn_reset,
-	.unusable = vudc_conn_unusable,
+static const struct usbip_server_ops vudc_srv_ops = {
+	.flags = USBIP_SERVER_DETACH_RUNNING,
+	.ep_find = vudc_rx_ep_find,
+	.urb_alloc = vudc_urb_alloc,
+	.submit_early = vudc_urb_submit_early,
+	.received = vudc_urb_rx_piece,
+	.submit = vudc_urb_submit,
+	.unlink = vudc_urb_unlink,
+	.ret_fill = vudc_urb_ret_fill,
+	.urb_free = vudc_urb_srv_free,
+	.attach = vudc_srv_attach,
+	.attached = vudc_srv_attached,
+	.shutdown = vudc_srv_shutdown,
+	.reset = vudc_srv_reset,
 };
 
 /* ------------------------------------------------------------------ */
@@ -90,18 +103,15 @@ static int vudc_probe(struct platform_device *pdev)
 	if (!vudc)
 		return -ENOMEM;
 	vudc->pdev = pdev;
-	vudc->status = SDEV_ST_AVAILABLE;
 	mutex_init(&vudc->lock);
 	mutex_init(&vudc->gadget_lock);
 	mutex_init(&vudc->desc_lock);
 	spin_lock_init(&vudc->slock);
 	INIT_LIST_HEAD(&vudc->in_flight);
-	vudc->in_flight_seq = RB_ROOT;
-	usbip_budget_init(&vudc->budget);
-	INIT_LIST_HEAD(&vudc->tx_urbs);
-	INIT_LIST_HEAD(&vudc->tx_unlinks);
-	init_waitqueue_head(&vudc->tx_wq);
-	usbip_conn_init(&vudc->conn, dev_name(&pdev->dev), &vudc_conn_ops, &vudc->lock);
+	usbip_server_init(&vudc->srv, dev_name(&pdev->dev), &pdev->dev, &vudc_srv_ops,
+			  &vudc->lock, &vudc->slock, &vudc_limits);
+	vudc->srv.dbg_rx = USBIP_DBG_VUDC_RX;
+	vudc->srv.dbg_tx = USBIP_DBG_VUDC_TX;
 	vudc_udc_init(vudc);
 	platform_set_drvdata(pdev, vudc);
 
@@ -124,7 +134,7 @@ static void vudc_remove(struct platform_device *pdev)
 
 	/* unbinds the gadget driver; its pull-up going away ends the connection */
 	usb_del_gadget_udc(&vudc->gadget);
-	usbip_conn_destroy(&vudc->conn);
+	usbip_conn_destroy(&vudc->srv.conn);
 	cancel_work_sync(&vudc->desc_work);
 	cancel_work_sync(&vudc->ep0_work);
 	cancel_work_sync(&vudc->xfer_work);

@@ -1,365 +1,227 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * usbip-vudc: the receive thread.
+ * usbip-vudc: how a CMD_SUBMIT reaches the gadget.
  *
- * Reads CMD_SUBMIT and CMD_UNLINK messages.  A CMD_SUBMIT becomes a
- * struct vudc_urb queued on its endpoint, where the transfer engine pairs
- * it with gadget requests; a CMD_UNLINK takes a waiting URB back.  Any
- * malformed input ends the connection with one error line in the log.
+ * usbip-core's server (usbip_server.c) reads and checks each command; a
+ * CMD_SUBMIT becomes a struct vudc_urb queued on its endpoint, where the
+ * transfer engine pairs it with gadget requests, and a CMD_UNLINK takes a
+ * waiting URB back.
  */
 #define pr_fmt(fmt) "usbip-vudc: " fmt
 
 #include <linux/kernel.h>
-#include <linux/kthread.h>
 #include <linux/mm.h>
-#include <linux/sched/mm.h>
 #include <linux/slab.h>
 
 #include "vudc.h"
 
-/* A protocol error: one line in the log, then the connection is dropped. */
-static int vudc_rx_fail(struct vudc *vudc, const struct usbip_pdu *pdu, int err,
-			const char *reason)
-{
-	dev_err_ratelimited(vudc_dev(vudc), "%s seqnum %u: %s; closing the connection\n",
-			    usbip_cmd_name(pdu->command), pdu->seqnum, reason);
-	usbip_conn_event(&vudc->conn, USBIP_EV_ERROR | USBIP_EV_QUIET, err, reason);
-	return err;
-}
-
-/* A receive error: a closed connection is quiet, anything else is not. */
-static int vudc_rx_sock_err(struct vudc *vudc, const struct usbip_pdu *pdu, int err,
-			    const char *what)
-{
-	if (kthread_should_stop())
-		return err;
-	if (err == -ECONNRESET && !pdu) {
-		usbip_conn_event(&vudc->conn, USBIP_EV_DETACH, err, "peer closed the connection");
-		return err;
-	}
-	if (err == -ECONNRESET)
-		return vudc_rx_fail(vudc, pdu, err, what);
-	dev_err_ratelimited(vudc_dev(vudc), "receive failed (%d); closing the connection\n", err);
-	usbip_conn_event(&vudc->conn, USBIP_EV_ERROR | USBIP_EV_QUIET, err, "receive failed");
-	return err;
-}
-
-/*
- * Charges a command to the connection's budget, waiting (and not reading
- * the socket) while the connection holds its limit.  Return: 0, or the
- * error that ends the connection (already reported).
+/**
+ * vudc_rx_ep_find() - the endpoint of a CMD_SUBMIT (server op ->ep_find)
+ * @srv: the server of a struct vudc
+ * @cmd: the command; ->ep is set to its struct vudc_ep
+ * @reason: unused: every endpoint exists
+ *
+ * Only ep0 is known to be a control endpoint; the others take whatever
+ * type the gadget enables them with, and the engine answers an URB of the
+ * wrong form when it gets there.
+ *
+ * Return: 0.
  */
-static int vudc_rx_charge(struct vudc *vudc, u32 urbs, u64 bytes)
+int vudc_rx_ep_find(struct usbip_server *srv, struct usbip_server_cmd *cmd,
+		    const char **reason)
 {
-	int ret = usbip_budget_charge(&vudc->budget, vudc->conn.sock, urbs, bytes);
+	const struct usbip_pdu *pdu = cmd->pdu;
 
-	if (ret == -EINTR)
-		return ret;	/* stopped */
-	if (ret)
-		return vudc_rx_sock_err(vudc, NULL, ret, NULL);
+	cmd->ep = vudc_find_ep(srv_to_vudc(srv), pdu->ep, pdu->direction == USBIP_DIR_IN);
+	cmd->xfer = pdu->ep ? USBIP_XFER_ANY : USBIP_XFER_CONTROL;
 	return 0;
 }
 
-/* The URB not yet completed with @seqnum, or NULL.  slock held. */
-static struct vudc_urb *vudc_in_flight_find(struct vudc *vudc, u32 seqnum)
+/**
+ * vudc_urb_alloc() - allocate a client URB and its buffer (->urb_alloc)
+ * @srv: the server of a struct vudc
+ * @cmd: the checked command
+ * @out: set to the URB
+ * @reason: set on failure
+ *
+ * Return: 0, or -ENOMEM with *@reason set.
+ */
+int vudc_urb_alloc(struct usbip_server *srv, const struct usbip_server_cmd *cmd,
+		   struct usbip_server_urb **out, const char **reason)
 {
-	struct usbip_seq_node *node;
+	const struct usbip_pdu *pdu = cmd->pdu;
+	struct vudc_urb *urb;
 
-	lockdep_assert_held(&vudc->slock);
-	node = usbip_seq_find(&vudc->in_flight_seq, seqnum);
-	return node ? container_of(node, struct vudc_urb, seq) : NULL;
+	urb = kzalloc(sizeof(*urb), GFP_KERNEL);
+	if (!urb) {
+		*reason = "out of memory";
+		return -ENOMEM;
+	}
+	usbip_server_urb_init(&urb->su, cmd);
+	INIT_LIST_HEAD(&urb->ep_list);
+	urb->vudc = srv_to_vudc(srv);
+	urb->ep = cmd->ep;
+	urb->flags = pdu->submit.transfer_flags;
+	memcpy(&urb->setup, pdu->submit.setup, sizeof(urb->setup));
+	urb->stage = pdu->ep ? urb->su.len : cmd->stage;
+
+	if (urb->su.len) {
+		/* iso frames may leave gaps: never send stale memory */
+		urb->data = cmd->n_iso ? kvzalloc(urb->su.len, GFP_KERNEL) :
+					 kvmalloc(urb->su.len, GFP_KERNEL);
+		if (!urb->data) {
+			kfree(urb);
+			*reason = "out of memory for the transfer buffer";
+			return -ENOMEM;
+		}
+	}
+	usbip_buf_linear(&urb->su.buf, urb->data, urb->su.len);
+	/* only the bytes received are data: the OUT payload, nothing for IN */
+	urb->avail = cmd->payload;
+	*out = &urb->su;
+	return 0;
 }
 
 /*
  * Queues @urb on its endpoint as in flight.  Return: false, and the URB
  * not queued, if its seqnum is in flight already.  slock held.
  */
-static bool vudc_in_flight_add(struct vudc *vudc, struct vudc_urb *urb)
+static bool vudc_urb_in_flight_add(struct vudc *vudc, struct vudc_urb *urb)
 {
 	lockdep_assert_held(&vudc->slock);
-	if (!usbip_seq_insert(&vudc->in_flight_seq, &urb->seq))
+	if (!usbip_server_in_flight_add(&vudc->srv, &urb->su))
 		return false;
-	list_add_tail(&urb->list, &vudc->in_flight);
+	list_add_tail(&urb->su.list, &vudc->in_flight);
 	vudc_urb_queue(vudc, urb);
 	return true;
 }
 
-/*
- * A large bulk OUT URB is queued before its payload is received, which then
- * goes to the gadget piece by piece: the gadget driver works on the first
- * pieces while the next ones arrive.  Until the whole payload is in, the
- * URB is marked receiving: the rx thread owns its buffer, and nothing
- * completes, cancels or frees it (vudc_ep_run() only moves the bytes that
- * are in).  If the receive fails, the connection is shut down and
- * vudc_stop_io() frees it once this thread has stopped.
- */
-static int vudc_rx_submit_pieces(struct vudc *vudc, const struct usbip_pdu *pdu,
-				 struct vudc_urb *urb, u32 payload)
+/* Queues @urb unless the connection is going down; slock held. */
+static int vudc_urb_start(struct vudc *vudc, struct vudc_urb *urb, const char **reason)
 {
-	struct usbip_buf buf;
-	u32 off, n;
-	int ret;
-
-	usbip_buf_linear(&buf, urb->data, urb->len);
-	urb->avail = 0;
-	urb->receiving = true;
-	spin_lock_irq(&vudc->slock);
-	if (!vudc->serving) {
-		spin_unlock_irq(&vudc->slock);
-		vudc_urb_free(urb);
+	lockdep_assert_held(&vudc->slock);
+	if (!vudc->serving)
 		return -ESHUTDOWN;
-	}
-	if (!vudc_in_flight_add(vudc, urb)) {
+	if (!vudc_urb_in_flight_add(vudc, urb)) {
 		/* checked before, and only this thread adds */
-		spin_unlock_irq(&vudc->slock);
-		vudc_urb_free(urb);
-		return vudc_rx_fail(vudc, pdu, -EPROTO, "seqnum of an URB still in flight");
+		*reason = "seqnum of an URB still in flight";
+		return -EPROTO;
 	}
-	spin_unlock_irq(&vudc->slock);
-
-	for (off = 0; off < payload; off += n) {
-		n = min(payload - off, VUDC_RX_PIECE);
-		ret = usbip_recv_buf(vudc->conn.sock, &buf, off, n);
-		if (ret)
-			return vudc_rx_sock_err(vudc, pdu, ret, "OUT payload cut short");
-		spin_lock_irq(&vudc->slock);
-		vudc_urb_received(vudc, urb, off + n);
-		spin_unlock_irq(&vudc->slock);
-	}
-	return 0;
-}
-
-static int vudc_rx_submit(struct vudc *vudc, const struct usbip_pdu *pdu)
-{
-	const struct usb_ctrlrequest *setup = (const void *)pdu->submit.setup;
-	bool wire_in = pdu->direction == USBIP_DIR_IN;
-	u32 payload = usbip_cmd_payload_len(pdu);
-	struct vudc_urb *urb;
-	struct usbip_buf buf;
-	const char *reason;
-	bool dir_in, dup, pieces;
-	u32 stage = 0;
-	int n_iso, ret;
-
-	if (pdu->ep == 0) {
-		/* the setup packet decides, the wire must agree (usbip_proto.c) */
-		ret = usbip_ctrl_check(pdu->direction, pdu->submit.setup,
-				       pdu->submit.transfer_buffer_length, &dir_in, &stage,
-				       &reason);
-		if (ret)
-			return vudc_rx_fail(vudc, pdu, ret, reason);
-	} else {
-		dir_in = wire_in;
-	}
-	n_iso = usbip_pdu_packets(pdu);
-	if (n_iso && pdu->ep == 0)
-		return vudc_rx_fail(vudc, pdu, -EPROTO, "iso packets for the control endpoint");
-
-	spin_lock_irq(&vudc->slock);
-	dup = vudc_in_flight_find(vudc, pdu->seqnum);
-	spin_unlock_irq(&vudc->slock);
-	if (dup)
-		return vudc_rx_fail(vudc, pdu, -EPROTO, "seqnum of an URB still in flight");
-
-	/* from here until its answer is sent, the URB holds budget */
-	ret = vudc_rx_charge(vudc, 1, pdu->submit.transfer_buffer_length);
-	if (ret)
-		return ret;
-	urb = kzalloc(sizeof(*urb), GFP_KERNEL);
-	if (!urb) {
-		usbip_budget_release(&vudc->budget, 1, pdu->submit.transfer_buffer_length);
-		return vudc_rx_fail(vudc, pdu, -ENOMEM, "out of memory");
-	}
-	urb->charged = true;
-	INIT_LIST_HEAD(&urb->list);
-	usbip_seq_node_init(&urb->seq, pdu->seqnum);
-	INIT_LIST_HEAD(&urb->ep_list);
-	urb->vudc = vudc;
-	urb->ep = vudc_find_ep(vudc, pdu->ep, wire_in);
-	urb->devid = pdu->devid;
-	urb->ep_num = pdu->ep;
-	urb->wire_dir = pdu->direction;
-	urb->dir_in = dir_in;
-	urb->flags = pdu->submit.transfer_flags;
-	memcpy(&urb->setup, setup, sizeof(urb->setup));
-	urb->len = pdu->submit.transfer_buffer_length;
-	urb->stage = pdu->ep ? urb->len : stage;
-	urb->n_iso = n_iso;
-
-	if (urb->len) {
-		/* iso frames may leave gaps: never send stale memory */
-		urb->data = n_iso ? kvzalloc(urb->len, GFP_KERNEL) :
-				    kvmalloc(urb->len, GFP_KERNEL);
-		if (!urb->data) {
-			ret = vudc_rx_fail(vudc, pdu, -ENOMEM, "out of memory for the transfer buffer");
-			goto err_free;
-		}
-	}
-	/*
-	 * Only the bytes received are data: the OUT payload, nothing for IN.
-	 * Receiving in pieces while the URB is queued is only for an endpoint
-	 * that can take the URB now; one that would reject it (iso, halted,
-	 * not enabled) gets it whole, then rejects it.
-	 */
-	urb->avail = payload;
-	pieces = false;
-	if (payload > VUDC_RX_PIECE && pdu->ep && !n_iso) {
-		spin_lock_irq(&vudc->slock);
-		pieces = urb->ep->desc && !urb->ep->halted &&
-			 urb->ep->type != USB_ENDPOINT_XFER_ISOC;
-		spin_unlock_irq(&vudc->slock);
-	}
-	if (pieces)
-		return vudc_rx_submit_pieces(vudc, pdu, urb, payload);
-	if (payload) {
-		usbip_buf_linear(&buf, urb->data, urb->len);
-		ret = usbip_recv_buf(vudc->conn.sock, &buf, 0, payload);
-		if (ret) {
-			vudc_rx_sock_err(vudc, pdu, ret, "OUT payload cut short");
-			goto err_free;
-		}
-	}
-	if (n_iso) {
-		urb->iso = kcalloc(n_iso, sizeof(*urb->iso), GFP_KERNEL);
-		if (!urb->iso) {
-			ret = vudc_rx_fail(vudc, pdu, -ENOMEM, "out of memory");
-			goto err_free;
-		}
-		ret = usbip_recv_iso_descs(vudc->conn.sock, urb->iso, n_iso);
-		if (ret) {
-			vudc_rx_sock_err(vudc, pdu, ret, "iso descriptors cut short");
-			goto err_free;
-		}
-		ret = usbip_iso_check(urb->iso, n_iso, urb->len, 0, 0, &reason);
-		if (ret) {
-			vudc_rx_fail(vudc, pdu, ret, reason);
-			goto err_free;
-		}
-	}
-
-	usbip_dev_dbg(USBIP_DBG_VUDC_RX, vudc_dev(vudc),
-		      "submit seqnum %u ep %u%s len %u iso %d\n", pdu->seqnum, pdu->ep,
-		      dir_in ? "in" : "out", urb->len, n_iso);
-
-	spin_lock_irq(&vudc->slock);
-	if (!vudc->serving) {
-		spin_unlock_irq(&vudc->slock);
-		ret = -ESHUTDOWN;
-		goto err_free;
-	}
-	if (!vudc_in_flight_add(vudc, urb)) {
-		spin_unlock_irq(&vudc->slock);
-		ret = vudc_rx_fail(vudc, pdu, -EPROTO, "seqnum of an URB still in flight");
-		goto err_free;
-	}
-	spin_unlock_irq(&vudc->slock);
-	return 0;
-
-err_free:
-	vudc_urb_free(urb);
-	return ret;
-}
-
-static int vudc_rx_unlink(struct vudc *vudc, const struct usbip_pdu *pdu)
-{
-	struct vudc_unlink *ul;
-	struct vudc_urb *urb;
-	bool taken = false;
-	int ret;
-
-	/*
-	 * An URB in flight is answered under its own charge: the unlink has
-	 * to get through while the budget is full of URBs that never
-	 * complete, or nothing could ever free it.
-	 */
-	spin_lock_irq(&vudc->slock);
-	urb = vudc_in_flight_find(vudc, pdu->unlink.seqnum);
-	if (urb && !urb->unlinking) {
-		taken = true;
-		urb->unlink_seqnum = pdu->seqnum;
-		if (vudc_urb_cancel(vudc, urb)) {
-			/* cut short: only a RET_UNLINK -ECONNRESET answers it */
-			urb->unlinked = true;
-			urb->done = true;
-			list_add_tail(&urb->list, &vudc->tx_urbs);
-		} else {
-			/* its request is on the way: RET_SUBMIT, then RET_UNLINK 0 */
-			urb->unlinking = true;
-		}
-	}
-	spin_unlock_irq(&vudc->slock);
-	if (taken)
-		goto out_wake;
-
-	/*
-	 * Done, unknown or already being unlinked: a RET_UNLINK 0 of the
-	 * UDC's own, charged until it is sent.  Only this thread adds URBs,
-	 * so none with the target's seqnum appears while it waits.
-	 */
-	ret = vudc_rx_charge(vudc, 1, sizeof(*ul));
-	if (ret)
-		return ret;
-	ul = kzalloc(sizeof(*ul), GFP_KERNEL);
-	if (!ul) {
-		usbip_budget_release(&vudc->budget, 1, sizeof(*ul));
-		return vudc_rx_fail(vudc, pdu, -ENOMEM, "out of memory");
-	}
-	ul->seqnum = pdu->seqnum;
-	ul->devid = pdu->devid;
-	spin_lock_irq(&vudc->slock);
-	list_add_tail(&ul->list, &vudc->tx_unlinks);
-	spin_unlock_irq(&vudc->slock);
-
-out_wake:
-	wake_up(&vudc->tx_wq);
-	usbip_dev_dbg(USBIP_DBG_VUDC_RX, vudc_dev(vudc), "unlink seqnum %u -> %u: %s\n",
-		      pdu->seqnum, pdu->unlink.seqnum, taken ? "in flight" : "not in flight");
 	return 0;
 }
 
 /**
- * vudc_rx_loop() - body of the receive thread
- * @conn: the connection of a struct vudc
+ * vudc_urb_submit_early() - queue a large OUT URB before its payload
+ * @srv: the server of a struct vudc
+ * @su: a non-iso URB whose payload is larger than USBIP_SERVER_RX_PIECE
+ * @reason: set on failure
  *
- * Return: 0 when stopped, or the error that ended the connection (already
- * reported with usbip_conn_event()).
+ * The payload then goes to the gadget piece by piece (vudc_urb_rx_piece()):
+ * the gadget driver works on the first pieces while the next ones arrive.
+ * Until the whole payload is in, the URB is marked receiving: the rx
+ * thread owns its buffer, and nothing completes, cancels or frees it
+ * (vudc_ep_run() only moves the bytes that are in).  If the receive
+ * fails, the connection is shut down and vudc_stop_io() frees it once the
+ * rx thread has stopped.  Only for an endpoint that can take the URB now;
+ * one that would reject it (iso, halted, not enabled) gets it whole, then
+ * rejects it.
+ *
+ * Return: 1 if queued, 0 if the URB is to be received whole, or an error
+ * (-ESHUTDOWN; -EPROTO with *@reason set).
  */
-int vudc_rx_loop(struct usbip_conn *conn)
+int vudc_urb_submit_early(struct usbip_server *srv, struct usbip_server_urb *su,
+			  const char **reason)
 {
-	struct vudc *vudc = conn_to_vudc(conn);
-	unsigned int noio = memalloc_noio_save();
-	const char *reason = NULL;
-	struct usbip_pdu pdu;
-	int ret = 0;
+	struct vudc_urb *urb = su_to_vudc_urb(su);
+	struct vudc *vudc = urb->vudc;
+	int ret;
 
-	while (!kthread_should_stop()) {
-		ret = usbip_recv_pdu(conn->sock, &pdu, &reason);
-		if (ret == -EPROTO) {
-			dev_err_ratelimited(vudc_dev(vudc),
-					    "malformed header (%s); closing the connection\n",
-					    reason);
-			usbip_conn_event(conn, USBIP_EV_ERROR | USBIP_EV_QUIET, ret, reason);
-			break;
-		}
-		if (ret) {
-			vudc_rx_sock_err(vudc, NULL, ret, NULL);
-			break;
-		}
-
-		switch (pdu.command) {
-		case USBIP_CMD_SUBMIT:
-			ret = vudc_rx_submit(vudc, &pdu);
-			break;
-		case USBIP_CMD_UNLINK:
-			ret = vudc_rx_unlink(vudc, &pdu);
-			break;
-		default:
-			ret = vudc_rx_fail(vudc, &pdu, -EPROTO, "reply command sent to the server");
-			break;
-		}
-		if (ret)
-			break;
+	if (!su->ep)
+		return 0;
+	spin_lock_irq(&vudc->slock);
+	if (!urb->ep->desc || urb->ep->halted || urb->ep->type == USB_ENDPOINT_XFER_ISOC) {
+		spin_unlock_irq(&vudc->slock);
+		return 0;
 	}
-	memalloc_noio_restore(noio);
+	urb->avail = 0;
+	urb->receiving = true;
+	ret = vudc_urb_start(vudc, urb, reason);
+	spin_unlock_irq(&vudc->slock);
+	return ret ? ret : 1;
+}
+
+/**
+ * vudc_urb_rx_piece() - more of an early URB's payload is in (->received)
+ * @srv: the server of a struct vudc
+ * @su: the URB
+ * @avail: bytes of the payload now in its buffer
+ *
+ * Called with slock held.
+ */
+void vudc_urb_rx_piece(struct usbip_server *srv, struct usbip_server_urb *su, u32 avail)
+{
+	vudc_urb_received(srv_to_vudc(srv), su_to_vudc_urb(su), avail);
+}
+
+/**
+ * vudc_urb_submit() - queue a received URB on its endpoint (->submit)
+ * @srv: the server of a struct vudc
+ * @su: the URB, payload and iso descriptors received
+ * @cmd: its command
+ * @reason: set on failure
+ *
+ * Return: 0; -ESHUTDOWN while the connection goes down; -EPROTO with
+ * *@reason set.
+ */
+int vudc_urb_submit(struct usbip_server *srv, struct usbip_server_urb *su,
+		    const struct usbip_server_cmd *cmd, const char **reason)
+{
+	struct vudc_urb *urb = su_to_vudc_urb(su);
+	struct vudc *vudc = urb->vudc;
+	int ret;
+
+	usbip_dev_dbg(USBIP_DBG_VUDC_RX, vudc_dev(vudc),
+		      "submit seqnum %u ep %u%s len %u iso %d\n", su->seq.seqnum, su->ep,
+		      su->dir_in ? "in" : "out", su->len, su->n_iso);
+
+	spin_lock_irq(&vudc->slock);
+	ret = vudc_urb_start(vudc, urb, reason);
+	spin_unlock_irq(&vudc->slock);
 	return ret;
+}
+
+/**
+ * vudc_urb_unlink() - take back the URB a CMD_UNLINK names (->unlink)
+ * @srv: the server of a struct vudc
+ * @pdu: the CMD_UNLINK
+ *
+ * A waiting URB is cut short and answered by RET_UNLINK -ECONNRESET
+ * alone; one whose gadget request is on its way gets its RET_SUBMIT and
+ * then a RET_UNLINK 0.
+ *
+ * Return: true if the URB was in flight.
+ */
+bool vudc_urb_unlink(struct usbip_server *srv, const struct usbip_pdu *pdu)
+{
+	struct vudc *vudc = srv_to_vudc(srv);
+	struct usbip_server_urb *su;
+	bool taken = false;
+
+	spin_lock_irq(&vudc->slock);
+	su = usbip_server_in_flight_find(srv, pdu->unlink.seqnum);
+	if (su && !su->unlinking) {
+		taken = true;
+		su->unlink_seqnum = pdu->seqnum;
+		if (vudc_urb_cancel(vudc, su_to_vudc_urb(su))) {
+			/* cut short: only a RET_UNLINK -ECONNRESET answers it */
+			su->unlinked = true;
+			su_to_vudc_urb(su)->done = true;
+			usbip_server_urb_done_locked(srv, su);
+		} else {
+			/* its request is on the way: RET_SUBMIT, then RET_UNLINK 0 */
+			su->unlinking = true;
+		}
+	}
+	spin_unlock_irq(&vudc->slock);
+	return taken;
 }

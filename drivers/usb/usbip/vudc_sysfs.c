@@ -22,92 +22,15 @@
 
 #include "vudc.h"
 
-static ssize_t usbip_status_show(struct device *dev, struct device_attribute *attr, char *buf)
+static struct usbip_server *vudc_dev_to_srv(struct device *dev)
 {
 	struct vudc *vudc = dev_get_drvdata(dev);
 
-	return sysfs_emit(buf, "%d\n", READ_ONCE(vudc->status));
-}
-static DEVICE_ATTR_RO(usbip_status);
-
-static ssize_t usbip_sockfd_store(struct device *dev, struct device_attribute *attr,
-				  const char *buf, size_t count)
-{
-	struct vudc *vudc = dev_get_drvdata(dev);
-	struct socket *sock;
-	bool ready;
-	int fd, ret;
-
-	ret = kstrtoint(buf, 10, &fd);
-	if (ret)
-		return ret;
-
-	if (fd == -1) {
-		if (usbip_conn_state(&vudc->conn) != USBIP_CONN_RUNNING)
-			return -EINVAL;
-		ret = usbip_conn_event(&vudc->conn, USBIP_EV_DETACH, 0,
-				       "detach requested through usbip_sockfd");
-		return ret ? ret : count;
-	}
-	if (fd < 0)
-		return -EINVAL;
-
-	sock = usbip_sockfd_get(fd);
-	if (IS_ERR(sock))
-		return PTR_ERR(sock);
-
-	mutex_lock(&vudc->lock);
-	if (vudc->status != SDEV_ST_AVAILABLE) {
-		ret = vudc->status == SDEV_ST_USED ? -EBUSY : -EIO;
-		goto err_unlock;
-	}
-	/* the descriptor request of a gadget that just connected goes first */
-	flush_work(&vudc->desc_work);
-	mutex_lock(&vudc->desc_lock);
-	spin_lock_irq(&vudc->slock);
-	ready = vudc->driver && vudc->pulled_up;
-	if (ready)
-		vudc->serving = true;
-	spin_unlock_irq(&vudc->slock);
-	mutex_unlock(&vudc->desc_lock);
-	if (!ready) {
-		ret = -ENODEV;
-		goto err_unlock;
-	}
-
-	vudc_gadget_connect(vudc);
-	usbip_budget_set_limits(&vudc->budget, READ_ONCE(vudc_max_urbs),
-				READ_ONCE(vudc_max_bytes));
-	ret = usbip_conn_start(&vudc->conn, sock);
-	if (ret)
-		goto err_serving;
-	WRITE_ONCE(vudc->status, SDEV_ST_USED);
-	mutex_unlock(&vudc->lock);
-
-	dev_info(dev, "exported to a client (%s)\n", usb_speed_string(vudc->gadget.speed));
-	return count;
-
-err_serving:
-	vudc_stop_io(vudc);
-err_unlock:
-	mutex_unlock(&vudc->lock);
-	usbip_sock_release(sock);
-	return ret;
-}
-static DEVICE_ATTR_WO(usbip_sockfd);
-
-static ssize_t vudc_debug_show(struct device *dev, struct device_attribute *attr, char *buf)
-{
-	return usbip_debug_show(buf);
+	return &vudc->srv;
 }
 
-static ssize_t vudc_debug_store(struct device *dev, struct device_attribute *attr,
-				const char *buf, size_t count)
-{
-	return usbip_debug_store(buf, count);
-}
-static struct device_attribute dev_attr_usbip_debug =
-	__ATTR(usbip_debug, 0644, vudc_debug_show, vudc_debug_store);
+/* usbip_status, usbip_sockfd, usbip_debug */
+USBIP_SERVER_DEVICE_ATTRS(vudc_dev_to_srv);
 
 #if IS_ENABLED(CONFIG_USBIP_SELFTEST)
 /* Test builds: the number of setups handed to the gadget driver so far. */

@@ -68,11 +68,11 @@ struct vudc_ep *vudc_find_ep(struct vudc *vudc, u32 num, bool dir_in)
 void vudc_urb_done(struct vudc *vudc, struct vudc_urb *urb, int status)
 {
 	lockdep_assert_held(&vudc->slock);
-	urb->status = status;
+	urb->su.status = status;
 	urb->done = true;
 	list_del_init(&urb->ep_list);
-	list_del_init(&urb->list);
-	usbip_seq_erase(&vudc->in_flight_seq, &urb->seq);
+	list_del_init(&urb->su.list);
+	usbip_server_in_flight_del(&vudc->srv, &urb->su);
 	if (vudc->ep0_active == urb) {
 		vudc->ep0_active = NULL;
 		if (!list_empty(&vudc->eps[0].urbs))
@@ -82,8 +82,8 @@ void vudc_urb_done(struct vudc *vudc, struct vudc_urb *urb, int status)
 		complete(&urb->wait);
 		return;
 	}
-	list_add_tail(&urb->list, &vudc->tx_urbs);
-	wake_up(&vudc->tx_wq);
+	usbip_server_urb_done_locked(&vudc->srv, &urb->su);
+	usbip_server_tx_wake(&vudc->srv);
 }
 
 /* Gives a request back to its driver with slock released meanwhile. */
@@ -126,21 +126,21 @@ static void vudc_xfer_ctrl(struct vudc *vudc, struct vudc_ep *ep, struct vudc_ur
 	int status = 0;
 
 	/* an OUT data stage gives the gadget only bytes that were received */
-	if (!urb->dir_in)
+	if (!urb->su.dir_in)
 		n = min(n, urb->avail);
-	if (urb->dir_in) {
+	if (urb->su.dir_in) {
 		if (n)
 			memcpy(urb->data, req->buf, n);
 	} else if (n) {
 		memcpy(req->buf, urb->data, n);
 	}
-	urb->actual = n;
+	urb->su.actual = n;
 	req->actual = n;
-	if (urb->dir_in && n < urb->len && (urb->flags & USBIP_URB_SHORT_NOT_OK))
+	if (urb->su.dir_in && n < urb->su.len && (urb->flags & USBIP_URB_SHORT_NOT_OK))
 		status = -EREMOTEIO;
 
 	/* remember the device descriptor for dev_desc */
-	if (urb->dir_in && urb->setup.bRequestType == USB_DIR_IN &&
+	if (urb->su.dir_in && urb->setup.bRequestType == USB_DIR_IN &&
 	    urb->setup.bRequest == USB_REQ_GET_DESCRIPTOR &&
 	    le16_to_cpu(urb->setup.wValue) == USB_DT_DEVICE << 8 && n >= USB_DT_DEVICE_SIZE &&
 	    ((u8 *)urb->data)[0] == USB_DT_DEVICE_SIZE &&
@@ -157,10 +157,10 @@ static void vudc_xfer_iso(struct vudc *vudc, struct vudc_ep *ep, struct vudc_urb
 	__must_hold(&vudc->slock)
 {
 	struct usb_request *req = &vreq->req;
-	struct usbip_iso_desc *pkt = &urb->iso[urb->iso_next];
+	struct usbip_iso_desc *pkt = &urb->su.iso[urb->iso_next];
 	u32 n = min_t(u32, req->length, pkt->length);
 
-	if (urb->dir_in) {
+	if (urb->su.dir_in) {
 		if (n)
 			memcpy(urb->data + pkt->offset, req->buf, n);
 	} else if (n) {
@@ -169,8 +169,8 @@ static void vudc_xfer_iso(struct vudc *vudc, struct vudc_ep *ep, struct vudc_urb
 	pkt->actual_length = n;
 	pkt->status = 0;
 	req->actual = n;
-	urb->actual += n;
-	if (++urb->iso_next == urb->n_iso)
+	urb->su.actual += n;
+	if (++urb->iso_next == urb->su.n_iso)
 		vudc_urb_done(vudc, urb, 0);
 	vudc_req_giveback(ep, vreq, 0);
 }
@@ -185,34 +185,34 @@ static void vudc_xfer_bulk(struct vudc *vudc, struct vudc_ep *ep, struct vudc_ur
 	int req_status = 0, urb_status = 0;
 	u32 n;
 
-	if (urb->dir_in) {
-		n = min(req->length - req->actual, urb->len - urb->actual);
+	if (urb->su.dir_in) {
+		n = min(req->length - req->actual, urb->su.len - urb->su.actual);
 		if (n)
-			memcpy(urb->data + urb->actual, req->buf + req->actual, n);
+			memcpy(urb->data + urb->su.actual, req->buf + req->actual, n);
 		req->actual += n;
-		urb->actual += n;
+		urb->su.actual += n;
 		if (req->actual == req->length) {
 			req_end = true;
 			/* the request's last packet is short: the URB ends too */
 			urb_end = !req->length || req->length % maxp || req->zero ||
-				  urb->actual == urb->len;
+				  urb->su.actual == urb->su.len;
 		} else {
 			urb_end = true;	/* URB full, the request goes on */
-			if (urb->len % maxp)
+			if (urb->su.len % maxp)
 				urb_status = -EOVERFLOW;
 		}
-		if (!urb_status && urb->actual < urb->len &&
+		if (!urb_status && urb->su.actual < urb->su.len &&
 		    (urb->flags & USBIP_URB_SHORT_NOT_OK))
 			urb_status = -EREMOTEIO;
 	} else {
-		n = min(urb->avail - urb->actual, req->length - req->actual);
+		n = min(urb->avail - urb->su.actual, req->length - req->actual);
 		if (n)
-			memcpy(req->buf + req->actual, urb->data + urb->actual, n);
+			memcpy(req->buf + req->actual, urb->data + urb->su.actual, n);
 		req->actual += n;
-		urb->actual += n;
-		if (urb->actual == urb->len) {
+		urb->su.actual += n;
+		if (urb->su.actual == urb->su.len) {
 			urb_end = true;
-			req_end = !urb->len || urb->len % maxp ||
+			req_end = !urb->su.len || urb->su.len % maxp ||
 				  (urb->flags & USBIP_URB_ZERO_PACKET) ||
 				  req->actual == req->length;
 		} else {
@@ -259,7 +259,7 @@ static void vudc_ep_run(struct vudc_ep *ep)
 			 * buffer: only the bytes already in may move; whatever
 			 * would end the URB waits until the payload is complete.
 			 */
-			if (urb->actual == urb->avail || ep->halted || !ep->desc ||
+			if (urb->su.actual == urb->avail || ep->halted || !ep->desc ||
 			    ep->type == USB_ENDPOINT_XFER_ISOC)
 				break;
 		} else if (ep->halted) {
@@ -267,7 +267,7 @@ static void vudc_ep_run(struct vudc_ep *ep)
 			continue;
 		} else if (!ep->desc) {
 			break;	/* not enabled: the URB waits, as for NAKs */
-		} else if ((ep->type == USB_ENDPOINT_XFER_ISOC) != (urb->n_iso > 0)) {
+		} else if ((ep->type == USB_ENDPOINT_XFER_ISOC) != (urb->su.n_iso > 0)) {
 			vudc_urb_done(vudc, urb, -EINVAL);
 			continue;
 		}
@@ -276,7 +276,7 @@ static void vudc_ep_run(struct vudc_ep *ep)
 			break;
 		if (vudc_is_ep0(ep))
 			vudc_xfer_ctrl(vudc, ep, urb, vreq);
-		else if (urb->n_iso)
+		else if (urb->su.n_iso)
 			vudc_xfer_iso(vudc, ep, urb, vreq);
 		else
 			vudc_xfer_bulk(vudc, ep, urb, vreq);
@@ -327,7 +327,7 @@ void vudc_urb_received(struct vudc *vudc, struct vudc_urb *urb, u32 avail)
 {
 	lockdep_assert_held(&vudc->slock);
 	urb->avail = avail;
-	if (avail >= urb->len)
+	if (avail >= urb->su.len)
 		urb->receiving = false;	/* the buffer is the engine's now */
 	vudc_ep_run(urb->ep);
 }
@@ -349,8 +349,8 @@ bool vudc_urb_cancel(struct vudc *vudc, struct vudc_urb *urb)
 	if (urb->done || vudc->ep0_active == urb || urb->receiving)
 		return false;
 	list_del_init(&urb->ep_list);
-	list_del_init(&urb->list);
-	usbip_seq_erase(&vudc->in_flight_seq, &urb->seq);
+	list_del_init(&urb->su.list);
+	usbip_server_in_flight_del(&vudc->srv, &urb->su);
 	return true;
 }
 
@@ -417,13 +417,13 @@ static bool vudc_std_request(struct vudc *vudc, struct vudc_urb *urb, int *statu
 		} else {
 			return false;	/* interfaces: the gadget driver knows */
 		}
-		if (!urb->dir_in || length < 2 || urb->len < 2) {
+		if (!urb->su.dir_in || length < 2 || urb->su.len < 2) {
 			*status = -EPIPE;
 			return true;
 		}
 		((u8 *)urb->data)[0] = st & 0xff;
 		((u8 *)urb->data)[1] = st >> 8;
-		urb->actual = 2;
+		urb->su.actual = 2;
 		*status = 0;
 		return true;
 
@@ -541,16 +541,16 @@ static int vudc_dev_desc_request(struct vudc *vudc)
 		kfree(urb);
 		return -ENOMEM;
 	}
-	INIT_LIST_HEAD(&urb->list);
-	usbip_seq_node_init(&urb->seq, 0);
+	INIT_LIST_HEAD(&urb->su.list);
+	usbip_seq_node_init(&urb->su.seq, 0);
 	INIT_LIST_HEAD(&urb->ep_list);
 	init_completion(&urb->wait);
 	urb->vudc = vudc;
 	urb->ep = &vudc->eps[0];
 	urb->internal = true;
-	urb->dir_in = true;
-	urb->len = USB_DT_DEVICE_SIZE;
-	urb->stage = urb->len;
+	urb->su.dir_in = true;
+	urb->su.len = USB_DT_DEVICE_SIZE;
+	urb->stage = urb->su.len;
 	urb->setup.bRequestType = USB_DIR_IN | USB_TYPE_STANDARD | USB_RECIP_DEVICE;
 	urb->setup.bRequest = USB_REQ_GET_DESCRIPTOR;
 	urb->setup.wValue = cpu_to_le16(USB_DT_DEVICE << 8);
@@ -581,7 +581,7 @@ static int vudc_dev_desc_request(struct vudc *vudc)
 				schedule_work(&vudc->ep0_work);
 		}
 		ret = -ETIMEDOUT;
-	} else if (urb->status || urb->actual != USB_DT_DEVICE_SIZE || !vudc->dev_desc_valid) {
+	} else if (urb->su.status || urb->su.actual != USB_DT_DEVICE_SIZE || !vudc->dev_desc_valid) {
 		ret = -EIO;
 	} else {
 		ret = 0;
@@ -699,11 +699,9 @@ void vudc_gadget_disconnect(struct vudc *vudc)
  */
 void vudc_stop_io(struct vudc *vudc)
 {
-	struct vudc_unlink *ul, *ul_tmp;
 	struct vudc_urb *urb, *tmp;
 	unsigned long flags;
 	LIST_HEAD(urbs);
-	LIST_HEAD(unlinks);
 	unsigned int n = 0;
 	int i;
 
@@ -725,22 +723,17 @@ void vudc_stop_io(struct vudc *vudc)
 	}
 	vudc->ep0_active = NULL;
 	list_splice_init(&vudc->in_flight, &urbs);
-	vudc->in_flight_seq = RB_ROOT;	/* its entries are freed below */
-	list_splice_init(&vudc->tx_urbs, &urbs);
-	list_splice_init(&vudc->tx_unlinks, &unlinks);
+	vudc->srv.in_flight = RB_ROOT;	/* its entries are freed below */
 	for (i = 0; i < ARRAY_SIZE(vudc->eps); i++)
 		vudc_ep_nuke(&vudc->eps[i], -ESHUTDOWN);
 	spin_unlock_irqrestore(&vudc->slock, flags);
 
-	list_for_each_entry_safe(urb, tmp, &urbs, list) {
-		list_del(&urb->list);
+	list_for_each_entry_safe(urb, tmp, &urbs, su.list) {
+		list_del(&urb->su.list);
 		vudc_urb_free(urb);
 		n++;
 	}
-	list_for_each_entry_safe(ul, ul_tmp, &unlinks, list) {
-		list_del(&ul->list);
-		vudc_unlink_free(vudc, ul);
-	}
+	n += usbip_server_tx_drop(&vudc->srv);
 	usbip_dev_dbg(USBIP_DBG_VUDC, vudc_dev(vudc), "%u URBs dropped\n", n);
 
 	vudc_gadget_disconnect(vudc);
@@ -974,8 +967,8 @@ static int vudc_pullup(struct usb_gadget *gadget, int on)
 		schedule_work(&vudc->desc_work);
 	spin_unlock_irqrestore(&vudc->slock, flags);
 
-	if (!on && usbip_conn_state(&vudc->conn) == USBIP_CONN_RUNNING)
-		usbip_conn_event(&vudc->conn, USBIP_EV_DETACH, 0,
+	if (!on && usbip_conn_state(&vudc->srv.conn) == USBIP_CONN_RUNNING)
+		usbip_conn_event(&vudc->srv.conn, USBIP_EV_DETACH, 0,
 				 "the gadget disconnected its pull-up");
 	return 0;
 }
