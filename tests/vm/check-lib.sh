@@ -91,6 +91,12 @@ check "a report after a module of ours was loaded (taint O) fails" \
 kasan_report "Tainted: G    B             " >"$tmp/kasan"
 check "in-tree KASAN report, tainted B only, is a finding" "REF" "$(verdicts "$tmp/kasan" 1)"
 
+{ kasan_report "Not tainted"
+  echo "    dmesg| [ 1326.482846] BUG: KASAN: use-after-free in stub_rx_loop+0x23db/0x2690 [usbip_host]"
+} >"$tmp/echoed"
+check "a guest's echo of a kernel line (dmesg| ...) is no report of its own" \
+	"REF" "$(verdicts "$tmp/echoed" 1)"
+
 warn_report "Not tainted" >"$tmp/warn"
 check "a report without a usbip frame fails" "BAD" "$(verdicts "$tmp/warn" 1)"
 

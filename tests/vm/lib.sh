@@ -287,6 +287,9 @@ vm_kernel_reports() {
 		f = k ? substr(l, 1, k - 1) : l
 		return f ~ /O/ ? "oot" : "clean"
 	}
+	# A guest echoing kernel lines (dmesg_check: "    dmesg| [ ...") only
+	# repeats what the kernel put on the console and in dmesg.txt.
+	/^    dmesg\| / { next }
 	{
 		if (inrep) {
 			len++
@@ -394,39 +397,35 @@ _vm_run_once() {
 	fi
 
 	while :; do
-		# A broken boot (stage 2 says VMTEST-BOOT-BROKEN): see
-		# vm_run_all.  All the VMs boot again, even those already
-		# running the scenario: their peer never could.
-		for ((i = 1; i <= VM_COUNT; i++)); do
-			vm_boot_broken "$i" || continue
-			VM_FAILED_IDX=$i
-			for ((j = 1; j <= VM_COUNT; j++)); do vm_kill "$j"; done
-			if [ -n "$VM_BOOT_RETRY" ]; then
-				VM_BOOT_FAILED=$i
-				VM_REASON="vm$i boot broken (ACPI AML loop timeout)"
-				return 1
-			fi
-			VM_REASON="boot broken twice (ACPI AML loop timeout in vm$i)"
-			break 2
-		done
-		# Early boot: see vm_run_all.  Once any VM reached stage 2 the
-		# normal verdict applies to all.
+		# A boot that failed (see vm_run_all): a VM whose stage 2 found
+		# its boot broken (VMTEST-BOOT-BROKEN), whichever VM it was and
+		# however far the others got; or, while no VM has reached stage
+		# 2, one that stopped in early boot.  All the VMs are stopped
+		# and, the first time, booted again.
 		any_booted=
 		for ((i = 1; i <= VM_COUNT; i++)); do
 			vm_booted "$i" && any_booted=1
 		done
-		for ((i = 1; i <= VM_COUNT && !any_booted; i++)); do
-			why=$(_vm_boot_stopped "$i" "$stall") || continue
+		why=
+		for ((i = 1; i <= VM_COUNT; i++)); do
+			if vm_boot_broken "$i"; then
+				why="boot broken (ACPI AML loop timeout)"
+			elif [ -z "$any_booted" ] && why=$(_vm_boot_stopped "$i" "$stall"); then
+				why="stopped in early boot ($why), before stage 2"
+			fi
+			[ -z "$why" ] || break
+		done
+		if [ -n "$why" ]; then
 			VM_FAILED_IDX=$i
 			for ((j = 1; j <= VM_COUNT; j++)); do vm_kill "$j"; done
 			if [ -n "$VM_BOOT_RETRY" ]; then
 				VM_BOOT_FAILED=$i
-				VM_REASON="vm$i stopped in early boot ($why), before stage 2"
+				VM_REASON="vm$i $why"
 				return 1
 			fi
-			VM_REASON="stopped in early boot twice ($why), before stage 2"
+			VM_REASON="twice: $why"
 			break
-		done
+		fi
 		all_done=1
 		for ((i = 1; i <= VM_COUNT; i++)); do
 			vm_alive "$i" && all_done=
