@@ -97,6 +97,10 @@ check "in-tree KASAN report, tainted B only, is a finding" "REF" "$(verdicts "$t
 check "a guest's echo of a kernel line (dmesg| ...) is no report of its own" \
 	"REF" "$(verdicts "$tmp/echoed" 1)"
 
+sed 's/$/\r/' "$tmp/kasan" >"$tmp/kasan-crlf"
+check "a report reads the same from the console (CR LF) and from dmesg.txt" \
+	"$(vm_kernel_reports "$tmp/kasan" 1)" "$(vm_kernel_reports "$tmp/kasan-crlf" 1)"
+
 warn_report "Not tainted" >"$tmp/warn"
 check "a report without a usbip frame fails" "BAD" "$(verdicts "$tmp/warn" 1)"
 

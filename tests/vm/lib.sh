@@ -287,6 +287,9 @@ vm_kernel_reports() {
 		f = k ? substr(l, 1, k - 1) : l
 		return f ~ /O/ ? "oot" : "clean"
 	}
+	# The serial console ends its lines with CR LF, dmesg.txt with LF:
+	# the same report must read the same from both.
+	{ sub(/\r$/, "") }
 	# A guest echoing kernel lines (dmesg_check: "    dmesg| [ ...") only
 	# repeats what the kernel put on the console and in dmesg.txt.
 	/^    dmesg\| / { next }
