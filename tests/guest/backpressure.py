@@ -7,6 +7,7 @@ Used by the stub-hostile and vudc-protocol scenarios with a
 usbip_wire.Client `c` connected over loopback.  Failures raise
 RuntimeError, which the callers report as their case's failure.
 """
+import os
 import select
 import socket
 import struct
@@ -162,9 +163,11 @@ def send_and_read(c, rest, n, good, secs=600):
     """The well-behaved end of a flood: reads n answers in a thread, each
     checked by good(i, msg), while sending `rest` (the bytes of the flood
     the server had not taken yet).  Returns how many answers were read,
-    in order, before the first bad one.  The socket timeout is `secs` for
-    the send as a whole (a KASAN guest under TCG reads megabytes of
-    commands slowly) and the read thread gets as long."""
+    in order, before the first bad one.  The socket timeout is `secs`
+    (times VMTEST_TIME_SCALE, as every wait of the tests) for the send as a
+    whole (a KASAN guest under TCG reads megabytes of commands slowly) and
+    the read thread gets as long."""
+    secs *= float(os.environ.get("VMTEST_TIME_SCALE", "1"))
     got = [0]
 
     def reader():
