@@ -52,6 +52,11 @@ KCONFIG_VARS := CONFIG_USBIP_CORE=m CONFIG_USBIP_VHCI_HCD=m \
 	CONFIG_USBIP_HOST=m CONFIG_USBIP_VUDC=m
 # USBIP_SELFTEST=1 builds the test hooks in (tests/run --build does); a
 # release build (make, make install, DKMS) has none.
+# USBIP_DEBUG=1 compiles the modules' debug messages in (-DDEBUG), for a
+# kernel without dynamic debug (the debug kernel of make check-debug).
+ifeq ($(USBIP_DEBUG),1)
+KCONFIG_VARS += CONFIG_USBIP_DEBUG=y
+endif
 ifeq ($(USBIP_SELFTEST),1)
 KCONFIG_VARS += CONFIG_USBIP_SELFTEST=y
 endif
