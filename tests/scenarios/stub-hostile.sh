@@ -1,10 +1,11 @@
 # SPDX-License-Identifier: GPL-2.0
-# @desc: hostile raw clients against our usbip-host: SET_ADDRESS, port reset with a bulk IN pending, replies never read, a CMD_UNLINK flood and pinned IN URBs; the server's memory stays bounded (measured), nothing reaches the bus behind the host's back, and the device works after each
+# @desc: hostile raw clients against our usbip-host: SET_ADDRESS, port reset with a bulk IN pending, replies never read, a CMD_UNLINK flood, pinned IN URBs and an unbind while a completion handler still runs (test hook); the server's memory stays bounded (measured), nothing reaches the bus behind the host's back, and the device works after each
 # @kernels: 6.1
 # @vms: 1
 # @modules: ours
 # @timeout: 900
 # @mem: 2048
+# @append: slub_debug=P,kmalloc-512
 #
 # One VM: a mass-storage gadget on dummy_hcd backed by /tmp/disk.img, bound
 # to our usbip-host and exported by Debian's usbipd; a Python client
@@ -30,7 +31,13 @@
 #           freed (MemAvailable back) and the device is available again.
 #  detach   the same pinned URBs, then a detach through usbip_sockfd (-1):
 #           the rx thread waiting for budget ends, the memory comes back.
-#  unbind   (last) the same, then "usbip unbind" must return promptly.
+#  late     a completion handler is held (test hook) after it handed its
+#           request on while "usbip unbind" frees the device: it must touch
+#           nothing of the device any more (slab poisoning of kmalloc-512,
+#           where struct stub_device lives, or KASAN would show it); bound
+#           again, the device works.
+#  unbind   (last) the same as pinned, then "usbip unbind" must return
+#           promptly.
 # After each case a fresh client reads 1 MiB (READ(10)) and compares it with
 # the backing file.  The cases all run; the test fails at the end if any
 # failed, naming them.
@@ -349,6 +356,43 @@ def case_unbind():
     info("%d URBs pinned, usbip unbind took %.1f s" % (n, time.monotonic() - t))
     c.close()
 
+def case_late():
+    """Unbind while an URB's completion handler still runs.  The test hook
+    selftest_complete_delay_ms holds the handler once it has handed its
+    request on; the unbind frees the device meanwhile, so from then on the
+    handler must touch nothing of it (a use after free otherwise: KASAN on
+    the debug kernel, slab poisoning here, see @append)."""
+    import subprocess
+    knob = "/sys/module/usbip_host/parameters/selftest_complete_delay_ms"
+    if not os.path.exists(knob):
+        fail("usbip-host lacks the test hook selftest_complete_delay_ms (USBIP_SELFTEST)")
+    delay = 3000 * int(os.environ.get("VMTEST_TIME_SCALE", "1"))
+    c = open_client()
+    configure(c)
+    mon = Usbmon()
+    ep = "Ci:%d:%03d:0" % (mon.bus, int(sysread(SYSDEV + "/devnum")))
+    with open(knob, "w") as f:
+        f.write(str(delay))
+    c.submit(0, w.DIR_IN, 18, b"", w.setup(0x80, 6, 0x0100, 0, 18))
+    # usbmon logs the callback just before the completion handler runs
+    if mon.find(lambda f: len(f) > 3 and f[2] == "C" and f[3] == ep, 30) < 0:
+        fail("the GET_DESCRIPTOR never completed on the bus")
+    t = time.monotonic()
+    subprocess.run([os.environ.get("USBIP", "/usr/sbin/usbip"), "unbind", "-b", BUSID],
+                   check=True, timeout=60)
+    took = time.monotonic() - t
+    end = time.monotonic() + 60 + delay / 1000
+    while sysread(knob) != "0":
+        if time.monotonic() > end:
+            fail("the held completion handler never returned")
+        time.sleep(0.05)
+    if took * 1000 >= delay:
+        fail("usbip unbind took %.1f s, longer than the completion handler was held: "
+             "the case tested nothing" % took)
+    info("usbip unbind returned in %.1f s while a completion handler was held for %d ms; "
+         "the handler then returned" % (took, delay))
+    c.close()
+
 def metric(name, value, unit):
     print("METRIC %s=%s %s" % (name, value, unit), flush=True)
     try:
@@ -358,7 +402,8 @@ def metric(name, value, unit):
         pass
 
 CASES = dict(good=case_good, setaddr=case_setaddr, reset=case_reset, noread=case_noread,
-             unlink=case_unlink, pinned=case_pinned, detach=case_detach, unbind=case_unbind)
+             unlink=case_unlink, pinned=case_pinned, detach=case_detach, unbind=case_unbind,
+             late=case_late)
 CASES[CASE]()
 print("CLIENT-OK " + CASE, flush=True)
 PY
@@ -410,6 +455,17 @@ vm1() {
 		info "the device works after $c (1 MiB READ(10) matches the backing file)"
 	done
 	[ -z "$failed" ] || die "failed cases:$failed"
+
+	step "unbind while a completion handler still runs (test hook), bind again"
+	dmesg_mark "case late"
+	USBIP=$USBIP python3 /tmp/hostile.py "$busid" late || die "case late failed"
+	dmesg_check || die "kernel log has warnings after case late"
+	wait_for "$busid back to its usual driver" 30 \
+		sh -c "! test -e /sys/bus/usb/drivers/usbip-host/$busid"
+	run "$USBIP" bind -b "$busid"
+	wait_for "$busid bound to usbip-host" 30 test -e "/sys/bus/usb/drivers/usbip-host/$busid"
+	wait_for "usbip_status 1" 30 status_is "$busid" 1
+	python3 /tmp/hostile.py "$busid" good || die "the device does not work after case late"
 
 	step "unbind while the rx thread waits for budget, unload usbip-host"
 	USBIP=$USBIP python3 /tmp/hostile.py "$busid" unbind || die "case unbind failed"

@@ -47,7 +47,8 @@
 
 extern bool stub_use_sg;
 #if IS_ENABLED(CONFIG_USBIP_SELFTEST)
-extern unsigned int stub_fail_alloc;	/* test hook, see stub_main.c */
+extern unsigned int stub_fail_alloc;	/* test hooks, see stub_main.c */
+extern unsigned int stub_selftest_complete_delay_ms;
 #endif
 extern unsigned int stub_max_urbs;
 extern unsigned long stub_max_bytes;

@@ -16,6 +16,7 @@
  */
 #define pr_fmt(fmt) "usbip-host: " fmt
 
+#include <linux/delay.h>
 #include <linux/kernel.h>
 #include <linux/kthread.h>
 #include <linux/sched/mm.h>
@@ -134,6 +135,23 @@ static int stub_submit_next_piece(struct stub_req *req, struct urb *urb)
 	return usb_submit_urb(urb, GFP_ATOMIC);
 }
 
+/*
+ * Test hook: holds a completion once it has handed its request on, the
+ * window in which an unbind may free the device.  Cleared when done, so
+ * that a test can wait for it.
+ */
+static void stub_selftest_complete_delay(void)
+{
+#if IS_ENABLED(CONFIG_USBIP_SELFTEST)
+	unsigned int ms = READ_ONCE(stub_selftest_complete_delay_ms);
+
+	if (ms) {
+		mdelay(ms);
+		cmpxchg(&stub_selftest_complete_delay_ms, ms, 0);
+	}
+#endif
+}
+
 /**
  * stub_complete() - completion handler of every URB of usbip-host
  * @urb: the URB; its context is the struct stub_req
@@ -168,6 +186,7 @@ void stub_complete(struct urb *urb)
 	stub_in_flight_del(sdev, req);
 	list_add_tail(&req->list, &sdev->tx_reqs);
 	spin_unlock_irqrestore(&sdev->req_lock, flags);
+	stub_selftest_complete_delay();
 
 	wake_up(&sdev->tx_wq);
 }
