@@ -51,7 +51,7 @@ MODULE_PARM_DESC(fail_alloc,
 unsigned int stub_selftest_complete_delay_ms;
 module_param_named(selftest_complete_delay_ms, stub_selftest_complete_delay_ms, uint, 0600);
 MODULE_PARM_DESC(selftest_complete_delay_ms,
-		 "testing: URB completions busy-wait N ms after handing their request on; reads 0 again once one has (default 0)");
+		 "testing: the next URB completion busy-waits N ms (N > 1) after handing its request on; reads 1 meanwhile, then 0 (default 0)");
 #endif
 
 /* ------------------------------------------------------------------ */

@@ -136,18 +136,19 @@ static int stub_submit_next_piece(struct stub_req *req, struct urb *urb)
 }
 
 /*
- * Test hook: holds a completion once it has handed its request on, the
- * window in which an unbind may free the device.  Cleared when done, so
- * that a test can wait for it.
+ * Test hook: holds one completion once it has handed its request on, the
+ * window in which an unbind may free the device.  The parameter reads 1
+ * while the completion is held and 0 after, so that a test can act in the
+ * window and then wait for its end.
  */
 static void stub_selftest_complete_delay(void)
 {
 #if IS_ENABLED(CONFIG_USBIP_SELFTEST)
 	unsigned int ms = READ_ONCE(stub_selftest_complete_delay_ms);
 
-	if (ms) {
+	if (ms > 1 && cmpxchg(&stub_selftest_complete_delay_ms, ms, 1) == ms) {
 		mdelay(ms);
-		cmpxchg(&stub_selftest_complete_delay_ms, ms, 0);
+		WRITE_ONCE(stub_selftest_complete_delay_ms, 0);
 	}
 #endif
 }
