@@ -272,7 +272,7 @@ bulk_pieces() {
 	f=$g/functions/Loopback.0
 	mkdir "$f" || die "no Loopback gadget function (usb_f_ss_lb)"
 	echo 98304 >"$f/bulk_buflen"
-	echo 2 >"$f/qlen"
+	echo 4 >"$f/qlen"	# vudc_bulk.py sends up to 4 requests in one URB
 	ln -s "$f" "$g/configs/c.1/"
 	echo usbip-vudc.1 >"$g/UDC"
 	at_exit gadget_remove vudcloop
