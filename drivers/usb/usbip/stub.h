@@ -15,7 +15,9 @@
  *    it; it calls usbip_conn_destroy(), which waits for the worker.
  *  - stub_device.req_lock (irq-safe spinlock) protects the request lists,
  *    the in-flight tree and the per-request fields marked so below; URB
- *    completions run under it.
+ *    completions run under it, and wake the tx thread (tx_wq's lock nests
+ *    inside) before they drop it: an unbind may free the device as soon
+ *    as it is dropped.
  *  - stub_device.budget.lock (usbip-core) is innermost; the rx thread
  *    waits for budget with no lock held.
  *  - The device lock of the usb_device is only ever taken with a trylock

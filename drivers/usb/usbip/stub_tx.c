@@ -116,8 +116,8 @@ void stub_queue_done(struct stub_device *sdev, struct stub_req *req)
 {
 	spin_lock_irq(&sdev->req_lock);
 	list_add_tail(&req->list, &sdev->tx_reqs);
+	wake_up(&sdev->tx_wq);	/* under req_lock: see stub_complete() */
 	spin_unlock_irq(&sdev->req_lock);
-	wake_up(&sdev->tx_wq);
 }
 
 /* SPLIT: puts the next piece in the URB and submits it; req_lock held. */
@@ -186,10 +186,14 @@ void stub_complete(struct urb *urb)
 	req->status = status;
 	stub_in_flight_del(sdev, req);
 	list_add_tail(&req->list, &sdev->tx_reqs);
+	/*
+	 * Wake the tx thread before dropping req_lock: once it is dropped, the
+	 * tx thread may send and free @req, and an unbind, which no longer
+	 * waits for this URB, may free @sdev.  Nothing below touches either.
+	 */
+	wake_up(&sdev->tx_wq);
 	spin_unlock_irqrestore(&sdev->req_lock, flags);
 	stub_selftest_complete_delay();
-
-	wake_up(&sdev->tx_wq);
 }
 
 /* Does @req's URB belong to the endpoint address @epaddr (STUB_EP_ALL: any)? */
