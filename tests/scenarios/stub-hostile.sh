@@ -356,12 +356,13 @@ def case_unbind():
     info("%d URBs pinned, usbip unbind took %.1f s" % (n, time.monotonic() - t))
     c.close()
 
-def late_poller(cpu, knob, delay, res):
-    """Child process pinned to cpu: once the hook holds a completion, the
-    first poller to see it (an O_EXCL file decides) unbinds the device and
-    writes "cpu took held errno" to res."""
+def late_poller(cpu, knob, delay, res, ready):
+    """Child process pinned to cpu: says so on the pipe ready, then, once
+    the hook holds a completion, the first poller to see it (an O_EXCL file
+    decides) unbinds the device and writes "cpu took held errno" to res."""
     os.sched_setaffinity(0, {cpu})
-    end = time.monotonic() + 30 + delay / 1000
+    os.write(ready, b"r")
+    end = time.monotonic() + 60 + delay / 1000
     while sysread(knob) != "1":
         if os.path.exists(res) or time.monotonic() > end:
             os._exit(0)
@@ -408,14 +409,19 @@ def case_late():
     delay = 3000 * int(os.environ.get("VMTEST_TIME_SCALE", "1"))
     c = open_client()
     configure(c)
-    with open(knob, "w") as f:
-        f.write(str(delay))
+    # the pollers must sit on their CPUs before a CPU is held
+    rd, wr = os.pipe()
     pids = []
     for cpu in cpus:
         pid = os.fork()
         if pid == 0:
-            late_poller(cpu, knob, delay, res)
+            late_poller(cpu, knob, delay, res, wr)
         pids.append(pid)
+    for _ in cpus:
+        if os.read(rd, 1) != b"r":
+            fail("a poller did not start")
+    with open(knob, "w") as f:
+        f.write(str(delay))
     c.submit(0, w.DIR_IN, 18, b"", w.setup(0x80, 6, 0x0100, 0, 18))
     for pid in pids:
         os.waitpid(pid, 0)
