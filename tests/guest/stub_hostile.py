@@ -346,6 +346,118 @@ def case_unbind():
     c.close()
 
 
+def late_poller(cpu, knob, delay, res, ready):
+    """Child process pinned to cpu: says so on the pipe ready, then, once
+    the hook holds a completion, the first poller to see it (an O_EXCL file
+    decides) unbinds the device and writes "cpu took held errno" to res."""
+    os.sched_setaffinity(0, {cpu})
+    os.write(ready, b"r")
+    end = time.monotonic() + 60 + delay / 1000
+    while sysread(knob) != "1":
+        if os.path.exists(res) or time.monotonic() > end:
+            os._exit(0)
+        time.sleep(0.005)
+    try:
+        os.close(os.open(res + ".won", os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    except FileExistsError:
+        os._exit(0)
+    # the driver's own unbind file: it returns once the device is freed
+    # (usbip unbind would also wait for the re-probe, on the held bus)
+    t = time.monotonic()
+    try:
+        with open("/sys/bus/usb/drivers/usbip-host/unbind", "w") as f:
+            f.write(BUSID)
+        rc = 0
+    except OSError as e:
+        rc = e.errno
+    took = time.monotonic() - t
+    held = sysread(knob) == "1"
+    with open(res + ".tmp", "w") as f:
+        f.write("%d %.2f %d %d" % (cpu, took, held, rc))
+    os.rename(res + ".tmp", res)
+    os._exit(0)
+
+LATE_TRIES = 6
+
+def late_try(knob, delay, res, cpus):
+    """One try of case late: (held, cpu, took).  Leaves the device bound
+    to usbip-host again."""
+    for f in (res, res + ".won"):
+        if os.path.exists(f):
+            os.unlink(f)
+    c = open_client()
+    configure(c)
+    # the pollers must sit on their CPUs before a CPU is held
+    rd, wr = os.pipe()
+    pids = []
+    for cpu in cpus:
+        pid = os.fork()
+        if pid == 0:
+            late_poller(cpu, knob, delay, res, wr)
+        pids.append(pid)
+    for _ in cpus:
+        if os.read(rd, 1) != b"r":
+            fail("a poller did not start")
+    os.close(rd)
+    os.close(wr)
+    with open(knob, "w") as f:
+        f.write(str(delay))
+    c.submit(0, w.DIR_IN, 18, b"", w.setup(0x80, 6, 0x0100, 0, 18))
+    for pid in pids:
+        os.waitpid(pid, 0)
+    if not os.path.exists(res):
+        fail("no completion was held, or the unbind never ended (the hook reads %s)"
+             % sysread(knob))
+    cpu, took, held, rc = sysread(res).split()
+    cpu, took, held, rc = int(cpu), float(took), held == "1", int(rc)
+    if rc:
+        fail("unbinding %s from usbip-host failed: %s" % (BUSID, os.strerror(rc)))
+    end = time.monotonic() + 60 + delay / 1000
+    while sysread(knob) != "0":
+        if time.monotonic() > end:
+            fail("the held completion handler never returned")
+        time.sleep(0.05)
+    c.close()
+    # usbip-host still matches the busid: bind it again
+    with open("/sys/bus/usb/drivers/usbip-host/bind", "w") as f:
+        f.write(BUSID)
+    end = time.monotonic() + 60
+    while not os.path.exists(SYSDEV + "/usbip_status") or sysread(SYSDEV + "/usbip_status") != "1":
+        if time.monotonic() > end:
+            fail("%s not available again after binding it back" % BUSID)
+        time.sleep(0.05)
+    return held, cpu, took
+
+def case_late():
+    """Unbind while an URB's completion handler still runs.  The test hook
+    selftest_complete_delay_ms holds the handler (busy, in softirq) once it
+    has handed its request on, and reads 1 meanwhile.  The unbind frees the
+    device in that window, so from then on the handler must touch nothing
+    of it (a use after free otherwise: KASAN on the debug kernel, slab
+    poisoning here, see @append).  The held CPU runs nothing else, so one
+    poller process per CPU, pinned, watches the hook: the one that sees the
+    hold unbinds from the free CPU.  The unbind may still need the held CPU
+    (a thread to stop that sits there) and then ends only after the hold:
+    such a try tested nothing, so up to LATE_TRIES are made, and the case
+    fails unless one freed the device inside the window."""
+    knob = "/sys/module/usbip_host/parameters/selftest_complete_delay_ms"
+    if not os.path.exists(knob):
+        fail("usbip-host lacks the test hook selftest_complete_delay_ms (USBIP_SELFTEST)")
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        fail("case late needs two CPUs, has %r" % cpus)
+    delay = 3000 * int(os.environ.get("VMTEST_TIME_SCALE", "1"))
+    for n in range(1, LATE_TRIES + 1):
+        held, cpu, took = late_try(knob, delay, "/tmp/late.result", cpus)
+        if held:
+            info("try %d: the unbind from CPU %d freed the device in %.1f s while a completion "
+                 "handler was held for %d ms; the handler then returned" % (n, cpu, took, delay))
+            return
+        info("try %d: the unbind (from CPU %d) took %.1f s and ended after the hold: "
+             "tested nothing, again" % (n, cpu, took))
+    fail("no try of %d unbound the device while a completion handler was held"
+         % LATE_TRIES)
+
 def metric(name, value, unit):
     print("METRIC %s=%s %s" % (name, value, unit), flush=True)
     try:
@@ -355,7 +467,8 @@ def metric(name, value, unit):
         pass
 
 CASES = dict(good=case_good, setaddr=case_setaddr, reset=case_reset, noread=case_noread,
-             unlink=case_unlink, pinned=case_pinned, detach=case_detach, unbind=case_unbind)
+             unlink=case_unlink, pinned=case_pinned, detach=case_detach, unbind=case_unbind,
+             late=case_late)
 
 if __name__ == "__main__":
     CASES[CASE]()

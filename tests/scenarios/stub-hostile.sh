@@ -1,10 +1,11 @@
 # SPDX-License-Identifier: GPL-2.0
-# @desc: hostile raw clients against our usbip-host: SET_ADDRESS, port reset with a bulk IN pending, replies never read, a CMD_UNLINK flood and pinned IN URBs; the server's memory stays bounded (measured), nothing reaches the bus behind the host's back, and the device works after each
+# @desc: hostile raw clients against our usbip-host: SET_ADDRESS, port reset with a bulk IN pending, replies never read, a CMD_UNLINK flood, pinned IN URBs and an unbind while a completion handler still runs (test hook); the server's memory stays bounded (measured), nothing reaches the bus behind the host's back, and the device works after each
 # @kernels: 6.1
 # @vms: 1
 # @modules: ours
 # @timeout: 900
 # @mem: 2048
+# @append: slub_debug=P,kmalloc-512
 #
 # One VM: a mass-storage gadget on dummy_hcd backed by /tmp/disk.img, bound
 # to our usbip-host and exported by Debian's usbipd; a Python client
@@ -31,7 +32,14 @@
 #           freed (MemAvailable back) and the device is available again.
 #  detach   the same pinned URBs, then a detach through usbip_sockfd (-1):
 #           the rx thread waiting for budget ends, the memory comes back.
-#  unbind   (last) the same, then "usbip unbind" must return promptly.
+#  late     a completion handler is held (test hook) after it handed its
+#           request on while an unbind frees the device: it must touch
+#           nothing of the device any more (slab poisoning of kmalloc-512,
+#           where struct stub_device lives, or KASAN would show it); bound
+#           again, the device works.  Up to 6 tries, until an unbind
+#           ends inside the window (it may need the held CPU).
+#  unbind   (last) the same as pinned, then "usbip unbind" must return
+#           promptly.
 # After each case a fresh client reads 1 MiB (READ(10)) and compares it with
 # the backing file.  The cases all run; the test fails at the end if any
 # failed, naming them.
@@ -79,6 +87,14 @@ vm1() {
 		info "the device works after $c (1 MiB READ(10) matches the backing file)"
 	done
 	[ -z "$failed" ] || die "failed cases:$failed"
+
+	step "unbind while a completion handler still runs (test hook), bind again"
+	dmesg_mark "case late"
+	hostile "$busid" late || die "case late failed"
+	dmesg_check || die "kernel log has warnings after case late"
+	wait_for "$busid bound to usbip-host" 30 test -e "/sys/bus/usb/drivers/usbip-host/$busid"
+	wait_for "usbip_status 1" 30 status_is "$busid" 1
+	hostile "$busid" good || die "the device does not work after case late"
 
 	step "unbind while the rx thread waits for budget, unload usbip-host"
 	USBIP=$USBIP hostile "$busid" unbind || die "case unbind failed"

@@ -25,7 +25,10 @@
 #     ttyACM / ttyGS0 in raw mode, sha256 compared.
 #  6. A UAC2 audio gadget on usbip-vudc.1: tests/guest/vudc_iso.py sends
 #     isochronous IN and OUT URBs raw and checks the packet descriptors.
-#  7. Everything is torn down; the modules unload; dmesg stays clean.
+#  7. A Loopback gadget (usb_f_ss_lb, 96 KiB requests) on usbip-vudc.1:
+#     tests/guest/vudc_bulk.py sends bulk OUT URBs above the 64 KiB piece
+#     in which usbip-vudc receives them and reads each request back whole.
+#  8. Everything is torn down; the modules unload; dmesg stays clean.
 
 MIB=${VUDC_MIB:-64}
 # The issue asks for 20 cuts; 6.1 does all 20, 6.12 (which only has to
@@ -257,6 +260,30 @@ iso() {
 	dmesg_check || die "kernel log has warnings after the iso URBs"
 }
 
+# bulk_pieces: OUT requests that must not end while the URB's payload is
+# still arriving (a request above the 64 KiB receive piece, and request
+# boundaries that are not piece boundaries).
+bulk_pieces() {
+	local g=$GADGET_ROOT/vudcloop f
+
+	step "Loopback gadget on usbip-vudc.1: bulk OUT URBs received in pieces, raw client"
+	modprobe usb_f_ss_lb 2>/dev/null || true
+	_gadget_skeleton vudcloop vudcloop 0x1d6b 0x0104 "usbip test loopback"
+	f=$g/functions/Loopback.0
+	mkdir "$f" || die "no Loopback gadget function (usb_f_ss_lb)"
+	echo 98304 >"$f/bulk_buflen"
+	echo 4 >"$f/qlen"	# vudc_bulk.py sends up to 4 requests in one URB
+	ln -s "$f" "$g/configs/c.1/"
+	echo usbip-vudc.1 >"$g/UDC"
+	at_exit gadget_remove vudcloop
+	PYTHONDONTWRITEBYTECODE=1 python3 "$REPO/tests/guest/vudc_bulk.py" usbip-vudc.1 98304 |
+		sed 's/^/    /'
+	[ "${PIPESTATUS[0]}" = 0 ] || die "vudc_bulk.py failed"
+	wait_for "usbip-vudc.1 available" 60 vudc_status_is usbip-vudc.1 1
+	gadget_remove vudcloop
+	dmesg_check || die "kernel log has warnings after the bulk URBs"
+}
+
 vm1() {
 	local v
 
@@ -290,8 +317,10 @@ os.write(fd, b"%d" % a.fileno())' 2>/dev/null; then
 	storage
 	serial
 	iso
+	bulk_pieces
 
 	step "tear down: gadgets, modules"
+	gadget_remove vudcloop
 	gadget_remove vudcaudio
 	gadget_remove vudcacm
 	gadget_remove vudcdisk

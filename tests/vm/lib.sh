@@ -243,12 +243,6 @@ vm_guest_error() {
 		sed 's/.*TEST-ERROR: //' | cut -c1-160
 }
 
-# vm_bad_kernel_lines FILE: kernel log lines of FILE matching VM_BAD_RE.
-vm_bad_kernel_lines() {
-	[ -f "$1" ] || return 0
-	grep -aE "\[ *[0-9]+\.[0-9]+\].*($VM_BAD_RE)" "$1" || true
-}
-
 # Modules of Linux's in-tree USB/IP, as a stack frame names them.
 VM_REF_MODS_RE='\[(usbip_core|usbip_host|vhci_hcd|usbip_vudc)\]'
 

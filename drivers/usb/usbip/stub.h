@@ -21,7 +21,9 @@
  *  - stub_device.req_lock (irq-safe spinlock) is the server's lock: it
  *    protects the in-flight index and answer queues of stub_device.srv,
  *    @stopping and the per-request fields marked so below; URB
- *    completions run under it.
+ *    completions run under it, and wake the tx thread (tx_wq's lock nests
+ *    inside) before they drop it: an unbind may free the device as soon
+ *    as it is dropped.
  *  - the budget lock (usbip-core) is innermost; the rx thread waits for
  *    budget with no lock held.
  *  - The device lock of the usb_device is only ever taken with a trylock
@@ -53,7 +55,8 @@
 
 extern bool stub_use_sg;
 #if IS_ENABLED(CONFIG_USBIP_SELFTEST)
-extern unsigned int stub_fail_alloc;	/* test hook, see stub_main.c */
+extern unsigned int stub_fail_alloc;	/* test hooks, see stub_main.c */
+extern unsigned int stub_selftest_complete_delay_ms;
 #endif
 
 /**

@@ -34,6 +34,11 @@ unsigned int stub_fail_alloc;
 module_param_named(fail_alloc, stub_fail_alloc, uint, 0600);
 MODULE_PARM_DESC(fail_alloc,
 		 "testing: the next N transfer buffer allocations fail as if memory ran out (default 0)");
+
+unsigned int stub_selftest_complete_delay_ms;
+module_param_named(selftest_complete_delay_ms, stub_selftest_complete_delay_ms, uint, 0600);
+MODULE_PARM_DESC(selftest_complete_delay_ms,
+		 "testing: the next URB completion busy-waits N ms (N > 1) after handing its request on; reads 1 meanwhile, then 0 (default 0)");
 #endif
 
 /* ------------------------------------------------------------------ */

@@ -16,6 +16,7 @@
  */
 #define pr_fmt(fmt) "usbip-host: " fmt
 
+#include <linux/delay.h>
 #include <linux/kernel.h>
 #include <linux/scatterlist.h>
 #include <linux/slab.h>
@@ -67,6 +68,24 @@ static int stub_submit_next_piece(struct stub_req *req, struct urb *urb)
 	return usb_submit_urb(urb, GFP_ATOMIC);
 }
 
+/*
+ * Test hook: holds one completion once it has handed its request on, the
+ * window in which an unbind may free the device.  The parameter reads 1
+ * while the completion is held and 0 after, so that a test can act in the
+ * window and then wait for its end.
+ */
+static void stub_selftest_complete_delay(void)
+{
+#if IS_ENABLED(CONFIG_USBIP_SELFTEST)
+	unsigned int ms = READ_ONCE(stub_selftest_complete_delay_ms);
+
+	if (ms > 1 && cmpxchg(&stub_selftest_complete_delay_ms, ms, 1) == ms) {
+		mdelay(ms);
+		WRITE_ONCE(stub_selftest_complete_delay_ms, 0);
+	}
+#endif
+}
+
 /**
  * stub_urb_complete() - completion handler of every URB of usbip-host
  * @urb: the URB; its context is the struct stub_req
@@ -99,10 +118,15 @@ void stub_urb_complete(struct urb *urb)
 		req->su.unlinked = status == -ECONNRESET || status == -ENOENT;
 	req->su.status = status;
 	usbip_server_in_flight_del(&sdev->srv, &req->su);
+	/*
+	 * This wakes the tx thread, before req_lock is dropped: once it is
+	 * dropped, the tx thread may send and free @req, and an unbind, which
+	 * no longer waits for this URB, may free @sdev.  Nothing below
+	 * touches either.
+	 */
 	usbip_server_urb_done_locked(&sdev->srv, &req->su);
 	spin_unlock_irqrestore(&sdev->req_lock, flags);
-
-	usbip_server_tx_wake(&sdev->srv);
+	stub_selftest_complete_delay();
 }
 
 /* Does @req's URB belong to the endpoint address @epaddr (STUB_EP_ALL: any)? */

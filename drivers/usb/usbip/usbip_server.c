@@ -93,27 +93,20 @@ EXPORT_SYMBOL_GPL(usbip_server_urb_release);
  * @srv: the server
  * @su: the request, on no list and not in flight
  *
- * Caller holds @srv->lock (any context) and wakes the tx thread with
- * usbip_server_tx_wake() (after releasing the lock, where it can).
+ * Also wakes the tx thread, under the lock: once the caller drops it, the
+ * tx thread may answer and free @su, and the device may go away (an
+ * unbind no longer waits for a request that is not in flight), so the
+ * caller must touch neither after unlocking.
+ *
+ * Caller holds @srv->lock (any context).
  */
 void usbip_server_urb_done_locked(struct usbip_server *srv, struct usbip_server_urb *su)
 {
 	lockdep_assert_held(srv->lock);
 	list_add_tail(&su->list, &srv->tx_urbs);
-}
-EXPORT_SYMBOL_GPL(usbip_server_urb_done_locked);
-
-/**
- * usbip_server_tx_wake() - wake the tx thread for queued answers
- * @srv: the server
- *
- * Any context.
- */
-void usbip_server_tx_wake(struct usbip_server *srv)
-{
 	wake_up(&srv->tx_wq);
 }
-EXPORT_SYMBOL_GPL(usbip_server_tx_wake);
+EXPORT_SYMBOL_GPL(usbip_server_urb_done_locked);
 
 /**
  * usbip_server_urb_done() - hand a finished request to the tx thread
@@ -127,7 +120,6 @@ void usbip_server_urb_done(struct usbip_server *srv, struct usbip_server_urb *su
 	spin_lock_irq(srv->lock);
 	usbip_server_urb_done_locked(srv, su);
 	spin_unlock_irq(srv->lock);
-	usbip_server_tx_wake(srv);
 }
 EXPORT_SYMBOL_GPL(usbip_server_urb_done);
 

@@ -21,7 +21,9 @@
  *  3. struct usbip_server.lock, the driver's irq-safe spinlock that
  *     protects its requests: the server's in-flight index, its answer
  *     queues and the fields of struct usbip_server_urb marked so below;
- *  4. struct usbip_budget.lock, innermost.
+ *  4. the tx thread's wait queue lock (usbip_server_urb_done_locked()
+ *     wakes it under 3.);
+ *  5. struct usbip_budget.lock, innermost.
  *
  * The rx thread waits for budget and receives with none of them held;
  * the tx thread sends with none held.
@@ -307,7 +309,6 @@ void usbip_server_urb_init(struct usbip_server_urb *su, const struct usbip_serve
 void usbip_server_urb_release(struct usbip_server *srv, struct usbip_server_urb *su);
 void usbip_server_urb_done_locked(struct usbip_server *srv, struct usbip_server_urb *su);
 void usbip_server_urb_done(struct usbip_server *srv, struct usbip_server_urb *su);
-void usbip_server_tx_wake(struct usbip_server *srv);
 struct usbip_server_urb *usbip_server_in_flight_find(struct usbip_server *srv, u32 seqnum);
 bool usbip_server_in_flight_add(struct usbip_server *srv, struct usbip_server_urb *su);
 void usbip_server_in_flight_del(struct usbip_server *srv, struct usbip_server_urb *su);

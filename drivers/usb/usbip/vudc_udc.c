@@ -83,7 +83,6 @@ void vudc_urb_done(struct vudc *vudc, struct vudc_urb *urb, int status)
 		return;
 	}
 	usbip_server_urb_done_locked(&vudc->srv, &urb->su);
-	usbip_server_tx_wake(&vudc->srv);
 }
 
 /* Gives a request back to its driver with slock released meanwhile. */
@@ -215,11 +214,16 @@ static void vudc_xfer_bulk(struct vudc *vudc, struct vudc_ep *ep, struct vudc_ur
 			req_end = !urb->su.len || urb->su.len % maxp ||
 				  (urb->flags & USBIP_URB_ZERO_PACKET) ||
 				  req->actual == req->length;
-		} else {
+		} else if (req->actual == req->length) {
 			req_end = true;	/* request full, the URB goes on */
 			if (req->length % maxp)
 				req_status = -EOVERFLOW;
 		}
+		/*
+		 * Neither: the request has room and the rest of the URB's
+		 * payload is still arriving (vudc_urb_received() runs the
+		 * endpoint again with it).
+		 */
 		if (!req_status && req->actual < req->length && req->short_not_ok)
 			req_status = -EREMOTEIO;
 	}
