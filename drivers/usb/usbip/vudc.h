@@ -9,8 +9,10 @@
  * engine.
  *
  * vudc_main.c   module, platform devices and driver, the server ops
- * vudc_udc.c    the UDC: gadget and endpoint ops, the transfer engine that
- *               moves data between client URBs and gadget requests, ep0
+ * vudc_udc.c    the UDC: gadget and endpoint ops, gadget connect and
+ *               disconnect, the UDC's own GET_DESCRIPTOR
+ * vudc_xfer.c   the transfer engine that moves data between client URBs
+ *               and gadget requests, ep0
  * vudc_rx.c     CMD_SUBMIT to a client URB on its endpoint, CMD_UNLINK
  * vudc_tx.c     the RET_SUBMIT fields of an iso URB, freeing URBs
  * vudc_sysfs.c  usbip_sockfd, usbip_status, dev_desc
@@ -238,19 +240,30 @@ static inline struct vudc_req *to_vudc_req(struct usb_request *req)
 	return container_of(req, struct vudc_req, req);
 }
 
+static inline bool vudc_is_ep0(struct vudc_ep *ep)
+{
+	return ep == &ep->vudc->eps[0];
+}
+
 static inline struct device *vudc_dev(struct vudc *vudc)
 {
 	return &vudc->pdev->dev;
 }
 
-/* vudc_udc.c */
-int vudc_udc_init(struct vudc *vudc);
-struct vudc_ep *vudc_find_ep(struct vudc *vudc, u32 num, bool dir_in);
+/* vudc_xfer.c */
+struct vudc_ep *vudc_ep_find(struct vudc *vudc, u32 num, bool dir_in);
 void vudc_urb_queue(struct vudc *vudc, struct vudc_urb *urb);
 void vudc_urb_received(struct vudc *vudc, struct vudc_urb *urb, u32 avail);
 void vudc_urb_done(struct vudc *vudc, struct vudc_urb *urb, int status);
 bool vudc_urb_cancel(struct vudc *vudc, struct vudc_urb *urb);
-void vudc_stop_io(struct vudc *vudc);
+void vudc_req_giveback(struct vudc_ep *ep, struct vudc_req *vreq, int status);
+void vudc_ep_nuke(struct vudc_ep *ep, int status);
+void vudc_xfer_work(struct work_struct *work);
+void vudc_ep0_work(struct work_struct *work);
+
+/* vudc_udc.c */
+int vudc_udc_init(struct vudc *vudc);
+void vudc_io_stop(struct vudc *vudc);
 void vudc_gadget_connect(struct vudc *vudc);
 void vudc_gadget_disconnect(struct vudc *vudc);
 int vudc_dev_desc_get(struct vudc *vudc, struct usb_device_descriptor *desc);

@@ -65,7 +65,7 @@ static void vudc_srv_shutdown(struct usbip_server *srv)
 	struct vudc *vudc = srv_to_vudc(srv);
 
 	lockdep_assert_held(&vudc->lock);
-	vudc_stop_io(vudc);
+	vudc_io_stop(vudc);
 }
 
 static void vudc_srv_reset(struct usbip_server *srv)

@@ -32,7 +32,7 @@ int vudc_rx_ep_find(struct usbip_server *srv, struct usbip_server_cmd *cmd,
 {
 	const struct usbip_pdu *pdu = cmd->pdu;
 
-	cmd->ep = vudc_find_ep(srv_to_vudc(srv), pdu->ep, pdu->direction == USBIP_DIR_IN);
+	cmd->ep = vudc_ep_find(srv_to_vudc(srv), pdu->ep, pdu->direction == USBIP_DIR_IN);
 	cmd->xfer = pdu->ep ? USBIP_XFER_ANY : USBIP_XFER_CONTROL;
 	return 0;
 }
@@ -121,7 +121,7 @@ static int vudc_urb_start(struct vudc *vudc, struct vudc_urb *urb, const char **
  * Until the whole payload is in, the URB is marked receiving: the rx
  * thread owns its buffer, and nothing completes, cancels or frees it
  * (vudc_ep_run() only moves the bytes that are in).  If the receive
- * fails, the connection is shut down and vudc_stop_io() frees it once the
+ * fails, the connection is shut down and vudc_io_stop() frees it once the
  * rx thread has stopped.  Only for an endpoint that can take the URB now;
  * one that would reject it (iso, halted, not enabled) gets it whole, then
  * rejects it.
