@@ -87,7 +87,9 @@ static bool vudc_in_flight_add(struct vudc *vudc, struct vudc_urb *urb)
 /*
  * A large bulk OUT URB is queued before its payload is received, which then
  * goes to the gadget piece by piece: the gadget driver works on the first
- * pieces while the next ones arrive.  Until the whole payload is in, the
+ * pieces while the next ones arrive, in requests that end only when they
+ * are full or the URB ends (as if the pieces were one transfer).  Until
+ * the whole payload is in, the
  * URB is marked receiving: the rx thread owns its buffer, and nothing
  * completes, cancels or frees it (vudc_ep_run() only moves the bytes that
  * are in).  If the receive fails, the connection is shut down and
