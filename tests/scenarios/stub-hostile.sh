@@ -36,7 +36,7 @@
 #           nothing of the device any more (slab poisoning of kmalloc-512,
 #           where struct stub_device lives (a BUILD_BUG_ON keeps it there),
 #           or KASAN would show it); bound
-#           again, the device works.  Up to 6 tries, until an unbind
+#           again, the device works.  Up to 10 tries, until an unbind
 #           ends inside the window (it may need the held CPU).
 #  unbind   (last) the same as pinned, then "usbip unbind" must return
 #           promptly.
@@ -373,6 +373,15 @@ def late_poller(cpu, knob, delay, res, ready):
         os.close(os.open(res + ".won", os.O_CREAT | os.O_EXCL | os.O_WRONLY))
     except FileExistsError:
         os._exit(0)
+    # the unbind stops the connection's threads: keep them off the held CPU
+    for pid in os.listdir("/proc"):
+        try:
+            with open("/proc/%s/comm" % pid) as f:
+                comm = f.read().strip()
+            if comm in ("%.12s-rx" % BUSID, "%.12s-tx" % BUSID):
+                os.sched_setaffinity(int(pid), {cpu})
+        except (OSError, ValueError):
+            pass
     # the driver's own unbind file: it returns once the device is freed
     # (usbip unbind would also wait for the re-probe, on the held bus)
     t = time.monotonic()
@@ -389,7 +398,7 @@ def late_poller(cpu, knob, delay, res, ready):
     os.rename(res + ".tmp", res)
     os._exit(0)
 
-LATE_TRIES = 6
+LATE_TRIES = 10
 
 def late_try(knob, delay, res, cpus):
     """One try of case late: (held, cpu, took).  Leaves the device bound
@@ -473,7 +482,7 @@ def case_late():
              "would go unseen")
     # interrupts may be off on the held CPU: long enough for the unbind on
     # the debug kernel, far below the RCU stall report (21 s)
-    delay = min(3000 * int(os.environ.get("VMTEST_TIME_SCALE", "1")), 8000)
+    delay = min(2000 * int(os.environ.get("VMTEST_TIME_SCALE", "1")), 8000)
     for n in range(1, LATE_TRIES + 1):
         held, cpu, took = late_try(knob, delay, "/tmp/late.result", cpus)
         if held:
