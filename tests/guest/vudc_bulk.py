@@ -18,9 +18,15 @@ one OUT URB and read back with IN URBs of BUFLEN bytes: every request-sized
 chunk must come back whole, with the same bytes, and the short tail as a
 short transfer.  Prints one line per check and "vudc_bulk: PASS"; exits 1
 on the first failure.
+
+Then a client sends an OUT URB of two requests but only 70 KiB of its
+payload and closes the connection: the UDC must drop it, give the gadget's
+partly filled request back, and be available again; a new client then
+moves one request's worth through the gadget once more.
 """
 import os
 import sys
+import time
 
 from usbip_wire import DIR_IN, DIR_OUT, Client
 
@@ -56,16 +62,34 @@ def bulk_endpoints(c):
     return ep_in, ep_out
 
 
-def main():
-    vudc, buflen = sys.argv[1], int(sys.argv[2])
-    c = Client.sockfd(f"/sys/devices/platform/{vudc}/usbip_sockfd", DEVID, timeout=60)
+SCALE = int(os.environ.get("VMTEST_TIME_SCALE", "1"))
+
+
+def connect(vudc, buflen):
+    c = Client.sockfd(f"/sys/devices/platform/{vudc}/usbip_sockfd", DEVID,
+                      timeout=60 * SCALE)
     ep_in, ep_out = bulk_endpoints(c)
     m = c.ctrl(0x00, 9, 1, 0, 0)
     if m["status"]:
         fail(f"SET_CONFIGURATION 1: status {m['status']}")
     ok(f"configured: bulk IN ep {ep_in}, bulk OUT ep {ep_out}, requests of {buflen} bytes")
+    return c, ep_in, ep_out
 
-    for size in (buflen, 2 * buflen, buflen + 1000, 3 * buflen + 513):
+
+def wait_available(vudc, what):
+    path = f"/sys/devices/platform/{vudc}/usbip_status"
+    end = time.monotonic() + 60 * SCALE
+    while True:
+        with open(path) as f:
+            if f.read().strip() == "1":
+                return
+        if time.monotonic() > end:
+            fail(f"{vudc} not available again after {what}")
+        time.sleep(0.05)
+
+
+def roundtrip(c, ep_in, ep_out, buflen, sizes):
+    for size in sizes:
         data = os.urandom(size)
         m = c.wait(c.submit(ep_out, DIR_OUT, size, data))
         if m["status"] or m["actual"] != size:
@@ -82,6 +106,22 @@ def main():
         if back != data:
             fail(f"OUT {size}: the bytes that came back differ")
         ok(f"OUT URB of {size} bytes: back in requests of {buflen}, same bytes")
+
+
+def main():
+    vudc, buflen = sys.argv[1], int(sys.argv[2])
+    c, ep_in, ep_out = connect(vudc, buflen)
+    roundtrip(c, ep_in, ep_out, buflen, (buflen, 2 * buflen, buflen + 1000, 3 * buflen + 513))
+    c.close()
+    wait_available(vudc, "the client closed")
+
+    c, ep_in, ep_out = connect(vudc, buflen)
+    c.submit(ep_out, DIR_OUT, 2 * buflen, os.urandom(70 * 1024))
+    c.close()
+    wait_available(vudc, "a connection cut 70 KiB into an OUT payload")
+    ok(f"connection cut 70 KiB into an OUT URB of {2 * buflen} bytes: available again")
+    c, ep_in, ep_out = connect(vudc, buflen)
+    roundtrip(c, ep_in, ep_out, buflen, (buflen,))
     c.close()
     print("vudc_bulk: PASS")
 

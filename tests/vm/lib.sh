@@ -198,7 +198,14 @@ vm_start() {
 	# The debug kernel with 5-level paging (QEMU's -cpu max offers LA57)
 	# once took an interrupt in early boot with a direct-map address
 	# KASAN could not check ("wild-memory-access" at ff11...): use 4 levels.
-	case "$KVER" in *-usbip-debug) append+=" no5lvl" ;; esac
+	#
+	# Its ACPI interpreter (KASAN, lockdep, under TCG) also needs more than
+	# ACPICA's 30 s loop limit for the loop in i440FX's \_SB.PCI0._PRT:
+	# every PCI device then waited 30 s at boot and got no INTx line
+	# ("_PRT ... AE_AML_LOOP_TIMEOUT", "PCI INT A: no GSI"), which left
+	# EHCI and UHCI dead.  acpi=noirq routes PCI interrupts by the BIOS's
+	# MP table instead.
+	case "$KVER" in *-usbip-debug) append+=" no5lvl acpi=noirq" ;; esac
 	# Extra kernel parameters a scenario asks for (@append:).
 	append+="${VM_APPEND:+ $VM_APPEND}"
 	# shellcheck disable=SC2086

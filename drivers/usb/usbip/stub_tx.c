@@ -68,23 +68,28 @@ static int stub_submit_next_piece(struct stub_req *req, struct urb *urb)
 	return usb_submit_urb(urb, GFP_ATOMIC);
 }
 
+#if IS_ENABLED(CONFIG_USBIP_SELFTEST)
 /*
  * Test hook: holds one completion once it has handed its request on, the
- * window in which an unbind may free the device.  The parameter reads 1
- * while the completion is held and 0 after, so that a test can act in the
- * window and then wait for its end.
+ * window in which an unbind may free the device.  It busy-waits in the
+ * completion's context (atomic, interrupts possibly off).  The parameter
+ * reads 1 while the completion is held and 0 after, so that a test can act
+ * in the window and then wait for its end.
  */
 static void stub_selftest_complete_delay(void)
 {
-#if IS_ENABLED(CONFIG_USBIP_SELFTEST)
 	unsigned int ms = READ_ONCE(stub_selftest_complete_delay_ms);
 
 	if (ms > 1 && cmpxchg(&stub_selftest_complete_delay_ms, ms, 1) == ms) {
 		mdelay(ms);
 		WRITE_ONCE(stub_selftest_complete_delay_ms, 0);
 	}
-#endif
 }
+#else
+static inline void stub_selftest_complete_delay(void)
+{
+}
+#endif
 
 /**
  * stub_urb_complete() - completion handler of every URB of usbip-host

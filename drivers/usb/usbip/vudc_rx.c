@@ -117,8 +117,10 @@ static int vudc_urb_start(struct vudc *vudc, struct vudc_urb *urb, const char **
  * @reason: set on failure
  *
  * The payload then goes to the gadget piece by piece (vudc_urb_rx_piece()):
- * the gadget driver works on the first pieces while the next ones arrive.
- * Until the whole payload is in, the URB is marked receiving: the rx
+ * the gadget driver works on the first pieces while the next ones arrive,
+ * in requests that end only when they are full or the URB ends (as if the
+ * pieces were one transfer).  Until the whole payload is in, the URB is
+ * marked receiving: the rx
  * thread owns its buffer, and nothing completes, cancels or frees it
  * (vudc_ep_run() only moves the bytes that are in).  If the receive
  * fails, the connection is shut down and vudc_io_stop() frees it once the

@@ -221,13 +221,17 @@ static void vudc_xfer_bulk(struct vudc *vudc, struct vudc_ep *ep, struct vudc_ur
 			req_end = true;	/* request full, the URB goes on */
 			if (req->length % maxp)
 				req_status = -EOVERFLOW;
+		} else if (WARN_ON_ONCE(!urb->receiving)) {
+			/* all of it in, so one of the two is full: never here */
+			req_end = true;
 		}
 		/*
-		 * Neither: the request has room and the rest of the URB's
-		 * payload is still arriving (vudc_urb_received() runs the
-		 * endpoint again with it).
+		 * Neither ends while the request has room and the rest of the
+		 * URB's payload is still arriving: vudc_urb_received() runs the
+		 * endpoint again with it.
 		 */
-		if (!req_status && req->actual < req->length && req->short_not_ok)
+		if (req_end && !req_status && req->actual < req->length &&
+		    req->short_not_ok)
 			req_status = -EREMOTEIO;
 	}
 	if (urb_end)
@@ -264,7 +268,8 @@ static void vudc_ep_run(struct vudc_ep *ep)
 			/*
 			 * The rx thread writes the rest of the payload into the
 			 * buffer: only the bytes already in may move; whatever
-			 * would end the URB waits until the payload is complete.
+			 * would end the URB waits until the payload is complete,
+			 * and a request ends only when it is full.
 			 */
 			if (urb->su.actual == urb->avail || ep->halted || !ep->desc ||
 			    ep->type == USB_ENDPOINT_XFER_ISOC)
