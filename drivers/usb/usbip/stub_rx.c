@@ -15,7 +15,6 @@
 
 #include <linux/build_bug.h>
 #include <linux/kernel.h>
-#include <linux/kthread.h>
 #include <linux/scatterlist.h>
 #include <linux/slab.h>
 #include <linux/usb/ch9.h>
@@ -279,7 +278,6 @@ static void stub_urb_set_buffer(struct stub_req *req, struct urb *urb)
 	}
 }
 
-/* Receives the iso descriptors of a CMD_SUBMIT into req->iso. */
 /* ------------------------------------------------------------------ */
 /* CMD_SUBMIT, step 1: the endpoint                                    */
 /* ------------------------------------------------------------------ */

@@ -135,7 +135,6 @@ void stub_urb_complete(struct urb *urb)
 }
 
 /* Does @req's URB belong to the endpoint address @epaddr (STUB_EP_ALL: any)? */
-/* Does @req's URB belong to the endpoint address @epaddr (STUB_EP_ALL: any)? */
 static bool stub_req_on_ep(const struct stub_req *req, int epaddr)
 {
 	unsigned int pipe = req->urb->pipe;
