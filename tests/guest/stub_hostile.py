@@ -464,10 +464,11 @@ def case_late():
     cpus = sorted(os.sched_getaffinity(0))
     if len(cpus) < 2:
         fail("case late needs two CPUs, has %r" % cpus)
-    poison = "/sys/kernel/slab/kmalloc-512/poison"
-    if os.path.exists(poison) and sysread(poison) != "1":
-        fail("kmalloc-512 is not poisoned (slub_debug, see @append): a stale use "
-             "would go unseen")
+    for cache in ("kmalloc-512", "kmalloc-1k"):
+        poison = "/sys/kernel/slab/%s/poison" % cache
+        if os.path.exists(poison) and sysread(poison) != "1":
+            fail("%s is not poisoned (slub_debug, see @append): a stale use "
+                 "would go unseen" % cache)
     # interrupts may be off on the held CPU: long enough for the unbind on
     # the debug kernel, far below the RCU stall report (21 s)
     delay = min(2000 * int(os.environ.get("VMTEST_TIME_SCALE", "1")), 8000)
