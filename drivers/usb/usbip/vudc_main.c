@@ -71,6 +71,8 @@ static void vudc_srv_shutdown(struct usbip_server *srv)
 static void vudc_srv_reset(struct usbip_server *srv)
 {
 	lockdep_assert_held(&srv_to_vudc(srv)->lock);
+	/* available before it says so: a test reads the status after the line */
+	WRITE_ONCE(srv->status, SDEV_ST_AVAILABLE);
 	dev_info(srv->dev, "client gone, available again\n");
 }
 
