@@ -89,11 +89,10 @@ static bool vudc_in_flight_add(struct vudc *vudc, struct vudc_urb *urb)
  * goes to the gadget piece by piece: the gadget driver works on the first
  * pieces while the next ones arrive, in requests that end only when they
  * are full or the URB ends (as if the pieces were one transfer).  Until
- * the whole payload is in, the
- * URB is marked receiving: the rx thread owns its buffer, and nothing
- * completes, cancels or frees it (vudc_ep_run() only moves the bytes that
- * are in).  If the receive fails, the connection is shut down and
- * vudc_stop_io() frees it once this thread has stopped.
+ * the whole payload is in, the URB is marked receiving: the rx thread owns
+ * its buffer, and nothing completes, cancels or frees it (vudc_ep_run()
+ * only moves the bytes that are in).  If the receive fails, the connection
+ * is shut down and vudc_stop_io() frees it once this thread has stopped.
  */
 static int vudc_rx_submit_pieces(struct vudc *vudc, const struct usbip_pdu *pdu,
 				 struct vudc_urb *urb, u32 payload)
