@@ -21,7 +21,8 @@ import os
 import socket
 import struct
 import sys
-import time
+
+from usbip_wire import vudc_status, vudc_status_wait
 
 CMD_SUBMIT, CMD_UNLINK, RET_SUBMIT, RET_UNLINK = 1, 2, 3, 4
 DIR_OUT, DIR_IN = 0, 1
@@ -114,17 +115,10 @@ class Conn:
         self.cli.close()
 
 
-def status(vudc):
-    with open(f"/sys/devices/platform/{vudc}/usbip_status") as f:
-        return int(f.read())
-
-
 def wait_status(vudc, want, what):
-    end = time.time() + 60
-    while status(vudc) != want:
-        if time.time() > end:
-            fail(f"{what}: usbip_status stays {status(vudc)}, want {want}")
-        time.sleep(0.1)
+    err = vudc_status_wait(vudc, want)
+    if err:
+        fail(f"{what}: {err}")
 
 
 def main():
@@ -135,7 +129,7 @@ def main():
         fail(f"dev_desc has {len(dev_desc)} bytes")
 
     c = Conn(vudc)
-    if status(vudc) != 2:
+    if vudc_status(vudc) != 2:
         fail("usbip_status is not 2 while a client is connected")
     st, data = c.ctrl(0x80, 6, 0x0100, 0, 64)
     if st or data != dev_desc:
