@@ -388,6 +388,14 @@ def late_poller(cpu, knob, delay, res, ready):
 
 LATE_TRIES = 10
 
+def late_wait_released(knob, delay, what):
+    """Waits until the hook reads 0: the held completion has returned."""
+    end = time.monotonic() + 60 + delay / 1000
+    while sysread(knob) != "0":
+        if time.monotonic() > end:
+            fail(what)
+        time.sleep(0.05)
+
 def late_try(knob, delay, res, cpus):
     """One try of case late: (held, cpu, took).  Leaves the device bound
     to usbip-host again."""
@@ -418,23 +426,15 @@ def late_try(knob, delay, res, cpus):
         # no poller saw the hold: the free one may have waited, for the
         # whole hold, for a lock the held CPU's poller had (reading a
         # module parameter takes one)
-        end = time.monotonic() + 60 + delay / 1000
-        while sysread(knob) != "0":
-            if time.monotonic() > end:
-                fail("no poller saw a held completion, and the hook still reads %s"
-                     % sysread(knob))
-            time.sleep(0.05)
+        late_wait_released(knob, delay, "no poller saw a held completion, and the hook "
+                           "still holds one")
         c.close()
         return False, -1, 0.0
     cpu, took, held, rc = sysread(res).split()
     cpu, took, held, rc = int(cpu), float(took), held == "1", int(rc)
     if rc:
         fail("unbinding %s from usbip-host failed: %s" % (BUSID, os.strerror(rc)))
-    end = time.monotonic() + 60 + delay / 1000
-    while sysread(knob) != "0":
-        if time.monotonic() > end:
-            fail("the held completion handler never returned")
-        time.sleep(0.05)
+    late_wait_released(knob, delay, "the held completion handler never returned")
     c.close()
     # usbip-host still matches the busid: bind it again
     with open("/sys/bus/usb/drivers/usbip-host/bind", "w") as f:

@@ -330,6 +330,33 @@ def devlist(host="127.0.0.1", port=3240, timeout=30):
         s.close()
 
 
+TIME_SCALE = float(os.environ.get("VMTEST_TIME_SCALE", "1"))
+"""How much slower this guest runs than a plain one (the debug kernel sets
+VMTEST_TIME_SCALE); every timeout of the guest scripts is multiplied by it."""
+
+
+def vudc_status(vudc):
+    """usbip_status of the usbip-vudc platform device VUDC (e.g.
+    usbip-vudc.1): 1 available, 2 used by a client."""
+    with open(f"/sys/devices/platform/{vudc}/usbip_status") as f:
+        return int(f.read())
+
+
+def vudc_status_wait(vudc, want, secs=60):
+    """Poll VUDC's usbip_status until it is WANT; secs (times TIME_SCALE)
+    at most.  Returns None once it is, or, on timeout, a sentence that says
+    what it stayed at."""
+    end = time.monotonic() + secs * TIME_SCALE
+    while True:
+        now = vudc_status(vudc)
+        if now == want:
+            return None
+        if time.monotonic() > end:
+            return (f"{vudc} usbip_status stays {now}, want {want}, after "
+                    f"{secs * TIME_SCALE:.0f} s")
+        time.sleep(0.05)
+
+
 def wait_closed(sock, secs):
     """True once the peer closes sock within secs (what it sends until then
     is read and dropped); False if it stays open.  The socket's timeout is

@@ -26,9 +26,8 @@ moves one request's worth through the gadget once more.
 """
 import os
 import sys
-import time
 
-from usbip_wire import DIR_IN, DIR_OUT, Client
+from usbip_wire import DIR_IN, DIR_OUT, TIME_SCALE, Client, vudc_status_wait
 
 DEVID = (1 << 16) | 2
 
@@ -62,12 +61,9 @@ def bulk_endpoints(c):
     return ep_in, ep_out
 
 
-SCALE = int(os.environ.get("VMTEST_TIME_SCALE", "1"))
-
-
 def connect(vudc, buflen):
     c = Client.sockfd(f"/sys/devices/platform/{vudc}/usbip_sockfd", DEVID,
-                      timeout=60 * SCALE)
+                      timeout=60 * TIME_SCALE)
     ep_in, ep_out = bulk_endpoints(c)
     m = c.ctrl(0x00, 9, 1, 0, 0)
     if m["status"]:
@@ -77,15 +73,9 @@ def connect(vudc, buflen):
 
 
 def wait_available(vudc, what):
-    path = f"/sys/devices/platform/{vudc}/usbip_status"
-    end = time.monotonic() + 60 * SCALE
-    while True:
-        with open(path) as f:
-            if f.read().strip() == "1":
-                return
-        if time.monotonic() > end:
-            fail(f"{vudc} not available again after {what}")
-        time.sleep(0.05)
+    err = vudc_status_wait(vudc, 1)
+    if err:
+        fail(f"not available again after {what}: {err}")
 
 
 def roundtrip(c, ep_in, ep_out, buflen, sizes):

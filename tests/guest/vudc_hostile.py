@@ -83,16 +83,9 @@ def dmesg():
     return subprocess.run(["dmesg"], capture_output=True, text=True).stdout.splitlines()
 
 
-def status(vudc):
-    with open(f"{PLAT}/{vudc}/usbip_status") as f:
-        return int(f.read())
-
-
 def wait_status(vudc, want, what, secs=60):
-    end = time.monotonic() + secs
-    while status(vudc) != want:
-        check(time.monotonic() < end, f"{what}: usbip_status stays {status(vudc)}, want {want}")
-        time.sleep(0.05)
+    err = w.vudc_status_wait(vudc, want, secs)
+    check(err is None, f"{what}: {err}")
 
 
 def setups(vudc):
@@ -523,9 +516,9 @@ def bound_pinned():
     extra, blocked = bp.pump(c, more())
     mem()
     check(blocked, "the client's send never blocked")
-    check(status(STORAGE) == 2, f"pinned: usbip_status {status(STORAGE)} while connected")
+    check(w.vudc_status(STORAGE) == 2, f"pinned: usbip_status {w.vudc_status(STORAGE)} while connected")
     bp.abort(c)
-    used = mem.back(lambda: status(STORAGE) == 1)
+    used = mem.back(lambda: w.vudc_status(STORAGE) == 1)
     log.end("pinned")
     ok(f"pinned: reading stopped after {sent} URBs of 1 MiB (memory peak +{mem.peak // bp.MIB} "
        f"MiB, bound {bound // bp.MIB} MiB), then the client's send blocked after "

@@ -19,7 +19,6 @@ available.  Prints one line per check; exits 1 on the first failure.
 """
 import os
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import usbip_wire as w  # noqa: E402
@@ -61,17 +60,10 @@ def ctrl(c, rtype, req, value, index, length, data=b""):
     return status, rdata
 
 
-def status(vudc):
-    with open(f"/sys/devices/platform/{vudc}/usbip_status") as f:
-        return int(f.read())
-
-
 def wait_status(vudc, want, what):
-    end = time.time() + 60
-    while status(vudc) != want:
-        if time.time() > end:
-            fail(f"{what}: usbip_status stays {status(vudc)}, want {want}")
-        time.sleep(0.1)
+    err = w.vudc_status_wait(vudc, want)
+    if err:
+        fail(f"{what}: {err}")
 
 
 def main():
@@ -82,7 +74,7 @@ def main():
         fail(f"dev_desc has {len(dev_desc)} bytes")
 
     c = Conn(vudc)
-    if status(vudc) != 2:
+    if w.vudc_status(vudc) != 2:
         fail("usbip_status is not 2 while a client is connected")
     st, data = ctrl(c, 0x80, 6, 0x0100, 0, 64)
     if st or data != dev_desc:
