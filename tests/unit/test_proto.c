@@ -680,7 +680,7 @@ static void test_iso_xfer_check(void)
 	CHECK(usbip_iso_xfer_check(8, USBIP_XFER_ANY, NULL) == 0);
 	reason = NULL;
 	CHECK_REASON(usbip_iso_xfer_check(1, USBIP_XFER_CONTROL, &reason), reason,
-		     "iso packets for the control endpoint");
+		     "iso packets for a control endpoint");
 	reason = NULL;
 	CHECK_REASON(usbip_iso_xfer_check(3, USBIP_XFER_BULK, &reason), reason,
 		     "iso packets for a non-iso endpoint");
@@ -716,7 +716,7 @@ static void test_cmd_submit_check(void)
 		{ USBIP_XFER_CONTROL, USBIP_DIR_OUT, 0x21, 64, 4, 0, -EPROTO, false, 0,
 		  "OUT data shorter than wLength" },
 		{ USBIP_XFER_CONTROL, USBIP_DIR_IN, 0x80, 18, 18, 1, -EPROTO, false, 0,
-		  "iso packets for the control endpoint" },
+		  "iso packets for a control endpoint" },
 		/* other endpoints: the wire direction is the direction; setup ignored */
 		{ USBIP_XFER_BULK, USBIP_DIR_IN, 0x00, 0, 512, 0, 0, true, 512, NULL },
 		{ USBIP_XFER_BULK, USBIP_DIR_OUT, 0x80, 18, 31, 0, 0, false, 31, NULL },
@@ -1089,6 +1089,24 @@ static void test_budget_admits(void)
 	CHECK(!usbip_budget_admits(5, 0, 5, 64 * mib, 1, 24));
 }
 
+static void test_submit_charge(void)
+{
+	/* not iso: the buffer alone */
+	CHECK(usbip_submit_charge(0, 0) == 0);
+	CHECK(usbip_submit_charge(65536, 0) == 65536);
+	CHECK(usbip_submit_charge(0xffffffff, 0) == 0xffffffffULL);
+	/* a negative count (never valid) charges no descriptors */
+	CHECK(usbip_submit_charge(100, -1) == 100);
+	/* iso: two 16-byte descriptors per packet, even with no buffer */
+	CHECK(usbip_submit_charge(0, 1) == 32);
+	CHECK(usbip_submit_charge(0, USBIP_MAX_ISO_PACKETS) ==
+	      (u64)USBIP_MAX_ISO_PACKETS * 32);
+	CHECK(usbip_submit_charge(3072, 3) == 3072 + 96);
+	/* no wrap-around at the largest values */
+	CHECK(usbip_submit_charge(0xffffffff, USBIP_MAX_ISO_PACKETS) ==
+	      0xffffffffULL + (u64)USBIP_MAX_ISO_PACKETS * 32);
+}
+
 static void test_full_iso_message(void)
 {
 	struct usbip_iso_desc sent[3] = {
@@ -1232,6 +1250,7 @@ static const struct test_case cases[] = {
 	T(test_xfer_len_check),
 	T(test_setup_std_check),
 	T(test_budget_admits),
+	T(test_submit_charge),
 };
 
 int main(int argc, char **argv)

@@ -312,6 +312,27 @@ bool usbip_budget_admits(u32 used_urbs, u64 used_bytes, u32 max_urbs, u64 max_by
 USBIP_PROTO_EXPORT(usbip_budget_admits);
 
 /**
+ * usbip_submit_charge() - bytes a CMD_SUBMIT holds in a server's budget
+ * @len: its transfer_buffer_length
+ * @n_iso: its number of iso packets (0 if not iso, at most
+ *	USBIP_MAX_ISO_PACKETS)
+ *
+ * The buffer, plus two descriptors per iso packet: the server's copy of
+ * the peer's, and the device side's (an URB's frame descriptor is as
+ * large).  Without them, requests with no buffer and many packets would
+ * hold memory the byte limit does not see.
+ *
+ * Return: the bytes to charge.
+ */
+u64 usbip_submit_charge(u32 len, int n_iso)
+{
+	if (n_iso <= 0)
+		return len;
+	return (u64)len + (u64)n_iso * 2 * sizeof(struct usbip_iso_desc);
+}
+USBIP_PROTO_EXPORT(usbip_submit_charge);
+
+/**
  * usbip_check_ret_submit() - validate a RET_SUBMIT against its request
  * @ret: a RET_SUBMIT that passed usbip_pdu_check()
  * @buffer_length: size of the transfer buffer of the URB it answers
@@ -442,7 +463,7 @@ int usbip_iso_xfer_check(int n_iso, int xfer, const char **reason)
 	if (!n_iso || xfer == USBIP_XFER_ISOC || xfer == USBIP_XFER_ANY)
 		return 0;
 	if (xfer == USBIP_XFER_CONTROL)
-		return fail(reason, "iso packets for the control endpoint");
+		return fail(reason, "iso packets for a control endpoint");
 	return fail(reason, "iso packets for a non-iso endpoint");
 }
 USBIP_PROTO_EXPORT(usbip_iso_xfer_check);

@@ -191,6 +191,7 @@ int usbip_iso_xfer_check(int n_iso, int xfer, const char **reason);
 int usbip_cmd_submit_check(const struct usbip_pdu *cmd, int xfer, bool *dir_in, u32 *stage,
 			   const char **reason);
 int usbip_xfer_len_check(int xfer, u32 length, u32 max_linear, const char **reason);
+u64 usbip_submit_charge(u32 len, int n_iso);
 bool usbip_budget_admits(u32 used_urbs, u64 used_bytes, u32 max_urbs, u64 max_bytes,
 			 u32 urbs, u64 bytes);
 

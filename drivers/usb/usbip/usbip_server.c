@@ -296,6 +296,12 @@ static int usbip_server_rx_iso(struct usbip_server *srv, const struct usbip_pdu 
 	ret = usbip_recv_iso_descs(srv->conn.sock, su->iso, su->n_iso);
 	if (ret)
 		return usbip_server_rx_sock_err(srv, pdu, ret, "iso descriptors cut short");
+	/*
+	 * Frames inside the buffer is all the server needs: the device
+	 * fills each frame where it lies and the sender gathers each from
+	 * its offset, so frames out of order or overlapping (as a host
+	 * controller takes them) harm nothing here.
+	 */
 	ret = usbip_iso_check(su->iso, su->n_iso, su->len, 0, 0, &reason);
 	if (ret)
 		return usbip_server_rx_fail(srv, pdu, ret, reason);
@@ -398,9 +404,9 @@ static int usbip_server_rx_submit(struct usbip_server *srv, const struct usbip_p
 {
 	const struct usbip_server_ops *ops = srv->ops;
 	struct usbip_server_cmd cmd = { .pdu = pdu };
-	u32 len = pdu->submit.transfer_buffer_length;
 	struct usbip_server_urb *su = NULL;
 	const char *reason = NULL;
+	u64 charge;
 	bool dup;
 	int ret;
 
@@ -418,16 +424,17 @@ static int usbip_server_rx_submit(struct usbip_server *srv, const struct usbip_p
 		return usbip_server_rx_fail(srv, pdu, ret, reason);
 
 	/* from here until its answer is sent, the request holds budget */
-	ret = usbip_server_rx_charge(srv, 1, len);
+	charge = usbip_submit_charge(pdu->submit.transfer_buffer_length, cmd.n_iso);
+	ret = usbip_server_rx_charge(srv, 1, charge);
 	if (ret)
 		return ret;
 	ret = ops->urb_alloc(srv, &cmd, &su, &reason);
 	if (ret) {
-		usbip_budget_release(&srv->budget, 1, len);
+		usbip_budget_release(&srv->budget, 1, charge);
 		return usbip_server_rx_fail(srv, pdu, ret, reason);
 	}
 	su->charged = true;
-	su->charged_bytes = len;
+	su->charged_bytes = charge;
 	if (su->nomem)
 		return usbip_server_rx_nomem(srv, &cmd, su);
 
@@ -495,9 +502,10 @@ static int usbip_server_rx_unlink(struct usbip_server *srv, const struct usbip_p
 		list_add_tail(&ul->list, &srv->tx_unlinks);
 		spin_unlock_irq(srv->lock);
 	}
-	wake_up(&srv->tx_wq);
+	/* logged before this wake (a driver's unlink may have woken it already) */
 	usbip_dev_dbg(srv->dbg_rx, srv->dev, "unlink seqnum %u -> %u: %s\n", pdu->seqnum,
 		      pdu->unlink.seqnum, taken ? "in flight" : "not in flight");
+	wake_up(&srv->tx_wq);
 	return 0;
 }
 

@@ -129,7 +129,7 @@ static struct device_attribute dev_attr_usbip_debug =				\
  * @len: transfer_buffer_length
  * @charged: one URB and @charged_bytes are charged to the budget (set by
  *	the core once ->urb_alloc succeeded)
- * @charged_bytes: the bytes charged (transfer_buffer_length)
+ * @charged_bytes: the bytes charged (usbip_submit_charge())
  * @buf: the transfer buffer; the driver sets it in ->urb_alloc
  * @actual: bytes transferred (lock)
  * @status: final status (lock)
@@ -154,7 +154,7 @@ struct usbip_server_urb {
 	bool dir_in;
 	u32 len;
 	bool charged;
-	u32 charged_bytes;
+	u64 charged_bytes;
 	struct usbip_buf buf;
 	u32 actual;
 	int status;
@@ -220,7 +220,7 @@ struct usbip_server_cmd {
  *	queue it to the device, or answer it with usbip_server_urb_done().
  *	Return 0 if taken; else an error: the core frees the request and,
  *	if *@reason was set, ends the connection with that reason (without
- *	it, the rx thread just stops: the connection is shutting down).
+ *	it, the rx thread ends and the connection is ended as a failed one).
  * @unlink: rx thread, CMD_UNLINK: take back the request in flight with
  *	seqnum @pdu->unlink.seqnum and set its unlink fields.  Return true if
  *	it was found (its answer says the rest), false if not (the core
