@@ -15,7 +15,7 @@ line per check and "vudc_iso: PASS"; exits 1 on failure.
 """
 import sys
 
-from vudc_proto import DIR_IN, DIR_OUT, RET_SUBMIT, Conn, ctrl, fail, status, w
+from vudc_proto import DIR_IN, DIR_OUT, RET_SUBMIT, Conn, ctrl, fail, w
 
 PACKETS = 8
 
@@ -76,7 +76,7 @@ def main():
                 print(f"vudc_iso: ok iso OUT ep {addr:#x} (intf {intf} alt {alt}): "
                       f"{PACKETS} packets, {actual} bytes")
     c.close()
-    if status(vudc) not in (1, 2):
+    if w.vudc_status(vudc) not in (1, 2):
         fail("bad usbip_status")
     print("vudc_iso: PASS")
 
