@@ -16,7 +16,8 @@ line per check and "vudc_iso: PASS"; exits 1 on failure.
 import struct
 import sys
 
-from vudc_proto import CMD_SUBMIT, DEVID, DIR_IN, DIR_OUT, RET_SUBMIT, Conn, fail, status
+from usbip_wire import vudc_status
+from vudc_proto import CMD_SUBMIT, DEVID, DIR_IN, DIR_OUT, RET_SUBMIT, Conn, fail
 
 PACKETS = 8
 
@@ -90,7 +91,7 @@ def main():
                 print(f"vudc_iso: ok iso OUT ep {addr:#x} (intf {intf} alt {alt}): "
                       f"{PACKETS} packets, {actual} bytes")
     c.close()
-    if status(vudc) not in (1, 2):
+    if vudc_status(vudc) not in (1, 2):
         fail("bad usbip_status")
     print("vudc_iso: PASS")
 
