@@ -331,8 +331,9 @@ def devlist(host="127.0.0.1", port=3240, timeout=30):
 
 
 TIME_SCALE = float(os.environ.get("VMTEST_TIME_SCALE", "1"))
-"""How much slower this guest runs than a plain one (the debug kernel sets
-VMTEST_TIME_SCALE); every timeout of the guest scripts is multiplied by it."""
+"""How much slower this guest runs than a plain one (the harness sets
+VMTEST_TIME_SCALE, e.g. for the debug kernel); waits that use it, such as
+vudc_status_wait(), multiply their timeouts by it."""
 
 
 def vudc_status(vudc):
