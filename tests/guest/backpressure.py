@@ -7,12 +7,13 @@ Used by the stub-hostile and vudc-protocol scenarios with a
 usbip_wire.Client `c` connected over loopback.  Failures raise
 RuntimeError, which the callers report as their case's failure.
 """
-import os
 import select
 import socket
 import struct
 import threading
 import time
+
+from usbip_wire import TIME_SCALE
 
 MIB = 1 << 20
 
@@ -167,7 +168,7 @@ def send_and_read(c, rest, n, good, secs=600):
     (times VMTEST_TIME_SCALE, as every wait of the tests) for the send as a
     whole (a KASAN guest under TCG reads megabytes of commands slowly) and
     the read thread gets as long."""
-    secs *= float(os.environ.get("VMTEST_TIME_SCALE", "1"))
+    secs *= TIME_SCALE
     got = [0]
 
     def reader():
