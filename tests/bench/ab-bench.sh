@@ -14,9 +14,11 @@
 # the limit: then noise cannot be told from a loss, and only a quieter
 # machine or more rounds decide.
 #
-#   tests/bench/ab-bench.sh [-k 6.1|6.12] [-r ROUNDS] REV_A [REV_B]
-#     REV_B defaults to the working tree as it is (uncommitted changes too).
-#   READ_MIB=64 WRITE_MIB=32 URB_N=2000 LIMIT_PCT=3 tests/bench/ab-bench.sh main~3
+#   tests/bench/ab-bench.sh [-k 6.1|6.12] [-r ROUNDS] [-c CPUS] REV_A [REV_B]
+#     REV_B defaults to the working tree as it is (uncommitted changes too);
+#     CPUS is the VM's vCPUs (default 2; 1 takes the cross-vCPU wakeups out)
+#   READ_MIB=64 WRITE_MIB=32 URB_N=2000 URB_RUNS=5 LIMIT_PCT=3 tests/bench/ab-bench.sh main~3
+#   AB_PERF=1 tests/bench/ab-bench.sh main    (also profiles, see ab-bench-vm.sh)
 #
 # Release builds (no USBIP_SELFTEST), as users get them.  Sources of a
 # revision are checked out under build/bench-ab/REV (git worktree), logs go
@@ -29,17 +31,19 @@ TOP=$(cd "$(dirname "$0")/../.." && pwd)
 # shellcheck source=tests/bench/lib.sh
 . "$TOP/tests/bench/lib.sh"
 
-series=6.1 rounds=3
-while getopts "k:r:" o; do
+series=6.1 rounds=3 cpus=2
+while getopts "k:r:c:" o; do
 	case "$o" in
 	k) series=$OPTARG ;;
 	r) rounds=$OPTARG ;;
-	*) sed -n '12,14s/^# \{0,1\}//p' "$0" >&2; exit 2 ;;
+	c) cpus=$OPTARG ;;
+	*) sed -n '17,21s/^# \{0,1\}//p' "$0" >&2; exit 2 ;;
 	esac
 done
 shift $((OPTIND - 1))
-[ $# -ge 1 ] && [ $# -le 2 ] || { sed -n '12,14s/^# \{0,1\}//p' "$0" >&2; exit 2; }
+[ $# -ge 1 ] && [ $# -le 2 ] || { sed -n '17,21s/^# \{0,1\}//p' "$0" >&2; exit 2; }
 [ "$rounds" -ge 3 ] 2>/dev/null || { echo "ab-bench: at least 3 rounds" >&2; exit 2; }
+[ "$cpus" -ge 1 ] 2>/dev/null || { echo "ab-bench: -c takes a number of vCPUs" >&2; exit 2; }
 rev_a=$1 rev_b=${2:-}
 limit=${LIMIT_PCT:-3}
 
@@ -91,11 +95,45 @@ fi
 bench_scenario_copy -e "s/^ROUNDS=.*/ROUNDS=$rounds/" \
 	-e "s/^READ_MIB=.*/READ_MIB=${READ_MIB:-64}/" \
 	-e "s/^WRITE_MIB=.*/WRITE_MIB=${WRITE_MIB:-32}/" \
-	-e "s/^URB_N=.*/URB_N=${URB_N:-2000}/"
-bench_boot ", A = ${rev_a}, B = ${rev_b:-working tree}, $rounds rounds" 1
-echo "ab-bench [$KVER]: $rounds rounds of A and B alternated (ABBA...), ${READ_MIB:-64} MiB reads," \
-	"${WRITE_MIB:-32} MiB writes (O_DIRECT, 1 MiB), ${URB_N:-2000} GET_DESCRIPTOR round trips" \
+	-e "s/^URB_N=.*/URB_N=${URB_N:-2000}/" \
+	-e "s/^URB_RUNS=.*/URB_RUNS=${URB_RUNS:-5}/" \
+	-e "s/^AB_PERF=.*/AB_PERF=${AB_PERF:-0}/"
+VM_SMP=$cpus
+bench_boot ", A = ${rev_a}, B = ${rev_b:-working tree}, $rounds rounds, $cpus vCPUs" 1
+echo "ab-bench [$KVER, $cpus vCPUs]: $rounds rounds of A and B alternated (ABBA...), ${READ_MIB:-64} MiB reads," \
+	"${WRITE_MIB:-32} MiB writes (O_DIRECT, 1 MiB), ${URB_RUNS:-5} x ${URB_N:-2000} GET_DESCRIPTOR round trips" \
 	"($((SECONDS - BENCH_T0))s VM)"
+
+# With AB_PERF=1: two more figures per path from each perf report (the
+# samples of the whole guest by command), both "higher is better" as the
+# others: URBs per ms of CPU time of the server's threads (BUSID-rx/-tx,
+# usbip-vudc.N-rx/-tx), and the CPU time of vhci-hcd's threads over the
+# server's.  The second compares the server against the client side of
+# the same round trips, whose per-instruction cost under TCG varies as
+# much as the server's; it means something only while vhci-hcd is the
+# same in A and B.
+if [ "${AB_PERF:-0}" = 1 ]; then
+	for f in "$RUN_DIR"/vm1/report-*.txt; do
+		[ -e "$f" ] || continue
+		n=${f##*/report-} n=${n%.txt}	# A_stub_r1
+		awk -v set="${n%%_*}" -v rest="${n#*_}" -v urbs="${URB_N:-2000}" '
+			/Event count/ { ev = $NF }
+			/Command/ { cmds = 1 }
+			cmds && /%/ {
+				pct = $1; sub("%", "", pct); $1 = ""
+				comm = $0; sub(/^ +/, "", comm); sub(/ +$/, "", comm)
+				if (comm ~ /^vhci port/) client += pct
+				else if (comm ~ /-(rx|tx)$/) server += pct
+			}
+			END {
+				if (!ev || !server) exit
+				split(rest, r, "_")	# stub r1
+				ms = ev * server / 100 / 1e6
+				printf "%s_%scpu_%s_urb_per_srv_ms=%.2f URB/ms\n", set, r[1], r[2], urbs / ms
+				printf "%s_%scpu_%s_vhci_per_srv=%.3f x\n", set, r[1], r[2], client / server
+			}' "$f"
+	done >>"$RUN_DIR/vm1/metrics"
+fi
 
 # The table: per path and figure, min/median/max of A and of B, B/A of the
 # medians; a median of B more than LIMIT_PCT below A's is flagged.
@@ -117,9 +155,13 @@ awk -v limit="$limit" '
 		}
 		return m
 	}
+	function f3(l, m, h,  f) {
+		f = m < 10 ? "%.3f" : "%.1f"
+		return sprintf(f "/" f "/" f, l, m, h)
+	}
 	function median(m) { return m % 2 ? s[(m + 1) / 2] : (s[m / 2] + s[m / 2 + 1]) / 2 }
 	END {
-		printf "  %-18s %28s %28s %8s %7s\n", "", "A min/median/max", "B min/median/max",
+		printf "  %-22s %28s %28s %8s %7s\n", "", "A min/median/max", "B min/median/max",
 			"B/A", "spread"
 		worse = 0; noisy = 0
 		for (k = 1; k <= nk; k++) {
@@ -136,9 +178,8 @@ awk -v limit="$limit" '
 				if (sp > 2 * limit / 100) { flag = "  <- lower, within the noise"; noisy++ }
 				else { flag = "  <- more than " limit "% slower"; worse++ }
 			}
-			printf "  %-18s %28s %28s %8.3f %6.0f%%%s\n", key,
-				sprintf("%.1f/%.1f/%.1f", la, ma, ha),
-				sprintf("%.1f/%.1f/%.1f", lb, mb, hb), r, sp * 100, flag
+			printf "  %-22s %28s %28s %8.3f %6.0f%%%s\n", key,
+				f3(la, ma, ha), f3(lb, mb, hb), r, sp * 100, flag
 		}
 		if (worse) { printf "ab-bench: %d median(s) of B more than %s%% below A\n", worse, limit; exit 3 }
 		if (noisy) {

@@ -145,8 +145,8 @@ vm_usb_kbd() {
 # Booting
 
 # vm_start IDX: boots VM IDX of the current run.  Uses RUN_DIR, KVER,
-# SCENARIO, VM_COUNT, VM_MODES[IDX], VM_MEM, VM_NET_PORT, VM_QEMU_COMMON and
-# VM_QEMU_EXTRA_IDX.  Sets VM_PID[IDX].
+# SCENARIO, VM_COUNT, VM_MODES[IDX], VM_MEM, VM_SMP (vCPUs, default 2),
+# VM_NET_PORT, VM_QEMU_COMMON and VM_QEMU_EXTRA_IDX.  Sets VM_PID[IDX].
 vm_start() {
 	local idx=$1 dir=$RUN_DIR/vm$1 kdir=$VM_TOP/build/kernels/$KVER addr= peer= net=()
 	local extra_name="VM_QEMU_EXTRA_$idx[@]"
@@ -210,7 +210,7 @@ vm_start() {
 	append+="${VM_APPEND:+ $VM_APPEND}"
 	# shellcheck disable=SC2086
 	qemu-system-x86_64 -name "vmtest-vm$idx" \
-		-accel tcg -cpu max -smp 2 -m "${VM_MEM:-2048}" \
+		-accel tcg -cpu max -smp "${VM_SMP:-2}" -m "${VM_MEM:-2048}" \
 		-nodefaults -display none -monitor none -no-reboot \
 		-serial "file:$dir/console.log" \
 		-kernel "$kdir/boot/vmlinuz-$KVER" -initrd "$kdir/initramfs.cpio.gz" \
