@@ -17,13 +17,14 @@
 #          usbipd, attached over 127.0.0.1 into vhci-hcd with Debian's usbip
 #   vudc   the same gadget moved to usbip-vudc.0, exported with Debian's
 #          usbipd --device, attached over ::1
-# Each path measures O_DIRECT dd with 1 MiB blocks (READ_MIB read and
-# compared with the backing file, WRITE_MIB written, read back and found in
-# the backing file) and URB_N GET_DESCRIPTOR control transfers through
-# usbfs, one at a time: each is one URB's round trip through vhci-hcd, the
-# socket and the server (bench_urb_rate, tests/guest/lib-bench.sh),
-# URB_RUNS times per load, each run a figure of its own (so that one stall
-# of the host weighs one run, not the load's only figure).  Figures:
+# Each path measures, DD_RUNS times, O_DIRECT dd with 1 MiB blocks
+# (READ_MIB read and compared with the backing file, WRITE_MIB written, read
+# back and found in the backing file), and URB_RUNS times URB_N
+# GET_DESCRIPTOR control transfers through usbfs, one at a time: each is
+# one URB's round trip through vhci-hcd, the socket and the server
+# (bench_urb_rate, tests/guest/lib-bench.sh).  Each run is a figure of its
+# own, so that one stall of the host weighs one run, not the load's only
+# figure.  Figures:
 # METRIC {A,B}_{stub,vudc}_rR_{read_MBps,write_MBps,urb_per_s}.
 #
 # With AB_PERF=1 each path then runs its URB round trips twice more under
@@ -40,6 +41,7 @@ READ_MIB=${READ_MIB:-64}
 WRITE_MIB=${WRITE_MIB:-32}
 URB_N=${URB_N:-2000}
 URB_RUNS=${URB_RUNS:-5}
+DD_RUNS=${DD_RUNS:-3}
 AB_PERF=${AB_PERF:-0}
 # shellcheck disable=SC2034  # read by bench_measure (tests/guest/lib.sh)
 BACKING=/tmp/disk.img
@@ -101,6 +103,14 @@ ab_perf() {
 	rm -f /tmp/perf.data /tmp/perf.txt
 }
 
+# ab_measure NAME DEV: DD_RUNS runs of the reads and writes of DEV.
+ab_measure() {
+	local _
+	for _ in $(seq "$DD_RUNS"); do
+		bench_measure "$1" "$2"
+	done
+}
+
 # ab_urb_rate NAME USB_BUSID: URB_RUNS runs of URB_N round trips.
 ab_urb_rate() {
 	local _
@@ -117,7 +127,7 @@ ab_stub() {
 	busid=$(dummy_hcd_busid abdisk)
 	bench_stub_attach "$busid" "$READ_MIB"
 	info "$name: vhci disk $BENCH_VDEV on port $BENCH_VPORT ($BENCH_VUSB)"
-	bench_measure "$name" "$BENCH_VDEV"
+	ab_measure "$name" "$BENCH_VDEV"
 	ab_urb_rate "$name" "$BENCH_VUSB"
 	ab_perf "$name" "$BENCH_VUSB"
 	bench_stub_detach "$busid"
@@ -128,7 +138,7 @@ ab_vudc() {
 	local name=$1_vudc_r$2
 	bench_vudc_attach "$G" "$READ_MIB"
 	info "$name: vhci disk $BENCH_VDEV on port $BENCH_VPORT ($BENCH_VUSB)"
-	bench_measure "$name" "$BENCH_VDEV"
+	ab_measure "$name" "$BENCH_VDEV"
 	ab_urb_rate "$name" "$BENCH_VUSB"
 	ab_perf "$name" "$BENCH_VUSB"
 	bench_vudc_detach "$G"

@@ -17,7 +17,8 @@
 #   tests/bench/ab-bench.sh [-k 6.1|6.12] [-r ROUNDS] [-c CPUS] REV_A [REV_B]
 #     REV_B defaults to the working tree as it is (uncommitted changes too);
 #     CPUS is the VM's vCPUs (default 2; 1 takes the cross-vCPU wakeups out)
-#   READ_MIB=64 WRITE_MIB=32 URB_N=2000 URB_RUNS=5 LIMIT_PCT=3 tests/bench/ab-bench.sh main~3
+#   READ_MIB=64 WRITE_MIB=32 DD_RUNS=3 URB_N=2000 URB_RUNS=5 LIMIT_PCT=3 \
+#     tests/bench/ab-bench.sh main~3
 #   AB_PERF=1 tests/bench/ab-bench.sh main    (also profiles, see ab-bench-vm.sh)
 #
 # Release builds (no USBIP_SELFTEST), as users get them.  Sources of a
@@ -37,11 +38,11 @@ while getopts "k:r:c:" o; do
 	k) series=$OPTARG ;;
 	r) rounds=$OPTARG ;;
 	c) cpus=$OPTARG ;;
-	*) sed -n '17,21s/^# \{0,1\}//p' "$0" >&2; exit 2 ;;
+	*) sed -n '17,22s/^# \{0,1\}//p' "$0" >&2; exit 2 ;;
 	esac
 done
 shift $((OPTIND - 1))
-[ $# -ge 1 ] && [ $# -le 2 ] || { sed -n '17,21s/^# \{0,1\}//p' "$0" >&2; exit 2; }
+[ $# -ge 1 ] && [ $# -le 2 ] || { sed -n '17,22s/^# \{0,1\}//p' "$0" >&2; exit 2; }
 [ "$rounds" -ge 3 ] 2>/dev/null || { echo "ab-bench: at least 3 rounds" >&2; exit 2; }
 [ "$cpus" -ge 1 ] 2>/dev/null || { echo "ab-bench: -c takes a number of vCPUs" >&2; exit 2; }
 rev_a=$1 rev_b=${2:-}
@@ -97,12 +98,13 @@ bench_scenario_copy -e "s/^ROUNDS=.*/ROUNDS=$rounds/" \
 	-e "s/^WRITE_MIB=.*/WRITE_MIB=${WRITE_MIB:-32}/" \
 	-e "s/^URB_N=.*/URB_N=${URB_N:-2000}/" \
 	-e "s/^URB_RUNS=.*/URB_RUNS=${URB_RUNS:-5}/" \
+	-e "s/^DD_RUNS=.*/DD_RUNS=${DD_RUNS:-3}/" \
 	-e "s/^AB_PERF=.*/AB_PERF=${AB_PERF:-0}/"
 VM_SMP=$cpus
 bench_boot ", A = ${rev_a}, B = ${rev_b:-working tree}, $rounds rounds, $cpus vCPUs" 1
-echo "ab-bench [$KVER, $cpus vCPUs]: $rounds rounds of A and B alternated (ABBA...), ${READ_MIB:-64} MiB reads," \
-	"${WRITE_MIB:-32} MiB writes (O_DIRECT, 1 MiB), ${URB_RUNS:-5} x ${URB_N:-2000} GET_DESCRIPTOR round trips" \
-	"($((SECONDS - BENCH_T0))s VM)"
+echo "ab-bench [$KVER, $cpus vCPUs]: $rounds rounds of A and B alternated (ABBA...)," \
+	"${DD_RUNS:-3} x ${READ_MIB:-64} MiB reads and ${WRITE_MIB:-32} MiB writes (O_DIRECT, 1 MiB)," \
+	"${URB_RUNS:-5} x ${URB_N:-2000} GET_DESCRIPTOR round trips ($((SECONDS - BENCH_T0))s VM)"
 
 # With AB_PERF=1: two more figures per path from each perf report (the
 # samples of the whole guest by command), both "higher is better" as the
