@@ -88,6 +88,7 @@ ab_perf_run() {
 ab_perf() {
 	local name=$1 usb=$2
 	[ "$AB_PERF" = 1 ] || return 0
+	command -v perf >/dev/null || die "AB_PERF=1 needs perf on the host (package linux-perf)"
 	mountpoint -q /sys/kernel/tracing || mount -t tracefs tracefs /sys/kernel/tracing
 	ab_perf_run "$name" "$usb" stat -e task-clock,context-switches,cpu-migrations \
 		-e sched:sched_wakeup,irq_vectors:reschedule_entry \
