@@ -194,6 +194,10 @@ static inline void usbip_buf_from_urb(struct usbip_buf *b, struct urb *urb)
 /* Send the iso frames' data packed (RET_SUBMIT of an IN iso URB). */
 #define USBIP_SEND_ISO_PACKED	BIT(0)
 
+/* peer_timeout parameter of usbip-core, seconds (see usbip_sock.c) */
+#define USBIP_PEER_TIMEOUT_DEFAULT	10
+#define USBIP_PEER_TIMEOUT_MAX		3600
+
 struct socket *usbip_sockfd_get(int fd);
 void usbip_sock_release(struct socket *sock);
 

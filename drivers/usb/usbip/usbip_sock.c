@@ -13,6 +13,7 @@
 #include <linux/bvec.h>
 #include <linux/file.h>
 #include <linux/kernel.h>
+#include <linux/moduleparam.h>
 #include <linux/net.h>
 #include <linux/scatterlist.h>
 #include <linux/slab.h>
@@ -20,7 +21,9 @@
 #include <linux/tcp.h>
 #include <linux/uio.h>
 #include <linux/version.h>
+#include <net/inet_connection_sock.h>
 #include <net/sock.h>
+#include <net/tcp.h>
 
 #include "usbip_common.h"
 
@@ -28,6 +31,18 @@
 #define USBIP_IOV_BATCH		16
 /* Iso descriptors encoded per send. */
 #define USBIP_ISO_BATCH		8
+
+/*
+ * Dead-peer detection, /sys/module/usbip_core/parameters/peer_timeout: a
+ * connection whose peer has not answered for this many seconds, idle
+ * (keepalive probes unanswered) or busy (data unacknowledged), is ended.
+ * Applied to every socket handed to a driver that userspace did not give a
+ * TCP_USER_TIMEOUT of its own; 0 leaves such sockets as they are.
+ */
+static unsigned int usbip_peer_timeout = USBIP_PEER_TIMEOUT_DEFAULT;
+module_param_named(peer_timeout, usbip_peer_timeout, uint, 0644);
+MODULE_PARM_DESC(peer_timeout,
+		 "seconds without an answer from the peer before a connection is ended (default 10, 0: leave the socket's own timers; read when a connection starts; sockets with a TCP_USER_TIMEOUT from userspace keep theirs)");
 
 /*
  * Position in the scatterlist of a struct usbip_buf: entry @sg starts at
@@ -487,6 +502,31 @@ out_free:
 EXPORT_SYMBOL_GPL(usbip_iso_unpack_buf);
 
 /**
+ * usbip_sock_peer_timeout_set() - detect a dead peer within @secs seconds
+ * @sk: a TCP socket
+ * @secs: 1 to USBIP_PEER_TIMEOUT_MAX
+ *
+ * TCP_USER_TIMEOUT ends the connection when sent data stays unacknowledged
+ * for @secs; keepalive probes after 2/5 of it without traffic, then every
+ * tenth, make an idle connection end at the same point (with a user timeout
+ * set, TCP ends it once @secs have passed since the last thing received
+ * and a probe went unanswered, whatever the probe count).  Userspace
+ * computes the same timers (usbip_net_set_peer_timeout()).
+ */
+static void usbip_sock_peer_timeout_set(struct sock *sk, unsigned int secs)
+{
+	unsigned int idle = max(1U, secs * 2 / 5);
+	unsigned int intvl = max(1U, secs / 10);
+	unsigned int cnt = min(127U, DIV_ROUND_UP(secs - min(secs, idle), intvl) + 1);
+
+	tcp_sock_set_user_timeout(sk, secs * 1000);
+	tcp_sock_set_keepidle(sk, idle);
+	tcp_sock_set_keepintvl(sk, intvl);
+	tcp_sock_set_keepcnt(sk, cnt);
+	sock_set_keepalive(sk);
+}
+
+/**
  * usbip_sockfd_get() - get the connected TCP socket behind a user fd
  * @fd: file descriptor in the calling process (written by userspace to a
  *	sysfs attach file)
@@ -494,7 +534,8 @@ EXPORT_SYMBOL_GPL(usbip_iso_unpack_buf);
  * Accepts only connected SOCK_STREAM TCP sockets (IPv4 or IPv6), turns on
  * TCP_NODELAY, clears send/receive timeouts and makes the socket allocate
  * with GFP_NOIO (the devices behind it may be block devices in the reclaim
- * path).  The returned
+ * path).  A socket without a TCP_USER_TIMEOUT gets the peer_timeout
+ * parameter's dead-peer timers.  The returned
  * socket holds a reference to its file, dropped by usbip_sock_release()
  * (or by the connection it is handed to with usbip_conn_start()).
  *
@@ -503,6 +544,7 @@ EXPORT_SYMBOL_GPL(usbip_iso_unpack_buf);
  */
 struct socket *usbip_sockfd_get(int fd)
 {
+	unsigned int timeout;
 	struct socket *sock;
 	struct sock *sk;
 	int err = 0;
@@ -523,6 +565,9 @@ struct socket *usbip_sockfd_get(int fd)
 	}
 
 	tcp_sock_set_nodelay(sk);
+	timeout = min(READ_ONCE(usbip_peer_timeout), USBIP_PEER_TIMEOUT_MAX);
+	if (timeout && !READ_ONCE(inet_csk(sk)->icsk_user_timeout))
+		usbip_sock_peer_timeout_set(sk, timeout);
 	lock_sock(sk);
 	sk->sk_allocation = GFP_NOIO;
 	/* the threads block until data or shutdown, whatever userspace set */

@@ -89,6 +89,75 @@ int usbip_net_set_options(int fd, struct usbip_error *err)
 }
 
 /**
+ * usbip_net_parse_peer_timeout() - parse a --peer-timeout value
+ * @text: seconds, 0 to USBIP_PEER_TIMEOUT_MAX
+ * @secs: the value
+ *
+ * Return: 0, or -EINVAL.
+ */
+int usbip_net_parse_peer_timeout(const char *text, unsigned int *secs)
+{
+	char *end;
+	unsigned long v;
+
+	if (!text || *text < '0' || *text > '9')
+		return -EINVAL;
+	errno = 0;
+	v = strtoul(text, &end, 10);
+	if (errno || *end || v > USBIP_PEER_TIMEOUT_MAX)
+		return -EINVAL;
+	*secs = v;
+	return 0;
+}
+
+/**
+ * usbip_net_set_peer_timeout() - end the connection when the peer is dead
+ * @fd: connected TCP socket
+ * @secs: seconds without an answer from the peer, 1 to
+ *	USBIP_PEER_TIMEOUT_MAX; 0 changes nothing
+ * @err: reason on failure, may be NULL
+ *
+ * The socket is handed to the kernel driver afterwards, which keeps these
+ * timers (our drivers apply their own peer_timeout parameter only to
+ * sockets without a TCP_USER_TIMEOUT).  TCP_USER_TIMEOUT ends a busy
+ * connection whose data stays unacknowledged for @secs; keepalive probes
+ * after 2/5 of @secs of silence, then every tenth, end an idle one at the
+ * same point (TCP ends it once @secs passed since the last thing received
+ * and a probe went unanswered).  Either way the peer is declared dead
+ * within @secs, plus at most one probe interval.
+ *
+ * Return: 0 or a negative errno.
+ */
+int usbip_net_set_peer_timeout(int fd, unsigned int secs, struct usbip_error *err)
+{
+	unsigned int ms = secs * 1000;
+	int one = 1, idle, intvl, cnt;
+
+	if (!secs)
+		return 0;
+	if (secs > USBIP_PEER_TIMEOUT_MAX) {
+		usbip_set_error(err, "peer timeout %u s is over %d s", secs,
+				USBIP_PEER_TIMEOUT_MAX);
+		return -EINVAL;
+	}
+	idle = secs * 2 / 5 ? secs * 2 / 5 : 1;
+	intvl = secs / 10 ? secs / 10 : 1;
+	cnt = (secs > (unsigned int)idle ? (secs - idle + intvl - 1) / intvl : 0) + 1;
+	if (cnt > 127)
+		cnt = 127;
+	if (setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &ms, sizeof(ms)) ||
+	    setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle)) ||
+	    setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl)) ||
+	    setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt)) ||
+	    setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one))) {
+		usbip_set_error(err, "setting the peer timeout (TCP_USER_TIMEOUT, keepalive): %s",
+				strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
+/**
  * usbip_net_addr_str() - numeric "addr:port" or "[addr]:port" of a socket address
  * @sa: struct sockaddr of family AF_INET or AF_INET6
  * @salen: its length

@@ -14,6 +14,15 @@
 /* How long a client waits for a server's reply, in milliseconds. */
 #define USBIP_NET_TIMEOUT_MS	30000
 
+/*
+ * Default seconds without an answer before a peer is declared dead
+ * (--peer-timeout), and the most that is accepted.
+ */
+#define USBIP_PEER_TIMEOUT_DEFAULT	10
+#define USBIP_PEER_TIMEOUT_MAX		3600
+
+int usbip_net_parse_peer_timeout(const char *text, unsigned int *secs);
+int usbip_net_set_peer_timeout(int fd, unsigned int secs, struct usbip_error *err);
 int usbip_net_parse_port(const char *text, unsigned int *port);
 int usbip_net_connect(const char *host, unsigned int port, struct usbip_error *err);
 int usbip_net_read(int fd, void *buf, size_t len, int timeout_ms, struct usbip_error *err);

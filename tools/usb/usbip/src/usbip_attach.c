@@ -23,10 +23,13 @@
 #include "usbip_net.h"
 #include "usbip_vhci.h"
 
+/* getopt value of the long-only option --peer-timeout */
+#define OPT_PEER_TIMEOUT	256
+
 void usbip_attach_usage(void)
 {
-	printf("usage: usbip [--tcp-port PORT] attach -r HOST -b BUSID\n"
-	       "       usbip [--tcp-port PORT] attach -r HOST -d usbip-vudc.N\n"
+	printf("usage: usbip [--tcp-port PORT] attach -r HOST -b BUSID [--peer-timeout SECS]\n"
+	       "       usbip [--tcp-port PORT] attach -r HOST -d usbip-vudc.N [--peer-timeout SECS]\n"
 	       "\n"
 	       "Import the device BUSID exported by the usbipd on HOST and attach it\n"
 	       "to a free port of vhci-hcd: a high-speed port for USB 1.x/2.0 devices,\n"
@@ -38,9 +41,13 @@ void usbip_attach_usage(void)
 	       "  -d, --device DEV   a gadget that the server exports with 'usbipd --device':\n"
 	       "                     the name of its controller, usbip-vudc.N (the same\n"
 	       "                     request as -b on the wire)\n"
+	       "      --peer-timeout SECS\n"
+	       "                     detach when the server has not answered for SECS\n"
+	       "                     seconds, busy or idle (TCP_USER_TIMEOUT and keepalive;\n"
+	       "                     default %d, 0: the kernel's default, at most %d)\n"
 	       "\n"
 	       "Where the device came from is recorded in %s/port<N>.\n",
-	       USBIP_VHCI_RECORD_DIR);
+	       USBIP_PEER_TIMEOUT_DEFAULT, USBIP_PEER_TIMEOUT_MAX, USBIP_VHCI_RECORD_DIR);
 }
 
 void usbip_detach_usage(void)
@@ -171,9 +178,11 @@ int usbip_cmd_attach(int argc, char *argv[])
 		{ "remote", required_argument, NULL, 'r' },
 		{ "busid", required_argument, NULL, 'b' },
 		{ "device", required_argument, NULL, 'd' },
+		{ "peer-timeout", required_argument, NULL, OPT_PEER_TIMEOUT },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
+	unsigned int peer_timeout = USBIP_PEER_TIMEOUT_DEFAULT;
 	const char *host = NULL, *busid = NULL;
 	struct usbip_vhci_record rec;
 	struct usbip_devinfo dev;
@@ -186,6 +195,13 @@ int usbip_cmd_attach(int argc, char *argv[])
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "+r:b:d:h", opts, NULL)) != -1) {
 		switch (c) {
+		case OPT_PEER_TIMEOUT:
+			if (usbip_net_parse_peer_timeout(optarg, &peer_timeout)) {
+				usbip_err("attach: peer timeout \"%.40s\" is not 0 to %d seconds",
+					  optarg, USBIP_PEER_TIMEOUT_MAX);
+				return USBIP_EXIT_USAGE;
+			}
+			break;
 		case 'r':
 			host = optarg;
 			break;
@@ -234,6 +250,10 @@ int usbip_cmd_attach(int argc, char *argv[])
 	if (fd < 0) {
 		usbip_err("attach: %s", err.msg);
 		return USBIP_EXIT_FAILED;
+	}
+	if (usbip_net_set_peer_timeout(fd, peer_timeout, &err)) {
+		usbip_err("attach: %s: %s", host, err.msg);
+		goto err_close;
 	}
 	if (usbip_net_import(fd, busid, &status, &dev, &err)) {
 		usbip_err("attach: import of %s from %s: %s", busid, host, err.msg);

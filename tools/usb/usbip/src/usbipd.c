@@ -57,6 +57,8 @@ int deny_severity = LOG_WARNING;
 /* Test hook: replaces DEFAULT_TIMEOUT_MS. */
 #define TIMEOUT_ENV		"USBIPD_TIMEOUT_MS"
 #define MAX_LISTENERS		2
+/* getopt value of the long-only option --peer-timeout */
+#define OPT_PEER_TIMEOUT	256
 #define MAX_CONNS		256
 /* Connection log lines allowed per window; see conn_log(). */
 #define LOG_BURST		50
@@ -149,6 +151,8 @@ static int max_conns = MAX_CONNS;
 static int listeners[MAX_LISTENERS];
 static int nlisteners;
 static int timeout_ms = DEFAULT_TIMEOUT_MS;
+/* --peer-timeout: set on every connection, kept by the kernel after import */
+static unsigned int peer_timeout = USBIP_PEER_TIMEOUT_DEFAULT;
 /* Serial number of the next accepted connection. */
 static unsigned long long next_serial = 1;
 /* The log limiter of conn_log(): current window, lines in it, lines left out. */
@@ -189,9 +193,13 @@ static void usage(void)
 	       "  -d, --debug          print debugging information\n"
 	       "  -P, --pid [FILE]     write the process id to FILE (default %s)\n"
 	       "  -t, --tcp-port PORT  listen on TCP port PORT (default %u)\n"
+	       "      --peer-timeout SECS\n"
+	       "                       end a connection whose client has not answered for\n"
+	       "                       SECS seconds, busy or idle, and make its device\n"
+	       "                       available again (default %d, 0: the kernel's default)\n"
 	       "  -h, --help           this text\n"
 	       "  -v, --version        show the version\n",
-	       DEFAULT_PIDFILE, USBIP_PORT);
+	       DEFAULT_PIDFILE, USBIP_PORT, USBIP_PEER_TIMEOUT_DEFAULT);
 }
 
 /*
@@ -552,6 +560,7 @@ static int free_slot(const char *peer)
 
 static void accept_all(int lfd)
 {
+	struct usbip_error err;
 	struct sockaddr_storage ss;
 	socklen_t len;
 	char peer[80];
@@ -579,6 +588,8 @@ static void accept_all(int lfd)
 			continue;
 		}
 		usbip_net_set_options(fd, NULL);
+		if (usbip_net_set_peer_timeout(fd, peer_timeout, &err))
+			conn_log(LOG_WARNING, "%s: %s", peer, err.msg);
 		conns[i].fd = fd;
 		conns[i].serial = next_serial++;
 		conns[i].state = CONN_READ;
@@ -742,6 +753,7 @@ int main(int argc, char *argv[])
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'v' },
 		{ "device", no_argument, NULL, 'e' },
+		{ "peer-timeout", required_argument, NULL, OPT_PEER_TIMEOUT },
 		{ NULL, 0, NULL, 0 },
 	};
 	bool ipv4 = false, ipv6 = false, daemonize = false;
@@ -793,6 +805,13 @@ int main(int argc, char *argv[])
 			return 0;
 		case 'e':
 			backend = &vudc_backend;
+			break;
+		case OPT_PEER_TIMEOUT:
+			if (usbip_net_parse_peer_timeout(optarg, &peer_timeout)) {
+				usbip_err("--peer-timeout: '%s' is not 0 to %d seconds", optarg,
+					  USBIP_PEER_TIMEOUT_MAX);
+				return 2;
+			}
 			break;
 		default:
 			if (optopt)

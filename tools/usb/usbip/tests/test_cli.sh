@@ -53,6 +53,13 @@ ok $? "attach with a bus id holding a slash is a usage error"
 run 2 attach --remote localhost --device ../x &&
 	grep -q "not a valid bus id" "$tmp/err"
 ok $? "attach --device with a slash is a usage error"
+for bad in abc -1 3601 10s ''; do
+	run 2 attach -r localhost -b 1-1 --peer-timeout "$bad" &&
+		grep -q "peer timeout \"$bad\" is not 0 to 3600 seconds" "$tmp/err"
+	ok $? "attach --peer-timeout '$bad' is a usage error"
+done
+run 0 help attach && grep -q -- '--peer-timeout SECS' "$tmp/out"
+ok $? "help attach shows --peer-timeout"
 run 2 detach && grep -q 'detach: which port' "$tmp/err"
 ok $? "detach without -p is a usage error"
 for bad in abc -1 1x ''; do

@@ -46,9 +46,9 @@ expect "--device --help --json --local --output --parsable --remote -d -h -j -l 
 	"list options" _usbip usbip list -
 expect "json text" "list -o formats" _usbip usbip list -l -o ""
 expect "--json" "port --j" _usbip usbip port --j
-expect "--busid --device --help --remote -b -d -h -r" "attach options" _usbip usbip attach -
+expect "--busid --device --help --peer-timeout --remote -b -d -h -r" "attach options" _usbip usbip attach -
 expect "list" "help takes a command" _usbip usbip help li
-expect "--daemon --debug --device --help --ipv4 --ipv6 --pid --tcp-port --version" \
+expect "--daemon --debug --device --help --ipv4 --ipv6 --peer-timeout --pid --tcp-port --version" \
 	"usbipd long options" _usbipd usbipd --
 expect "" "usbipd -t takes a number: no candidates" _usbipd usbipd -t ""
 
