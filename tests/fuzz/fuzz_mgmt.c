@@ -119,6 +119,7 @@ static void normalize_record(uint8_t *rec)
 static void server_side(struct stream *s)
 {
 	uint8_t msg[USBIP_REQ_IMPORT_WIRE_SIZE], again[USBIP_REQ_IMPORT_WIRE_SIZE];
+	struct usbip_ext_hello hello;
 	struct usbip_request req;
 	struct usbip_error err;
 	uint8_t *buf, *nul;
@@ -145,6 +146,17 @@ static void server_side(struct stream *s)
 			check(req.code == USBIP_OP_REQ_IMPORT && len == USBIP_REQ_IMPORT_WIRE_SIZE);
 			check(usbip_check_busid(req.busid, sizeof(req.busid), NULL) == 0);
 			check(usbip_pack_req_import(again, req.busid, NULL) == 0);
+			/* A hello found is one that re-encodes to the same tail. */
+			if (usbip_ext_hello_get((const uint8_t *)req.busid, &hello)) {
+				check(hello.version != 0 && strlen(req.busid) <= USBIP_EXT_BUSID_MAX);
+				check(usbip_ext_hello_put(again + USBIP_OP_HDR_WIRE_SIZE, &hello,
+							  NULL) == 0);
+				check(memcmp(again + USBIP_OP_HDR_WIRE_SIZE + USBIP_EXT_HELLO_OFF,
+					     msg + USBIP_OP_HDR_WIRE_SIZE + USBIP_EXT_HELLO_OFF,
+					     USBIP_EXT_HELLO_SIZE) == 0);
+				memset(again + USBIP_OP_HDR_WIRE_SIZE + USBIP_EXT_HELLO_OFF, 0,
+				       USBIP_EXT_HELLO_SIZE);
+			}
 			/* Bytes after the bus id's NUL are ignored. */
 			nul = memchr(msg + USBIP_OP_HDR_WIRE_SIZE, 0, USBIP_BUSID_SIZE);
 			memset(nul, 0, msg + sizeof(msg) - nul);
@@ -270,10 +282,47 @@ static int asked_busid(struct stream *s, char *busid)
 	return strlen(busid) == n && usbip_check_busid(busid, USBIP_BUSID_SIZE, NULL) == 0;
 }
 
+/*
+ * The extension block after a reply whose bus id field carried an answer
+ * to our hello (offering USBIP_EXT_CAP_SESSION), framed and checked the
+ * way usbip_net_import() does.
+ */
+static void client_ext_block(struct stream *s, const struct usbip_ext_hello *answer)
+{
+	uint8_t again[USBIP_EXT_BLOCK_V1_SIZE];
+	struct usbip_ext_block blk;
+	struct usbip_error err;
+	size_t len;
+	uint8_t *msg;
+	int ret;
+
+	msg = frame(s, usbip_ext_block_need, USBIP_EXT_BLOCK_MAX, &len);
+	if (!msg)
+		return;
+	check(len >= USBIP_EXT_BLOCK_MIN && len <= USBIP_EXT_BLOCK_MAX);
+	err.msg[0] = '\0';
+	ret = usbip_unpack_ext_block(msg, len, answer, USBIP_EXT_CAP_SESSION, &blk, &err);
+	if (ret) {
+		check(ret == -EPROTO && err.msg[0] && blk.version == 0);
+		free(msg);
+		return;
+	}
+	check(blk.version == answer->version && blk.version >= 1 &&
+	      blk.version <= USBIP_EXT_VERSION);
+	check(blk.caps == answer->caps && !(blk.caps & ~USBIP_EXT_CAP_SESSION));
+	/* Re-encoded: the same fields; flags, length and reserved bytes aside. */
+	check(usbip_pack_ext_block(again, sizeof(again), &blk, NULL) == USBIP_EXT_BLOCK_V1_SIZE);
+	check(memcmp(again, msg, 5) == 0 && memcmp(again + 8, msg + 8, 32) == 0);
+	free(msg);
+}
+
 static void client_import(struct stream *s)
 {
 	char busid[USBIP_BUSID_SIZE];
 	uint8_t req[USBIP_REQ_IMPORT_WIRE_SIZE];
+	struct usbip_ext_hello answer;
+	struct usbip_devinfo dev;
+	uint32_t status;
 	size_t len;
 	uint8_t *msg;
 
@@ -283,8 +332,15 @@ static void client_import(struct stream *s)
 	msg = frame(s, usbip_rep_import_need, USBIP_REP_IMPORT_WIRE_SIZE, &len);
 	if (!msg)
 		return;
+	if (usbip_unpack_rep_import_for(msg, len, busid, &status, &dev, NULL) ||
+	    status != USBIP_OP_ST_OK ||
+	    !usbip_ext_hello_get((const uint8_t *)dev.busid, &answer))
+		answer.version = 0;
 	check_import(msg, len, busid, 1);
 	free(msg);
+	/* The client sent a hello when the bus id left room for it. */
+	if (answer.version && strlen(busid) <= USBIP_EXT_BUSID_MAX)
+		client_ext_block(s, &answer);
 }
 
 /* --- side 3: the decoders on any length --- */

@@ -83,6 +83,23 @@ static void add_import_reply(uint32_t status, const struct usbip_devinfo *dev)
 	add(buf, len);
 }
 
+/* An import reply answering a hello with @caps, and its extension block. */
+static void add_import_ext(const struct usbip_devinfo *dev, uint32_t caps)
+{
+	struct usbip_ext_hello answer = { .version = 1, .window_s = 30, .caps = caps };
+	struct usbip_ext_block blk = { .version = 1, .caps = caps, .window_ms = 30000,
+				       .heartbeat_ms = 1000, .journal_max = 1 << 20 };
+	uint8_t buf[USBIP_REP_IMPORT_WIRE_SIZE + USBIP_EXT_BLOCK_V1_SIZE];
+	ssize_t len = usbip_pack_rep_import(buf, sizeof(buf), USBIP_OP_ST_OK, dev, NULL);
+
+	if (len < 0 ||
+	    usbip_ext_hello_put(buf + USBIP_OP_HDR_WIRE_SIZE + USBIP_DEVICE_BUSID_OFF, &answer,
+				NULL) ||
+	    usbip_pack_ext_block(buf + len, sizeof(buf) - len, &blk, NULL) < 0)
+		abort();
+	add(buf, len + USBIP_EXT_BLOCK_V1_SIZE);
+}
+
 static void asked(const char *busid)
 {
 	uint8_t n = strlen(busid);
@@ -123,6 +140,13 @@ int main(int argc, char **argv)
 	usbip_pack_req_import(buf, "1-1", NULL);
 	add(buf, USBIP_REQ_IMPORT_WIRE_SIZE / 2);
 	emit(dir, "req-import-half");
+	start(SIDE_SERVER);
+	usbip_pack_req_import(buf, "1-1.2", NULL);
+	usbip_ext_hello_put(buf + USBIP_OP_HDR_WIRE_SIZE,
+			    &(struct usbip_ext_hello){ .version = 1, .window_s = 30,
+						       .caps = USBIP_EXT_CAP_SESSION }, NULL);
+	add(buf, USBIP_REQ_IMPORT_WIRE_SIZE);
+	emit(dir, "req-import-hello");
 
 	/* the client's side: device lists */
 	device(&devs[0], "1-1", 1);
@@ -168,6 +192,14 @@ int main(int argc, char **argv)
 	asked("1-1");
 	add_import_reply(USBIP_OP_ST_DEV_BUSY, NULL);
 	emit(dir, "import-busy");
+	start(SIDE_IMPORT);
+	asked("1-1");
+	add_import_ext(&devs[0], USBIP_EXT_CAP_SESSION);
+	emit(dir, "import-ext-session");
+	start(SIDE_IMPORT);
+	asked("1-1");
+	add_import_ext(&devs[0], 0x80);
+	emit(dir, "import-ext-not-offered");
 
 	/* the decoders on any length */
 	devs[0].speed = 3;

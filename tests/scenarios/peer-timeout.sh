@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0
-# @desc: dead-peer detection: with the link silently cut (netem loss 100% on lo), the client's port and the server's device are freed within the peer timeout, idle and busy: tools' --peer-timeout (default 10 s), usbip_core's peer_timeout for sockets the tools leave alone, a control with both off that stays attached and resumes after the cut, and our tools on Debian's modules
+# @desc: extension hello between our tools, and dead-peer detection: with the link silently cut (netem loss 100% on lo), the client's port and the server's device are freed within the peer timeout, idle and busy: tools' --peer-timeout (default 10 s), usbip_core's peer_timeout for sockets the tools leave alone, a control with both off that stays attached and resumes after the cut, and our tools on Debian's modules
 # @kernels: 6.1 6.12
 # @vms: 1
 # @modules: ours
@@ -55,9 +55,13 @@ stop_server() {
 }
 
 # attach ARGS...: our usbip attach over ::1; sets PORT and DEV, checks the
-# data.
+# data and that our tools agreed on the protocol extension (version 1, no
+# capability yet: Documentation/usb/usbip_ext.rst).
 attach() {
-	run "$OURS" attach -r ::1 -b "$BUSID" "$@"
+	"$OURS" --debug attach -r ::1 -b "$BUSID" "$@" >/tmp/attach.out 2>&1 ||
+		{ cat /tmp/attach.out; die "usbip attach $* failed"; }
+	grep -q "speaks extension version 1; capabilities agreed: 0x0" /tmp/attach.out ||
+		{ cat /tmp/attach.out; die "our attach and usbipd did not agree on extension version 1"; }
 	wait_disk DEV 60 disk_of_vhci
 	PORT=$(vhci_ports_in_use | head -n1)
 	[ -n "$PORT" ] || die "no vhci port in use after attach"

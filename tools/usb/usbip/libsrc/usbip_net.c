@@ -457,36 +457,60 @@ int usbip_net_devlist(int fd, struct usbip_devinfo **devs, uint32_t *ndev,
  * usbip_net_import() - ask a server for one of its devices
  * @fd: connected socket
  * @busid: bus id of the device on the server
+ * @offer: the extension hello to send, or NULL for a plain import
  * @status: the reply's status (USBIP_OP_ST_*)
  * @dev: the device when *@status is USBIP_OP_ST_OK
+ * @ext: when *@status is USBIP_OP_ST_OK: the extension block, or
+ *	ext->version 0 for a server that did not answer the hello; may be
+ *	NULL when @offer is
  * @err: reason on failure, may be NULL
  *
- * Sends OP_REQ_IMPORT and reads OP_REP_IMPORT as usbip_rep_import_need()
+ * Sends OP_REQ_IMPORT (with the hello when @offer is given and the bus id
+ * leaves room for it) and reads OP_REP_IMPORT as usbip_rep_import_need()
  * frames it: the op header, then the device record only when the status
- * is 0, all within the timeout.  A refusal (non-zero status) is a
- * successful exchange; the caller explains it.  An accepted reply is
- * checked by usbip_unpack_rep_import_for(): it must name the bus id that
- * was asked for.
+ * is 0, all within the timeout.  An accepted reply is checked by
+ * usbip_unpack_rep_import_for(): it must name the bus id that was asked
+ * for.  When its bus id field carries an answer to our hello, the
+ * extension block that follows is read and checked too; otherwise nothing
+ * more is read (a plain server's driver owns the stream after the reply).
+ * A refusal (non-zero status) is a successful exchange; the caller
+ * explains it.
  *
  * Return: 0 or a negative errno.
  */
-int usbip_net_import(int fd, const char *busid, uint32_t *status, struct usbip_devinfo *dev,
+int usbip_net_import(int fd, const char *busid, const struct usbip_ext_hello *offer,
+		     uint32_t *status, struct usbip_devinfo *dev, struct usbip_ext_block *ext,
 		     struct usbip_error *err)
 {
 	long long deadline = now_ms() + timeout_ms();
 	uint8_t req[USBIP_REQ_IMPORT_WIRE_SIZE], *buf;
+	struct usbip_ext_hello answer;
+	bool hello = false;
 	size_t len;
 	int ret;
 
+	if (ext)
+		memset(ext, 0, sizeof(*ext));
 	ret = usbip_pack_req_import(req, busid, err);
 	if (ret)
 		return ret;
+	if (offer && ext &&
+	    !usbip_ext_hello_put(req + USBIP_OP_HDR_WIRE_SIZE, offer, NULL))
+		hello = true;
 	ret = usbip_net_write(fd, req, sizeof(req), timeout_ms(), err);
 	if (ret)
 		return ret;
 	ret = read_message(fd, usbip_rep_import_need, &buf, &len, deadline, err);
 	if (!ret)
 		ret = usbip_unpack_rep_import_for(buf, len, busid, status, dev, err);
+	free(buf);
+	if (ret || *status != USBIP_OP_ST_OK || !hello ||
+	    !usbip_ext_hello_get((const uint8_t *)dev->busid, &answer))
+		return ret;
+
+	ret = read_message(fd, usbip_ext_block_need, &buf, &len, deadline, err);
+	if (!ret)
+		ret = usbip_unpack_ext_block(buf, len, &answer, offer->caps, ext, err);
 	free(buf);
 	return ret;
 }

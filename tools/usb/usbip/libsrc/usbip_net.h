@@ -31,7 +31,8 @@ int usbip_net_write(int fd, const void *buf, size_t len, int timeout_ms,
 int usbip_net_set_options(int fd, struct usbip_error *err);
 int usbip_net_devlist(int fd, struct usbip_devinfo **devs, uint32_t *ndev,
 		      struct usbip_error *err);
-int usbip_net_import(int fd, const char *busid, uint32_t *status, struct usbip_devinfo *dev,
+int usbip_net_import(int fd, const char *busid, const struct usbip_ext_hello *offer,
+		     uint32_t *status, struct usbip_devinfo *dev, struct usbip_ext_block *ext,
 		     struct usbip_error *err);
 void usbip_net_addr_str(const void *sa, unsigned int salen, char *buf, size_t size);
 

@@ -21,7 +21,7 @@
 
 /* Offsets inside the 312-byte device record. */
 #define DEV_OFF_PATH		0
-#define DEV_OFF_BUSID		256
+#define DEV_OFF_BUSID		USBIP_DEVICE_BUSID_OFF
 #define DEV_OFF_BUSNUM		288
 #define DEV_OFF_DEVNUM		292
 #define DEV_OFF_SPEED		296
@@ -859,5 +859,199 @@ int usbip_unpack_rep_import_for(const uint8_t *buf, size_t len, const char *busi
 				dev->busid, dev->speed);
 		return -EPROTO;
 	}
+	return 0;
+}
+
+/* --- Protocol extensions (Documentation/usb/usbip_ext.rst) --- */
+
+static const uint8_t ext_magic[4] = { 'U', 'I', 'P', 'X' };
+
+/* Offsets in a hello (from USBIP_EXT_HELLO_OFF) and in an extension block. */
+#define HELLO_OFF_MAGIC		0
+#define HELLO_OFF_VERSION	4
+#define HELLO_OFF_FLAGS		5
+#define HELLO_OFF_WINDOW	6
+#define HELLO_OFF_CAPS		8
+#define BLK_OFF_MAGIC		0
+#define BLK_OFF_VERSION		4
+#define BLK_OFF_FLAGS		5
+#define BLK_OFF_LENGTH		6
+#define BLK_OFF_CAPS		8
+#define BLK_OFF_TOKEN		12
+#define BLK_OFF_WINDOW		28
+#define BLK_OFF_HEARTBEAT	32
+#define BLK_OFF_JOURNAL		36
+_Static_assert(USBIP_EXT_HELLO_OFF + HELLO_OFF_CAPS + 4 == USBIP_BUSID_SIZE, "hello layout");
+_Static_assert(BLK_OFF_JOURNAL + 4 + 8 == USBIP_EXT_BLOCK_V1_SIZE, "block layout");
+
+/**
+ * usbip_ext_hello_put() - write a hello (or an answer) into a bus id field
+ * @field: USBIP_BUSID_SIZE bytes holding a NUL-terminated bus id
+ * @hello: what to write
+ * @err: reason on failure, may be NULL
+ *
+ * The bytes between the bus id's NUL and the hello become zeros, so the
+ * field stays a valid bus id for every reader.
+ *
+ * Return: 0, or -ENOSPC when the bus id is longer than USBIP_EXT_BUSID_MAX
+ * (or not terminated) and the field has no room.
+ */
+int usbip_ext_hello_put(uint8_t *field, const struct usbip_ext_hello *hello,
+			struct usbip_error *err)
+{
+	const uint8_t *nul = memchr(field, '\0', USBIP_EXT_HELLO_OFF);
+	uint8_t *h = field + USBIP_EXT_HELLO_OFF;
+
+	if (!nul) {
+		usbip_set_error(err, "bus id longer than %d characters leaves no room for the "
+				"extension hello", USBIP_EXT_BUSID_MAX);
+		return -ENOSPC;
+	}
+	memset((uint8_t *)nul, 0, h - nul);
+	memcpy(h + HELLO_OFF_MAGIC, ext_magic, sizeof(ext_magic));
+	h[HELLO_OFF_VERSION] = hello->version;
+	h[HELLO_OFF_FLAGS] = hello->flags;
+	put_be16(h + HELLO_OFF_WINDOW, hello->window_s);
+	put_be32(h + HELLO_OFF_CAPS, hello->caps);
+	return 0;
+}
+
+/**
+ * usbip_ext_hello_get() - find a hello (or an answer) in a bus id field
+ * @field: USBIP_BUSID_SIZE bytes as received
+ * @hello: the hello, when there is one
+ *
+ * A hello is there only when the bus id ends before USBIP_EXT_HELLO_OFF,
+ * the magic follows at that offset and the version is not 0.  Anything
+ * else in the tail (zeros from a plain peer, or garbage) means no hello:
+ * it is never a reason to refuse a message.
+ *
+ * Return: 1 when a hello was found, else 0.
+ */
+int usbip_ext_hello_get(const uint8_t *field, struct usbip_ext_hello *hello)
+{
+	const uint8_t *h = field + USBIP_EXT_HELLO_OFF;
+
+	if (!memchr(field, '\0', USBIP_EXT_HELLO_OFF) ||
+	    memcmp(h + HELLO_OFF_MAGIC, ext_magic, sizeof(ext_magic)) || !h[HELLO_OFF_VERSION])
+		return 0;
+	hello->version = h[HELLO_OFF_VERSION];
+	hello->flags = h[HELLO_OFF_FLAGS];
+	hello->window_s = get_be16(h + HELLO_OFF_WINDOW);
+	hello->caps = get_be32(h + HELLO_OFF_CAPS);
+	return 1;
+}
+
+/**
+ * usbip_pack_ext_block() - encode a version 1 extension block
+ * @buf: output
+ * @len: size of @buf, at least USBIP_EXT_BLOCK_V1_SIZE
+ * @blk: the block (@blk->version is sent as is)
+ * @err: reason on failure, may be NULL
+ *
+ * Return: USBIP_EXT_BLOCK_V1_SIZE, or -ENOSPC.
+ */
+ssize_t usbip_pack_ext_block(uint8_t *buf, size_t len, const struct usbip_ext_block *blk,
+			     struct usbip_error *err)
+{
+	if (len < USBIP_EXT_BLOCK_V1_SIZE) {
+		usbip_set_error(err, "extension block needs %d bytes, buffer has %zu",
+				USBIP_EXT_BLOCK_V1_SIZE, len);
+		return -ENOSPC;
+	}
+	memset(buf, 0, USBIP_EXT_BLOCK_V1_SIZE);
+	memcpy(buf + BLK_OFF_MAGIC, ext_magic, sizeof(ext_magic));
+	buf[BLK_OFF_VERSION] = blk->version;
+	put_be16(buf + BLK_OFF_LENGTH, USBIP_EXT_BLOCK_V1_SIZE);
+	put_be32(buf + BLK_OFF_CAPS, blk->caps);
+	memcpy(buf + BLK_OFF_TOKEN, blk->token, USBIP_EXT_TOKEN_SIZE);
+	put_be32(buf + BLK_OFF_WINDOW, blk->window_ms);
+	put_be32(buf + BLK_OFF_HEARTBEAT, blk->heartbeat_ms);
+	put_be32(buf + BLK_OFF_JOURNAL, blk->journal_max);
+	return USBIP_EXT_BLOCK_V1_SIZE;
+}
+
+/**
+ * usbip_ext_block_need() - frame an extension block as a client receives it
+ * @buf: the block's bytes received so far
+ * @len: their number
+ * @err: reason on failure, may be NULL
+ *
+ * See the *_need() convention above.
+ *
+ * Return: the size of the block as far as known (USBIP_EXT_BLOCK_MIN until
+ * its length field has arrived), or -EPROTO for a wrong magic or a length
+ * out of [USBIP_EXT_BLOCK_MIN, USBIP_EXT_BLOCK_MAX].
+ */
+ssize_t usbip_ext_block_need(const uint8_t *buf, size_t len, struct usbip_error *err)
+{
+	uint16_t blen;
+
+	if (len < USBIP_EXT_BLOCK_MIN)
+		return USBIP_EXT_BLOCK_MIN;
+	if (memcmp(buf + BLK_OFF_MAGIC, ext_magic, sizeof(ext_magic))) {
+		usbip_set_error(err, "extension block does not start with its magic");
+		return -EPROTO;
+	}
+	blen = get_be16(buf + BLK_OFF_LENGTH);
+	if (blen < USBIP_EXT_BLOCK_MIN || blen > USBIP_EXT_BLOCK_MAX) {
+		usbip_set_error(err, "extension block claims %u bytes, outside %d to %d", blen,
+				USBIP_EXT_BLOCK_MIN, USBIP_EXT_BLOCK_MAX);
+		return -EPROTO;
+	}
+	return blen;
+}
+
+/**
+ * usbip_unpack_ext_block() - decode and check the extension block of a reply
+ * @buf: the whole block, as framed by usbip_ext_block_need()
+ * @len: its length
+ * @answer: the answer found in the reply's bus id field
+ * @offered: the capability bits the client offered in its hello
+ * @blk: the decoded block
+ * @err: reason on failure, may be NULL
+ *
+ * The block must repeat the answer's version and capabilities, the
+ * version must not be above ours and the capabilities must be a subset of
+ * @offered.  Bytes after the fields of version 1 are ignored.
+ *
+ * Return: 0, or -EPROTO.
+ */
+int usbip_unpack_ext_block(const uint8_t *buf, size_t len, const struct usbip_ext_hello *answer,
+			   uint32_t offered, struct usbip_ext_block *blk, struct usbip_error *err)
+{
+	ssize_t need = usbip_ext_block_need(buf, len, err);
+
+	memset(blk, 0, sizeof(*blk));
+	if (need < 0)
+		return need;
+	if ((size_t)need != len) {
+		usbip_set_error(err, "extension block is %zu bytes, its length field says %zd",
+				len, need);
+		return -EPROTO;
+	}
+	if (answer->version > USBIP_EXT_VERSION) {
+		usbip_set_error(err, "the server answers with extension version %u, we asked "
+				"for at most %d", answer->version, USBIP_EXT_VERSION);
+		return -EPROTO;
+	}
+	if (answer->caps & ~offered) {
+		usbip_set_error(err, "the server agrees to capabilities 0x%x that were not "
+				"offered (0x%x)", answer->caps, offered);
+		return -EPROTO;
+	}
+	if (buf[BLK_OFF_VERSION] != answer->version ||
+	    get_be32(buf + BLK_OFF_CAPS) != answer->caps) {
+		usbip_set_error(err, "extension block (version %u, capabilities 0x%x) contradicts "
+				"the answer (version %u, capabilities 0x%x)", buf[BLK_OFF_VERSION],
+				get_be32(buf + BLK_OFF_CAPS), answer->version, answer->caps);
+		return -EPROTO;
+	}
+	blk->version = answer->version;
+	blk->caps = answer->caps;
+	memcpy(blk->token, buf + BLK_OFF_TOKEN, USBIP_EXT_TOKEN_SIZE);
+	blk->window_ms = get_be32(buf + BLK_OFF_WINDOW);
+	blk->heartbeat_ms = get_be32(buf + BLK_OFF_HEARTBEAT);
+	blk->journal_max = get_be32(buf + BLK_OFF_JOURNAL);
 	return 0;
 }

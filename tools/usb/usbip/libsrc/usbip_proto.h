@@ -33,6 +33,9 @@
 /* OP_REP_IMPORT with status 0: op header + device record. */
 #define USBIP_REP_IMPORT_WIRE_SIZE	(USBIP_OP_HDR_WIRE_SIZE + USBIP_DEVICE_WIRE_SIZE)
 
+/* Offset of the bus id field in a device record. */
+#define USBIP_DEVICE_BUSID_OFF		256
+
 /* Sizes of the string fields, terminating NUL included. */
 #define USBIP_PATH_SIZE			256
 #define USBIP_BUSID_SIZE		32
@@ -166,6 +169,69 @@ struct usbip_request {
 	(USBIP_OP_HDR_WIRE_SIZE + USBIP_DEVLIST_COUNT_WIRE_SIZE +		\
 	 (size_t)USBIP_MAX_DEVLIST *						\
 	 (USBIP_DEVICE_WIRE_SIZE + USBIP_MAX_INTERFACES * USBIP_INTERFACE_WIRE_SIZE))
+
+/*
+ * Protocol extensions (Documentation/usb/usbip_ext.rst): a hello in the
+ * tail of OP_REQ_IMPORT's bus id field, an answer in the tail of the
+ * reply's, then an extension block after the reply.  Plain peers never
+ * send the one and never get the others.
+ */
+#define USBIP_EXT_VERSION		1
+/* Offset of the hello and the answer in a bus id field, and their size. */
+#define USBIP_EXT_HELLO_OFF		20
+#define USBIP_EXT_HELLO_SIZE		12
+/* Longest bus id that leaves room for a hello. */
+#define USBIP_EXT_BUSID_MAX		(USBIP_EXT_HELLO_OFF - 1)
+/* Extension block: what version 1 sends, and the bounds a reader accepts. */
+#define USBIP_EXT_BLOCK_V1_SIZE		48
+#define USBIP_EXT_BLOCK_MIN		48
+#define USBIP_EXT_BLOCK_MAX		1024
+#define USBIP_EXT_TOKEN_SIZE		16
+/* Capability bits. */
+#define USBIP_EXT_CAP_SESSION		(1U << 0)
+
+/**
+ * struct usbip_ext_hello - a client's hello or a server's answer
+ * @version: extension version (hello: the highest the client speaks;
+ *	answer: the one both speak)
+ * @flags: 0
+ * @window_s: resume window asked for (hello) or granted (answer), seconds
+ * @caps: USBIP_EXT_CAP_* offered (hello) or agreed (answer)
+ */
+struct usbip_ext_hello {
+	uint8_t version;
+	uint8_t flags;
+	uint16_t window_s;
+	uint32_t caps;
+};
+
+/**
+ * struct usbip_ext_block - the extension block that follows an answered
+ * OP_REP_IMPORT, in host byte order
+ * @version: as in the answer; 0 in a client's result means "plain peer"
+ * @caps: as in the answer
+ * @token: session token, zeros without USBIP_EXT_CAP_SESSION
+ * @window_ms: resume window
+ * @heartbeat_ms: idle interval of heartbeats
+ * @journal_max: bytes of answers the server keeps for a resume
+ */
+struct usbip_ext_block {
+	uint8_t version;
+	uint32_t caps;
+	uint8_t token[USBIP_EXT_TOKEN_SIZE];
+	uint32_t window_ms;
+	uint32_t heartbeat_ms;
+	uint32_t journal_max;
+};
+
+int usbip_ext_hello_put(uint8_t *field, const struct usbip_ext_hello *hello,
+			struct usbip_error *err);
+int usbip_ext_hello_get(const uint8_t *field, struct usbip_ext_hello *hello);
+ssize_t usbip_pack_ext_block(uint8_t *buf, size_t len, const struct usbip_ext_block *blk,
+			     struct usbip_error *err);
+ssize_t usbip_ext_block_need(const uint8_t *buf, size_t len, struct usbip_error *err);
+int usbip_unpack_ext_block(const uint8_t *buf, size_t len, const struct usbip_ext_hello *answer,
+			   uint32_t offered, struct usbip_ext_block *blk, struct usbip_error *err);
 
 ssize_t usbip_req_need(const uint8_t *buf, size_t len, struct usbip_error *err);
 int usbip_unpack_request(const uint8_t *buf, size_t len, struct usbip_request *req,

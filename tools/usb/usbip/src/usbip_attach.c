@@ -182,7 +182,13 @@ int usbip_cmd_attach(int argc, char *argv[])
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
+	/*
+	 * The hello goes out with every import that has room for it, so a
+	 * server of ours says what it supports; no capability is offered yet.
+	 */
+	struct usbip_ext_hello offer = { .version = USBIP_EXT_VERSION };
 	unsigned int peer_timeout = USBIP_PEER_TIMEOUT_DEFAULT;
+	struct usbip_ext_block ext;
 	const char *host = NULL, *busid = NULL;
 	struct usbip_vhci_record rec;
 	struct usbip_devinfo dev;
@@ -255,7 +261,7 @@ int usbip_cmd_attach(int argc, char *argv[])
 		usbip_err("attach: %s: %s", host, err.msg);
 		goto err_close;
 	}
-	if (usbip_net_import(fd, busid, &status, &dev, &err)) {
+	if (usbip_net_import(fd, busid, &offer, &status, &dev, &ext, &err)) {
 		usbip_err("attach: import of %s from %s: %s", busid, host, err.msg);
 		goto err_close;
 	}
@@ -264,6 +270,11 @@ int usbip_cmd_attach(int argc, char *argv[])
 			  import_refusal(status));
 		goto err_close;
 	}
+	if (ext.version)
+		usbip_dbg("%s speaks extension version %u; capabilities agreed: 0x%x", host,
+			  ext.version, ext.caps);
+	else
+		usbip_dbg("%s speaks plain USB/IP 1.1.1", host);
 	devid = (dev.busnum << 16) | (dev.devnum & 0xffff);
 	usbip_dbg("imported %s: devid 0x%08x, %s", busid, devid, usbip_speed_str(dev.speed));
 

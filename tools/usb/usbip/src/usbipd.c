@@ -343,7 +343,9 @@ static void handle_devlist(struct conn *c)
  */
 static void handle_import(struct conn *c, const char *busid)
 {
-	uint8_t buf[USBIP_REP_IMPORT_WIRE_SIZE];
+	uint8_t buf[USBIP_REP_IMPORT_WIRE_SIZE + USBIP_EXT_BLOCK_V1_SIZE];
+	struct usbip_ext_block blk = { 0 };
+	struct usbip_ext_hello hello;
 	struct usbip_devinfo dev;
 	struct usbip_error err;
 	uint32_t st;
@@ -372,6 +374,24 @@ static void handle_import(struct conn *c, const char *busid)
 		conn_reply_status(c, USBIP_OP_REP_IMPORT, USBIP_OP_ST_ERROR);
 		return;
 	}
+	/*
+	 * A client of ours said hello: answer in the record's bus id field and
+	 * append the extension block.  No capability is granted yet.  The
+	 * answer fits: the record's bus id is the one the hello came with.
+	 */
+	if (usbip_ext_hello_get((const uint8_t *)busid, &hello)) {
+		hello.version = hello.version < USBIP_EXT_VERSION ? hello.version :
+								    USBIP_EXT_VERSION;
+		hello.flags = 0;
+		hello.window_s = 0;
+		hello.caps = 0;
+		blk.version = hello.version;
+		if (!usbip_ext_hello_put(buf + USBIP_OP_HDR_WIRE_SIZE + USBIP_DEVICE_BUSID_OFF, &hello, &err))
+			len += usbip_pack_ext_block(buf + len, sizeof(buf) - len, &blk, NULL);
+		else
+			conn_log(LOG_ERR, "%s: import of %s: %s; answering as a plain server",
+				 c->peer, busid, err.msg);
+	}
 
 	/* The driver gets a blocking socket, as any kernel user expects. */
 	flags = fcntl(c->fd, F_GETFL);
@@ -387,8 +407,8 @@ static void handle_import(struct conn *c, const char *busid)
 		return;
 	}
 	/*
-	 * 320 bytes on a connection that has carried nothing else always fit in
-	 * the send buffer, so one non-waiting send suffices.
+	 * 368 bytes at most on a connection that has carried nothing else always
+	 * fit in the send buffer, so one non-waiting send suffices.
 	 */
 	n = send(c->fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
 	if (n != len)

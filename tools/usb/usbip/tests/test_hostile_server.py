@@ -232,6 +232,51 @@ expect_attach_error([(0, rep[:8])] + [(0.05, rep[i:i + 1]) for i in range(8, 100
 expect_attach_error([(0, struct.pack(">HHI", VERSION, REP_IMPORT, 77))], "refused",
                     "unknown status 77: refused")
 
+
+# Protocol extensions (Documentation/usb/usbip_ext.rst): an answer in the
+# record's bus id tail announces an extension block after the record.
+def answer(version=1, caps=0, window=0):
+    return b"1-1".ljust(20, b"\0") + b"UIPX" + bytes([version, 0]) + struct.pack(">HI", window,
+                                                                                caps)
+
+
+def block(version=1, caps=0, length=48, magic=b"UIPX"):
+    return (magic + bytes([version, 0]) + struct.pack(">HI", length, caps) + b"\x5a" * 16 +
+            struct.pack(">III", 0, 0, 0)).ljust(length, b"\0")
+
+
+for blk, what in ((block(), "version 1 block"),
+                  (block(length=100), "a longer block (a later version's fields ignored)")):
+    reset_vhci()
+    play([(0, import_ok(record(raw_busid=answer())) + blk)], close_after=False)
+    status, out, err, dt, rss = run("--debug", "attach", "-r", "127.0.0.1", "-b", "1-1")
+    tap.check(status == 0 and "attached" in out and "extension version 1" in err,
+              "attach: answer + %s: attached, extension version 1" % what, out + err)
+reset_vhci()
+play([(0, import_ok(record()))], close_after=False)
+status, out, err, dt, rss = run("--debug", "attach", "-r", "127.0.0.1", "-b", "1-1")
+tap.check(status == 0 and "attached" in out and "plain USB/IP" in err,
+          "attach: no answer: attached as plain, nothing more read", out + err)
+expect_attach_error([(0, import_ok(record(raw_busid=answer())))], "connection closed by the peer",
+                    "answer without its block")
+expect_attach_error([(0, import_ok(record(raw_busid=answer())) + block(magic=b"UIPY"))],
+                    "does not start with its magic", "block with a wrong magic")
+expect_attach_error([(0, import_ok(record(raw_busid=answer())) + block()[:6] +
+                      struct.pack(">H", 2000) + block()[8:])],
+                    "2000 bytes, outside 48 to 1024", "block length 2000")
+expect_attach_error([(0, import_ok(record(raw_busid=answer())) + block()[:6] +
+                      struct.pack(">H", 47) + block()[8:])],
+                    "47 bytes, outside 48 to 1024", "block length 47")
+expect_attach_error([(0, import_ok(record(raw_busid=answer(caps=1))) + block(caps=1))],
+                    "not offered", "capabilities that were not offered")
+expect_attach_error([(0, import_ok(record(raw_busid=answer(version=2))) + block(version=2))],
+                    "extension version 2", "a version above ours")
+expect_attach_error([(0, import_ok(record(raw_busid=answer())) + block(caps=1))],
+                    "contradicts the answer", "block contradicts the answer")
+expect_attach_error([(0, import_ok(record(raw_busid=answer())) + block()[:30])],
+                    "no complete reply within", "block cut short, connection held open",
+                    close_after=False)
+
 server.sock.close()
 shutil.rmtree(tmp, ignore_errors=True)
 tap.done()

@@ -477,6 +477,105 @@ static void test_mutations(void)
 	      "20000 corrupted lists: all decoded or refused with a reason");
 }
 
+/* Protocol extensions: hello, answer and extension block. */
+static void test_ext(void)
+{
+	static const uint8_t want_tail[12] = { 'U', 'I', 'P', 'X', 1, 0, 0, 30, 0, 0, 0, 1 };
+	static const uint8_t want_blk[48] = {
+		'U', 'I', 'P', 'X', 1, 0, 0, 48, 0, 0, 0, 1,
+		1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
+		0, 0, 0x75, 0x30, 0, 0, 0x03, 0xe8, 0, 0x10, 0, 0,
+	};
+	struct usbip_ext_hello h = { .version = 1, .window_s = 30, .caps = USBIP_EXT_CAP_SESSION };
+	struct usbip_ext_block blk = { .version = 1, .caps = USBIP_EXT_CAP_SESSION,
+				       .window_ms = 30000, .heartbeat_ms = 1000,
+				       .journal_max = 1 << 20 }, back;
+	struct usbip_ext_hello got, answer = h;
+	struct usbip_error err = { "" };
+	uint8_t field[32], buf[1100];
+	int i;
+
+	for (i = 0; i < 16; i++)
+		blk.token[i] = i + 1;
+
+	memset(field, 0xa5, sizeof(field));
+	strcpy((char *)field, "1-1.2");
+	CHECK(usbip_ext_hello_put(field, &h, &err) == 0, "hello fits after \"1-1.2\"");
+	CHECK(!memcmp(field, "1-1.2\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0", 20) &&
+	      !memcmp(field + 20, want_tail, 12), "hello: zeros after the NUL, then the 12 bytes");
+	CHECK(usbip_check_busid((const char *)field, 32, &err) == 0 &&
+	      !strcmp((const char *)field, "1-1.2"), "the field is still the bus id \"1-1.2\"");
+	CHECK(usbip_ext_hello_get(field, &got) == 1 && got.version == 1 && got.flags == 0 &&
+	      got.window_s == 30 && got.caps == USBIP_EXT_CAP_SESSION, "hello reads back");
+	memset(field, 0, sizeof(field));
+	strcpy((char *)field, "1-1.2.3.4.5.6.7.8.9");
+	CHECK(usbip_ext_hello_put(field, &h, &err) == 0, "19-character bus id: hello fits");
+	memset(field, 0, sizeof(field));
+	strcpy((char *)field, "1-1.2.3.4.5.6.7.8.90");
+	CHECK(usbip_ext_hello_put(field, &h, &err) == -ENOSPC && strstr(err.msg, "no room"),
+	      "20-character bus id: no room (%s)", err.msg);
+	CHECK(field[20] == '\0', "no room: the field is left alone");
+
+	memset(field, 0, sizeof(field));
+	strcpy((char *)field, "1-1");
+	CHECK(usbip_ext_hello_get(field, &got) == 0, "zeros after the bus id: no hello");
+	CHECK(usbip_ext_hello_put(field, &h, NULL) == 0, "hello for the tests below");
+	field[22] = 'Q';
+	CHECK(usbip_ext_hello_get(field, &got) == 0, "wrong magic: no hello");
+	field[22] = 'P';
+	field[24] = 0;
+	CHECK(usbip_ext_hello_get(field, &got) == 0, "version 0: no hello");
+	field[24] = 200;
+	CHECK(usbip_ext_hello_get(field, &got) == 1 && got.version == 200,
+	      "a later version is a hello (the server answers with its own)");
+	memset(field, 'x', 20);
+	CHECK(usbip_ext_hello_get(field, &got) == 0, "no NUL before the hello: no hello");
+
+	memset(buf, 0xa5, sizeof(buf));
+	CHECK(usbip_pack_ext_block(buf, sizeof(buf), &blk, &err) == 48, "block packs, 48 bytes");
+	CHECK_BYTES(buf, want_blk, 48, "block is byte-exact");
+	CHECK(usbip_pack_ext_block(buf, 47, &blk, &err) == -ENOSPC, "block: 47-byte buffer");
+	memcpy(buf, want_blk, 48);
+	CHECK(usbip_ext_block_need(buf, 0, &err) == 48 && usbip_ext_block_need(buf, 47, &err) == 48,
+	      "block framing: 48 until the header is in");
+	CHECK(usbip_ext_block_need(buf, 48, &err) == 48, "block framing: complete at 48");
+	CHECK(usbip_unpack_ext_block(buf, 48, &answer, USBIP_EXT_CAP_SESSION, &back, &err) == 0 &&
+	      back.version == 1 && back.caps == USBIP_EXT_CAP_SESSION &&
+	      !memcmp(back.token, blk.token, 16) && back.window_ms == 30000 &&
+	      back.heartbeat_ms == 1000 && back.journal_max == 1 << 20, "block unpacks");
+	buf[7] = 100;
+	memset(buf + 48, 0xee, 52);
+	CHECK(usbip_ext_block_need(buf, 48, &err) == 100 &&
+	      usbip_unpack_ext_block(buf, 100, &answer, 1, &back, &err) == 0 &&
+	      back.window_ms == 30000, "a 100-byte block: the unknown tail is ignored");
+	CHECK(usbip_unpack_ext_block(buf, 99, &answer, 1, &back, &err) == -EPROTO,
+	      "a block shorter than its length: %s", err.msg);
+	buf[6] = 4;
+	buf[7] = 1;
+	CHECK(usbip_ext_block_need(buf, 48, &err) == -EPROTO && strstr(err.msg, "1025 bytes"),
+	      "block length 1025: %s", err.msg);
+	buf[6] = 0;
+	buf[7] = 47;
+	CHECK(usbip_ext_block_need(buf, 48, &err) == -EPROTO, "block length 47: %s", err.msg);
+	memcpy(buf, want_blk, 48);
+	buf[0] = 'u';
+	CHECK(usbip_ext_block_need(buf, 48, &err) == -EPROTO && strstr(err.msg, "magic"),
+	      "block with a wrong magic: %s", err.msg);
+	memcpy(buf, want_blk, 48);
+	CHECK(usbip_unpack_ext_block(buf, 48, &answer, 0, &back, &err) == -EPROTO &&
+	      strstr(err.msg, "not offered") && back.version == 0,
+	      "capabilities not offered: %s", err.msg);
+	answer.version = 2;
+	buf[4] = 2;
+	CHECK(usbip_unpack_ext_block(buf, 48, &answer, 1, &back, &err) == -EPROTO &&
+	      strstr(err.msg, "version 2"), "version above ours: %s", err.msg);
+	answer.version = 1;
+	buf[4] = 1;
+	buf[11] = 0;
+	CHECK(usbip_unpack_ext_block(buf, 48, &answer, 1, &back, &err) == -EPROTO &&
+	      strstr(err.msg, "contradicts"), "block caps differ from the answer: %s", err.msg);
+}
+
 int main(void)
 {
 	test_ophdr();
@@ -486,5 +585,6 @@ int main(void)
 	test_import();
 	test_framing();
 	test_mutations();
+	test_ext();
 	return tap_done();
 }

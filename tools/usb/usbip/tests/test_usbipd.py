@@ -140,6 +140,29 @@ def run_tests(port, proc):
     tap.check(re.fullmatch(r"[0-9]+", text) is not None and int(text) > 2,
               "IMPORT 1-1: a socket fd number was written to usbip_sockfd", repr(text))
 
+    # IMPORT with the extension hello (Documentation/usb/usbip_ext.rst):
+    # the answer in the record's bus id tail (the version both speak, no
+    # capability), then a 48-byte extension block with nothing granted.
+    def hello(version=1, caps=0xffffffff, window=30, magic=b"UIPX"):
+        return b"1-1".ljust(20, b"\0") + magic + bytes([version, 0]) + struct.pack(">HI", window,
+                                                                                caps)
+    answer = b"UIPX\x01\0" + b"\0" * 6
+    block = b"UIPX\x01\0" + struct.pack(">HI", 48, 0) + b"\0" * 36
+    rec = bytearray(fakesysfs.device_record("1-1", False))
+    rec[256 + 20:256 + 32] = answer
+    want_ext = struct.pack(">HHI", VERSION, REP_IMPORT, ST_OK) + bytes(rec) + block
+    for version in (1, 7):
+        got = request(port, struct.pack(">HHI", VERSION, REQ_IMPORT, 0) + hello(version))
+        tap.check(got == want_ext, "IMPORT 1-1 with a version %d hello: answer version 1, "
+                  "no capabilities, 48-byte block, byte-exact" % version,
+                  "got  %s\nwant %s" % (got.hex(), want_ext.hex()))
+    for tail, what in ((hello(magic=b"UIPY"), "a wrong magic"),
+                       (hello(version=0), "version 0"),
+                       (b"1-1\0" + b"\xff" * 28, "garbage")):
+        got = request(port, struct.pack(">HHI", VERSION, REQ_IMPORT, 0) + tail)
+        tap.check(got == want, "IMPORT 1-1 with %s after the bus id: the plain reply" % what,
+                  got.hex())
+
     for busid, status, what in ((b"1-2", ST_BUSY, "in use -> DEV_BUSY"),
                                 (b"1-3", ST_DEV_ERR, "error state -> DEV_ERR"),
                                 (b"9-9", ST_NODEV, "unknown -> NODEV"),

@@ -52,6 +52,7 @@ class FakeServer:
         self.port = self.sock.getsockname()[1]
         self.replies = {}
         self.requests = []
+        self.raw = []
         self.conns = []
         threading.Thread(target=self.loop, daemon=True).start()
 
@@ -77,6 +78,7 @@ class FakeServer:
             ver, code, status = struct.unpack(">HHI", req[:8])
             busid = req[8:].split(b"\0")[0].decode(errors="replace")
             self.requests.append((ver, code, status, busid))
+            self.raw.append(req)
             rep = self.replies.get(busid, ST_OK)
             if isinstance(rep, bytes):
                 c.sendall(rep)
@@ -171,6 +173,23 @@ r = run("--debug", "attach", "-r", "127.0.0.1", "-b", "1-1", port=server.port)
 tap.check(server.requests[-1] == (VERSION, REQ_IMPORT, 0, "1-1"),
           "the server got OP_REQ_IMPORT version 0x0111 status 0 for 1-1",
           repr(server.requests[-1:]))
+# The extension hello (Documentation/usb/usbip_ext.rst) in the bus id's
+# tail: version 1, no window, no capabilities; a plain server's answer
+# (no answer) is taken as plain.
+tap.check(server.raw[-1][8:] == b"1-1".ljust(20, b"\0") + b"UIPX\x01\0" + b"\0" * 6 and
+          "plain USB/IP 1.1.1" in r.stderr,
+          "the import carries the extension hello after the bus id, the plain reply is plain",
+          repr(server.raw[-1:]) + r.stderr)
+long_id = "1-1.2.3.4.5.6.7.8.9"
+server.replies[long_id] = server.replies[long_id + "0"] = ST_NODEV
+r = run("attach", "-r", "127.0.0.1", "-b", long_id + "0", port=server.port)
+tap.check(server.raw[-1][8:] == (long_id + "0").encode().ljust(32, b"\0"),
+          "a 20-character bus id leaves no room: no hello, zeros after it",
+          repr(server.raw[-1:]))
+r = run("attach", "-r", "127.0.0.1", "-b", long_id, port=server.port)
+tap.check(server.raw[-1][8:] == long_id.encode() + b"\0UIPX\x01\0" + b"\0" * 6,
+          "a 19-character bus id still has room for the hello", repr(server.raw[-1:]))
+server.replies = {}
 expect_attach("1-1", 1, HS_DEV, 3, "port 0 in use: next hs port (1)", used={0: used_port()})
 expect_attach("1-1", 4, HS_DEV, 3, "hs ports of controller 0 in use: hs port 4 of controller 1",
               used={0: used_port(), 1: used_port("2-2")})
