@@ -172,6 +172,60 @@ static int attach_free_port(int sockfd, uint32_t devid, uint32_t speed,
 	return ret;
 }
 
+/*
+ * Connects to @host and imports @busid, offering @offer; a refusal or a
+ * failure is reported here.  A server that is not ours might compare the
+ * whole bus id field, hello included, and answer "no such device" or
+ * close before its reply is complete: on either, the import is tried once
+ * more, plainly, on a new connection.  Returns the connected socket, or -1.
+ */
+static int import_device(const char *host, const char *busid, unsigned int peer_timeout,
+			 const struct usbip_ext_hello *offer, struct usbip_devinfo *dev,
+			 struct usbip_ext_block *ext)
+{
+	bool hello = strlen(busid) <= USBIP_EXT_BUSID_MAX;
+	struct usbip_error err;
+	uint32_t status;
+	int fd, ret;
+
+	for (;;) {
+		fd = usbip_net_connect(host, usbip_tcp_port, &err);
+		if (fd < 0) {
+			usbip_err("attach: %s", err.msg);
+			return -1;
+		}
+		if (usbip_net_set_peer_timeout(fd, peer_timeout, &err)) {
+			usbip_err("attach: %s: %s", host, err.msg);
+			goto err_close;
+		}
+		/* Stays UINT32_MAX unless a whole reply arrived. */
+		status = UINT32_MAX;
+		ret = usbip_net_import(fd, busid, hello ? offer : NULL, &status, dev, ext, &err);
+		if (hello && ((ret == -ECONNRESET && status == UINT32_MAX) ||
+			      (!ret && status == USBIP_OP_ST_NODEV))) {
+			usbip_dbg("%s: import of %s with the extension hello: %s; trying without",
+				  host, busid, ret ? err.msg : "no such device");
+			close(fd);
+			hello = false;
+			continue;
+		}
+		if (ret) {
+			usbip_err("attach: import of %s from %s: %s", busid, host, err.msg);
+			goto err_close;
+		}
+		if (status != USBIP_OP_ST_OK) {
+			usbip_err("attach: import of %s from %s refused: %s", busid, host,
+				  import_refusal(status));
+			goto err_close;
+		}
+		return fd;
+	}
+
+err_close:
+	close(fd);
+	return -1;
+}
+
 int usbip_cmd_attach(int argc, char *argv[])
 {
 	static const struct option opts[] = {
@@ -194,7 +248,7 @@ int usbip_cmd_attach(int argc, char *argv[])
 	struct usbip_devinfo dev;
 	struct usbip_error err;
 	struct usbip_vhci vhci;
-	uint32_t status, devid;
+	uint32_t devid;
 	int c, fd, port;
 
 	optind = 0;
@@ -252,24 +306,9 @@ int usbip_cmd_attach(int argc, char *argv[])
 	}
 	usbip_vhci_close(&vhci);
 
-	fd = usbip_net_connect(host, usbip_tcp_port, &err);
-	if (fd < 0) {
-		usbip_err("attach: %s", err.msg);
+	fd = import_device(host, busid, peer_timeout, &offer, &dev, &ext);
+	if (fd < 0)
 		return USBIP_EXIT_FAILED;
-	}
-	if (usbip_net_set_peer_timeout(fd, peer_timeout, &err)) {
-		usbip_err("attach: %s: %s", host, err.msg);
-		goto err_close;
-	}
-	if (usbip_net_import(fd, busid, &offer, &status, &dev, &ext, &err)) {
-		usbip_err("attach: import of %s from %s: %s", busid, host, err.msg);
-		goto err_close;
-	}
-	if (status != USBIP_OP_ST_OK) {
-		usbip_err("attach: import of %s from %s refused: %s", busid, host,
-			  import_refusal(status));
-		goto err_close;
-	}
 	if (ext.version)
 		usbip_dbg("%s speaks extension version %u; capabilities agreed: 0x%x", host,
 			  ext.version, ext.caps);

@@ -53,6 +53,7 @@ class FakeServer:
         self.replies = {}
         self.requests = []
         self.raw = []
+        self.on_tail = None
         self.conns = []
         threading.Thread(target=self.loop, daemon=True).start()
 
@@ -80,6 +81,13 @@ class FakeServer:
             self.requests.append((ver, code, status, busid))
             self.raw.append(req)
             rep = self.replies.get(busid, ST_OK)
+            # A server that compares the whole field: bytes after the NUL
+            # make the bus id unknown ("nodev"), or it hangs up ("close").
+            if self.on_tail and req[8:] != busid.encode().ljust(32, b"\0"):
+                if self.on_tail == "close":
+                    c.shutdown(socket.SHUT_WR)
+                    continue
+                rep = ST_NODEV
             if isinstance(rep, bytes):
                 c.sendall(rep)
                 c.shutdown(socket.SHUT_WR)
@@ -187,9 +195,22 @@ tap.check(server.raw[-1][8:] == (long_id + "0").encode().ljust(32, b"\0"),
           "a 20-character bus id leaves no room: no hello, zeros after it",
           repr(server.raw[-1:]))
 r = run("attach", "-r", "127.0.0.1", "-b", long_id, port=server.port)
-tap.check(server.raw[-1][8:] == long_id.encode() + b"\0UIPX\x01\0" + b"\0" * 6,
-          "a 19-character bus id still has room for the hello", repr(server.raw[-1:]))
+tap.check(server.raw[-2][8:] == long_id.encode() + b"\0UIPX\x01\0" + b"\0" * 6 and
+          server.raw[-1][8:] == long_id.encode().ljust(32, b"\0"),
+          "a 19-character bus id still has room for the hello (NODEV: tried again without)",
+          repr(server.raw[-2:]))
 server.replies = {}
+for mode in ("nodev", "close"):
+    server.on_tail = mode
+    n = len(server.raw)
+    r = expect_attach("1-1", 0, HS_DEV, 3, "a server that %s on the hello: attached by a plain "
+                      "retry" % ("answers NODEV" if mode == "nodev" else "hangs up"),
+                      env_extra=None)
+    tap.check(len(server.raw) == n + 2 and b"UIPX" in server.raw[n] and
+              server.raw[n + 1][8:] == b"1-1".ljust(32, b"\0"),
+              "%s: two connections, the hello on the first, none on the second" % mode,
+              repr(server.raw[n:]))
+server.on_tail = None
 expect_attach("1-1", 1, HS_DEV, 3, "port 0 in use: next hs port (1)", used={0: used_port()})
 expect_attach("1-1", 4, HS_DEV, 3, "hs ports of controller 0 in use: hs port 4 of controller 1",
               used={0: used_port(), 1: used_port("2-2")})
