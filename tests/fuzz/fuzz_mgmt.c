@@ -334,7 +334,8 @@ static void client_import(struct stream *s)
 		return;
 	if (usbip_unpack_rep_import_for(msg, len, busid, &status, &dev, NULL) ||
 	    status != USBIP_OP_ST_OK ||
-	    !usbip_ext_hello_get((const uint8_t *)dev.busid, &answer))
+	    !usbip_ext_hello_get((const uint8_t *)dev.busid, &answer) ||
+	    !(answer.flags & USBIP_EXT_FLAG_ANSWER))
 		answer.version = 0;
 	check_import(msg, len, busid, 1);
 	free(msg);
@@ -344,6 +345,24 @@ static void client_import(struct stream *s)
 }
 
 /* --- side 3: the decoders on any length --- */
+
+/* The extension block decoder on @len bytes, against an answer from them. */
+static void check_ext_unframed(const uint8_t *buf, size_t len)
+{
+	struct usbip_ext_hello answer = { .version = len ? buf[0] % 3 : 1,
+					  .caps = len > 1 ? buf[1] & 3 : 0 };
+	struct usbip_ext_block blk;
+	ssize_t need = usbip_ext_block_need(buf, len, NULL);
+	int ret;
+
+	ret = usbip_unpack_ext_block(buf, len, &answer, USBIP_EXT_CAP_SESSION, &blk, NULL);
+	check(need < 0 || (need >= USBIP_EXT_BLOCK_MIN && need <= USBIP_EXT_BLOCK_MAX));
+	if (!ret)
+		check(need == (ssize_t)len && blk.version == answer.version &&
+		      !(blk.caps & ~USBIP_EXT_CAP_SESSION));
+	else
+		check(ret == -EPROTO && blk.version == 0);
+}
 
 static void unframed(struct stream *s)
 {
@@ -366,6 +385,7 @@ static void unframed(struct stream *s)
 	if (s->left >= USBIP_REP_IMPORT_WIRE_SIZE)
 		memcpy(busid, s->p + USBIP_OP_HDR_WIRE_SIZE + DEV_OFF_BUSID, sizeof(busid) - 1);
 	check_import(copy, s->left, busid, 0);
+	check_ext_unframed(copy, s->left);
 	free(copy);
 }
 

@@ -86,7 +86,8 @@ static void add_import_reply(uint32_t status, const struct usbip_devinfo *dev)
 /* An import reply answering a hello with @caps, and its extension block. */
 static void add_import_ext(const struct usbip_devinfo *dev, uint32_t caps)
 {
-	struct usbip_ext_hello answer = { .version = 1, .window_s = 30, .caps = caps };
+	struct usbip_ext_hello answer = { .version = 1, .flags = USBIP_EXT_FLAG_ANSWER,
+					  .window_s = 30, .caps = caps };
 	struct usbip_ext_block blk = { .version = 1, .caps = caps, .window_ms = 30000,
 				       .heartbeat_ms = 1000, .journal_max = 1 << 20 };
 	uint8_t buf[USBIP_REP_IMPORT_WIRE_SIZE + USBIP_EXT_BLOCK_V1_SIZE];

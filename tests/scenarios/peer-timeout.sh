@@ -112,6 +112,8 @@ vm1() {
 	run modprobe usbip-host
 	run modprobe vhci-hcd
 	[ "$(cat "$CORE_PARAM")" = 10 ] || die "usbip_core peer_timeout is not 10 by default"
+	if echo 3601 >"$CORE_PARAM" 2>/dev/null; then die "peer_timeout took 3601 (most is 3600)"; fi
+	[ "$(cat "$CORE_PARAM")" = 10 ] || die "a refused peer_timeout changed the value"
 
 	step "a ${MIB} MiB gadget disk, bound to usbip-host"
 	random_file "$backing" "$MIB"

@@ -197,6 +197,7 @@ static inline void usbip_buf_from_urb(struct usbip_buf *b, struct urb *urb)
 /* peer_timeout parameter of usbip-core, seconds (see usbip_sock.c) */
 #define USBIP_PEER_TIMEOUT_DEFAULT	10
 #define USBIP_PEER_TIMEOUT_MAX		3600
+extern unsigned int usbip_peer_timeout;
 
 struct socket *usbip_sockfd_get(int fd);
 void usbip_sock_release(struct socket *sock);

@@ -22,8 +22,10 @@
 #include <linux/random.h>
 #include <linux/scatterlist.h>
 #include <linux/slab.h>
+#include <linux/tcp.h>
 #include <linux/un.h>
 #include <linux/vmalloc.h>
+#include <net/inet_connection_sock.h>
 #include <net/net_namespace.h>
 #include <net/sock.h>
 
@@ -841,6 +843,24 @@ static void st_sockfd_refused(int family, int type, int proto, int expect)
 	close_fd(fd);
 }
 
+/* The dead-peer timers of usbip_sockfd_get() for a timeout of @secs. */
+static void st_check_peer_timeout(struct sock *sk, unsigned int secs)
+{
+	struct tcp_sock *tp = tcp_sk(sk);
+
+	if (!secs) {
+		ST_CHECK(!inet_csk(sk)->icsk_user_timeout);
+		return;
+	}
+	ST_CHECK(inet_csk(sk)->icsk_user_timeout == secs * 1000);
+	ST_CHECK(sock_flag(sk, SOCK_KEEPOPEN));
+	ST_CHECK(READ_ONCE(tp->keepalive_time) == max(1U, secs * 2 / 5) * HZ);
+	ST_CHECK(READ_ONCE(tp->keepalive_intvl) == max(1U, secs / 10) * HZ);
+	/* The probes after the first one reach the timeout. */
+	ST_CHECK(max(1U, secs * 2 / 5) + max(1U, secs / 10) * (READ_ONCE(tp->keepalive_probes) - 1) >=
+		 secs);
+}
+
 static void st_case_sockfd(void)
 {
 	struct socket *a, *b, *got;
@@ -864,11 +884,25 @@ static void st_case_sockfd(void)
 		if (!IS_ERR(got)) {
 			ST_CHECK(got->sk->sk_allocation == GFP_NOIO);
 			ST_CHECK(got->sk->sk_rcvtimeo == MAX_SCHEDULE_TIMEOUT);
+			st_check_peer_timeout(got->sk, READ_ONCE(usbip_peer_timeout));
 			usbip_sock_release(got);
 		}
 		close_fd(fd);
 	}
-	sock_release(b);
+	/* A user timeout set by userspace is kept, with no keepalive added. */
+	tcp_sock_set_user_timeout(b->sk, 1234);
+	fd = st_install_fd(b);
+	ST_CHECK(fd >= 0);
+	if (fd >= 0) {
+		got = usbip_sockfd_get(fd);
+		ST_CHECK(!IS_ERR(got) && got == b);
+		if (!IS_ERR(got)) {
+			ST_CHECK(inet_csk(got->sk)->icsk_user_timeout == 1234);
+			ST_CHECK(!sock_flag(got->sk, SOCK_KEEPOPEN));
+			usbip_sock_release(got);
+		}
+		close_fd(fd);
+	}
 }
 
 /* ---- small pure-kernel cases ---- */

@@ -35,14 +35,26 @@
 /*
  * Dead-peer detection, /sys/module/usbip_core/parameters/peer_timeout: a
  * connection whose peer has not answered for this many seconds, idle
- * (keepalive probes unanswered) or busy (data unacknowledged), is ended.
+ * (keepalive probes unanswered) or busy (data unacknowledged), is ended;
+ * so is one whose peer keeps its receive window closed that long (TCP
+ * counts a zero window from its first probe, answered or not).
  * Applied to every socket handed to a driver that userspace did not give a
  * TCP_USER_TIMEOUT of its own; 0 leaves such sockets as they are.
  */
-static unsigned int usbip_peer_timeout = USBIP_PEER_TIMEOUT_DEFAULT;
-module_param_named(peer_timeout, usbip_peer_timeout, uint, 0644);
+unsigned int usbip_peer_timeout = USBIP_PEER_TIMEOUT_DEFAULT;
+
+static int usbip_peer_timeout_set(const char *val, const struct kernel_param *kp)
+{
+	return param_set_uint_minmax(val, kp, 0, USBIP_PEER_TIMEOUT_MAX);
+}
+
+static const struct kernel_param_ops usbip_peer_timeout_ops = {
+	.set = usbip_peer_timeout_set,
+	.get = param_get_uint,
+};
+module_param_cb(peer_timeout, &usbip_peer_timeout_ops, &usbip_peer_timeout, 0644);
 MODULE_PARM_DESC(peer_timeout,
-		 "seconds without an answer from the peer before a connection is ended (default 10, 0: leave the socket's own timers; read when a connection starts; sockets with a TCP_USER_TIMEOUT from userspace keep theirs)");
+		 "seconds without an answer from the peer, or with its receive window closed, before a connection is ended (default 10, at most 3600, 0: leave the socket's own timers; read when a connection starts; sockets with a TCP_USER_TIMEOUT from userspace keep theirs)");
 
 /*
  * Position in the scatterlist of a struct usbip_buf: entry @sg starts at
@@ -565,7 +577,7 @@ struct socket *usbip_sockfd_get(int fd)
 	}
 
 	tcp_sock_set_nodelay(sk);
-	timeout = min(READ_ONCE(usbip_peer_timeout), USBIP_PEER_TIMEOUT_MAX);
+	timeout = READ_ONCE(usbip_peer_timeout);
 	if (timeout && !READ_ONCE(inet_csk(sk)->icsk_user_timeout))
 		usbip_sock_peer_timeout_set(sk, timeout);
 	lock_sock(sk);

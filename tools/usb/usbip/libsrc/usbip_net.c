@@ -80,10 +80,13 @@ int usbip_net_set_options(int fd, struct usbip_error *err)
 {
 	int one = 1;
 
+	int e;
+
 	if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) ||
 	    setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one))) {
-		usbip_set_error(err, "setting TCP_NODELAY/SO_KEEPALIVE: %s", strerror(errno));
-		return -errno;
+		e = errno;
+		usbip_set_error(err, "setting TCP_NODELAY/SO_KEEPALIVE: %s", strerror(e));
+		return -e;
 	}
 	return 0;
 }
@@ -124,14 +127,27 @@ int usbip_net_parse_peer_timeout(const char *text, unsigned int *secs)
  * after 2/5 of @secs of silence, then every tenth, end an idle one at the
  * same point (TCP ends it once @secs passed since the last thing received
  * and a probe went unanswered).  Either way the peer is declared dead
- * within @secs, plus at most one probe interval.
+ * within @secs, plus at most one probe interval (each timer is at least
+ * 1 s).  A peer whose receive window stays closed for @secs is taken as
+ * dead too (TCP counts a zero window from its first probe).
  *
  * Return: 0 or a negative errno.
  */
 int usbip_net_set_peer_timeout(int fd, unsigned int secs, struct usbip_error *err)
 {
-	unsigned int ms = secs * 1000;
-	int one = 1, idle, intvl, cnt;
+	int ms = secs * 1000, one = 1, idle, intvl, cnt, e;
+	const struct {
+		int level, name;
+		const char *what;
+		const int *val;
+	} opts[] = {
+		{ IPPROTO_TCP, TCP_USER_TIMEOUT, "TCP_USER_TIMEOUT", &ms },
+		{ IPPROTO_TCP, TCP_KEEPIDLE, "TCP_KEEPIDLE", &idle },
+		{ IPPROTO_TCP, TCP_KEEPINTVL, "TCP_KEEPINTVL", &intvl },
+		{ IPPROTO_TCP, TCP_KEEPCNT, "TCP_KEEPCNT", &cnt },
+		{ SOL_SOCKET, SO_KEEPALIVE, "SO_KEEPALIVE", &one },
+	};
+	size_t i;
 
 	if (!secs)
 		return 0;
@@ -145,14 +161,13 @@ int usbip_net_set_peer_timeout(int fd, unsigned int secs, struct usbip_error *er
 	cnt = (secs > (unsigned int)idle ? (secs - idle + intvl - 1) / intvl : 0) + 1;
 	if (cnt > 127)
 		cnt = 127;
-	if (setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &ms, sizeof(ms)) ||
-	    setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle)) ||
-	    setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl)) ||
-	    setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt)) ||
-	    setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one))) {
-		usbip_set_error(err, "setting the peer timeout (TCP_USER_TIMEOUT, keepalive): %s",
-				strerror(errno));
-		return -errno;
+	for (i = 0; i < sizeof(opts) / sizeof(opts[0]); i++) {
+		if (!setsockopt(fd, opts[i].level, opts[i].name, opts[i].val, sizeof(int)))
+			continue;
+		e = errno;
+		usbip_set_error(err, "setting %s to %d for a %u s peer timeout: %s", opts[i].what,
+				*opts[i].val, secs, strerror(e));
+		return -e;
 	}
 	return 0;
 }
@@ -504,8 +519,10 @@ int usbip_net_import(int fd, const char *busid, const struct usbip_ext_hello *of
 	if (!ret)
 		ret = usbip_unpack_rep_import_for(buf, len, busid, status, dev, err);
 	free(buf);
+	/* An echo of our own hello (no answer flag) is a plain reply. */
 	if (ret || *status != USBIP_OP_ST_OK || !hello ||
-	    !usbip_ext_hello_get((const uint8_t *)dev->busid, &answer))
+	    !usbip_ext_hello_get((const uint8_t *)dev->busid, &answer) ||
+	    !(answer.flags & USBIP_EXT_FLAG_ANSWER))
 		return ret;
 
 	ret = read_message(fd, usbip_ext_block_need, &buf, &len, deadline, err);

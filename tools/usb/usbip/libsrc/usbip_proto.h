@@ -187,6 +187,12 @@ struct usbip_request {
 #define USBIP_EXT_BLOCK_MIN		48
 #define USBIP_EXT_BLOCK_MAX		1024
 #define USBIP_EXT_TOKEN_SIZE		16
+/*
+ * struct usbip_ext_hello.flags: set in an answer, clear in a hello, so
+ * that a server which echoes the request's bus id field is not taken for
+ * one that answered.
+ */
+#define USBIP_EXT_FLAG_ANSWER		(1U << 0)
 /* Capability bits. */
 #define USBIP_EXT_CAP_SESSION		(1U << 0)
 
@@ -194,7 +200,7 @@ struct usbip_request {
  * struct usbip_ext_hello - a client's hello or a server's answer
  * @version: extension version (hello: the highest the client speaks;
  *	answer: the one both speak)
- * @flags: 0
+ * @flags: USBIP_EXT_FLAG_ANSWER in an answer, 0 in a hello
  * @window_s: resume window asked for (hello) or granted (answer), seconds
  * @caps: USBIP_EXT_CAP_* offered (hello) or agreed (answer)
  */

@@ -28,8 +28,10 @@
 
 void usbip_attach_usage(void)
 {
-	printf("usage: usbip [--tcp-port PORT] attach -r HOST -b BUSID [--peer-timeout SECS]\n"
-	       "       usbip [--tcp-port PORT] attach -r HOST -d usbip-vudc.N [--peer-timeout SECS]\n"
+	printf("usage: usbip [--tcp-port PORT] attach -r HOST -b BUSID\n"
+	       "                                        [--peer-timeout SECS]\n"
+	       "       usbip [--tcp-port PORT] attach -r HOST -d usbip-vudc.N\n"
+	       "                                        [--peer-timeout SECS]\n"
 	       "\n"
 	       "Import the device BUSID exported by the usbipd on HOST and attach it\n"
 	       "to a free port of vhci-hcd: a high-speed port for USB 1.x/2.0 devices,\n"
@@ -44,7 +46,8 @@ void usbip_attach_usage(void)
 	       "      --peer-timeout SECS\n"
 	       "                     detach when the server has not answered for SECS\n"
 	       "                     seconds, busy or idle (TCP_USER_TIMEOUT and keepalive;\n"
-	       "                     default %d, 0: the kernel's default, at most %d)\n"
+	       "                     default %d, at most %d; 0: leave it to the driver,\n"
+	       "                     ours use usbip_core's peer_timeout)\n"
 	       "\n"
 	       "Where the device came from is recorded in %s/port<N>.\n",
 	       USBIP_PEER_TIMEOUT_DEFAULT, USBIP_PEER_TIMEOUT_MAX, USBIP_VHCI_RECORD_DIR);

@@ -196,7 +196,8 @@ static void usage(void)
 	       "      --peer-timeout SECS\n"
 	       "                       end a connection whose client has not answered for\n"
 	       "                       SECS seconds, busy or idle, and make its device\n"
-	       "                       available again (default %d, 0: the kernel's default)\n"
+	       "                       available again (default %d, at most 3600; 0: leave\n"
+	       "                       it to the driver, ours use usbip_core's peer_timeout)\n"
 	       "  -h, --help           this text\n"
 	       "  -v, --version        show the version\n",
 	       DEFAULT_PIDFILE, USBIP_PORT, USBIP_PEER_TIMEOUT_DEFAULT);
@@ -379,14 +380,18 @@ static void handle_import(struct conn *c, const char *busid)
 	 * append the extension block.  No capability is granted yet.  The
 	 * answer fits: the record's bus id is the one the hello came with.
 	 */
-	if (usbip_ext_hello_get((const uint8_t *)busid, &hello)) {
+	if (usbip_ext_hello_get((const uint8_t *)busid, &hello) &&
+	    !(hello.flags & USBIP_EXT_FLAG_ANSWER)) {
 		hello.version = hello.version < USBIP_EXT_VERSION ? hello.version :
 								    USBIP_EXT_VERSION;
-		hello.flags = 0;
+		hello.flags = USBIP_EXT_FLAG_ANSWER;
 		hello.window_s = 0;
 		hello.caps = 0;
 		blk.version = hello.version;
-		if (!usbip_ext_hello_put(buf + USBIP_OP_HDR_WIRE_SIZE + USBIP_DEVICE_BUSID_OFF, &hello, &err))
+		_Static_assert(sizeof(buf) >= USBIP_REP_IMPORT_WIRE_SIZE + USBIP_EXT_BLOCK_V1_SIZE,
+			       "room for the extension block");
+		if (!usbip_ext_hello_put(buf + USBIP_OP_HDR_WIRE_SIZE + USBIP_DEVICE_BUSID_OFF,
+					 &hello, &err))
 			len += usbip_pack_ext_block(buf + len, sizeof(buf) - len, &blk, NULL);
 		else
 			conn_log(LOG_ERR, "%s: import of %s: %s; answering as a plain server",

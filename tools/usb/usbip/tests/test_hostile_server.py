@@ -235,9 +235,9 @@ expect_attach_error([(0, struct.pack(">HHI", VERSION, REP_IMPORT, 77))], "refuse
 
 # Protocol extensions (Documentation/usb/usbip_ext.rst): an answer in the
 # record's bus id tail announces an extension block after the record.
-def answer(version=1, caps=0, window=0):
-    return b"1-1".ljust(20, b"\0") + b"UIPX" + bytes([version, 0]) + struct.pack(">HI", window,
-                                                                                caps)
+def answer(version=1, caps=0, window=0, flags=1):
+    return b"1-1".ljust(20, b"\0") + b"UIPX" + bytes([version, flags]) + \
+        struct.pack(">HI", window, caps)
 
 
 def block(version=1, caps=0, length=48, magic=b"UIPX"):
@@ -257,6 +257,13 @@ play([(0, import_ok(record()))], close_after=False)
 status, out, err, dt, rss = run("--debug", "attach", "-r", "127.0.0.1", "-b", "1-1")
 tap.check(status == 0 and "attached" in out and "plain USB/IP" in err,
           "attach: no answer: attached as plain, nothing more read", out + err)
+# A server that echoes the request's bus id field sends our hello back,
+# without the answer flag: a plain reply, nothing more is read.
+reset_vhci()
+play([(0, import_ok(record(raw_busid=answer(flags=0))))], close_after=False)
+status, out, err, dt, rss = run("--debug", "attach", "-r", "127.0.0.1", "-b", "1-1")
+tap.check(status == 0 and "attached" in out and "plain USB/IP" in err and dt < 5,
+          "attach: our hello echoed back: attached as plain at once (%.1f s)" % dt, out + err)
 expect_attach_error([(0, import_ok(record(raw_busid=answer())))], "connection closed by the peer",
                     "answer without its block")
 expect_attach_error([(0, import_ok(record(raw_busid=answer())) + block(magic=b"UIPY"))],

@@ -528,6 +528,9 @@ static void test_ext(void)
 	field[24] = 200;
 	CHECK(usbip_ext_hello_get(field, &got) == 1 && got.version == 200,
 	      "a later version is a hello (the server answers with its own)");
+	field[25] = USBIP_EXT_FLAG_ANSWER;
+	CHECK(usbip_ext_hello_get(field, &got) == 1 && got.flags == USBIP_EXT_FLAG_ANSWER,
+	      "the answer flag reads back (callers tell a hello from an answer by it)");
 	memset(field, 'x', 20);
 	CHECK(usbip_ext_hello_get(field, &got) == 0, "no NUL before the hello: no hello");
 

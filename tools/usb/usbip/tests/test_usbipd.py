@@ -143,10 +143,10 @@ def run_tests(port, proc):
     # IMPORT with the extension hello (Documentation/usb/usbip_ext.rst):
     # the answer in the record's bus id tail (the version both speak, no
     # capability), then a 48-byte extension block with nothing granted.
-    def hello(version=1, caps=0xffffffff, window=30, magic=b"UIPX"):
-        return b"1-1".ljust(20, b"\0") + magic + bytes([version, 0]) + struct.pack(">HI", window,
-                                                                                caps)
-    answer = b"UIPX\x01\0" + b"\0" * 6
+    def hello(version=1, caps=0xffffffff, window=30, magic=b"UIPX", flags=0):
+        return b"1-1".ljust(20, b"\0") + magic + bytes([version, flags]) + \
+            struct.pack(">HI", window, caps)
+    answer = b"UIPX\x01\x01" + b"\0" * 6
     block = b"UIPX\x01\0" + struct.pack(">HI", 48, 0) + b"\0" * 36
     rec = bytearray(fakesysfs.device_record("1-1", False))
     rec[256 + 20:256 + 32] = answer
@@ -158,6 +158,7 @@ def run_tests(port, proc):
                   "got  %s\nwant %s" % (got.hex(), want_ext.hex()))
     for tail, what in ((hello(magic=b"UIPY"), "a wrong magic"),
                        (hello(version=0), "version 0"),
+                       (hello(flags=1), "an answer (the answer flag set)"),
                        (b"1-1\0" + b"\xff" * 28, "garbage")):
         got = request(port, struct.pack(">HHI", VERSION, REQ_IMPORT, 0) + tail)
         tap.check(got == want, "IMPORT 1-1 with %s after the bus id: the plain reply" % what,
