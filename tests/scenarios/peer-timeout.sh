@@ -42,14 +42,14 @@ status_of() {
 	cat "/sys/bus/usb/devices/$BUSID/usbip_status"
 }
 
-# start_server ARGS...: our usbipd with ARGS, and the gadget bound.
+# start_server ARGS...: our usbipd with ARGS, listening.
 start_server() {
 	run "$OURSD" -D -P /tmp/usbipd.pid "$@"
 	wait_for "usbipd listening on 3240" 30 port_listening 3240
 }
 
 stop_server() {
-	[ -s /tmp/usbipd.pid ] && kill "$(cat /tmp/usbipd.pid)" 2>/dev/null
+	if [ -s /tmp/usbipd.pid ]; then kill "$(cat /tmp/usbipd.pid)" 2>/dev/null || true; fi
 	wait_for "usbipd to exit" 30 sh -c '! ss -Hltn "sport = :3240" | grep -q .'
 	rm -f /tmp/usbipd.pid
 }
@@ -79,7 +79,7 @@ port_free() {
 # cut_measure NAME T: cuts the link, waits for both sides to let go, ends
 # the cut; the two delays must lie in [T/2, T + SLACK] seconds.
 cut_measure() {
-	local name=$1 t=$2 t0 now c_ms= s_ms= limit
+	local name=$1 t=$2 t0 now c_ms='' s_ms='' limit
 	limit=$(((t + SLACK) * 1000))
 	t0=$(now_ns)
 	cut_start
