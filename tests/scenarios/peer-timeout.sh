@@ -21,7 +21,8 @@
 #  D. Control: tools 0 and peer_timeout=0: after 3 T both sides are still
 #     attached; the cut ends and the disk reads correctly again.
 #  E. Debian's in-tree usbip-core, usbip-host and vhci-hcd with our tools
-#     (--peer-timeout 3), idle: the timers travel with the socket.
+#     (--peer-timeout 3), idle: the timers travel with the socket (not on
+#     the debug kernel, where the in-tree modules report bugs of their own).
 
 MIB=8
 VHCI=/sys/devices/platform/vhci_hcd.0
@@ -172,6 +173,13 @@ vm1() {
 	stop_server
 	run "$OURS" unbind -b "$BUSID"
 
+	# Debian's in-tree modules on the debug kernel have reports of their
+	# own (tests/vm/README.md, "Reference-peer findings"), which a VM of
+	# ours must not take for ours: E runs on Debian's kernels only.
+	case "$KVER" in *-usbip-debug)
+		info "E skipped on the debug kernel (Debian's in-tree modules)"
+		return 0 ;;
+	esac
 	step "E: Debian's modules, our tools with --peer-timeout 3, idle"
 	wait_for "usb-storage back on $BUSID" 30 sh -c "[ \"\$(basename \"\$(readlink /sys/bus/usb/devices/$BUSID/driver)\")\" = usb ]"
 	run rmmod vhci-hcd usbip-host usbip-core
