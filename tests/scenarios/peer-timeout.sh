@@ -26,8 +26,8 @@
 
 MIB=8
 VHCI=/sys/devices/platform/vhci_hcd.0
-OURS=$REPO/build/tools/src/usbip
-OURSD=$REPO/build/tools/src/usbipd
+OURS=${REPO:-}/build/tools/src/usbip
+OURSD=${REPO:-}/build/tools/src/usbipd
 CORE_PARAM=/sys/module/usbip_core/parameters/peer_timeout
 SLACK=$((4 * ${VMTEST_TIME_SCALE:-1}))
 
