@@ -78,9 +78,7 @@ static int wait_fd(int fd, short events, long long deadline)
  */
 int usbip_net_set_options(int fd, struct usbip_error *err)
 {
-	int one = 1;
-
-	int e;
+	int one = 1, e;
 
 	if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) ||
 	    setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one))) {

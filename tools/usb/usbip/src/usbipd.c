@@ -196,11 +196,11 @@ static void usage(void)
 	       "      --peer-timeout SECS\n"
 	       "                       end a connection whose client has not answered for\n"
 	       "                       SECS seconds, busy or idle, and make its device\n"
-	       "                       available again (default %d, at most 3600; 0: leave\n"
+	       "                       available again (default %d, at most %d; 0: leave\n"
 	       "                       it to the driver, ours use usbip_core's peer_timeout)\n"
 	       "  -h, --help           this text\n"
 	       "  -v, --version        show the version\n",
-	       DEFAULT_PIDFILE, USBIP_PORT, USBIP_PEER_TIMEOUT_DEFAULT);
+	       DEFAULT_PIDFILE, USBIP_PORT, USBIP_PEER_TIMEOUT_DEFAULT, USBIP_PEER_TIMEOUT_MAX);
 }
 
 /*
@@ -388,8 +388,6 @@ static void handle_import(struct conn *c, const char *busid)
 		hello.window_s = 0;
 		hello.caps = 0;
 		blk.version = hello.version;
-		_Static_assert(sizeof(buf) >= USBIP_REP_IMPORT_WIRE_SIZE + USBIP_EXT_BLOCK_V1_SIZE,
-			       "room for the extension block");
 		if (!usbip_ext_hello_put(buf + USBIP_OP_HDR_WIRE_SIZE + USBIP_DEVICE_BUSID_OFF,
 					 &hello, &err))
 			len += usbip_pack_ext_block(buf + len, sizeof(buf) - len, &blk, NULL);
