@@ -829,6 +829,108 @@ static void test_uapi_constants(void)
 	CHECK(sizeof(struct usbip_iso_desc) == USBIP_ISO_DESC_SIZE);
 }
 
+/* ---- session messages (usbip_ext.rst) ---- */
+
+/* EXT_RESUME: 7 answers received, 2 seqnums follow. */
+static const u8 ext_resume_bytes[USBIP_HEADER_SIZE] = {
+	0x00, 0x01, 0x00, 0x03,		/* command EXT_RESUME */
+	0x00, 0x00, 0x00, 0x07,		/* seqnum: answers received */
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,	/* devid, direction, ep */
+	0x00, 0x00, 0x00, 0x02,		/* n */
+};
+
+static void test_ext_codec(void)
+{
+	static const u32 cmds[] = { USBIP_EXT_ACK, USBIP_EXT_ACK_REP, USBIP_EXT_RESUME,
+				    USBIP_EXT_RESUME_REP };
+	const char *reason = NULL;
+	u8 buf[USBIP_HEADER_SIZE];
+	struct usbip_pdu p, q;
+	unsigned int i;
+
+	CHECK(USBIP_EXT_ACK == 0x00010001 && USBIP_EXT_ACK_REP == 0x00010002 &&
+	      USBIP_EXT_RESUME == 0x00010003 && USBIP_EXT_RESUME_REP == 0x00010004);
+	CHECK(usbip_pdu_decode(&p, ext_resume_bytes, &reason) == 0);
+	CHECK(p.command == USBIP_EXT_RESUME && p.seqnum == 7 && p.ext.arg == 2);
+	CHECK(usbip_pdu_encode(&p, buf) == 0);
+	CHECK(memcmp(buf, ext_resume_bytes, sizeof(buf)) == 0);
+	CHECK(strcmp(usbip_cmd_name(USBIP_EXT_RESUME), "EXT_RESUME") == 0);
+	CHECK(strcmp(usbip_cmd_name(USBIP_EXT_ACK_REP), "EXT_ACK_REP") == 0);
+
+	for (i = 0; i < 4; i++) {
+		memset(&p, 0, sizeof(p));
+		p.command = cmds[i];
+		p.seqnum = 0xfffffff0 + i;
+		p.ext.arg = cmds[i] == USBIP_EXT_ACK ? USBIP_EXT_ACK_PING :
+			    cmds[i] == USBIP_EXT_ACK_REP ? 0 : 5;
+		CHECK(usbip_pdu_is_ext(p.command));
+		CHECK(usbip_pdu_encode(&p, buf) == 0);
+		CHECK(usbip_pdu_decode(&q, buf, &reason) == 0);
+		CHECK(q.command == p.command && q.seqnum == p.seqnum && q.ext.arg == p.ext.arg);
+		/* devid, direction and ep must be 0 */
+		put32(buf + 8, 1);
+		expect_decode_error(buf, "session message with devid, direction or ep");
+		put32(buf + 8, 0);
+		put32(buf + 16, 2);
+		expect_decode_error(buf, "session message with devid, direction or ep");
+	}
+	CHECK(!usbip_pdu_is_ext(USBIP_RET_UNLINK) && !usbip_pdu_is_ext(0x00010000) &&
+	      !usbip_pdu_is_ext(0x00010005));
+	/* codes next to them stay unknown */
+	memcpy(buf, ext_resume_bytes, sizeof(buf));
+	put32(buf, 0x00010005);
+	expect_decode_error(buf, "unknown command");
+	put32(buf, 0x00010000);
+	expect_decode_error(buf, "unknown command");
+
+	memset(&p, 0, sizeof(p));
+	p.command = USBIP_EXT_ACK;
+	p.ext.arg = 2;
+	CHECK(usbip_pdu_encode(&p, buf) == 0);
+	expect_decode_error(buf, "unknown EXT_ACK flags");
+	p.command = USBIP_EXT_ACK_REP;
+	p.ext.arg = 1;
+	CHECK(usbip_pdu_encode(&p, buf) == 0);
+	expect_decode_error(buf, "EXT_ACK_REP with an argument");
+	p.command = USBIP_EXT_RESUME;
+	p.ext.arg = USBIP_EXT_RESUME_MAX;
+	CHECK(usbip_pdu_encode(&p, buf) == 0);
+	CHECK(usbip_pdu_decode(&q, buf, NULL) == 0);
+	p.ext.arg = USBIP_EXT_RESUME_MAX + 1;
+	CHECK(usbip_pdu_encode(&p, buf) == 0);
+	expect_decode_error(buf, "EXT_RESUME lists too many seqnums");
+	p.ext.arg = 0xffffffff;
+	CHECK(usbip_pdu_encode(&p, buf) == 0);
+	expect_decode_error(buf, "EXT_RESUME lists too many seqnums");
+}
+
+static void test_ext_count_check(void)
+{
+	const char *reason = NULL;
+	int ret;
+
+	CHECK(usbip_ext_count_check(0, 0, 0, NULL) == 0);
+	CHECK(usbip_ext_count_check(10, 10, 20, NULL) == 0);
+	CHECK(usbip_ext_count_check(10, 15, 20, NULL) == 0);
+	CHECK(usbip_ext_count_check(10, 20, 20, NULL) == 0);
+	ret = usbip_ext_count_check(10, 21, 20, &reason);
+	CHECK_REASON(ret, reason, "count ahead of what was sent");
+	ret = usbip_ext_count_check(10, 9, 20, &reason);
+	CHECK_REASON(ret, reason, "count behind an earlier one");
+	/* across the wrap of 2^32 */
+	CHECK(usbip_ext_count_check(0xfffffff0, 0xfffffffe, 5, NULL) == 0);
+	CHECK(usbip_ext_count_check(0xfffffff0, 3, 5, NULL) == 0);
+	CHECK(usbip_ext_count_check(0xfffffff0, 5, 5, NULL) == 0);
+	ret = usbip_ext_count_check(0xfffffff0, 6, 5, &reason);
+	CHECK_REASON(ret, reason, "count ahead of what was sent");
+	ret = usbip_ext_count_check(0xfffffff0, 0xffffffef, 5, &reason);
+	CHECK_REASON(ret, reason, "count behind an earlier one");
+	/* far ahead looks like behind; either way refused */
+	CHECK(usbip_ext_count_check(10, 10 + 0x80000000u, 20, NULL) == -EPROTO);
+	ret = usbip_ext_count_check(20, 20, 10, &reason);
+	CHECK_REASON(ret, reason, "counter range inverted");
+}
+
 /* ---- iso descriptors ---- */
 
 static void test_iso_desc_bytes(void)
@@ -1249,6 +1351,8 @@ static const struct test_case cases[] = {
 	T(test_cmd_submit_check),
 	T(test_xfer_len_check),
 	T(test_setup_std_check),
+	T(test_ext_codec),
+	T(test_ext_count_check),
 	T(test_budget_admits),
 	T(test_submit_charge),
 };

@@ -219,6 +219,8 @@ USBIP_SERVER_DEVICE_ATTRS(stub_dev_to_srv);
 static struct attribute *stub_dev_attrs[] = {
 	&dev_attr_usbip_status.attr,
 	&dev_attr_usbip_sockfd.attr,
+	&dev_attr_usbip_ext_caps.attr,
+	&dev_attr_usbip_session.attr,
 	&dev_attr_usbip_debug.attr,
 	NULL,
 };

@@ -201,6 +201,7 @@ extern unsigned int usbip_peer_timeout;
 
 struct socket *usbip_sockfd_get(int fd);
 void usbip_sock_release(struct socket *sock);
+bool usbip_sock_err_is_link(int err, bool send);
 
 int usbip_send_msg(struct socket *sock, const struct usbip_pdu *pdu,
 		   const struct usbip_buf *buf, u32 len,
@@ -256,9 +257,16 @@ struct usbip_conn;
  *	by a recoverable error: make the device available again.
  * @unusable: called after @shutdown instead of @reset after a fatal
  *	error: mark the device unusable (SDEV_ST_ERROR / VDEV_ST_ERROR).
+ * @suspend: optional: called instead of @shutdown when only the link
+ *	failed (every report of the incident had USBIP_EV_LINK) and the
+ *	connection has a session (@resume_window set): the socket is
+ *	released and the threads are stopped, but the I/O stays; the
+ *	connection is then SUSPENDED until usbip_conn_resume() or the end
+ *	of the window.  If the session ends instead (a detach, the window),
+ *	@shutdown and @reset run as for any incident.
  *
- * @shutdown, @reset and @unusable run in the event worker with the
- * connection's lock held and may sleep.
+ * @shutdown, @reset, @unusable and @suspend run in the event worker with
+ * the connection's lock held and may sleep.
  */
 struct usbip_conn_ops {
 	int (*rx)(struct usbip_conn *conn);
@@ -266,6 +274,7 @@ struct usbip_conn_ops {
 	void (*shutdown)(struct usbip_conn *conn);
 	void (*reset)(struct usbip_conn *conn);
 	void (*unusable)(struct usbip_conn *conn);
+	void (*suspend)(struct usbip_conn *conn);
 };
 
 /* Events for usbip_conn_event() */
@@ -273,6 +282,17 @@ struct usbip_conn_ops {
 #define USBIP_EV_RESET		BIT(1)	/* then make the device available again */
 #define USBIP_EV_UNUSABLE	BIT(2)	/* then mark it unusable; wins over RESET */
 #define USBIP_EV_QUIET		BIT(3)	/* log the incident at info level only */
+/*
+ * Only the link failed (timeout, reset, unreachable, missed heartbeat): a
+ * connection with a session is suspended instead of closed, if every
+ * report of the incident says so.
+ */
+#define USBIP_EV_LINK		BIT(4)
+/* Internal: a report without USBIP_EV_LINK came; the session ends. */
+#define USBIP_EV_FINAL		BIT(5)
+/* Internal steps of the event worker. */
+#define USBIP_EV_CLOSE		BIT(6)	/* socket and threads */
+#define USBIP_EV_SUSPEND	BIT(7)	/* ->suspend */
 
 /* A socket or protocol error: the device is reset and can be used again. */
 #define USBIP_EV_ERROR		(USBIP_EV_SHUTDOWN | USBIP_EV_RESET)
@@ -280,6 +300,8 @@ struct usbip_conn_ops {
 #define USBIP_EV_FATAL		(USBIP_EV_SHUTDOWN | USBIP_EV_UNUSABLE)
 /* An orderly detach requested by the user or by the peer. */
 #define USBIP_EV_DETACH		(USBIP_EV_SHUTDOWN | USBIP_EV_RESET | USBIP_EV_QUIET)
+/* A failed link: suspends a session, else as USBIP_EV_ERROR. */
+#define USBIP_EV_LINK_ERROR	(USBIP_EV_ERROR | USBIP_EV_LINK)
 
 /**
  * enum usbip_conn_state - life cycle of a struct usbip_conn
@@ -287,12 +309,15 @@ struct usbip_conn_ops {
  * @USBIP_CONN_RUNNING: socket and threads up
  * @USBIP_CONN_CLOSING: an incident is being handled by the event worker
  * @USBIP_CONN_DEAD: usbip_conn_destroy() was called
+ * @USBIP_CONN_SUSPENDED: no socket, I/O kept, waiting for
+ *	usbip_conn_resume() until the resume window ends
  */
 enum usbip_conn_state {
 	USBIP_CONN_IDLE,
 	USBIP_CONN_RUNNING,
 	USBIP_CONN_CLOSING,
 	USBIP_CONN_DEAD,
+	USBIP_CONN_SUSPENDED,
 };
 
 /**
@@ -312,10 +337,15 @@ enum usbip_conn_state {
  * @work: the event worker
  * @wq: woken when an incident has been handled
  * @incidents: number of incidents handled so far
+ * @resume_window: resume window of the connection's session in ms, 0
+ *	without a session; set by the driver (lock held) before
+ *	usbip_conn_start(), cleared by the core when the session ends
+ * @suspended_at: jiffies when the connection was suspended (ev_lock)
+ * @window_work: ends a suspended session when its window has passed
  *
  * The driver embeds this in its per-device (or per-port) structure and
- * only reads @sock (from its threads and ops) and @incidents; the rest is
- * private to usbip-core.
+ * only reads @sock (from its threads and ops) and @incidents, and sets
+ * @resume_window; the rest is private to usbip-core.
  */
 struct usbip_conn {
 	char name[32];
@@ -334,6 +364,9 @@ struct usbip_conn {
 	struct work_struct work;
 	wait_queue_head_t wq;
 	unsigned int incidents;
+	unsigned int resume_window;
+	unsigned long suspended_at;
+	struct delayed_work window_work;
 };
 
 void usbip_conn_init(struct usbip_conn *conn, const char *name,
@@ -341,6 +374,8 @@ void usbip_conn_init(struct usbip_conn *conn, const char *name,
 int usbip_conn_start(struct usbip_conn *conn, struct socket *sock);
 int usbip_conn_event(struct usbip_conn *conn, unsigned long events, int err,
 		     const char *reason);
+int usbip_conn_resume(struct usbip_conn *conn, struct socket *sock);
+unsigned int usbip_conn_window_left(struct usbip_conn *conn);
 void usbip_conn_wait(struct usbip_conn *conn);
 void usbip_conn_destroy(struct usbip_conn *conn);
 enum usbip_conn_state usbip_conn_state(struct usbip_conn *conn);

@@ -35,6 +35,8 @@
 #define OFF_ERROR_COUNT		36
 /* CMD_UNLINK */
 #define OFF_UNLINK_SEQNUM	20
+/* EXT_* */
+#define OFF_EXT_ARG		20
 
 /* Byte offsets inside an iso packet descriptor. */
 #define ISO_OFF_OFFSET		0
@@ -95,6 +97,14 @@ const char *usbip_cmd_name(u32 command)
 		return "RET_SUBMIT";
 	case USBIP_RET_UNLINK:
 		return "RET_UNLINK";
+	case USBIP_EXT_ACK:
+		return "EXT_ACK";
+	case USBIP_EXT_ACK_REP:
+		return "EXT_ACK_REP";
+	case USBIP_EXT_RESUME:
+		return "EXT_RESUME";
+	case USBIP_EXT_RESUME_REP:
+		return "EXT_RESUME_REP";
 	default:
 		return "UNKNOWN";
 	}
@@ -138,6 +148,12 @@ int usbip_pdu_encode(const struct usbip_pdu *pdu, u8 *buf)
 	case USBIP_RET_UNLINK:
 		put32(buf + OFF_STATUS, (u32)pdu->ret_unlink.status);
 		break;
+	case USBIP_EXT_ACK:
+	case USBIP_EXT_ACK_REP:
+	case USBIP_EXT_RESUME:
+	case USBIP_EXT_RESUME_REP:
+		put32(buf + OFF_EXT_ARG, pdu->ext.arg);
+		break;
 	default:
 		return -EINVAL;
 	}
@@ -161,8 +177,13 @@ USBIP_PROTO_EXPORT(usbip_pdu_encode);
  * (0 or 1), transfer_buffer_length (0..USBIP_MAX_TRANSFER) and
  * number_of_packets (-1..USBIP_MAX_ISO_PACKETS); for RET_SUBMIT
  * actual_length, number_of_packets, error_count and status; for
- * RET_UNLINK the status.  The endpoint and direction of RET_* messages
- * are not checked: peers put 0 there and receivers ignore them.
+ * RET_UNLINK the status; for the session messages (EXT_*) that devid,
+ * direction and ep are 0, that EXT_ACK has no flag but PING, that
+ * EXT_RESUME lists at most USBIP_EXT_RESUME_MAX seqnums and that
+ * EXT_ACK_REP has no argument.  The endpoint and direction of RET_*
+ * messages are not checked: peers put 0 there and receivers ignore them.
+ * Whether an EXT_* message may come at all (only on a connection with a
+ * session) is for the receiver to check.
  *
  * Return: 0, or -EPROTO with *@reason set.
  */
@@ -202,6 +223,19 @@ int usbip_pdu_check(const struct usbip_pdu *pdu, const char **reason)
 	case USBIP_RET_UNLINK:
 		if (!status_ok(pdu->ret_unlink.status))
 			return fail(reason, "bad status");
+		return 0;
+	case USBIP_EXT_ACK:
+	case USBIP_EXT_ACK_REP:
+	case USBIP_EXT_RESUME:
+	case USBIP_EXT_RESUME_REP:
+		if (pdu->devid || pdu->direction || pdu->ep)
+			return fail(reason, "session message with devid, direction or ep");
+		if (pdu->command == USBIP_EXT_ACK && (pdu->ext.arg & ~USBIP_EXT_ACK_PING))
+			return fail(reason, "unknown EXT_ACK flags");
+		if (pdu->command == USBIP_EXT_ACK_REP && pdu->ext.arg)
+			return fail(reason, "EXT_ACK_REP with an argument");
+		if (pdu->command == USBIP_EXT_RESUME && pdu->ext.arg > USBIP_EXT_RESUME_MAX)
+			return fail(reason, "EXT_RESUME lists too many seqnums");
 		return 0;
 	default:
 		return fail(reason, "unknown command");
@@ -255,6 +289,12 @@ int usbip_pdu_decode(struct usbip_pdu *pdu, const u8 *buf, const char **reason)
 	case USBIP_RET_UNLINK:
 		pdu->ret_unlink.status = (s32)get32(buf + OFF_STATUS);
 		break;
+	case USBIP_EXT_ACK:
+	case USBIP_EXT_ACK_REP:
+	case USBIP_EXT_RESUME:
+	case USBIP_EXT_RESUME_REP:
+		pdu->ext.arg = get32(buf + OFF_EXT_ARG);
+		break;
 	default:
 		break;
 	}
@@ -262,6 +302,44 @@ int usbip_pdu_decode(struct usbip_pdu *pdu, const u8 *buf, const char **reason)
 	return usbip_pdu_check(pdu, reason);
 }
 USBIP_PROTO_EXPORT(usbip_pdu_decode);
+
+/**
+ * usbip_pdu_is_ext() - is a command code one of the session messages
+ * @command: the command field of a header
+ *
+ * Return: true for USBIP_EXT_ACK, _ACK_REP, _RESUME and _RESUME_REP.
+ */
+bool usbip_pdu_is_ext(u32 command)
+{
+	return command >= USBIP_EXT_ACK && command <= USBIP_EXT_RESUME_REP;
+}
+USBIP_PROTO_EXPORT(usbip_pdu_is_ext);
+
+/**
+ * usbip_ext_count_check() - is a peer's stream counter within its bounds
+ * @floor: the lowest value it may have (what the peer counted before)
+ * @count: the value the peer sent
+ * @ceil: the highest value it may have (what was sent to the peer)
+ * @reason: set to a short explanation on failure; may be NULL
+ *
+ * Stream counters (answers, commands) run modulo 2^32; @floor to @ceil is
+ * taken as the range going up from @floor, which must be shorter than
+ * 2^31.  An acknowledgement behind an earlier one or ahead of what was
+ * sent means the peer's state cannot be trusted.
+ *
+ * Return: 0 if @count is in [@floor, @ceil], else -EPROTO.
+ */
+int usbip_ext_count_check(u32 floor, u32 count, u32 ceil, const char **reason)
+{
+	if ((s32)(ceil - floor) < 0)
+		return fail(reason, "counter range inverted");
+	if ((s32)(count - floor) < 0)
+		return fail(reason, "count behind an earlier one");
+	if ((u32)(count - floor) > (u32)(ceil - floor))
+		return fail(reason, "count ahead of what was sent");
+	return 0;
+}
+USBIP_PROTO_EXPORT(usbip_ext_count_check);
 
 /**
  * usbip_pdu_packets() - number of iso packets announced by a header

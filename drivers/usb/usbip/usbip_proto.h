@@ -108,6 +108,19 @@ struct usbip_ret_unlink {
 };
 
 /**
+ * struct usbip_ext - fields of the session messages USBIP_EXT_*, host order
+ * @arg: the u32 at offset 20: EXT_ACK flags (USBIP_EXT_ACK_PING),
+ *	EXT_RESUME the number of seqnums that follow, EXT_RESUME_REP the
+ *	number of answers the server sends again; 0 in EXT_ACK_REP
+ *
+ * Their @seqnum field is a stream counter (usbip_ext.rst), their devid,
+ * direction and ep are 0.
+ */
+struct usbip_ext {
+	u32 arg;
+};
+
+/**
  * struct usbip_pdu - a decoded 48-byte URB message header, host order
  * @command: USBIP_CMD_SUBMIT, USBIP_CMD_UNLINK, USBIP_RET_SUBMIT or
  *	USBIP_RET_UNLINK
@@ -120,6 +133,7 @@ struct usbip_ret_unlink {
  * @ret_submit: fields of USBIP_RET_SUBMIT
  * @unlink: fields of USBIP_CMD_UNLINK
  * @ret_unlink: fields of USBIP_RET_UNLINK
+ * @ext: fields of the USBIP_EXT_* session messages
  *
  * In RET_* messages peers usually send 0 in @devid, @direction and @ep;
  * receivers take these from the request they kept instead.
@@ -135,6 +149,7 @@ struct usbip_pdu {
 		struct usbip_ret_submit ret_submit;
 		struct usbip_unlink unlink;
 		struct usbip_ret_unlink ret_unlink;
+		struct usbip_ext ext;
 	};
 };
 
@@ -192,6 +207,8 @@ int usbip_cmd_submit_check(const struct usbip_pdu *cmd, int xfer, bool *dir_in, 
 			   const char **reason);
 int usbip_xfer_len_check(int xfer, u32 length, u32 max_linear, const char **reason);
 u64 usbip_submit_charge(u32 len, int n_iso);
+bool usbip_pdu_is_ext(u32 command);
+int usbip_ext_count_check(u32 floor, u32 count, u32 ceil, const char **reason);
 bool usbip_budget_admits(u32 used_urbs, u64 used_bytes, u32 max_urbs, u64 max_bytes,
 			 u32 urbs, u64 bytes);
 

@@ -21,12 +21,15 @@
  */
 #define pr_fmt(fmt) "usbip-core: " fmt
 
+#include <crypto/algapi.h>
 #include <linux/device.h>
 #include <linux/kernel.h>
 #include <linux/kthread.h>
 #include <linux/net.h>
 #include <linux/sched/mm.h>
 #include <linux/slab.h>
+#include <linux/bsearch.h>
+#include <linux/sort.h>
 #include <linux/sysfs.h>
 
 #include "usbip_server.h"
@@ -36,11 +39,13 @@
  * @list: in usbip_server.tx_unlinks
  * @seqnum: of the CMD_UNLINK it answers
  * @devid: of that CMD_UNLINK, echoed
+ * @jn: in the journal once sent, with a session
  */
 struct usbip_server_unlink {
 	struct list_head list;
 	u32 seqnum;
 	u32 devid;
+	struct usbip_server_jnode jn;
 };
 
 /* ------------------------------------------------------------------ */
@@ -175,13 +180,104 @@ static void usbip_server_unlink_free(struct usbip_server *srv, struct usbip_serv
 	usbip_budget_release(&srv->budget, 1, sizeof(*ul));
 }
 
+/* ------------------------------------------------------------------ */
+/* Session: the journal                                                */
+/* ------------------------------------------------------------------ */
+
+static void usbip_server_jnode_free(struct usbip_server *srv, struct usbip_server_jnode *jn)
+{
+	if (jn->unlink)
+		kfree(container_of(jn, struct usbip_server_unlink, jn));
+	else
+		srv->ops->urb_free(srv, container_of(jn, struct usbip_server_urb, jn));
+}
+
+/* Frees journal entries taken off the journal onto @list. */
+static void usbip_server_journal_free(struct usbip_server *srv, struct list_head *list)
+{
+	struct usbip_server_jnode *jn, *tmp;
+
+	list_for_each_entry_safe(jn, tmp, list, list) {
+		list_del_init(&jn->list);
+		usbip_server_jnode_free(srv, jn);
+	}
+}
+
+/* Moves the entries the client counted (@count answers) to @out. */
+static void usbip_server_journal_trim(struct usbip_server *srv, u32 count,
+				      struct list_head *out)
+{
+	struct usbip_server_jnode *jn, *tmp;
+
+	lockdep_assert_held(srv->lock);
+	list_for_each_entry_safe(jn, tmp, &srv->journal, list) {
+		if ((s32)(jn->end - count) > 0)
+			break;
+		list_move_tail(&jn->list, out);
+		srv->journal_bytes -= jn->bytes;
+	}
+}
+
+/*
+ * Journals an answer of @n messages about to be sent: from now on it
+ * counts as sent (the client gets all of it or not, a resume tells).
+ * Over the journal's bound the oldest entries go to @out, and the session
+ * cannot be resumed until the client has acknowledged them.
+ */
+static void usbip_server_journal_add(struct usbip_server *srv, struct usbip_server_jnode *jn,
+				     u8 n, u32 bytes, struct list_head *out)
+{
+	struct usbip_server_jnode *old;
+
+	lockdep_assert_held(srv->lock);
+	jn->n = n;
+	jn->bytes = bytes;
+	srv->ans_total += n;
+	jn->end = srv->ans_total;
+	list_add_tail(&jn->list, &srv->journal);
+	srv->journal_bytes += bytes;
+	while (srv->journal_bytes > srv->journal_max) {
+		old = list_first_entry(&srv->journal, struct usbip_server_jnode, list);
+		if (old == jn)
+			break;
+		srv->ans_lost = old->end;
+		srv->lost = true;
+		list_move_tail(&old->list, out);
+		srv->journal_bytes -= old->bytes;
+	}
+}
+
+/* Can a session be resumed: the client has every answer the journal lost. */
+static bool usbip_server_resumable(struct usbip_server *srv)
+{
+	lockdep_assert_held(srv->lock);
+	return srv->session && (!srv->lost || (s32)(srv->ans_acked - srv->ans_lost) >= 0);
+}
+
+/* Ends the session state of a connection that closed; lock of conn held. */
+static void usbip_server_session_end(struct usbip_server *srv)
+{
+	LIST_HEAD(list);
+
+	spin_lock_irq(srv->lock);
+	usbip_server_journal_trim(srv, srv->ans_total, &list);
+	srv->session = false;
+	srv->resend = NULL;
+	srv->resuming = false;
+	srv->resume_rep_due = false;
+	srv->pong = false;
+	spin_unlock_irq(srv->lock);
+	usbip_server_journal_free(srv, &list);
+	memzero_explicit(srv->token, sizeof(srv->token));
+}
+
 /**
  * usbip_server_tx_drop() - drop every answer not yet sent
  * @srv: the server; its rx and tx threads are stopped
  *
  * Frees the finished requests (with ->urb_free) and the RET_UNLINK
- * answers of the server's own, giving back their charges.  For the
- * driver's ->shutdown.
+ * answers of the server's own, giving back their charges, and the
+ * journal of a session, which ends.  For the driver's ->shutdown.
  *
  * Return: the number of requests freed.
  */
@@ -207,6 +303,7 @@ unsigned int usbip_server_tx_drop(struct usbip_server *srv)
 		list_del(&ul->list);
 		usbip_server_unlink_free(srv, ul);
 	}
+	usbip_server_session_end(srv);
 	return n;
 }
 EXPORT_SYMBOL_GPL(usbip_server_tx_drop);
@@ -225,17 +322,42 @@ static int usbip_server_rx_fail(struct usbip_server *srv, const struct usbip_pdu
 	return err;
 }
 
+/*
+ * The link failed under a session: suspend it if it can be resumed, else
+ * end it as any failed connection.
+ */
+static void usbip_server_link_lost(struct usbip_server *srv, int err, const char *reason)
+{
+	bool ok;
+
+	spin_lock_irq(srv->lock);
+	ok = usbip_server_resumable(srv);
+	spin_unlock_irq(srv->lock);
+	if (ok) {
+		usbip_conn_event(&srv->conn, USBIP_EV_LINK_ERROR | USBIP_EV_QUIET, err, reason);
+		return;
+	}
+	dev_err_ratelimited(srv->dev,
+			    "%s (%d); the journal lost answers the client lacks, so the session ends\n",
+			    reason, err);
+	usbip_conn_event(&srv->conn, USBIP_EV_ERROR | USBIP_EV_QUIET, err, reason);
+}
+
 /* A receive error: a closed connection is quiet, anything else is not. */
 static int usbip_server_rx_sock_err(struct usbip_server *srv, const struct usbip_pdu *pdu,
 				    int err, const char *what)
 {
 	if (kthread_should_stop())
 		return err;
-	if (err == -ECONNRESET && !pdu) {
+	if (READ_ONCE(srv->session) && usbip_sock_err_is_link(err, false)) {
+		usbip_server_link_lost(srv, err, "receive failed");
+		return err;
+	}
+	if ((err == -ECONNRESET || err == -ENETRESET) && !pdu) {
 		usbip_conn_event(&srv->conn, USBIP_EV_DETACH, err, "peer closed the connection");
 		return err;
 	}
-	if (err == -ECONNRESET)
+	if (err == -ECONNRESET || err == -ENETRESET)
 		return usbip_server_rx_fail(srv, pdu, err, what);
 	dev_err_ratelimited(srv->dev, "receive failed (%d); closing the connection\n", err);
 	usbip_conn_event(&srv->conn, USBIP_EV_ERROR | USBIP_EV_QUIET, err, "receive failed");
@@ -438,7 +560,12 @@ static int usbip_server_rx_submit(struct usbip_server *srv, const struct usbip_p
 	if (su->nomem)
 		return usbip_server_rx_nomem(srv, &cmd, su);
 
-	if (ops->submit_early && !cmd.n_iso && cmd.payload > USBIP_SERVER_RX_PIECE) {
+	/*
+	 * Not with a session: a payload cut short by a failed link would
+	 * have reached the device in part, and the command is sent again.
+	 */
+	if (ops->submit_early && !srv->session && !cmd.n_iso &&
+	    cmd.payload > USBIP_SERVER_RX_PIECE) {
 		ret = ops->submit_early(srv, su, &reason);
 		if (ret > 0)
 			return usbip_server_rx_pieces(srv, pdu, su, cmd.payload);
@@ -509,6 +636,170 @@ static int usbip_server_rx_unlink(struct usbip_server *srv, const struct usbip_p
 	return 0;
 }
 
+/* ------------------------------------------------------------------ */
+/* Receive thread: session messages                                    */
+/* ------------------------------------------------------------------ */
+
+/* EXT_ACK: the client has @pdu->seqnum answers; drop them from the journal. */
+static int usbip_server_rx_ack(struct usbip_server *srv, const struct usbip_pdu *pdu)
+{
+	bool ping = pdu->ext.arg & USBIP_EXT_ACK_PING;
+	const char *reason = NULL;
+	LIST_HEAD(done);
+	int ret;
+
+	spin_lock_irq(srv->lock);
+	ret = usbip_ext_count_check(srv->ans_acked, pdu->seqnum, srv->ans_sent, &reason);
+	if (!ret) {
+		srv->ans_acked = pdu->seqnum;
+		usbip_server_journal_trim(srv, pdu->seqnum, &done);
+		if (ping)
+			srv->pong = true;
+	}
+	spin_unlock_irq(srv->lock);
+	if (ret)
+		return usbip_server_rx_fail(srv, pdu, ret, reason);
+	usbip_server_journal_free(srv, &done);
+	if (ping)
+		wake_up(&srv->tx_wq);
+	return 0;
+}
+
+static int usbip_server_u32_cmp(const void *a, const void *b)
+{
+	u32 x = *(const u32 *)a, y = *(const u32 *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static bool usbip_server_listed(const u32 *seqs, u32 n, u32 seqnum)
+{
+	return bsearch(&seqnum, seqs, n, sizeof(*seqs), usbip_server_u32_cmp);
+}
+
+/* A request the client must still be waiting for: is it in its list? */
+static bool usbip_server_urb_listed(struct usbip_server_urb *su, const u32 *seqs, u32 n)
+{
+	if (usbip_server_listed(seqs, n, su->seq.seqnum))
+		return true;
+	return (su->unlinking || su->unlinked) &&
+	       usbip_server_listed(seqs, n, su->unlink_seqnum);
+}
+
+/*
+ * Every request the client has no answer for (in flight, answered but not
+ * sent, or answered after @count) must be in its sorted list @seqs: a
+ * client that forgot one cannot be trusted with the session.
+ */
+static int usbip_server_resume_check(struct usbip_server *srv, u32 count, const u32 *seqs,
+				     u32 n, const char **reason)
+{
+	struct usbip_server_unlink *ul;
+	struct usbip_server_jnode *jn;
+	struct usbip_server_urb *su;
+	struct rb_node *node;
+
+	lockdep_assert_held(srv->lock);
+	for (node = rb_first(&srv->in_flight); node; node = rb_next(node)) {
+		su = container_of(node, struct usbip_server_urb, seq.rb);
+		if (!usbip_server_urb_listed(su, seqs, n))
+			goto err_missing;
+	}
+	list_for_each_entry(su, &srv->tx_urbs, list)
+		if (!usbip_server_urb_listed(su, seqs, n))
+			goto err_missing;
+	list_for_each_entry(ul, &srv->tx_unlinks, list)
+		if (!usbip_server_listed(seqs, n, ul->seqnum))
+			goto err_missing;
+	list_for_each_entry(jn, &srv->journal, list) {
+		if ((s32)(jn->end - count) <= 0)
+			continue;
+		if (jn->unlink) {
+			ul = container_of(jn, struct usbip_server_unlink, jn);
+			if (!usbip_server_listed(seqs, n, ul->seqnum))
+				goto err_missing;
+		} else if (!usbip_server_urb_listed(container_of(jn, struct usbip_server_urb, jn),
+						    seqs, n)) {
+			goto err_missing;
+		}
+	}
+	return 0;
+
+err_missing:
+	*reason = "EXT_RESUME does not list a request still unanswered";
+	return -EPROTO;
+}
+
+/*
+ * The first message of a resumed connection: the client's EXT_RESUME.
+ * Checks it, drops from the journal what the client has, and lets the tx
+ * thread answer EXT_RESUME_REP and send the rest again.  Any mismatch
+ * ends the session.
+ */
+static int usbip_server_rx_resume(struct usbip_server *srv)
+{
+	const char *reason = NULL;
+	struct usbip_pdu pdu;
+	LIST_HEAD(done);
+	u32 *seqs = NULL;
+	u32 i, n, n_again = 0;
+	int ret;
+
+	ret = usbip_recv_pdu(srv->conn.sock, &pdu, &reason);
+	if (ret == -EPROTO)
+		return usbip_server_rx_fail(srv, &pdu, ret, reason);
+	if (ret)
+		return usbip_server_rx_sock_err(srv, NULL, ret, NULL);
+	if (pdu.command != USBIP_EXT_RESUME)
+		return usbip_server_rx_fail(srv, &pdu, -EPROTO,
+					    "resumed connection does not start with EXT_RESUME");
+	n = pdu.ext.arg;
+	if (n > srv->budget.max_urbs)
+		return usbip_server_rx_fail(srv, &pdu, -EPROTO,
+					    "EXT_RESUME lists more seqnums than max_urbs");
+	if (n) {
+		seqs = kvmalloc_array(n, sizeof(*seqs), GFP_KERNEL);
+		if (!seqs)
+			return usbip_server_rx_fail(srv, &pdu, -ENOMEM, "out of memory");
+		ret = usbip_recv_data(srv->conn.sock, seqs, n * sizeof(*seqs));
+		if (ret) {
+			kvfree(seqs);
+			return usbip_server_rx_sock_err(srv, &pdu, ret, "EXT_RESUME cut short");
+		}
+		for (i = 0; i < n; i++)
+			seqs[i] = be32_to_cpu((__force __be32)seqs[i]);
+		sort(seqs, n, sizeof(*seqs), usbip_server_u32_cmp, NULL);
+	}
+
+	spin_lock_irq(srv->lock);
+	ret = usbip_ext_count_check(srv->ans_acked, pdu.seqnum, srv->ans_total, &reason);
+	if (!ret)
+		ret = usbip_server_resume_check(srv, pdu.seqnum, seqs, n, &reason);
+	if (!ret) {
+		usbip_server_journal_trim(srv, pdu.seqnum, &done);
+		srv->ans_acked = pdu.seqnum;
+		srv->ans_sent = pdu.seqnum;
+		srv->resend = list_first_entry_or_null(&srv->journal, struct usbip_server_jnode,
+						       list);
+		memset(&srv->resume_rep, 0, sizeof(srv->resume_rep));
+		srv->resume_rep.command = USBIP_EXT_RESUME_REP;
+		srv->resume_rep.seqnum = srv->cmds;
+		n_again = srv->ans_total - pdu.seqnum;
+		srv->resume_rep.ext.arg = n_again;
+		srv->resume_rep_due = true;
+		srv->resuming = false;
+	}
+	spin_unlock_irq(srv->lock);
+	kvfree(seqs);
+	if (ret)
+		return usbip_server_rx_fail(srv, &pdu, ret, reason);
+	usbip_server_journal_free(srv, &done);
+	dev_info(srv->dev, "session resumed: the client had %u answers; %u sent again\n",
+		 pdu.seqnum, n_again);
+	wake_up(&srv->tx_wq);
+	return 0;
+}
+
 /* Body of the receive thread; see struct usbip_conn_ops. */
 static int usbip_server_rx_loop(struct usbip_conn *conn)
 {
@@ -516,7 +807,17 @@ static int usbip_server_rx_loop(struct usbip_conn *conn)
 	unsigned int noio = memalloc_noio_save();
 	const char *reason = NULL;
 	struct usbip_pdu pdu;
+	bool resuming;
 	int ret = 0;
+
+	spin_lock_irq(srv->lock);
+	resuming = srv->resuming;
+	spin_unlock_irq(srv->lock);
+	if (resuming) {
+		ret = usbip_server_rx_resume(srv);
+		if (ret)
+			goto out;
+	}
 
 	while (!kthread_should_stop()) {
 		ret = usbip_recv_pdu(conn->sock, &pdu, &reason);
@@ -536,18 +837,31 @@ static int usbip_server_rx_loop(struct usbip_conn *conn)
 		switch (pdu.command) {
 		case USBIP_CMD_SUBMIT:
 			ret = usbip_server_rx_submit(srv, &pdu);
+			if (!ret)
+				srv->cmds++;
 			break;
 		case USBIP_CMD_UNLINK:
 			ret = usbip_server_rx_unlink(srv, &pdu);
+			if (!ret)
+				srv->cmds++;
 			break;
+		case USBIP_EXT_ACK:
+			if (srv->session) {
+				ret = usbip_server_rx_ack(srv, &pdu);
+				break;
+			}
+			fallthrough;
 		default:
 			ret = usbip_server_rx_fail(srv, &pdu, -EPROTO,
+						   usbip_pdu_is_ext(pdu.command) ?
+						   "session message not expected here" :
 						   "reply command sent to the server");
 			break;
 		}
 		if (ret)
 			break;
 	}
+out:
 	memalloc_noio_restore(noio);
 	return ret;
 }
@@ -569,7 +883,13 @@ static int usbip_server_send_unlink(struct usbip_server *srv, u32 seqnum, u32 de
 	return usbip_send_msg(srv->conn.sock, &pdu, NULL, 0, NULL, 0, 0);
 }
 
-static int usbip_server_send_urb(struct usbip_server *srv, struct usbip_server_urb *su)
+/*
+ * Sends the answer of @su: RET_SUBMIT, then RET_UNLINK 0 if an unlink was
+ * asked for too late; or RET_UNLINK -ECONNRESET alone.  @skip: messages
+ * of it the client already has (a resume).
+ */
+static int usbip_server_send_urb(struct usbip_server *srv, struct usbip_server_urb *su,
+				 unsigned int skip)
 {
 	struct usbip_pdu pdu = {
 		.command = USBIP_RET_SUBMIT,
@@ -585,6 +905,8 @@ static int usbip_server_send_urb(struct usbip_server *srv, struct usbip_server_u
 
 	if (su->unlinked)
 		return usbip_server_send_unlink(srv, su->unlink_seqnum, su->devid, -ECONNRESET);
+	if (skip)
+		goto unlinking;
 
 	if (srv->ops->ret_fill)
 		srv->ops->ret_fill(srv, su, &pdu);
@@ -608,9 +930,109 @@ static int usbip_server_send_urb(struct usbip_server *srv, struct usbip_server_u
 	ret = usbip_send_msg(srv->conn.sock, &pdu, &su->buf, len, su->iso, su->n_iso, flags);
 	if (ret)
 		return ret;
+unlinking:
 	if (su->unlinking)
 		ret = usbip_server_send_unlink(srv, su->unlink_seqnum, su->devid, 0);
 	return ret;
+}
+
+/* Messages the answer of @su takes. */
+static u8 usbip_server_urb_msgs(const struct usbip_server_urb *su)
+{
+	return su->unlinking && !su->unlinked ? 2 : 1;
+}
+
+/* A session message of the server (EXT_ACK_REP, EXT_RESUME_REP). */
+static int usbip_server_send_ext(struct usbip_server *srv, u32 command, u32 count, u32 arg)
+{
+	struct usbip_pdu pdu = {
+		.command = command,
+		.seqnum = count,
+		.ext.arg = arg,
+	};
+
+	usbip_dev_dbg(srv->dbg_tx, srv->dev, "%s count %u arg %u\n", usbip_cmd_name(command),
+		      count, arg);
+	return usbip_send_msg(srv->conn.sock, &pdu, NULL, 0, NULL, 0, 0);
+}
+
+/*
+ * After a resume: sends the journal entry @srv->resend again (what the
+ * client lacks of it) and moves on to the next.
+ */
+static int usbip_server_tx_resend(struct usbip_server *srv)
+{
+	struct usbip_server_jnode *jn;
+	unsigned int skip;
+	int ret;
+
+	spin_lock_irq(srv->lock);
+	jn = srv->resend;
+	skip = srv->ans_sent - (jn->end - jn->n);
+	spin_unlock_irq(srv->lock);
+
+	/* the client cannot acknowledge it before it is sent: it stays */
+	if (jn->unlink) {
+		struct usbip_server_unlink *ul = container_of(jn, struct usbip_server_unlink, jn);
+
+		ret = usbip_server_send_unlink(srv, ul->seqnum, ul->devid, 0);
+	} else {
+		ret = usbip_server_send_urb(srv, container_of(jn, struct usbip_server_urb, jn),
+					    skip);
+	}
+	if (ret)
+		return ret;
+
+	spin_lock_irq(srv->lock);
+	srv->ans_sent = jn->end;
+	srv->resend = list_is_last(&jn->list, &srv->journal) ? NULL :
+		      list_next_entry(jn, list);
+	spin_unlock_irq(srv->lock);
+	return 0;
+}
+
+/*
+ * With a session: journals the answer of @su or @ul (one of them) and
+ * sends it.  Its charge goes back now; the journal holds it until the
+ * client acknowledges it.
+ */
+static int usbip_server_tx_journaled(struct usbip_server *srv, struct usbip_server_urb *su,
+				     struct usbip_server_unlink *ul)
+{
+	struct usbip_server_jnode *jn;
+	LIST_HEAD(dropped);
+	int ret;
+
+	spin_lock_irq(srv->lock);
+	if (su) {
+		jn = &su->jn;
+		jn->unlink = false;
+		usbip_server_journal_add(srv, jn, usbip_server_urb_msgs(su),
+					 USBIP_HEADER_SIZE + su->charged_bytes, &dropped);
+	} else {
+		jn = &ul->jn;
+		jn->unlink = true;
+		usbip_server_journal_add(srv, jn, 1, USBIP_HEADER_SIZE + sizeof(*ul), &dropped);
+	}
+	spin_unlock_irq(srv->lock);
+
+	if (su) {
+		if (su->charged)
+			usbip_budget_release(&srv->budget, 1, su->charged_bytes);
+		su->charged = false;
+		ret = usbip_server_send_urb(srv, su, 0);
+	} else {
+		usbip_budget_release(&srv->budget, 1, sizeof(*ul));
+		ret = usbip_server_send_unlink(srv, ul->seqnum, ul->devid, 0);
+	}
+	usbip_server_journal_free(srv, &dropped);
+	if (ret)
+		return ret;	/* stays in the journal, for a resume */
+
+	spin_lock_irq(srv->lock);
+	srv->ans_sent = jn->end;
+	spin_unlock_irq(srv->lock);
+	return 0;
 }
 
 static bool usbip_server_tx_has_work(struct usbip_server *srv)
@@ -618,9 +1040,61 @@ static bool usbip_server_tx_has_work(struct usbip_server *srv)
 	bool work;
 
 	spin_lock_irq(srv->lock);
-	work = !list_empty(&srv->tx_urbs) || !list_empty(&srv->tx_unlinks);
+	work = !srv->resuming &&
+	       (srv->resume_rep_due || srv->pong || srv->resend ||
+		!list_empty(&srv->tx_urbs) || !list_empty(&srv->tx_unlinks));
 	spin_unlock_irq(srv->lock);
 	return work;
+}
+
+/* One message (or answer) of the tx thread; see usbip_server_tx_loop(). */
+static int usbip_server_tx_one(struct usbip_server *srv)
+{
+	struct usbip_server_unlink *ul = NULL;
+	struct usbip_server_urb *su;
+	u32 count;
+	int ret;
+
+	spin_lock_irq(srv->lock);
+	if (srv->resume_rep_due) {
+		struct usbip_pdu rep = srv->resume_rep;
+
+		srv->resume_rep_due = false;
+		spin_unlock_irq(srv->lock);
+		return usbip_server_send_ext(srv, rep.command, rep.seqnum, rep.ext.arg);
+	}
+	if (srv->pong) {
+		srv->pong = false;
+		count = READ_ONCE(srv->cmds);
+		spin_unlock_irq(srv->lock);
+		return usbip_server_send_ext(srv, USBIP_EXT_ACK_REP, count, 0);
+	}
+	if (srv->resend) {
+		spin_unlock_irq(srv->lock);
+		return usbip_server_tx_resend(srv);
+	}
+	su = list_first_entry_or_null(&srv->tx_urbs, struct usbip_server_urb, list);
+	if (su) {
+		list_del_init(&su->list);
+	} else {
+		ul = list_first_entry_or_null(&srv->tx_unlinks, struct usbip_server_unlink, list);
+		if (ul)
+			list_del_init(&ul->list);
+	}
+	spin_unlock_irq(srv->lock);
+
+	if (!su && !ul)
+		return 0;
+	if (srv->session)
+		return usbip_server_tx_journaled(srv, su, ul);
+	if (su) {
+		ret = usbip_server_send_urb(srv, su, 0);
+		srv->ops->urb_free(srv, su);
+	} else {
+		ret = usbip_server_send_unlink(srv, ul->seqnum, ul->devid, 0);
+		usbip_server_unlink_free(srv, ul);
+	}
+	return ret;
 }
 
 /* Body of the transmit thread; see struct usbip_conn_ops. */
@@ -628,8 +1102,6 @@ static int usbip_server_tx_loop(struct usbip_conn *conn)
 {
 	struct usbip_server *srv = usbip_conn_to_server(conn);
 	unsigned int noio = memalloc_noio_save();
-	struct usbip_server_unlink *ul;
-	struct usbip_server_urb *su;
 	int ret = 0;
 
 	for (;;) {
@@ -637,33 +1109,15 @@ static int usbip_server_tx_loop(struct usbip_conn *conn)
 					 kthread_should_stop() || usbip_server_tx_has_work(srv));
 		if (kthread_should_stop())
 			break;
-
-		spin_lock_irq(srv->lock);
-		su = list_first_entry_or_null(&srv->tx_urbs, struct usbip_server_urb, list);
-		ul = NULL;
-		if (su) {
-			list_del_init(&su->list);
-		} else {
-			ul = list_first_entry_or_null(&srv->tx_unlinks,
-						      struct usbip_server_unlink, list);
-			if (ul)
-				list_del(&ul->list);
-		}
-		spin_unlock_irq(srv->lock);
-
-		if (su) {
-			ret = usbip_server_send_urb(srv, su);
-			srv->ops->urb_free(srv, su);
-		} else if (ul) {
-			ret = usbip_server_send_unlink(srv, ul->seqnum, ul->devid, 0);
-			usbip_server_unlink_free(srv, ul);
-		}
+		ret = usbip_server_tx_one(srv);
 		if (ret)
 			break;
 	}
 
 	if (ret && !kthread_should_stop()) {
-		if (ret == -EPIPE || ret == -ECONNRESET) {
+		if (srv->session && usbip_sock_err_is_link(ret, true)) {
+			usbip_server_link_lost(srv, ret, "send failed");
+		} else if (ret == -EPIPE || ret == -ECONNRESET) {
 			usbip_conn_event(conn, USBIP_EV_DETACH, ret, "peer closed the connection");
 		} else {
 			dev_err_ratelimited(srv->dev, "send failed (%d); closing the connection\n",
@@ -685,6 +1139,24 @@ static void usbip_server_conn_shutdown(struct usbip_conn *conn)
 
 	lockdep_assert_held(conn->lock);
 	srv->ops->shutdown(srv);
+	usbip_server_session_end(srv);	/* done by usbip_server_tx_drop() already */
+}
+
+/*
+ * The link of a session failed: the threads are stopped, the device's
+ * requests keep running and their answers wait in tx_urbs; what was sent
+ * stays in the journal.  A resume starts the threads again.
+ */
+static void usbip_server_conn_suspend(struct usbip_conn *conn)
+{
+	struct usbip_server *srv = usbip_conn_to_server(conn);
+
+	lockdep_assert_held(conn->lock);
+	spin_lock_irq(srv->lock);
+	srv->resend = NULL;
+	srv->resume_rep_due = false;
+	srv->pong = false;
+	spin_unlock_irq(srv->lock);
 }
 
 static void usbip_server_conn_reset(struct usbip_conn *conn)
@@ -711,6 +1183,7 @@ static const struct usbip_conn_ops usbip_server_conn_ops = {
 	.shutdown = usbip_server_conn_shutdown,
 	.reset = usbip_server_conn_reset,
 	.unusable = usbip_server_conn_unusable,
+	.suspend = usbip_server_conn_suspend,
 };
 
 /**
@@ -737,6 +1210,7 @@ void usbip_server_init(struct usbip_server *srv, const char *name, struct device
 	srv->in_flight = RB_ROOT;
 	INIT_LIST_HEAD(&srv->tx_urbs);
 	INIT_LIST_HEAD(&srv->tx_unlinks);
+	INIT_LIST_HEAD(&srv->journal);
 	init_waitqueue_head(&srv->tx_wq);
 	usbip_budget_init(&srv->budget);
 	usbip_conn_init(&srv->conn, name, &usbip_server_conn_ops, conn_lock);
@@ -744,52 +1218,266 @@ void usbip_server_init(struct usbip_server *srv, const char *name, struct device
 EXPORT_SYMBOL_GPL(usbip_server_init);
 
 /**
+ * struct usbip_server_args - what was written to usbip_sockfd
+ * @fd: the socket, or -1 to end the connection
+ * @resume: "resume FD token=..." rather than a new import
+ * @caps: USBIP_EXT_CAP_* agreed (caps=HEX)
+ * @token: token=HEX32 (new import: the session's; resume: to check)
+ * @has_token: @token was given
+ * @new_token: new=HEX32, the token of a resumed session from now on
+ * @has_new: @new_token was given
+ * @window: window=MS, the resume window
+ * @journal: journal=BYTES, the journal's bound
+ */
+struct usbip_server_args {
+	int fd;
+	bool resume;
+	u32 caps;
+	u8 token[USBIP_EXT_TOKEN_SIZE];
+	bool has_token;
+	u8 new_token[USBIP_EXT_TOKEN_SIZE];
+	bool has_new;
+	u32 window;
+	u32 journal;
+};
+
+static int usbip_server_token_parse(const char *hex, u8 *token, bool *has)
+{
+	if (strlen(hex) != 2 * USBIP_EXT_TOKEN_SIZE || hex2bin(token, hex, USBIP_EXT_TOKEN_SIZE))
+		return -EINVAL;
+	*has = true;
+	return 0;
+}
+
+/*
+ * Parses "FD", "-1", "FD caps=HEX token=HEX32 window=MS heartbeat=MS
+ * journal=BYTES" or "resume FD token=HEX32 [new=HEX32]" (in @line, which
+ * is cut up) and checks the values' ranges.
+ */
+static int usbip_server_args_parse(char *line, struct usbip_server_args *a)
+{
+	char *word, *val;
+	u32 heartbeat;
+	int n = 0, ret;
+
+	memset(a, 0, sizeof(*a));
+	a->journal = 4U << 20;
+	while ((word = strsep(&line, " \t\n"))) {
+		if (!*word)
+			continue;
+		if (n == 0 && !strcmp(word, "resume")) {
+			a->resume = true;
+			continue;
+		}
+		if (n++ == 0) {
+			ret = kstrtoint(word, 10, &a->fd);
+			if (ret)
+				return ret;
+			continue;
+		}
+		val = strchr(word, '=');
+		if (!val)
+			return -EINVAL;
+		*val++ = '\0';
+		if (!strcmp(word, "caps"))
+			ret = kstrtou32(val, 16, &a->caps);
+		else if (!strcmp(word, "token"))
+			ret = usbip_server_token_parse(val, a->token, &a->has_token);
+		else if (!strcmp(word, "new"))
+			ret = usbip_server_token_parse(val, a->new_token, &a->has_new);
+		else if (!strcmp(word, "window"))
+			ret = kstrtou32(val, 10, &a->window);
+		else if (!strcmp(word, "heartbeat"))
+			ret = kstrtou32(val, 10, &heartbeat);	/* the client's to keep */
+		else if (!strcmp(word, "journal"))
+			ret = kstrtou32(val, 10, &a->journal);
+		else
+			ret = -EINVAL;
+		if (ret)
+			return ret;
+	}
+	if (!n)
+		return -EINVAL;
+	if (a->resume)
+		return a->fd >= 0 && a->has_token && !a->caps ? 0 : -EINVAL;
+	if (a->fd < -1 || (a->fd == -1 && (a->caps || a->has_token || a->has_new)))
+		return -EINVAL;
+	if (a->caps & ~USBIP_SERVER_EXT_CAPS)
+		return -EOPNOTSUPP;
+	if (a->has_new)
+		return -EINVAL;
+	if (!(a->caps & USBIP_EXT_CAP_SESSION))
+		return a->has_token ? -EINVAL : 0;
+	if (!a->has_token || !a->window || a->window > USBIP_EXT_WINDOW_MAX_MS ||
+	    a->journal < USBIP_EXT_JOURNAL_MIN || a->journal > USBIP_EXT_JOURNAL_MAX)
+		return -EINVAL;
+	return 0;
+}
+
+/* Takes the connection's lock, or asks for the write to be restarted. */
+static int usbip_server_lock(struct usbip_server *srv)
+{
+	if (!(srv->ops->flags & USBIP_SERVER_SOCKFD_TRYLOCK)) {
+		mutex_lock(srv->conn.lock);
+		return 0;
+	}
+	return mutex_trylock(srv->conn.lock) ? 0 : restart_syscall();
+}
+
+/* Sets up the session of a new connection; its lock is held. */
+static void usbip_server_session_start(struct usbip_server *srv,
+				       const struct usbip_server_args *a)
+{
+	lockdep_assert_held(srv->conn.lock);
+	spin_lock_irq(srv->lock);
+	srv->session = a->caps & USBIP_EXT_CAP_SESSION;
+	srv->journal_max = a->journal;
+	srv->journal_bytes = 0;
+	srv->resend = NULL;
+	srv->ans_total = 0;
+	srv->ans_sent = 0;
+	srv->ans_acked = 0;
+	srv->ans_lost = 0;
+	srv->lost = false;
+	srv->cmds = 0;
+	srv->resuming = false;
+	srv->resume_rep_due = false;
+	srv->pong = false;
+	spin_unlock_irq(srv->lock);
+	memcpy(srv->token, a->token, sizeof(srv->token));
+	srv->conn.resume_window = srv->session ? a->window : 0;
+}
+
+/*
+ * "resume FD token=..." : a client comes back to its session.  The token
+ * must match; a connection of the session that still looks alive is
+ * taken for dead (the newcomer proved the token) and suspended first.
+ */
+static int usbip_server_resume(struct usbip_server *srv, const struct usbip_server_args *a)
+{
+	struct usbip_conn *conn = &srv->conn;
+	enum usbip_conn_state state;
+	struct socket *sock;
+	bool ok, replaced = false;
+	int ret;
+
+	sock = usbip_sockfd_get(a->fd);
+	if (IS_ERR(sock))
+		return PTR_ERR(sock);
+again:
+	ret = usbip_server_lock(srv);
+	if (ret)
+		goto err_sock;
+	if (!srv->session) {
+		ret = -ESTALE;
+		goto err_unlock;
+	}
+	if (crypto_memneq(srv->token, a->token, sizeof(srv->token))) {
+		ret = -EACCES;
+		goto err_unlock;
+	}
+	state = usbip_conn_state(conn);
+	if (state == USBIP_CONN_RUNNING || state == USBIP_CONN_CLOSING) {
+		mutex_unlock(conn->lock);
+		if (replaced) {	/* twice: it does not let go */
+			ret = -EBUSY;
+			goto err_sock;
+		}
+		replaced = true;
+		if (state == USBIP_CONN_RUNNING)
+			usbip_server_link_lost(srv, -ECONNABORTED,
+					       "replaced by a resumed connection");
+		usbip_conn_wait(conn);
+		goto again;
+	}
+
+	spin_lock_irq(srv->lock);
+	ok = state == USBIP_CONN_SUSPENDED && usbip_server_resumable(srv);
+	if (ok)
+		srv->resuming = true;
+	spin_unlock_irq(srv->lock);
+	if (!ok) {
+		ret = -ESTALE;
+		goto err_unlock;
+	}
+	ret = usbip_conn_resume(conn, sock);
+	if (ret) {
+		spin_lock_irq(srv->lock);
+		srv->resuming = false;
+		spin_unlock_irq(srv->lock);
+		goto err_unlock;
+	}
+	if (a->has_new)
+		memcpy(srv->token, a->new_token, sizeof(srv->token));
+	mutex_unlock(conn->lock);
+	dev_info(srv->dev, "session resumed on a new connection\n");
+	return 0;
+
+err_unlock:
+	mutex_unlock(conn->lock);
+err_sock:
+	usbip_sock_release(sock);
+	return ret;
+}
+
+/**
  * usbip_server_sockfd_store() - the usbip_sockfd attribute of a server
  * @srv: the server
- * @buf: what was written: a socket fd to serve a client on, or -1 to end
- *	the connection
+ * @buf: what was written: a socket fd to serve a client on, optionally
+ *	with the session's parameters ("FD caps=HEX token=HEX32 window=MS
+ *	heartbeat=MS journal=BYTES"); "resume FD token=HEX32 [new=HEX32]" to
+ *	resume a suspended session on a new socket; or -1 to end the
+ *	connection (and its session)
  * @count: its length
  *
  * usbipd hands in the socket of an accepted client.  The device must be
  * available; the driver's ->attach makes it ready, then the threads start
  * with the module's budget limits.
  *
- * Return: @count, or a negative errno.
+ * Return: @count, or a negative errno: for a resume -EACCES for a wrong
+ * token, -ESTALE if there is no session to resume (any more).
  */
 ssize_t usbip_server_sockfd_store(struct usbip_server *srv, const char *buf, size_t count)
 {
 	const struct usbip_server_ops *ops = srv->ops;
 	struct mutex *lock = srv->conn.lock;
+	struct usbip_server_args a;
+	enum usbip_conn_state state;
 	struct socket *sock;
-	int fd, ret;
+	char *line;
+	int ret;
 
-	ret = kstrtoint(buf, 10, &fd);
+	line = kmemdup_nul(buf, min_t(size_t, count, 256), GFP_KERNEL);
+	if (!line)
+		return -ENOMEM;
+	ret = usbip_server_args_parse(line, &a);
+	kfree(line);
 	if (ret)
-		return ret;
+		goto out;
+	if (a.resume) {
+		ret = usbip_server_resume(srv, &a);
+		goto out;
+	}
 
-	if (fd == -1) {
+	if (a.fd == -1) {
+		state = usbip_conn_state(&srv->conn);
 		if ((ops->flags & USBIP_SERVER_DETACH_RUNNING) &&
-		    usbip_conn_state(&srv->conn) != USBIP_CONN_RUNNING)
+		    state != USBIP_CONN_RUNNING && state != USBIP_CONN_SUSPENDED)
 			return -EINVAL;
 		ret = usbip_conn_event(&srv->conn, USBIP_EV_DETACH, 0,
 				       "detach requested through usbip_sockfd");
 		return ret ? ret : count;
 	}
-	if (fd < 0)
-		return -EINVAL;
 
-	sock = usbip_sockfd_get(fd);
-	if (IS_ERR(sock))
-		return PTR_ERR(sock);
-
-	if (ops->flags & USBIP_SERVER_SOCKFD_TRYLOCK) {
-		if (!mutex_trylock(lock)) {
-			usbip_sock_release(sock);
-			return restart_syscall();
-		}
-	} else {
-		mutex_lock(lock);
+	sock = usbip_sockfd_get(a.fd);
+	if (IS_ERR(sock)) {
+		ret = PTR_ERR(sock);
+		goto out;
 	}
+
+	ret = usbip_server_lock(srv);
+	if (ret)
+		goto err_sock;
 	if (srv->status != SDEV_ST_AVAILABLE) {
 		ret = srv->status == SDEV_ST_USED ? -EBUSY : -EIO;
 		goto err_unlock;
@@ -801,6 +1489,7 @@ ssize_t usbip_server_sockfd_store(struct usbip_server *srv, const char *buf, siz
 	}
 	usbip_budget_set_limits(&srv->budget, READ_ONCE(srv->limits->max_urbs),
 				READ_ONCE(srv->limits->max_bytes));
+	usbip_server_session_start(srv, &a);
 	ret = usbip_conn_start(&srv->conn, sock);
 	if (ret)
 		goto err_start;
@@ -813,10 +1502,14 @@ ssize_t usbip_server_sockfd_store(struct usbip_server *srv, const char *buf, siz
 
 err_start:
 	ops->shutdown(srv);
+	usbip_server_session_end(srv);
+	srv->conn.resume_window = 0;
 err_unlock:
 	mutex_unlock(lock);
+err_sock:
 	usbip_sock_release(sock);
-	return ret;
+out:
+	return ret ? ret : count;
 }
 EXPORT_SYMBOL_GPL(usbip_server_sockfd_store);
 
@@ -832,3 +1525,29 @@ ssize_t usbip_server_status_show(struct usbip_server *srv, char *buf)
 	return sysfs_emit(buf, "%d\n", READ_ONCE(srv->status));
 }
 EXPORT_SYMBOL_GPL(usbip_server_status_show);
+
+/**
+ * usbip_server_session_show() - the usbip_session attribute of a server
+ * @srv: the server
+ * @buf: the sysfs page
+ *
+ * Return: the length written: "none", "active journal=BYTES" or
+ * "resumable left_ms=MS" (a suspended session and what is left of its
+ * window), and a newline.
+ */
+ssize_t usbip_server_session_show(struct usbip_server *srv, char *buf)
+{
+	enum usbip_conn_state state = usbip_conn_state(&srv->conn);
+	u64 bytes;
+
+	if (state == USBIP_CONN_SUSPENDED)
+		return sysfs_emit(buf, "resumable left_ms=%u\n",
+				  usbip_conn_window_left(&srv->conn));
+	if (state != USBIP_CONN_RUNNING || !READ_ONCE(srv->session))
+		return sysfs_emit(buf, "none\n");
+	spin_lock_irq(srv->lock);
+	bytes = srv->journal_bytes;
+	spin_unlock_irq(srv->lock);
+	return sysfs_emit(buf, "active journal=%llu\n", bytes);
+}
+EXPORT_SYMBOL_GPL(usbip_server_session_show);

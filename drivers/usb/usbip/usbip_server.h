@@ -27,6 +27,16 @@
  *
  * The rx thread waits for budget and receives with none of them held;
  * the tx thread sends with none held.
+ *
+ * Sessions (Documentation/usb/usbip_ext.rst).  With the SESSION
+ * capability, usbipd hands in a token and a resume window with the
+ * socket.  Every answer sent goes into the journal (struct
+ * usbip_server_jnode, under 3.) until the client's EXT_ACK counts it; a
+ * failed link suspends the connection (usbip_conn_resume()) with the
+ * device's URBs still running; a resume (usbip_sockfd "resume FD
+ * token=...") starts with the client's EXT_RESUME, after which the tx
+ * thread sends EXT_RESUME_REP, the journal's answers the client lacks,
+ * then the rest as usual.
  */
 #ifndef USBIP_SERVER_H
 #define USBIP_SERVER_H
@@ -42,6 +52,33 @@
 #include "usbip_common.h"
 
 struct usbip_server;
+
+/* Capability bits of the extension (usbip_ext.rst). */
+#define USBIP_EXT_CAP_SESSION		0x1U
+/* What a server of this core supports (its usbip_ext_caps file). */
+#define USBIP_SERVER_EXT_CAPS		USBIP_EXT_CAP_SESSION
+/* Size of a session token. */
+#define USBIP_EXT_TOKEN_SIZE		16
+/* Bounds of the session parameters usbipd hands in. */
+#define USBIP_EXT_WINDOW_MAX_MS		(3600U * 1000)
+#define USBIP_EXT_JOURNAL_MIN		(64U << 10)
+#define USBIP_EXT_JOURNAL_MAX		(256U << 20)
+
+/**
+ * struct usbip_server_jnode - an answer in the journal of a session
+ * @list: in usbip_server.journal, in send order (usbip_server.lock)
+ * @end: the answer counter after its messages
+ * @n: its messages (1, or 2 for a RET_SUBMIT followed by a RET_UNLINK 0)
+ * @bytes: what it holds, counted against the journal's bound
+ * @unlink: a RET_UNLINK of the server's own, else a request's answer
+ */
+struct usbip_server_jnode {
+	struct list_head list;
+	u32 end;
+	u8 n;
+	bool unlink;
+	u32 bytes;
+};
 
 /*
  * OUT payloads larger than this that a driver takes before they are
@@ -84,7 +121,8 @@ struct usbip_server_limits {
 
 /*
  * USBIP_SERVER_DEVICE_ATTRS() - define the device attributes every server
- * has, dev_attr_usbip_status (read), dev_attr_usbip_sockfd (write) and
+ * has, dev_attr_usbip_status (read), dev_attr_usbip_sockfd (write),
+ * dev_attr_usbip_ext_caps and dev_attr_usbip_session (read) and
  * dev_attr_usbip_debug (read/write), for a device whose struct
  * usbip_server the driver's function @to_srv(dev) returns.
  */
@@ -102,6 +140,18 @@ static ssize_t usbip_sockfd_store(struct device *dev,			\
 	return usbip_server_sockfd_store(to_srv(dev), buf, count);		\
 }										\
 static DEVICE_ATTR_WO(usbip_sockfd);						\
+static ssize_t usbip_ext_caps_show(struct device *dev,			\
+				   struct device_attribute *attr, char *buf)	\
+{										\
+	return sysfs_emit(buf, "%x\n", USBIP_SERVER_EXT_CAPS);			\
+}										\
+static DEVICE_ATTR_RO(usbip_ext_caps);						\
+static ssize_t usbip_session_show(struct device *dev,			\
+				  struct device_attribute *attr, char *buf)	\
+{										\
+	return usbip_server_session_show(to_srv(dev), buf);			\
+}										\
+static DEVICE_ATTR_RO(usbip_session);						\
 static ssize_t usbip_server_debug_show(struct device *dev,			\
 				       struct device_attribute *attr, char *buf) \
 {										\
@@ -141,6 +191,7 @@ static struct device_attribute dev_attr_usbip_debug =				\
  * @unlink_seqnum: seqnum of that CMD_UNLINK
  * @nomem: set by ->urb_alloc when there was no memory for the transfer
  *	buffer: the core drops the payload and answers -ENOMEM
+ * @jn: in the journal once answered, with a session (core only)
  *
  * Embedded in the driver's request; the driver frees the whole with
  * ->urb_free, which calls usbip_server_urb_release().
@@ -164,6 +215,7 @@ struct usbip_server_urb {
 	bool unlinked;
 	u32 unlink_seqnum;
 	bool nomem;
+	struct usbip_server_jnode jn;
 };
 
 /**
@@ -278,6 +330,26 @@ struct usbip_server_ops {
  * @tx_wq: the tx thread waits here
  * @budget: what the connection holds: every request from its CMD_SUBMIT
  *	until its answer is sent, every RET_UNLINK of our own until sent
+ * @session: the connection has a session (SESSION agreed); set under the
+ *	connection's lock before its threads start
+ * @token: the session's token (connection's lock)
+ * @journal_max: bound of @journal_bytes
+ * @journal: answers sent and not yet acknowledged (@lock)
+ * @journal_bytes: what they hold (@lock)
+ * @resend: next journal entry to send again after a resume, or NULL (@lock)
+ * @ans_total: answer counter after the last answer journaled (@lock)
+ * @ans_sent: answer counter after the last one sent on this connection
+ *	(@lock)
+ * @ans_acked: the client's last acknowledgement (@lock)
+ * @ans_lost: end of the last answer dropped from the full journal (@lock)
+ * @lost: answers were dropped: the session can be resumed only once
+ *	@ans_acked has reached @ans_lost (@lock)
+ * @cmds: commands received (rx thread)
+ * @resuming: a resumed connection waits for the client's EXT_RESUME; the
+ *	tx thread sends nothing meanwhile (@lock)
+ * @resume_rep: the EXT_RESUME_REP to send first, if @resume_rep_due (@lock)
+ * @resume_rep_due: see @resume_rep
+ * @pong: an EXT_ACK_REP is to be sent (@lock)
  */
 struct usbip_server {
 	struct usbip_conn conn;
@@ -295,6 +367,23 @@ struct usbip_server {
 	struct list_head tx_unlinks;
 	wait_queue_head_t tx_wq;
 	struct usbip_budget budget;
+
+	bool session;
+	u8 token[USBIP_EXT_TOKEN_SIZE];
+	u32 journal_max;
+	struct list_head journal;
+	u64 journal_bytes;
+	struct usbip_server_jnode *resend;
+	u32 ans_total;
+	u32 ans_sent;
+	u32 ans_acked;
+	u32 ans_lost;
+	bool lost;
+	u32 cmds;
+	bool resuming;
+	struct usbip_pdu resume_rep;
+	bool resume_rep_due;
+	bool pong;
 };
 
 static inline struct usbip_server *usbip_conn_to_server(struct usbip_conn *conn)
@@ -315,5 +404,6 @@ void usbip_server_in_flight_del(struct usbip_server *srv, struct usbip_server_ur
 unsigned int usbip_server_tx_drop(struct usbip_server *srv);
 ssize_t usbip_server_sockfd_store(struct usbip_server *srv, const char *buf, size_t count);
 ssize_t usbip_server_status_show(struct usbip_server *srv, char *buf);
+ssize_t usbip_server_session_show(struct usbip_server *srv, char *buf);
 
 #endif /* USBIP_SERVER_H */

@@ -90,6 +90,9 @@ static int usbip_xfer_msg(struct socket *sock, struct msghdr *msg, bool send)
 			ret = sock_recvmsg(sock, msg, msg->msg_flags);
 		if (ret == -ERESTARTSYS)
 			return -EINTR;
+		/* a reset by the peer is a failed link, unlike an orderly close */
+		if (ret == -ECONNRESET && !send)
+			return -ENETRESET;
 		if (ret < 0)
 			return ret;
 		if (ret == 0)	/* EOF, or a shutdown socket */
@@ -340,6 +343,38 @@ int usbip_send_msg(struct socket *sock, const struct usbip_pdu *pdu,
 EXPORT_SYMBOL_GPL(usbip_send_msg);
 
 /**
+ * usbip_sock_err_is_link() - does a socket error mean only the link failed
+ * @err: a negative errno from the send or receive functions
+ * @send: @err comes from a send (else from a receive)
+ *
+ * A timeout, a reset by the peer, an unreachable network or host: the
+ * peer may come back on a new connection.  End of stream (-ECONNRESET
+ * from a receive: the peer closed in order), a malformed stream and
+ * local errors are not link failures.
+ *
+ * Return: true for a link failure.
+ */
+bool usbip_sock_err_is_link(int err, bool send)
+{
+	switch (err) {
+	case -ECONNRESET:	/* a reset from a send, end of stream from a receive */
+		return send;
+	case -ETIMEDOUT:
+	case -ENETRESET:
+	case -EPIPE:
+	case -ECONNABORTED:
+	case -EHOSTUNREACH:
+	case -ENETUNREACH:
+	case -ENETDOWN:
+	case -EHOSTDOWN:
+	case -ENOTCONN:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/**
  * usbip_recv_data() - receive exactly @len bytes into a linear buffer
  * @sock: connected socket
  * @data: destination
@@ -348,7 +383,8 @@ EXPORT_SYMBOL_GPL(usbip_send_msg);
  * Loops over short reads.  Callers serialize receives on a socket.
  *
  * Return: 0, -ECONNRESET on end of stream (including a socket shut down
- * locally), -EINTR on a signal, or another negative errno.
+ * locally), -ENETRESET if the peer reset the connection, -EINTR on a
+ * signal, or another negative errno.
  */
 int usbip_recv_data(struct socket *sock, void *data, size_t len)
 {
@@ -409,7 +445,8 @@ int usbip_recv_pdu(struct socket *sock, struct usbip_pdu *pdu, const char **reas
 	ret = usbip_recv_data(sock, hdr, sizeof(hdr));
 	if (ret) {
 		if (reason)
-			*reason = ret == -ECONNRESET ? "connection closed" : "receive error";
+			*reason = ret == -ECONNRESET ? "connection closed" :
+				  ret == -ENETRESET ? "connection reset" : "receive error";
 		return ret;
 	}
 	ret = usbip_pdu_decode(pdu, hdr, reason);

@@ -282,7 +282,8 @@ int vhci_rx_loop(struct usbip_conn *conn)
 			vhci_rx_ret_unlink(port, &pdu);
 			break;
 		default:
-			reason = "CMD_* sent to the client";
+			reason = usbip_pdu_is_ext(pdu.command) ?
+				 "session message without a session" : "CMD_* sent to the client";
 			ret = -EPROTO;
 			goto err;
 		}
@@ -292,7 +293,8 @@ int vhci_rx_loop(struct usbip_conn *conn)
 err:
 	if (kthread_should_stop())
 		return 0;
-	if (ret == -ECONNRESET && reason && !strcmp(reason, "connection closed"))
+	if ((ret == -ECONNRESET && reason && !strcmp(reason, "connection closed")) ||
+	    ret == -ENETRESET)
 		reason = "server closed the connection";
 	usbip_conn_event(conn, USBIP_EV_ERROR, ret, reason ? reason : "receive error");
 	return ret;

@@ -65,6 +65,8 @@ static BIN_ATTR_RO(dev_desc, sizeof(struct usb_device_descriptor));
 static struct attribute *vudc_attrs[] = {
 	&dev_attr_usbip_status.attr,
 	&dev_attr_usbip_sockfd.attr,
+	&dev_attr_usbip_ext_caps.attr,
+	&dev_attr_usbip_session.attr,
 	&dev_attr_usbip_debug.attr,
 #if IS_ENABLED(CONFIG_USBIP_SELFTEST)
 	&dev_attr_selftest_setups.attr,

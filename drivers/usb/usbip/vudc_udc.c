@@ -465,7 +465,8 @@ static int vudc_pullup(struct usb_gadget *gadget, int on)
 		schedule_work(&vudc->desc_work);
 	spin_unlock_irqrestore(&vudc->slock, flags);
 
-	if (!on && usbip_conn_state(&vudc->srv.conn) == USBIP_CONN_RUNNING)
+	if (!on && (usbip_conn_state(&vudc->srv.conn) == USBIP_CONN_RUNNING ||
+		    usbip_conn_state(&vudc->srv.conn) == USBIP_CONN_SUSPENDED))
 		usbip_conn_event(&vudc->srv.conn, USBIP_EV_DETACH, 0,
 				 "the gadget disconnected its pull-up");
 	return 0;

@@ -42,6 +42,20 @@
 #define USBIP_RET_SUBMIT		0x0003
 #define USBIP_RET_UNLINK		0x0004
 
+/*
+ * URB-phase messages of a session (Documentation/usb/usbip_ext.rst), only
+ * on a connection whose peers agreed the SESSION capability.  seqnum
+ * carries a stream counter; the u32 at offset 20 is their argument.
+ */
+#define USBIP_EXT_ACK			0x00010001	/* answers received; flags */
+#define USBIP_EXT_ACK_REP		0x00010002	/* commands received */
+#define USBIP_EXT_RESUME		0x00010003	/* answers received; n seqnums */
+#define USBIP_EXT_RESUME_REP		0x00010004	/* commands received; n resent */
+/* EXT_ACK flags: an EXT_ACK_REP is wanted (heartbeat). */
+#define USBIP_EXT_ACK_PING		0x00000001
+/* Most seqnums an EXT_RESUME may list. */
+#define USBIP_EXT_RESUME_MAX		4096
+
 /* Direction field of the common header. */
 #define USBIP_DIR_OUT			0
 #define USBIP_DIR_IN			1
