@@ -247,6 +247,18 @@ static void usbip_server_journal_add(struct usbip_server *srv, struct usbip_serv
 	}
 }
 
+/*
+ * Moves to @out the entries both acknowledged and completely sent: an
+ * acknowledgement may overtake the tx thread, which must not lose the
+ * entry it is sending.
+ */
+static void usbip_server_journal_settle(struct usbip_server *srv, struct list_head *out)
+{
+	lockdep_assert_held(srv->lock);
+	usbip_server_journal_trim(srv, (s32)(srv->ans_acked - srv->ans_sent) < 0 ?
+				  srv->ans_acked : srv->ans_sent, out);
+}
+
 /* Can a session be resumed: the client has every answer the journal lost. */
 static bool usbip_server_resumable(struct usbip_server *srv)
 {
@@ -649,10 +661,10 @@ static int usbip_server_rx_ack(struct usbip_server *srv, const struct usbip_pdu 
 	int ret;
 
 	spin_lock_irq(srv->lock);
-	ret = usbip_ext_count_check(srv->ans_acked, pdu->seqnum, srv->ans_sent, &reason);
+	ret = usbip_ext_count_check(srv->ans_acked, pdu->seqnum, srv->ans_total, &reason);
 	if (!ret) {
 		srv->ans_acked = pdu->seqnum;
-		usbip_server_journal_trim(srv, pdu->seqnum, &done);
+		usbip_server_journal_settle(srv, &done);
 		if (ping)
 			srv->pong = true;
 	}
@@ -964,6 +976,7 @@ static int usbip_server_tx_resend(struct usbip_server *srv)
 {
 	struct usbip_server_jnode *jn;
 	unsigned int skip;
+	LIST_HEAD(done);
 	int ret;
 
 	spin_lock_irq(srv->lock);
@@ -971,7 +984,7 @@ static int usbip_server_tx_resend(struct usbip_server *srv)
 	skip = srv->ans_sent - (jn->end - jn->n);
 	spin_unlock_irq(srv->lock);
 
-	/* the client cannot acknowledge it before it is sent: it stays */
+	/* it stays in the journal until sent (usbip_server_journal_settle()) */
 	if (jn->unlink) {
 		struct usbip_server_unlink *ul = container_of(jn, struct usbip_server_unlink, jn);
 
@@ -987,7 +1000,9 @@ static int usbip_server_tx_resend(struct usbip_server *srv)
 	srv->ans_sent = jn->end;
 	srv->resend = list_is_last(&jn->list, &srv->journal) ? NULL :
 		      list_next_entry(jn, list);
+	usbip_server_journal_settle(srv, &done);
 	spin_unlock_irq(srv->lock);
+	usbip_server_journal_free(srv, &done);
 	return 0;
 }
 
@@ -1031,7 +1046,9 @@ static int usbip_server_tx_journaled(struct usbip_server *srv, struct usbip_serv
 
 	spin_lock_irq(srv->lock);
 	srv->ans_sent = jn->end;
+	usbip_server_journal_settle(srv, &dropped);
 	spin_unlock_irq(srv->lock);
+	usbip_server_journal_free(srv, &dropped);
 	return 0;
 }
 

@@ -338,8 +338,8 @@ struct usbip_server_ops {
  * @journal_bytes: what they hold (@lock)
  * @resend: next journal entry to send again after a resume, or NULL (@lock)
  * @ans_total: answer counter after the last answer journaled (@lock)
- * @ans_sent: answer counter after the last one sent on this connection
- *	(@lock)
+ * @ans_sent: answer counter after the last one sent completely on this
+ *	connection (@lock)
  * @ans_acked: the client's last acknowledgement (@lock)
  * @ans_lost: end of the last answer dropped from the full journal (@lock)
  * @lost: answers were dropped: the session can be resumed only once
