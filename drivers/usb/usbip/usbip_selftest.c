@@ -606,7 +606,8 @@ static void st_case_errors(struct socket *a, struct socket *b, struct st_bufs *t
 struct st_dev {
 	struct mutex lock;
 	struct usbip_conn conn;
-	atomic_t shutdowns, resets, unusables, rx_msgs;
+	atomic_t shutdowns, resets, unusables, rx_msgs, suspends;
+	bool rx_link;
 	bool threads_gone_in_shutdown;
 	int report_in_shutdown;
 	wait_queue_head_t tx_wq;
@@ -622,7 +623,8 @@ static int st_dev_rx(struct usbip_conn *conn)
 	for (;;) {
 		ret = usbip_recv_pdu(conn->sock, &p, &reason);
 		if (ret) {
-			usbip_conn_event(conn, USBIP_EV_ERROR, ret, reason);
+			usbip_conn_event(conn, d->rx_link ? USBIP_EV_LINK_ERROR : USBIP_EV_ERROR,
+					 ret, reason);
 			return ret;
 		}
 		atomic_inc(&d->rx_msgs);
@@ -663,12 +665,22 @@ static void st_dev_unusable(struct usbip_conn *conn)
 	atomic_inc(&d->unusables);
 }
 
+static void st_dev_suspend(struct usbip_conn *conn)
+{
+	struct st_dev *d = container_of(conn, struct st_dev, conn);
+
+	lockdep_assert_held(&d->lock);
+	atomic_inc(&d->suspends);
+	d->threads_gone_in_shutdown = !conn->rx_task && !conn->tx_task && !conn->sock;
+}
+
 static const struct usbip_conn_ops st_dev_ops = {
 	.rx = st_dev_rx,
 	.tx = st_dev_tx,
 	.shutdown = st_dev_shutdown,
 	.reset = st_dev_reset,
 	.unusable = st_dev_unusable,
+	.suspend = st_dev_suspend,
 };
 
 /* Starts d's connection on a fresh pair; *peer is the other end. */
@@ -861,6 +873,108 @@ static void st_check_peer_timeout(struct sock *sk, unsigned int secs)
 		 secs);
 }
 
+static bool st_dev_in(struct st_dev *d, enum usbip_conn_state state)
+{
+	return wait_event_timeout(d->conn.wq, usbip_conn_state(&d->conn) == state,
+				  10 * HZ) > 0;
+}
+
+/* Sessions: a link failure suspends, a resume restarts, the rest ends. */
+static void st_case_suspend(void)
+{
+	struct socket *peer = NULL, *mine;
+	struct st_dev *d;
+	unsigned int left;
+
+	d = kzalloc(sizeof(*d), GFP_KERNEL);
+	if (!d) {
+		st_ok = false;
+		return;
+	}
+	mutex_init(&d->lock);
+	init_waitqueue_head(&d->tx_wq);
+	usbip_conn_init(&d->conn, "selftest-s", &st_dev_ops, &d->lock);
+
+	/* 1: the rx thread reports a link failure and ends: suspended, I/O kept */
+	d->rx_link = true;
+	d->conn.resume_window = 5000;
+	if (st_dev_start(d, &peer))
+		goto fail;
+	sock_release(peer);
+	ST_CHECK(st_dev_in(d, USBIP_CONN_SUSPENDED));
+	ST_CHECK(atomic_read(&d->suspends) == 1 && atomic_read(&d->shutdowns) == 0 &&
+		 atomic_read(&d->resets) == 0 && d->threads_gone_in_shutdown);
+	left = usbip_conn_window_left(&d->conn);
+	ST_CHECK(left > 0 && left <= 5000);
+	ST_CHECK(usbip_conn_event(&d->conn, USBIP_EV_LINK_ERROR, -ETIMEDOUT, "again") ==
+		 -ENOTCONN);
+
+	/* 2: resume on a new pair; a second resume or a start is refused */
+	if (st_pair(&peer, &mine))
+		goto fail;
+	mutex_lock(&d->lock);
+	ST_CHECK(usbip_conn_start(&d->conn, mine) == -EBUSY);
+	ST_CHECK(usbip_conn_resume(&d->conn, mine) == 0);
+	mutex_unlock(&d->lock);
+	ST_CHECK(usbip_conn_state(&d->conn) == USBIP_CONN_RUNNING);
+	ST_CHECK(usbip_conn_window_left(&d->conn) == 0);
+	mutex_lock(&d->lock);
+	ST_CHECK(usbip_conn_resume(&d->conn, peer) == -ESTALE);
+	mutex_unlock(&d->lock);
+
+	/* 3: a link failure and a protocol error together end the session */
+	usbip_conn_event(&d->conn, USBIP_EV_LINK_ERROR, -ETIMEDOUT, "selftest link");
+	usbip_conn_event(&d->conn, USBIP_EV_ERROR, -EPROTO, "selftest protocol");
+	ST_CHECK(st_dev_in(d, USBIP_CONN_IDLE));
+	usbip_conn_wait(&d->conn);
+	ST_CHECK(atomic_read(&d->shutdowns) == 1 && atomic_read(&d->resets) == 1 &&
+		 d->conn.resume_window == 0);
+	sock_release(peer);
+
+	/* 4: the window passes: shutdown and reset, once */
+	d->conn.resume_window = 200;
+	if (st_dev_start(d, &peer))
+		goto fail;
+	usbip_conn_event(&d->conn, USBIP_EV_LINK_ERROR, -ECONNRESET, "selftest reset");
+	ST_CHECK(st_dev_in(d, USBIP_CONN_SUSPENDED) || usbip_conn_state(&d->conn) ==
+		 USBIP_CONN_IDLE);
+	ST_CHECK(st_dev_in(d, USBIP_CONN_IDLE));
+	usbip_conn_wait(&d->conn);
+	ST_CHECK(atomic_read(&d->suspends) == 2 && atomic_read(&d->shutdowns) == 2 &&
+		 atomic_read(&d->resets) == 2);
+	sock_release(peer);
+
+	/* 5: without a session a link failure is an error */
+	d->rx_link = false;
+	if (st_dev_start(d, &peer))
+		goto fail;
+	usbip_conn_event(&d->conn, USBIP_EV_LINK_ERROR, -ETIMEDOUT, "selftest no session");
+	ST_CHECK(st_dev_in(d, USBIP_CONN_IDLE));
+	usbip_conn_wait(&d->conn);
+	ST_CHECK(atomic_read(&d->suspends) == 2 && atomic_read(&d->shutdowns) == 3);
+	sock_release(peer);
+
+	/* 6: destroy while suspended ends the session */
+	d->conn.resume_window = 5000;
+	if (st_dev_start(d, &peer))
+		goto fail;
+	usbip_conn_event(&d->conn, USBIP_EV_LINK_ERROR, -ETIMEDOUT, "selftest link");
+	ST_CHECK(st_dev_in(d, USBIP_CONN_SUSPENDED));
+	sock_release(peer);
+	usbip_conn_destroy(&d->conn);
+	ST_CHECK(usbip_conn_state(&d->conn) == USBIP_CONN_DEAD);
+	ST_CHECK(atomic_read(&d->suspends) == 3 && atomic_read(&d->shutdowns) == 4 &&
+		 atomic_read(&d->resets) == 4);
+	goto out;
+
+fail:
+	st_ok = false;
+out:
+	usbip_conn_destroy(&d->conn);
+	mutex_destroy(&d->lock);
+	kfree(d);
+}
+
 static void st_case_sockfd(void)
 {
 	struct socket *a, *b, *got;
@@ -1003,6 +1117,9 @@ int usbip_selftest_run(bool unix_only)
 	st_ok = true;
 	st_case_events();
 	st_report("connection events: one incident per error, fatal, destroy", &passed, &failed);
+	st_ok = true;
+	st_case_suspend();
+	st_report("sessions: suspend on a link failure, resume, window, destroy", &passed, &failed);
 	st_ok = true;
 	st_case_sockfd();
 	st_report("socket lookup from an fd: TCP only, connected only", &passed, &failed);
