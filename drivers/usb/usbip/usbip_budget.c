@@ -107,8 +107,9 @@ static bool usbip_sock_ended(struct socket *sock)
  * hung-task detector.
  *
  * Return: 0 once charged (give it back with usbip_budget_release());
- * -EINTR if the thread is being stopped; -ECONNRESET if the socket was
- * shut down, reset or closed by the peer meanwhile.
+ * -EINTR if the thread is being stopped; -ECONNRESET if the peer closed
+ * the connection meanwhile, -ENETRESET if it ended otherwise (reset,
+ * timed out, shut down locally).
  */
 int usbip_budget_charge(struct usbip_budget *b, struct socket *sock, u32 urbs, u64 bytes)
 {
@@ -135,7 +136,7 @@ int usbip_budget_charge(struct usbip_budget *b, struct socket *sock, u32 urbs, u
 			break;
 		}
 		if (usbip_sock_ended(sock)) {
-			ret = -ECONNRESET;
+			ret = usbip_sock_eof_err(sock);
 			break;
 		}
 		schedule();

@@ -272,7 +272,8 @@ static void usbip_server_session_end(struct usbip_server *srv)
 	LIST_HEAD(list);
 
 	spin_lock_irq(srv->lock);
-	usbip_server_journal_trim(srv, srv->ans_total, &list);
+	list_splice_init(&srv->journal, &list);
+	srv->journal_bytes = 0;
 	srv->session = false;
 	srv->resend = NULL;
 	srv->resuming = false;
@@ -765,10 +766,20 @@ static int usbip_server_rx_resume(struct usbip_server *srv)
 	if (pdu.command != USBIP_EXT_RESUME)
 		return usbip_server_rx_fail(srv, &pdu, -EPROTO,
 					    "resumed connection does not start with EXT_RESUME");
+	/*
+	 * The client lists what it has no answer for: requests in flight
+	 * (at most max_urbs, the budget) and the answers it has yet to get.
+	 */
+	spin_lock_irq(srv->lock);
+	ret = usbip_ext_count_check(srv->ans_acked, pdu.seqnum, srv->ans_total, &reason);
+	n_again = srv->ans_total - pdu.seqnum;
+	spin_unlock_irq(srv->lock);
+	if (ret)
+		return usbip_server_rx_fail(srv, &pdu, ret, reason);
 	n = pdu.ext.arg;
-	if (n > srv->budget.max_urbs)
+	if (n > (u64)srv->budget.max_urbs + n_again)
 		return usbip_server_rx_fail(srv, &pdu, -EPROTO,
-					    "EXT_RESUME lists more seqnums than max_urbs");
+					    "EXT_RESUME lists more seqnums than can be unanswered");
 	if (n) {
 		seqs = kvmalloc_array(n, sizeof(*seqs), GFP_KERNEL);
 		if (!seqs)
@@ -850,12 +861,12 @@ static int usbip_server_rx_loop(struct usbip_conn *conn)
 		case USBIP_CMD_SUBMIT:
 			ret = usbip_server_rx_submit(srv, &pdu);
 			if (!ret)
-				srv->cmds++;
+				WRITE_ONCE(srv->cmds, srv->cmds + 1);
 			break;
 		case USBIP_CMD_UNLINK:
 			ret = usbip_server_rx_unlink(srv, &pdu);
 			if (!ret)
-				srv->cmds++;
+				WRITE_ONCE(srv->cmds, srv->cmds + 1);
 			break;
 		case USBIP_EXT_ACK:
 			if (srv->session) {
@@ -1023,11 +1034,12 @@ static int usbip_server_tx_journaled(struct usbip_server *srv, struct usbip_serv
 		jn = &su->jn;
 		jn->unlink = false;
 		usbip_server_journal_add(srv, jn, usbip_server_urb_msgs(su),
-					 USBIP_HEADER_SIZE + su->charged_bytes, &dropped);
+					 USBIP_SERVER_JNODE_COST + su->charged_bytes, &dropped);
 	} else {
 		jn = &ul->jn;
 		jn->unlink = true;
-		usbip_server_journal_add(srv, jn, 1, USBIP_HEADER_SIZE + sizeof(*ul), &dropped);
+		usbip_server_journal_add(srv, jn, 1, USBIP_SERVER_JNODE_COST + sizeof(*ul),
+					 &dropped);
 	}
 	spin_unlock_irq(srv->lock);
 
@@ -1315,8 +1327,8 @@ static int usbip_server_args_parse(char *line, struct usbip_server_args *a)
 	}
 	if (!n)
 		return -EINVAL;
-	if (a->resume)
-		return a->fd >= 0 && a->has_token && !a->caps ? 0 : -EINVAL;
+	if (a->resume)	/* a resume always draws a new token */
+		return a->fd >= 0 && a->has_token && a->has_new && !a->caps ? 0 : -EINVAL;
 	if (a->fd < -1 || (a->fd == -1 && (a->caps || a->has_token || a->has_new)))
 		return -EINVAL;
 	if (a->caps & ~USBIP_SERVER_EXT_CAPS)
@@ -1375,13 +1387,12 @@ static int usbip_server_resume(struct usbip_server *srv, const struct usbip_serv
 	struct usbip_conn *conn = &srv->conn;
 	enum usbip_conn_state state;
 	struct socket *sock;
-	bool ok, replaced = false;
+	bool ok;
 	int ret;
 
 	sock = usbip_sockfd_get(a->fd);
 	if (IS_ERR(sock))
 		return PTR_ERR(sock);
-again:
 	ret = usbip_server_lock(srv);
 	if (ret)
 		goto err_sock;
@@ -1395,17 +1406,16 @@ again:
 	}
 	state = usbip_conn_state(conn);
 	if (state == USBIP_CONN_RUNNING || state == USBIP_CONN_CLOSING) {
-		mutex_unlock(conn->lock);
-		if (replaced) {	/* twice: it does not let go */
-			ret = -EBUSY;
-			goto err_sock;
-		}
-		replaced = true;
+		/*
+		 * The old connection goes first.  The write is restarted
+		 * rather than waiting for the event worker, which may wait
+		 * for a driver unbind that waits for this write.
+		 */
 		if (state == USBIP_CONN_RUNNING)
 			usbip_server_link_lost(srv, -ECONNABORTED,
 					       "replaced by a resumed connection");
-		usbip_conn_wait(conn);
-		goto again;
+		ret = restart_syscall();
+		goto err_unlock;
 	}
 
 	spin_lock_irq(srv->lock);
@@ -1424,8 +1434,7 @@ again:
 		spin_unlock_irq(srv->lock);
 		goto err_unlock;
 	}
-	if (a->has_new)
-		memcpy(srv->token, a->new_token, sizeof(srv->token));
+	memcpy(srv->token, a->new_token, sizeof(srv->token));
 	mutex_unlock(conn->lock);
 	dev_info(srv->dev, "session resumed on a new connection\n");
 	return 0;
@@ -1468,7 +1477,7 @@ ssize_t usbip_server_sockfd_store(struct usbip_server *srv, const char *buf, siz
 	if (!line)
 		return -ENOMEM;
 	ret = usbip_server_args_parse(line, &a);
-	kfree(line);
+	kfree_sensitive(line);
 	if (ret)
 		goto out;
 	if (a.resume) {
@@ -1483,7 +1492,7 @@ ssize_t usbip_server_sockfd_store(struct usbip_server *srv, const char *buf, siz
 			return -EINVAL;
 		ret = usbip_conn_event(&srv->conn, USBIP_EV_DETACH, 0,
 				       "detach requested through usbip_sockfd");
-		return ret ? ret : count;
+		goto out;
 	}
 
 	sock = usbip_sockfd_get(a.fd);
@@ -1515,7 +1524,7 @@ ssize_t usbip_server_sockfd_store(struct usbip_server *srv, const char *buf, siz
 
 	if (ops->attached)
 		ops->attached(srv);
-	return count;
+	goto out;
 
 err_start:
 	ops->shutdown(srv);
@@ -1526,6 +1535,7 @@ err_unlock:
 err_sock:
 	usbip_sock_release(sock);
 out:
+	memzero_explicit(&a, sizeof(a));
 	return ret ? ret : count;
 }
 EXPORT_SYMBOL_GPL(usbip_server_sockfd_store);

@@ -62,7 +62,13 @@ struct usbip_server;
 /* Bounds of the session parameters usbipd hands in. */
 #define USBIP_EXT_WINDOW_MAX_MS		(3600U * 1000)
 #define USBIP_EXT_JOURNAL_MIN		(64U << 10)
-#define USBIP_EXT_JOURNAL_MAX		(256U << 20)
+#define USBIP_EXT_JOURNAL_MAX		(64U << 20)
+/*
+ * What a journal entry costs besides its buffer, counted against the
+ * journal's bound: the driver's request and its URB (a few hundred bytes),
+ * so that answers without data cannot pile up unbounded.
+ */
+#define USBIP_SERVER_JNODE_COST		512U
 
 /**
  * struct usbip_server_jnode - an answer in the journal of a session

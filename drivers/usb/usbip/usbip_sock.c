@@ -78,6 +78,27 @@ struct usbip_iov_batch {
 	};
 };
 
+/**
+ * usbip_sock_eof_err() - the error for a receive that found end of stream
+ * @sock: the socket
+ *
+ * Only a FIN from the peer is an orderly close (-ECONNRESET, as protocol
+ * 1.1.1 peers close).  A TCP socket that ended otherwise (the peer reset
+ * it, TCP gave up on it and another caller took the error, or it was shut
+ * down locally) reads as end of stream too; that is -ENETRESET, a failed
+ * link, so that a session is suspended rather than ended.
+ *
+ * Return: -ECONNRESET or -ENETRESET.
+ */
+int usbip_sock_eof_err(struct socket *sock)
+{
+	struct sock *sk = sock->sk;
+
+	if (sk->sk_protocol != IPPROTO_TCP || sock_flag(sk, SOCK_DONE))
+		return -ECONNRESET;
+	return -ENETRESET;
+}
+
 /* Loops until @msg's iterator is consumed. */
 static int usbip_xfer_msg(struct socket *sock, struct msghdr *msg, bool send)
 {
@@ -96,7 +117,7 @@ static int usbip_xfer_msg(struct socket *sock, struct msghdr *msg, bool send)
 		if (ret < 0)
 			return ret;
 		if (ret == 0)	/* EOF, or a shutdown socket */
-			return send ? -EPIPE : -ECONNRESET;
+			return send ? -EPIPE : usbip_sock_eof_err(sock);
 	}
 	return 0;
 }
@@ -382,9 +403,10 @@ bool usbip_sock_err_is_link(int err, bool send)
  *
  * Loops over short reads.  Callers serialize receives on a socket.
  *
- * Return: 0, -ECONNRESET on end of stream (including a socket shut down
- * locally), -ENETRESET if the peer reset the connection, -EINTR on a
- * signal, or another negative errno.
+ * Return: 0, -ECONNRESET on end of stream after the peer's FIN,
+ * -ENETRESET if the connection ended otherwise (reset by the peer, timed
+ * out, shut down locally; see usbip_sock_eof_err()), -EINTR on a signal,
+ * or another negative errno.
  */
 int usbip_recv_data(struct socket *sock, void *data, size_t len)
 {
