@@ -20,6 +20,8 @@ PKGS=(
 	# the QEMU harness and the reference peer (Debian's usbip tools)
 	qemu-system-x86 qemu-utils busybox-static cpio xz-utils zstd usbip usbutils
 	iproute2 util-linux procps
+	# link cuts of the session tests: nft reject with tcp reset, drop
+	nftables
 	# installation checks: DKMS, systemd unit verification, man-page lint
 	dkms systemd man-db shellcheck
 	# isochronous test: aplay plays audio into QEMU usb-audio through vhci

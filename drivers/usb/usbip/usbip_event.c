@@ -130,8 +130,14 @@ static void usbip_conn_close(struct usbip_conn *conn, unsigned long events, int 
 	else
 		pr_err("%s: connection closed: %s (%d)\n", conn->name, reason, err);
 
-	/* wakes threads blocked in recvmsg/sendmsg */
-	if (conn->sock)
+	/*
+	 * Wakes threads blocked in recvmsg/sendmsg.  A suspended session's
+	 * connection is reset rather than closed: its peer must take it for
+	 * a failed link, not for the end of the session.
+	 */
+	if (conn->sock && suspend)
+		usbip_sock_abort(conn->sock);
+	else if (conn->sock)
 		kernel_sock_shutdown(conn->sock, SHUT_RDWR);
 	if (conn->rx_task) {
 		kthread_stop(conn->rx_task);

@@ -98,6 +98,26 @@ int usbip_sock_eof_err(struct socket *sock)
 		return -ECONNRESET;
 	return -ENETRESET;
 }
+EXPORT_SYMBOL_GPL(usbip_sock_eof_err);
+
+/**
+ * usbip_sock_abort() - end a connection with a reset, not a close
+ * @sock: the socket; its threads may be blocked in it
+ *
+ * For a session being suspended: an orderly close (FIN) would tell the
+ * peer that the session is over, and the peer would end it when the FIN
+ * gets through, even after the link is back.  A reset is a failed link
+ * for the peer too.  Wakes whoever waits on the socket, as a shutdown
+ * does.  Process context.
+ */
+void usbip_sock_abort(struct socket *sock)
+{
+	if (sock->sk->sk_protocol == IPPROTO_TCP)
+		tcp_abort(sock->sk, ECONNABORTED);
+	else
+		kernel_sock_shutdown(sock, SHUT_RDWR);
+}
+EXPORT_SYMBOL_GPL(usbip_sock_abort);
 
 /* Loops until @msg's iterator is consumed. */
 static int usbip_xfer_msg(struct socket *sock, struct msghdr *msg, bool send)
@@ -394,6 +414,7 @@ bool usbip_sock_err_is_link(int err, bool send)
 		return false;
 	}
 }
+EXPORT_SYMBOL_GPL(usbip_sock_err_is_link);
 
 /**
  * usbip_recv_data() - receive exactly @len bytes into a linear buffer

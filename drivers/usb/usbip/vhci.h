@@ -33,6 +33,17 @@
  * port->seqs, and vhci_next_seqnum() skips those, so a number is never
  * used twice at a time even after the counter wraps at 2^32.
  *
+ * Sessions (Documentation/usb/usbip_ext.rst, vhci_session.c): with the
+ * SESSION capability a failed link suspends the port's connection
+ * instead of ending it.  The port stays connected on the root hub, its
+ * URBs stay on port->privs and new ones queue; URBs unlinked meanwhile
+ * are given back at once and remembered on port->lost.  A write of
+ * "PORT SOCKFD" to the resume file starts the threads on the new
+ * socket: the tx thread sends EXT_RESUME, the rx thread takes
+ * EXT_RESUME_REP and queues again the commands the server did not count.
+ * Commands are numbered in send order (priv->cmd_no, unlink->cmd_no,
+ * port->cmds) and answers counted (port->answers), all under vhci->lock.
+ *
  * URB ownership: a struct vhci_priv lives on port->privs from enqueue to
  * give-back.  The tx thread marks it "sending" while it transmits its
  * CMD_SUBMIT, the rx thread marks it "receiving" while it reads the reply
@@ -87,6 +98,17 @@
 /* Buckets of a port's sequence number table: 2^VHCI_SEQ_BITS. */
 #define VHCI_SEQ_BITS		5
 
+/* Extension capabilities vhci-hcd supports (its ext_caps file). */
+#define VHCI_EXT_CAP_SESSION	0x1U
+#define VHCI_EXT_CAPS		VHCI_EXT_CAP_SESSION
+/* A session's EXT_ACK goes out after this many answers ... */
+#define VHCI_ACK_ANSWERS	64
+/* ... or this many bytes of answered transfers (IN data and OUT data). */
+#define VHCI_ACK_BYTES		(64U << 10)
+/* Bounds of a session's heartbeat interval, ms (0: none). */
+#define VHCI_HEARTBEAT_MIN_MS	100
+#define VHCI_HEARTBEAT_MAX_MS	(3600U * 1000)
+
 extern unsigned int vhci_hc_ports;	/* ports per root hub */
 #if IS_ENABLED(CONFIG_USBIP_SELFTEST)
 /* test hooks (vhci_main.c): see their MODULE_PARM_DESC */
@@ -103,6 +125,7 @@ extern struct platform_device **vhci_pdevs;
 
 struct vhci;
 struct vhci_hcd;
+struct vhci_session_args;
 
 /* What a sequence number in port->seqs belongs to. */
 enum vhci_seq_kind {
@@ -159,6 +182,31 @@ struct vhci_seq {
  * @resuming: a resume (USB 2 ClearPortFeature(SUSPEND)) is in progress
  * @warm_reset: the reset in progress is a warm (BH) reset
  * @re_timeout: when the reset or resume in progress completes (jiffies)
+ * @session: the connection has a session (SESSION agreed at attach)
+ * @link_down: the session is suspended: no connection until a resume
+ * @resume_send: the tx thread sends EXT_RESUME (@resume_list) first
+ * @resume_wait: EXT_RESUME sent; nothing else goes out until the
+ *	server's EXT_RESUME_REP
+ * @resume_list: seqnums the EXT_RESUME lists (big endian), kvmalloc'ed
+ * @resume_n: their number
+ * @heartbeat_ms: idle time after which the client pings, 0 for none
+ * @cmds: commands sent on the session (the stream counter C)
+ * @answers: answers received (the stream counter A)
+ * @acked: @answers as last sent in an EXT_ACK
+ * @ack_bytes: bytes of transfers answered since
+ * @ack_at: when the last EXT_ACK went out (jiffies)
+ * @ack_due: the tx thread sends an EXT_ACK
+ * @ping_due: the tx thread sends an EXT_ACK with PING
+ * @ping_out: a PING is waiting for its EXT_ACK_REP, sent at @ping_at
+ * @ping_at: jiffies
+ * @rx_at: when the last message came in (jiffies)
+ * @lost: struct vhci_unlinks (VHCI_SEQ_GONE) of URBs given back while the
+ *	link was down although their CMD_SUBMIT had been sent
+ * @hb_work: the heartbeat
+ *
+ * The session fields are under vhci->lock, except @heartbeat_ms and
+ * @session, which change only with vhci_conn_mutex held and the threads
+ * stopped.
  */
 struct vhci_port {
 	struct usbip_conn conn;
@@ -193,6 +241,26 @@ struct vhci_port {
 	bool resuming;
 	bool warm_reset;
 	unsigned long re_timeout;
+
+	bool session;
+	bool link_down;
+	bool resume_send;
+	bool resume_wait;
+	__be32 *resume_list;
+	u32 resume_n;
+	unsigned int heartbeat_ms;
+	u32 cmds;
+	u32 answers;
+	u32 acked;
+	u32 ack_bytes;
+	unsigned long ack_at;
+	bool ack_due;
+	bool ping_due;
+	bool ping_out;
+	unsigned long ping_at;
+	unsigned long rx_at;
+	struct list_head lost;
+	struct delayed_work hb_work;
 };
 
 /**
@@ -248,6 +316,8 @@ struct vhci {
  *	dropped if not sent yet, else moved to port->orphans), or NULL
  * @unlink_due: it was unlinked and must be given back by @unlink_deadline
  * @unlink_deadline: jiffies
+ * @cmd_no: the number of its CMD_SUBMIT in the session's stream (C), 0
+ *	until it is sent
  */
 struct vhci_priv {
 	struct list_head node;
@@ -265,6 +335,7 @@ struct vhci_priv {
 	struct vhci_unlink *unlink;
 	bool unlink_due;
 	unsigned long unlink_deadline;
+	u32 cmd_no;
 };
 
 /**
@@ -278,6 +349,12 @@ struct vhci_priv {
  * @sent: the tx thread took it off port->unlink_tx (it is on unlink_rx);
  *	from then on the rx thread may free it
  * @orphan: it is on port->orphans
+ * @cmd_no: the number of the CMD_UNLINK in the session's stream (C), 0
+ *	until sent; on port->lost, that of the CMD_SUBMIT given back
+ * @cancel: on port->lost: the CMD_UNLINK to send on resume if the server
+ *	counted the CMD_SUBMIT (allocated with the record)
+ * @no_target: a CMD_UNLINK of an URB given back while the link was down:
+ *	its RET_UNLINK gives nothing back
  */
 struct vhci_unlink {
 	struct list_head node;
@@ -287,6 +364,9 @@ struct vhci_unlink {
 	bool dir_in;
 	bool sent;
 	bool orphan;
+	u32 cmd_no;
+	struct vhci_unlink *cancel;
+	bool no_target;
 };
 
 static inline struct vhci_hcd *hcd_to_vh(struct usb_hcd *hcd)
@@ -320,12 +400,39 @@ void vhci_port_disconnect(struct vhci_port *port);
 struct vhci_port *vhci_port_by_number(unsigned int number);
 void vhci_put(struct vhci *vhci);
 int vhci_port_attach(struct vhci_port *port, struct socket *sock, int sockfd, u32 devid,
-		     enum usb_device_speed speed);
+		     enum usb_device_speed speed, const struct vhci_session_args *sa);
 void vhci_port_release(struct vhci_port *port, int status);
 
 /* vhci_rx.c, vhci_tx.c */
 int vhci_rx_loop(struct usbip_conn *conn);
 int vhci_tx_loop(struct usbip_conn *conn);
+
+/* vhci_session.c */
+/**
+ * struct vhci_session_args - the extension part of an attach
+ * @caps: VHCI_EXT_CAP_* agreed (caps=HEX)
+ * @window: resume window, ms (window=MS)
+ * @heartbeat: heartbeat interval, ms, 0 for none (heartbeat=MS)
+ */
+struct vhci_session_args {
+	u32 caps;
+	u32 window;
+	u32 heartbeat;
+};
+
+int vhci_session_args_parse(char *text, struct vhci_session_args *a);
+void vhci_session_start(struct vhci_port *port, const struct vhci_session_args *a);
+void vhci_session_answered(struct vhci_port *port, u32 bytes);
+int vhci_session_rx_ext(struct vhci_port *port, const struct usbip_pdu *pdu,
+			const char **reason);
+bool vhci_session_lose_urb(struct vhci_port *port, struct vhci_priv *priv, int status,
+			   struct list_head *giveback);
+void vhci_session_suspend(struct usbip_conn *conn);
+int vhci_session_resume(struct vhci_port *port, struct socket *sock);
+void vhci_session_end(struct vhci_port *port);
+void vhci_session_hb_fn(struct work_struct *work);
+int vhci_session_link_event(struct vhci_port *port, int err, bool send,
+			    const char *reason);
 
 /* vhci_sysfs.c */
 int vhci_sysfs_init(struct device *dev);

@@ -722,8 +722,8 @@ void vhci_unlink_timer_fn(struct timer_list *t)
 			next = priv->unlink_deadline;
 		more = true;
 	}
-	if (!port->accepting)
-		expired = false;	/* closing already */
+	if (!port->accepting || port->link_down)
+		expired = false;	/* closing already, or given back on suspend */
 	else if (!expired && more)
 		mod_timer(&port->unlink_timer, next);
 	spin_unlock_irqrestore(&port->vhci->lock, flags);
@@ -755,6 +755,13 @@ static int vhci_urb_dequeue(struct usb_hcd *hcd, struct urb *urb, int status)
 	if (!priv->finished && !priv->receiving && !list_empty(&priv->txnode)) {
 		/* never sent: nothing to cancel on the server */
 		vhci_priv_finish(priv, status, &giveback);
+		spin_unlock_irqrestore(&vh->vhci->lock, flags);
+		vhci_giveback(&giveback);
+		return 0;
+	}
+	if (port->link_down && !priv->finished &&
+	    vhci_session_lose_urb(port, priv, status, &giveback)) {
+		/* no link to cancel it on: back now, cancelled on resume */
 		spin_unlock_irqrestore(&vh->vhci->lock, flags);
 		vhci_giveback(&giveback);
 		return 0;

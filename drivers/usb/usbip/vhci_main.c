@@ -140,6 +140,7 @@ void vhci_put(struct vhci *vhci)
  * @sockfd: the fd number userspace gave, for the status file
  * @devid: the device id on the server
  * @speed: the device's speed; matches the port's hub (checked by caller)
+ * @sa: the extensions agreed (a session: SESSION in @sa->caps)
  *
  * Starts the rx/tx threads, then reports the connection on the root hub
  * port so the hub driver enumerates the device.  vhci_conn_mutex held.
@@ -147,7 +148,7 @@ void vhci_put(struct vhci *vhci)
  * Return: 0, -EBUSY if the port is in use, or -ENOMEM / a thread error.
  */
 int vhci_port_attach(struct vhci_port *port, struct socket *sock, int sockfd, u32 devid,
-		     enum usb_device_speed speed)
+		     enum usb_device_speed speed, const struct vhci_session_args *sa)
 {
 	struct vhci *vhci = port->vhci;
 	struct usbip_iso_desc *rx_iso;
@@ -171,6 +172,7 @@ int vhci_port_attach(struct vhci_port *port, struct socket *sock, int sockfd, u3
 	port->status = VDEV_ST_USED;
 	spin_unlock_irqrestore(&vhci->lock, flags);
 
+	vhci_session_start(port, sa);
 	ret = usbip_conn_start(&port->conn, sock);
 	if (ret)
 		goto err_start;
@@ -180,12 +182,15 @@ int vhci_port_attach(struct vhci_port *port, struct socket *sock, int sockfd, u3
 	vhci_port_connect(port);
 	spin_unlock_irqrestore(&vhci->lock, flags);
 
-	dev_info(port_dev(port), "port %u: attached devid %#x (%s) over sockfd %d\n",
-		 port->number, devid, usb_speed_string(speed), sockfd);
+	dev_info(port_dev(port), "port %u: attached devid %#x (%s) over sockfd %d%s\n",
+		 port->number, devid, usb_speed_string(speed), sockfd,
+		 port->session ? ", with a session" : "");
 	usb_hcd_poll_rh_status(port->vh->hcd);
 	return 0;
 
 err_start:
+	vhci_session_end(port);
+	port->conn.resume_window = 0;
 	spin_lock_irqsave(&vhci->lock, flags);
 	port->rx_iso = NULL;
 	port->speed = USB_SPEED_UNKNOWN;
@@ -269,6 +274,7 @@ static void vhci_conn_shutdown(struct usbip_conn *conn)
 
 	/* not accepting: nothing sets it again until the next attach */
 	del_timer_sync(&port->unlink_timer);
+	vhci_session_end(port);
 
 	vhci_giveback(&giveback);
 	list_for_each_entry_safe(unlink, utmp, &unlinks, node) {
@@ -301,6 +307,7 @@ static const struct usbip_conn_ops vhci_conn_ops = {
 	.shutdown = vhci_conn_shutdown,
 	.reset = vhci_conn_reset,
 	.unusable = vhci_conn_unusable,
+	.suspend = vhci_session_suspend,
 };
 
 static void vhci_init_port(struct vhci *vhci, unsigned int index)
@@ -319,6 +326,8 @@ static void vhci_init_port(struct vhci *vhci, unsigned int index)
 	INIT_LIST_HEAD(&port->unlink_rx);
 	INIT_LIST_HEAD(&port->gone);
 	INIT_LIST_HEAD(&port->orphans);
+	INIT_LIST_HEAD(&port->lost);
+	INIT_DELAYED_WORK(&port->hb_work, vhci_session_hb_fn);
 	init_waitqueue_head(&port->tx_wq);
 	hash_init(port->seqs);
 	timer_setup(&port->unlink_timer, vhci_unlink_timer_fn, 0);

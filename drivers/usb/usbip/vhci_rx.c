@@ -177,10 +177,15 @@ static int vhci_rx_ret_submit(struct vhci_port *port, const struct usbip_pdu *pd
 
 		spin_lock_irqsave(lock, flags);
 		priv->receiving = false;
-		/* on error the connection's shutdown gives the URB back */
-		if (!ret)
+		/*
+		 * On error the connection's shutdown gives the URB back, or,
+		 * with a session, the answer comes again after a resume.
+		 */
+		if (!ret) {
+			vhci_session_answered(port, priv->urb->transfer_buffer_length);
 			vhci_priv_finish(priv, usbip_ret_status(pdu->ret_submit.status),
 					 &giveback);
+		}
 		spin_unlock_irqrestore(lock, flags);
 		vhci_giveback(&giveback);
 		return ret;
@@ -202,9 +207,14 @@ static int vhci_rx_ret_submit(struct vhci_port *port, const struct usbip_pdu *pd
 	usbip_dbg(USBIP_DBG_VHCI_RX, "port %u: dropping RET_SUBMIT %u of an unlinked URB\n",
 		  port->number, pdu->seqnum);
 	ret = vhci_discard_ret_submit(port, pdu, dir_in);
-	if (ret)
+	if (ret) {
 		*reason = ret == -ECONNRESET ? "stream cut mid-payload" : "receive error";
-	return ret;
+		return ret;
+	}
+	spin_lock_irqsave(lock, flags);
+	vhci_session_answered(port, usbip_ret_payload_len(pdu, dir_in));
+	spin_unlock_irqrestore(lock, flags);
+	return 0;
 }
 
 static void vhci_rx_ret_unlink(struct vhci_port *port, const struct usbip_pdu *pdu)
@@ -216,6 +226,7 @@ static void vhci_rx_ret_unlink(struct vhci_port *port, const struct usbip_pdu *p
 	unsigned long flags;
 
 	spin_lock_irqsave(lock, flags);
+	vhci_session_answered(port, 0);
 	unlink = vhci_find_unlink(port, pdu->seqnum, VHCI_SEQ_UNLINK);
 	if (!unlink) {
 		spin_unlock_irqrestore(lock, flags);
@@ -229,7 +240,8 @@ static void vhci_rx_ret_unlink(struct vhci_port *port, const struct usbip_pdu *p
 		port->n_orphans--;
 
 	/* an orphan's target is back: its number may belong to a new URB */
-	priv = unlink->orphan ? NULL : vhci_find_priv(port, unlink->target);
+	priv = unlink->orphan || unlink->no_target ? NULL :
+	       vhci_find_priv(port, unlink->target);
 	if (priv) {
 		priv->unlink = NULL;	/* it is this one */
 		vhci_priv_finish(priv, -ECONNRESET, &giveback);
@@ -272,7 +284,19 @@ int vhci_rx_loop(struct usbip_conn *conn)
 		if (ret)
 			goto err;
 
+		WRITE_ONCE(port->rx_at, jiffies);
+		if (READ_ONCE(port->resume_wait) && pdu.command != USBIP_EXT_RESUME_REP) {
+			reason = "resumed connection does not start with EXT_RESUME_REP";
+			ret = -EPROTO;
+			goto err;
+		}
 		switch (pdu.command) {
+		case USBIP_EXT_ACK_REP:
+		case USBIP_EXT_RESUME_REP:
+			ret = vhci_session_rx_ext(port, &pdu, &reason);
+			if (ret)
+				goto err;
+			break;
 		case USBIP_RET_SUBMIT:
 			ret = vhci_rx_ret_submit(port, &pdu, &reason);
 			if (ret)
@@ -283,7 +307,7 @@ int vhci_rx_loop(struct usbip_conn *conn)
 			break;
 		default:
 			reason = usbip_pdu_is_ext(pdu.command) ?
-				 "session message without a session" : "CMD_* sent to the client";
+				 "session message not expected here" : "CMD_* sent to the client";
 			ret = -EPROTO;
 			goto err;
 		}
@@ -295,7 +319,7 @@ err:
 		return 0;
 	if ((ret == -ECONNRESET && reason && !strcmp(reason, "connection closed")) ||
 	    ret == -ENETRESET)
-		reason = "server closed the connection";
-	usbip_conn_event(conn, USBIP_EV_ERROR, ret, reason ? reason : "receive error");
-	return ret;
+		reason = port->session && ret == -ENETRESET ? "connection lost" :
+			 "server closed the connection";
+	return vhci_session_link_event(port, ret, false, reason ? reason : "receive error");
 }

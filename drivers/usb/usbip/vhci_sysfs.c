@@ -2,7 +2,15 @@
 /*
  * vhci-hcd: the sysfs interface, all on /sys/devices/platform/vhci_hcd.0/:
  *
- *   attach       (write) "PORT SOCKFD DEVID SPEED", decimal numbers
+ *   attach       (write) "PORT SOCKFD DEVID SPEED", decimal numbers,
+ *                        optionally followed by "caps=HEX window=MS
+ *                        heartbeat=MS" for an import that agreed
+ *                        extensions (Documentation/usb/usbip_ext.rst)
+ *   resume       (write) "PORT SOCKFD": a suspended session goes on over a
+ *                        new connection
+ *   ext_caps     (read)  the extension capabilities supported, hex
+ *   session      (read)  one line per port with a session: "PORT active"
+ *                        or "PORT reconnecting LEFT_MS"
  *   detach       (write) "PORT"
  *   status       (read)  ports of controller 0
  *   status.N     (read)  ports of controller N, for N = 1 .. controllers-1
@@ -103,14 +111,25 @@ static bool vhci_speed_valid(u32 speed)
 static ssize_t attach_store(struct device *dev, struct device_attribute *attr,
 			    const char *buf, size_t count)
 {
+	struct vhci_session_args sa;
 	u32 number, devid, speed;
 	struct vhci_port *port;
 	struct socket *sock;
-	int sockfd, ret;
+	int sockfd, ret, end = 0;
 	bool ss_speed;
+	char *rest;
 
-	if (sscanf(buf, "%u %d %u %u", &number, &sockfd, &devid, &speed) != 4)
+	if (sscanf(buf, "%u %d %u %u%n", &number, &sockfd, &devid, &speed, &end) != 4)
 		return -EINVAL;
+	rest = kmemdup_nul(buf + end, count - end, GFP_KERNEL);
+	if (!rest)
+		return -ENOMEM;
+	ret = vhci_session_args_parse(rest, &sa);
+	kfree(rest);
+	if (ret) {
+		dev_err_ratelimited(dev, "attach: bad extension words (%d)\n", ret);
+		return ret;
+	}
 	if (!vhci_speed_valid(speed)) {
 		dev_err_ratelimited(dev, "attach: invalid speed %u\n", speed);
 		return -EINVAL;
@@ -138,7 +157,7 @@ static ssize_t attach_store(struct device *dev, struct device_attribute *attr,
 				    usb_speed_string(speed));
 		goto err_unlock;
 	}
-	ret = vhci_port_attach(port, sock, sockfd, devid, speed);
+	ret = vhci_port_attach(port, sock, sockfd, devid, speed, &sa);
 	if (ret) {
 		/* a tool that loses a port race may retry dozens of times */
 		dev_err_ratelimited(dev, "attach: port %u: %s (%d)\n", number,
@@ -154,6 +173,67 @@ err_unlock:
 	return ret;
 }
 static DEVICE_ATTR_WO(attach);
+
+static ssize_t resume_store(struct device *dev, struct device_attribute *attr,
+			    const char *buf, size_t count)
+{
+	struct vhci_port *port;
+	struct socket *sock;
+	u32 number;
+	int sockfd, ret;
+
+	if (sscanf(buf, "%u %d", &number, &sockfd) != 2)
+		return -EINVAL;
+	sock = usbip_sockfd_get(sockfd);
+	if (IS_ERR(sock))
+		return PTR_ERR(sock);
+
+	mutex_lock(&vhci_conn_mutex);
+	port = vhci_port_by_number(number);
+	ret = port ? vhci_session_resume(port, sock) : -EINVAL;
+	if (!ret)
+		port->sockfd = sockfd;
+	mutex_unlock(&vhci_conn_mutex);
+	if (ret) {
+		dev_err_ratelimited(dev, "resume: port %u: %s (%d)\n", number,
+				    ret == -ESTALE ? "no session waiting" : "cannot resume", ret);
+		usbip_sock_release(sock);
+		return ret;
+	}
+	return count;
+}
+static DEVICE_ATTR_WO(resume);
+
+static ssize_t ext_caps_show(struct device *dev, struct device_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "%x\n", VHCI_EXT_CAPS);
+}
+static DEVICE_ATTR_RO(ext_caps);
+
+static ssize_t session_show(struct device *dev, struct device_attribute *attr, char *buf)
+{
+	enum usbip_conn_state state;
+	struct vhci_port *port;
+	unsigned int i, nr;
+	int at = 0;
+
+	mutex_lock(&vhci_conn_mutex);
+	nr = 2 * vhci_hc_ports * vhci_nr_hcs;
+	for (i = 0; i < nr; i++) {
+		port = vhci_port_by_number(i);
+		if (!port || !port->session)
+			continue;
+		state = usbip_conn_state(&port->conn);
+		if (state == USBIP_CONN_SUSPENDED)
+			at += sysfs_emit_at(buf, at, "%u reconnecting %u\n", i,
+					    usbip_conn_window_left(&port->conn));
+		else if (state == USBIP_CONN_RUNNING)
+			at += sysfs_emit_at(buf, at, "%u active\n", i);
+	}
+	mutex_unlock(&vhci_conn_mutex);
+	return at;
+}
+static DEVICE_ATTR_RO(session);
 
 static ssize_t detach_store(struct device *dev, struct device_attribute *attr,
 			    const char *buf, size_t count)
@@ -207,7 +287,7 @@ int vhci_sysfs_init(struct device *dev)
 	int ret;
 
 	vhci_status_attrs = kcalloc(vhci_nr_hcs, sizeof(*vhci_status_attrs), GFP_KERNEL);
-	vhci_attrs = kcalloc(vhci_nr_hcs + 5, sizeof(*vhci_attrs), GFP_KERNEL);
+	vhci_attrs = kcalloc(vhci_nr_hcs + 8, sizeof(*vhci_attrs), GFP_KERNEL);
 	if (!vhci_status_attrs || !vhci_attrs) {
 		ret = -ENOMEM;
 		goto err_alloc;
@@ -230,6 +310,9 @@ int vhci_sysfs_init(struct device *dev)
 	vhci_attrs[n++] = &dev_attr_nports.attr;
 	vhci_attrs[n++] = &dev_attr_attach.attr;
 	vhci_attrs[n++] = &dev_attr_detach.attr;
+	vhci_attrs[n++] = &dev_attr_resume.attr;
+	vhci_attrs[n++] = &dev_attr_ext_caps.attr;
+	vhci_attrs[n++] = &dev_attr_session.attr;
 	vhci_attrs[n++] = &dev_attr_usbip_debug.attr;
 	vhci_attrs[n] = NULL;
 	vhci_attr_group.attrs = vhci_attrs;

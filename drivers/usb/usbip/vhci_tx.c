@@ -6,6 +6,11 @@
  * A CMD_UNLINK is only ever queued once its CMD_SUBMIT has left the tx
  * queue, so it follows that CMD_SUBMIT on the stream.  Payloads are sent
  * straight from the URB's buffer or sg list.
+ *
+ * With a session, a resumed connection starts with EXT_RESUME and sends
+ * nothing else until the rx thread has the server's EXT_RESUME_REP; an
+ * EXT_ACK (or a PING) goes out before anything else when due.  Each
+ * command gets its number in the session's stream as it is sent.
  */
 #define pr_fmt(fmt) "vhci-hcd: " fmt
 
@@ -18,7 +23,86 @@
 
 static bool vhci_tx_pending(struct vhci_port *port)
 {
-	return !list_empty_careful(&port->unlink_tx) || !list_empty_careful(&port->tx_queue);
+	if (READ_ONCE(port->resume_send))
+		return true;
+	if (READ_ONCE(port->resume_wait))
+		return false;
+	return READ_ONCE(port->ack_due) || READ_ONCE(port->ping_due) ||
+	       !list_empty_careful(&port->unlink_tx) || !list_empty_careful(&port->tx_queue);
+}
+
+/* EXT_RESUME: the answers received and the seqnums still waited for. */
+static int vhci_send_resume(struct vhci_port *port, u32 count, __be32 *list, u32 n)
+{
+	struct usbip_pdu pdu = {
+		.command = USBIP_EXT_RESUME,
+		.seqnum = count,
+		.ext.arg = n,
+	};
+	int ret;
+
+	ret = usbip_send_msg(port->conn.sock, &pdu, NULL, 0, NULL, 0, 0);
+	if (!ret && n)
+		ret = usbip_send_data(port->conn.sock, list, n * sizeof(*list), false);
+	return ret;
+}
+
+static int vhci_send_ack(struct vhci_port *port, u32 count, bool ping)
+{
+	struct usbip_pdu pdu = {
+		.command = USBIP_EXT_ACK,
+		.seqnum = count,
+		.ext.arg = ping ? USBIP_EXT_ACK_PING : 0,
+	};
+
+	usbip_dbg(USBIP_DBG_VHCI_TX, "port %u: EXT_ACK %u%s\n", port->number, count,
+		  ping ? " PING" : "");
+	return usbip_send_msg(port->conn.sock, &pdu, NULL, 0, NULL, 0, 0);
+}
+
+/*
+ * The session's messages of the tx thread, if one is due: EXT_RESUME,
+ * EXT_ACK.  Return: 1 if nothing was due, else 0 or the send error.
+ */
+static int vhci_tx_session(struct vhci_port *port)
+{
+	spinlock_t *lock = &port->vhci->lock;
+	unsigned long flags;
+	__be32 *list;
+	bool ping;
+	u32 n, count;
+	int ret;
+
+	spin_lock_irqsave(lock, flags);
+	if (port->resume_send) {
+		list = port->resume_list;
+		n = port->resume_n;
+		port->resume_list = NULL;
+		port->resume_send = false;
+		port->resume_wait = true;
+		count = port->answers;
+		spin_unlock_irqrestore(lock, flags);
+		ret = vhci_send_resume(port, count, list, n);
+		kvfree(list);
+		return ret;
+	}
+	if (port->ack_due || port->ping_due) {
+		ping = port->ping_due && !port->ping_out;
+		if (ping) {
+			port->ping_out = true;
+			port->ping_at = jiffies;
+		}
+		port->ping_due = false;
+		port->ack_due = false;
+		count = port->answers;
+		port->acked = count;
+		port->ack_bytes = 0;
+		port->ack_at = jiffies;
+		spin_unlock_irqrestore(lock, flags);
+		return vhci_send_ack(port, count, ping);
+	}
+	spin_unlock_irqrestore(lock, flags);
+	return 1;
 }
 
 /*
@@ -94,13 +178,24 @@ int vhci_tx_loop(struct usbip_conn *conn)
 		if (kthread_should_stop())
 			return 0;
 
+		ret = vhci_tx_session(port);
+		if (ret <= 0) {
+			if (ret)
+				goto err_send;
+			continue;
+		}
 		spin_lock_irqsave(lock, flags);
+		if (port->resume_wait) {
+			spin_unlock_irqrestore(lock, flags);
+			continue;
+		}
 		unlink = list_first_entry_or_null(&port->unlink_tx, struct vhci_unlink, node);
 		if (unlink) {
 			/* not ours any more once the lock is dropped */
 			seqnum = unlink->seqnum;
 			target = unlink->target;
 			unlink->sent = true;
+			unlink->cmd_no = ++port->cmds;
 			list_move_tail(&unlink->node, &port->unlink_rx);
 			spin_unlock_irqrestore(lock, flags);
 #if IS_ENABLED(CONFIG_USBIP_SELFTEST)
@@ -119,6 +214,7 @@ int vhci_tx_loop(struct usbip_conn *conn)
 		}
 		list_del_init(&priv->txnode);
 		priv->sending = true;
+		priv->cmd_no = ++port->cmds;
 		spin_unlock_irqrestore(lock, flags);
 
 		ret = vhci_send_submit(port, priv);
@@ -134,7 +230,9 @@ int vhci_tx_loop(struct usbip_conn *conn)
 	}
 
 err_send:
-	usbip_conn_event(conn, USBIP_EV_ERROR, ret,
-			 ret == -EINVAL ? "URB cannot be sent" : "send error");
+	if (ret == -EINVAL)
+		usbip_conn_event(conn, USBIP_EV_ERROR, ret, "URB cannot be sent");
+	else
+		vhci_session_link_event(port, ret, true, "send error");
 	return ret;
 }

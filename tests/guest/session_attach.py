@@ -1,0 +1,94 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""Loopback import with a session, and its resume, without usbipd.
+
+    session_attach.py attach VUDC TOKEN WINDOW_MS HEARTBEAT_MS
+    session_attach.py resume VUDC PORT TOKEN NEW_TOKEN
+
+attach: like vudc_attach.py (both ends of one ::1 connection, the server end
+to VUDC's usbip_sockfd, the client end to vhci_hcd.0's attach), but with the
+session's words: "FD caps=1 token=TOKEN window=WINDOW_MS journal=BYTES" for
+usbip-vudc and "PORT FD DEVID SPEED caps=1 window=WINDOW_MS
+heartbeat=HEARTBEAT_MS" for vhci-hcd, as usbipd and usbip attach write them
+after an import that agreed SESSION.  Prints "PORT SPEED CLIENT_TCP_PORT".
+
+resume: a new ::1 connection; "resume FD token=TOKEN new=NEW_TOKEN" to
+VUDC's usbip_sockfd (the server checks the token and takes the new one),
+then "PORT FD" to vhci_hcd.0's resume, as usbipd and usbip attach
+--persistent do after OP_REQ_RESUME.  Prints "CLIENT_TCP_PORT".
+
+TOKEN and NEW_TOKEN are 32 hex digits.  CLIENT_TCP_PORT (the client end's
+local port) lets a test cut exactly this connection with nft.
+"""
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import usbip_wire as w  # noqa: E402
+
+SPEEDS = {"low-speed": 1, "full-speed": 2, "high-speed": 3, "wireless": 4,
+          "super-speed": 5, "super-speed-plus": 6}
+VHCI = "/sys/devices/platform/vhci_hcd.0"
+VDEV_ST_NULL = 4
+JOURNAL = 16 << 20
+
+
+def attach(vudc, token, window, heartbeat):
+    with open(f"/sys/class/udc/{vudc}/current_speed") as f:
+        name = f.read().strip()
+    if name not in SPEEDS:
+        sys.exit(f"{vudc}: gadget speed is {name!r}, is a gadget bound?")
+    speed = SPEEDS[name]
+    hub = "ss" if speed >= SPEEDS["super-speed"] else "hs"
+    with open(f"{VHCI}/status") as f:
+        free = [int(x[1]) for x in (line.split() for line in f.readlines()[1:])
+                if len(x) >= 3 and x[0] == hub and int(x[2]) == VDEV_ST_NULL]
+    if not free:
+        sys.exit(f"no free {hub} port on vhci-hcd")
+    port = free[0]
+    devid = (1 << 16) | 2
+    cli, srv = w.loopback_pair()
+    sockfd = f"/sys/devices/platform/{vudc}/usbip_sockfd"
+    w.write_sysfs(sockfd, f"{srv.fileno()} caps=1 token={token} window={window} "
+                          f"heartbeat={heartbeat} journal={JOURNAL}\n")
+    try:
+        w.write_sysfs(f"{VHCI}/attach", f"{port} {cli.fileno()} {devid} {speed} "
+                                        f"caps=1 window={window} heartbeat={heartbeat}")
+    except OSError as e:
+        try:
+            w.write_sysfs(sockfd, "-1\n")
+        except OSError:
+            pass
+        sys.exit(f"vhci attach port {port}: {e}")
+    print(port, speed, cli.getsockname()[1])
+    srv.close()
+    cli.close()
+
+
+def resume(vudc, port, token, new):
+    cli, srv = w.loopback_pair()
+    try:
+        w.write_sysfs(f"/sys/devices/platform/{vudc}/usbip_sockfd",
+                      f"resume {srv.fileno()} token={token} new={new}\n")
+    except OSError as e:
+        sys.exit(f"{vudc} resume: {e}")
+    try:
+        w.write_sysfs(f"{VHCI}/resume", f"{port} {cli.fileno()}")
+    except OSError as e:
+        sys.exit(f"vhci resume port {port}: {e}")
+    print(cli.getsockname()[1])
+    srv.close()
+    cli.close()
+
+
+def main():
+    if len(sys.argv) == 6 and sys.argv[1] == "attach":
+        attach(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]))
+    elif len(sys.argv) == 6 and sys.argv[1] == "resume":
+        resume(sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5])
+    else:
+        sys.exit(__doc__)
+
+
+if __name__ == "__main__":
+    main()
