@@ -36,6 +36,8 @@ its own struct.pack of a header.
                                          ack()/ping(), rst() (cut the link
                                          with an RST), resume() on a new
                                          pair (EXT_RESUME, resend above C)
+    resume_write(path, fd, token, new)   "resume FD token=.. [new=..]" to a
+                                         usbip_sockfd file
     FakeServer.attach(vhci, port, devid, speed)
                                          server end of a vhci port: a ::1
                                          pair, the client end written to
@@ -554,6 +556,16 @@ def count_after(a, b):
     return 0 < ((a - b) & COUNT_MASK) < 0x80000000
 
 
+def resume_write(path, fd, token, new=None):
+    """Writes "resume FD token=HEX32 [new=HEX32]" to the usbip_sockfd file
+    at path (OSError if refused: EACCES wrong token, ESTALE nothing to
+    resume)."""
+    text = "resume %d token=%s" % (fd, token.hex())
+    if new is not None:
+        text += " new=" + new.hex()
+    write_sysfs(path, text)
+
+
 class SessionClient(Client):
     """A client connection with a session: what a session-aware vhci would
     do, in Python, for raw tests of a server.
@@ -706,11 +718,8 @@ class SessionClient(Client):
         OSError and leaves the client as it was.  An old socket still
         open is kept in prev (for the caller to see it closed)."""
         cli, srv = pair or loopback_pair()
-        text = "resume %d token=%s" % (srv.fileno(), (token or self.token).hex())
-        if new is not None:
-            text += " new=" + new.hex()
         try:
-            write_sysfs(self.path, text)
+            resume_write(self.path, srv.fileno(), token or self.token, new)
         except BaseException:
             cli.close()
             raise
