@@ -515,4 +515,7 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except (OSError, EOFError, RuntimeError) as e:   # a timeout, a closed link, a bad answer
+        fail(f"{type(e).__name__}: {e}")
