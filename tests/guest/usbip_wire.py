@@ -680,8 +680,10 @@ class SessionClient(Client):
             return self.early.pop(seq)
         while True:
             m = self.read_msg()
-            if m["cmd"] in EXT_COMMANDS:
+            if m["cmd"] == EXT_ACK_REP:
                 continue
+            if m["cmd"] == EXT_RESUME_REP:
+                raise RuntimeError("EXT_RESUME_REP in the middle of a connection")
             if m["seq"] == seq:
                 return m
             self.early[m["seq"]] = m
