@@ -16,6 +16,10 @@ its own struct.pack of a header.
     raw_header(cmd, seq, devid, dir, ep, body)
                                          any 48-byte header, e.g. of an
                                          unknown command (hostile peers)
+    ext_ack(count, ping), ext_ack_rep(count), ext_resume(count, seqs),
+    ext_resume_rep(count, n)             the session messages
+                                         (usbip_ext.rst, "Sessions");
+                                         parse_header() gives their 'arg'
     op_import(busid, host, port)         (socket, status, udev dict)
     op_rep_devlist(devs), op_rep_import(udev)
                                          a fake usbipd's answers;
@@ -25,6 +29,15 @@ its own struct.pack of a header.
     Client.import_(busid)                through usbipd (OP_REQ_IMPORT)
     Client.sockfd(path, devid)           a ::1 TCP pair, the server end
                                          written to a usbip_sockfd file
+    SessionClient.session(path, devid, token, window, journal)
+                                         the same with a session (caps=1):
+                                         counts commands and answers, keeps
+                                         every command until its answer,
+                                         ack()/ping(), rst() (cut the link
+                                         with an RST), resume() on a new
+                                         pair (EXT_RESUME, resend above C)
+    resume_write(path, fd, token, new)   "resume FD token=.. [new=..]" to a
+                                         usbip_sockfd file
     FakeServer.attach(vhci, port, devid, speed)
                                          server end of a vhci port: a ::1
                                          pair, the client end written to
@@ -54,6 +67,12 @@ import time
 VERSION = 0x0111
 
 CMD_SUBMIT, CMD_UNLINK, RET_SUBMIT, RET_UNLINK = 1, 2, 3, 4
+# URB-phase messages of a session (Documentation/usb/usbip_ext.rst)
+EXT_ACK, EXT_ACK_REP, EXT_RESUME, EXT_RESUME_REP = 0x00010001, 0x00010002, 0x00010003, 0x00010004
+EXT_COMMANDS = (EXT_ACK, EXT_ACK_REP, EXT_RESUME, EXT_RESUME_REP)
+EXT_ACK_PING = 0x1                       # EXT_ACK flags: an EXT_ACK_REP is wanted
+CAP_SESSION = 0x1                        # capability bit of sessions
+TOKEN_LEN = 16                           # bytes of a session token
 OP_REQ_DEVLIST, OP_REP_DEVLIST = 0x8005, 0x0005
 OP_REQ_IMPORT, OP_REP_IMPORT = 0x8003, 0x0003
 DIR_OUT, DIR_IN = 0, 1
@@ -137,6 +156,33 @@ def ret_unlink(seq, status, devid=0, direction=0, ep=0):
     return _basic(RET_UNLINK, seq, devid, direction, ep) + struct.pack(">i", status) + bytes(24)
 
 
+def _ext(cmd, count, arg):
+    return _basic(cmd, count, 0, 0, 0) + struct.pack(">I", arg & 0xffffffff) + bytes(24)
+
+
+def ext_ack(count, ping=False, flags=None):
+    """EXT_ACK: the client has received count answers; ping asks for an
+    EXT_ACK_REP (flags overrides the whole flags word)."""
+    return _ext(EXT_ACK, count, (EXT_ACK_PING if ping else 0) if flags is None else flags)
+
+
+def ext_ack_rep(count):
+    """EXT_ACK_REP: the server has received count commands."""
+    return _ext(EXT_ACK_REP, count, 0)
+
+
+def ext_resume(count, seqs):
+    """EXT_RESUME: count answers received, then the seqnums (u32 each) of
+    the commands still without an answer."""
+    return _ext(EXT_RESUME, count, len(seqs)) + b"".join(
+        struct.pack(">I", q & 0xffffffff) for q in seqs)
+
+
+def ext_resume_rep(count, n):
+    """EXT_RESUME_REP: count commands received, n answers sent again."""
+    return _ext(EXT_RESUME_REP, count, n)
+
+
 def iso_descs(descs):
     """Iso packet descriptors: (offset, length[, actual[, status]]) each."""
     out = b""
@@ -171,6 +217,8 @@ def parse_header(h):
         d["unlink_seq"] = struct.unpack(">I", h[20:24])[0]
     elif cmd == RET_UNLINK:
         d["status"] = struct.unpack(">i", h[20:24])[0]
+    elif cmd in EXT_COMMANDS:
+        d["arg"] = struct.unpack(">I", h[20:24])[0]
     return d
 
 
@@ -494,6 +542,214 @@ class Client:
 
     def close(self):
         self.s.close()
+
+
+# ------------------------------------------------------------------
+# The client end of a session (usbip_ext.rst, "Sessions")
+
+COUNT_MASK = 0xffffffff
+
+
+def count_after(a, b):
+    """True when stream counter a is after b (modulo 2^32, as the
+    protocol compares them)."""
+    return 0 < ((a - b) & COUNT_MASK) < 0x80000000
+
+
+def resume_write(path, fd, token, new=None):
+    """Writes "resume FD token=HEX32 [new=HEX32]" to the usbip_sockfd file
+    at path (OSError if refused: EACCES wrong token, ESTALE nothing to
+    resume)."""
+    text = "resume %d token=%s" % (fd, token.hex())
+    if new is not None:
+        text += " new=" + new.hex()
+    write_sysfs(path, text)
+
+
+class SessionClient(Client):
+    """A client connection with a session: what a session-aware vhci would
+    do, in Python, for raw tests of a server.
+
+    Counts commands sent (cmds, the C of the protocol: CMD_SUBMIT and
+    CMD_UNLINK) and answers received (answers, A: RET_SUBMIT and
+    RET_UNLINK) from 0 at the import, modulo 2^32.  Every command is kept
+    (its number, its bytes, its direction) in `unanswered` until its
+    answer has been read whole; an answer for a seqnum that has none
+    pending (a second answer for one URB, or one for a URB never sent)
+    raises RuntimeError, so every URB completes exactly once or the test
+    fails.  A RET_UNLINK -ECONNRESET answers its target URB too.
+
+    ack()/ping() send EXT_ACK (ping() waits for the EXT_ACK_REP and returns
+    the server's command count; answers read meanwhile wait in `early`).
+    rst() cuts the link with an RST.  resume() hands the server end of a
+    new ::1 pair to usbip_sockfd as "resume FD token=..", sends
+    EXT_RESUME, reads EXT_RESUME_REP and sends again, in order and
+    byte-identical, exactly the commands numbered above the server's
+    count.  submit(..., cut=N) sends only the first N bytes of a command
+    (counted and kept whole: a link cut in its middle means the server
+    did not count it, and resume() sends it again)."""
+
+    def __init__(self, sock, devid, timeout=30):
+        super().__init__(sock, devid, timeout)
+        self.timeout = timeout
+        self.token = None
+        self.path = None
+        self.cmds = 0
+        self.answers = 0
+        self.unanswered = {}           # seqnum -> dict(idx, msg, dir, target), in send order
+        self.answered = set()
+        self.answered_idx = 0          # the highest command number answered
+        self.pongs = []                # counts of the EXT_ACK_REP received
+        self.resent = []               # seqnums resume() sent again, last time
+        self.prev = None               # the replaced socket, if resume() found it open
+
+    @classmethod
+    def session(cls, path, devid, token=None, window=30000, journal=None, timeout=30):
+        """Connects a ::1 pair and writes "FD caps=1 token=HEX32
+        window=MS [journal=BYTES]" to the usbip_sockfd file at path."""
+        token = os.urandom(TOKEN_LEN) if token is None else token
+        fmt = "%%d caps=%x token=%s window=%d" % (CAP_SESSION, token.hex(), window)
+        if journal is not None:
+            fmt += " journal=%d" % journal
+        c = cls.sockfd(path, devid, timeout, fmt)
+        c.token = token
+        c.path = path
+        return c
+
+    def send_cmd(self, seq, msg, direction, target=None, cut=None):
+        """Counts and keeps a command, then sends it (its first cut bytes
+        only, if cut is given)."""
+        if seq in self.unanswered:
+            raise RuntimeError("seqnum %d is still waiting for its answer" % seq)
+        self.cmds = (self.cmds + 1) & COUNT_MASK
+        self.unanswered[seq] = dict(idx=self.cmds, msg=msg, dir=direction, target=target)
+        self.s.sendall(msg if cut is None else msg[:cut])
+
+    def submit(self, *args, send=True, cut=None, **kw):
+        """Client.submit() (same arguments), counted and kept."""
+        seq, msg = Client.submit(self, *args, send=False, **kw)
+        if not send:
+            return seq, msg
+        self.send_cmd(seq, msg, parse_header(msg[:HDR_LEN])["dir"], cut=cut)
+        return seq
+
+    def unlink(self, target, seq=None, cut=None):
+        seq = self.next_seq() if seq is None else seq
+        self.send_cmd(seq, cmd_unlink(seq, self.devid, target), DIR_OUT, target=target, cut=cut)
+        return seq
+
+    def read_msg(self):
+        """The next message, whole: an answer (counted, its command
+        forgotten) or EXT_ACK_REP / EXT_RESUME_REP (not counted; an
+        EXT_ACK_REP's count is appended to pongs)."""
+        d = parse_header(recv_exact(self.s, HDR_LEN))
+        d["data"], d["descs"] = b"", []
+        if d["cmd"] == EXT_ACK_REP:
+            self.pongs.append(d["seq"])
+            return d
+        if d["cmd"] == EXT_RESUME_REP:
+            return d
+        if d["cmd"] not in (RET_SUBMIT, RET_UNLINK):
+            raise RuntimeError("server sent command %#x" % d["cmd"])
+        u = self.unanswered.get(d["seq"])
+        if u is None:
+            raise RuntimeError("%s for seqnum %d, which %s" % (
+                "RET_SUBMIT" if d["cmd"] == RET_SUBMIT else "RET_UNLINK", d["seq"],
+                "had its answer already" if d["seq"] in self.answered else
+                "the client never sent"))
+        if (d["cmd"] == RET_UNLINK) != (u["target"] is not None):
+            raise RuntimeError("seqnum %d answered with command %d" % (d["seq"], d["cmd"]))
+        if d["cmd"] == RET_SUBMIT:
+            if u["dir"] == DIR_IN and d["actual"] > 0:
+                d["data"] = recv_exact(self.s, d["actual"])
+            if is_iso_count(d["npackets"]):
+                d["descs"] = parse_iso_descs(recv_exact(self.s, ISO_DESC_LEN * d["npackets"]))
+        self.answers = (self.answers + 1) & COUNT_MASK
+        del self.unanswered[d["seq"]]
+        self.answered.add(d["seq"])
+        if count_after(u["idx"], self.answered_idx):
+            self.answered_idx = u["idx"]
+        if d["cmd"] == RET_UNLINK and d["status"] == -ECONNRESET and \
+           u["target"] in self.unanswered:
+            del self.unanswered[u["target"]]
+            self.answered.add(u["target"])
+        return d
+
+    def wait(self, seq):
+        if seq in self.early:
+            return self.early.pop(seq)
+        while True:
+            m = self.read_msg()
+            if m["cmd"] == EXT_ACK_REP:
+                continue
+            if m["cmd"] == EXT_RESUME_REP:
+                raise RuntimeError("EXT_RESUME_REP in the middle of a connection")
+            if m["seq"] == seq:
+                return m
+            self.early[m["seq"]] = m
+
+    def ack(self, ping=False, count=None):
+        """EXT_ACK of the answers received (or of count)."""
+        self.s.sendall(ext_ack(self.answers if count is None else count, ping))
+
+    def ping(self, count=None):
+        """EXT_ACK with PING (acknowledging count, default all answers
+        received); returns the command count of the EXT_ACK_REP."""
+        n = len(self.pongs)
+        self.ack(True, count)
+        while len(self.pongs) == n:
+            m = self.read_msg()
+            if m["cmd"] in (RET_SUBMIT, RET_UNLINK):
+                self.early[m["seq"]] = m
+            elif m["cmd"] != EXT_ACK_REP:
+                raise RuntimeError("server sent command %#x before EXT_ACK_REP" % m["cmd"])
+        return self.pongs[-1]
+
+    def rst(self):
+        """Cuts the link: SO_LINGER on with 0 s, then close (the peer gets
+        an RST, not an orderly end of stream)."""
+        self.s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.s.close()
+
+    def resume(self, token=None, new=None, pair=None):
+        """Resumes the session on a new connection (pair: (client end,
+        server end), default a new loopback_pair()): writes "resume FD
+        token=HEX32 [new=HEX32]" to usbip_sockfd, sends EXT_RESUME, reads
+        EXT_RESUME_REP and sends again the commands above its count.
+        Returns (C, n) of the EXT_RESUME_REP.  A refused write raises its
+        OSError and leaves the client as it was.  An old socket still
+        open is kept in prev (for the caller to see it closed)."""
+        cli, srv = pair or loopback_pair()
+        try:
+            resume_write(self.path, srv.fileno(), token or self.token, new)
+        except BaseException:
+            cli.close()
+            raise
+        finally:
+            srv.close()
+        self.prev = self.s if self.s.fileno() != -1 else None
+        self.s = cli
+        self.s.settimeout(self.timeout)
+        if new is not None:
+            self.token = new
+        self.s.sendall(ext_resume(self.answers, list(self.unanswered)))
+        rep = self.read_msg()
+        if rep["cmd"] != EXT_RESUME_REP:
+            raise RuntimeError("resumed connection starts with command %#x, not EXT_RESUME_REP"
+                               % rep["cmd"])
+        count, n = rep["seq"], rep["arg"]
+        if count_after(count, self.cmds):
+            raise RuntimeError("EXT_RESUME_REP counts %d commands, %d were sent" %
+                               (count, self.cmds))
+        self.resent = []
+        for seq, u in self.unanswered.items():
+            if count_after(u["idx"], count):
+                self.s.sendall(u["msg"])
+                self.resent.append(seq)
+        if count_after(self.answered_idx, count):
+            raise RuntimeError("EXT_RESUME_REP counts %d commands, but command %d was "
+                               "answered" % (count, self.answered_idx))
+        return count, n
 
 
 # ------------------------------------------------------------------

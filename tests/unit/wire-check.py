@@ -100,6 +100,25 @@ def encoders():
             "28000000001000000100") + bytes(6))
     check("parse_csw", w.parse_csw(h("55534253", "05000000", "00000000", "01")) ==
           (w.CSW_SIG, 5, 0, 1))
+    check("ext_ack", w.ext_ack(5, ping=True) ==
+          h("00010001", "00000005", "00000000", "00000000", "00000000", "00000001") + bytes(24)
+          and w.ext_ack(0xffffffff) == h("00010001", "ffffffff") + bytes(40))
+    check("ext_ack_rep", w.ext_ack_rep(7) == h("00010002", "00000007") + bytes(40))
+    check("ext_resume", w.ext_resume(3, [7, 0x10002]) ==
+          h("00010003", "00000003", "00000000", "00000000", "00000000", "00000002") +
+          bytes(24) + h("00000007", "00010002") and
+          w.ext_resume(0, []) == h("00010003") + bytes(44))
+    check("ext_resume_rep", w.ext_resume_rep(9, 2) ==
+          h("00010004", "00000009", "00000000", "00000000", "00000000", "00000002") + bytes(24))
+    ok = all(w.parse_header(m)["cmd"] == c and w.parse_header(m)["seq"] == q and
+             w.parse_header(m)["arg"] == a for m, c, q, a in [
+                 (w.ext_ack(4, ping=True), 0x00010001, 4, 1),
+                 (w.ext_ack_rep(6), 0x00010002, 6, 0),
+                 (w.ext_resume(8, [1, 2, 3])[:48], 0x00010003, 8, 3),
+                 (w.ext_resume_rep(0xfffffffe, 5), 0x00010004, 0xfffffffe, 5)])
+    check("parse_header EXT", ok)
+    check("count_after", w.count_after(1, 0xffffffff) and not w.count_after(0xffffffff, 1) and
+          not w.count_after(5, 5) and w.count_after(6, 5))
 
 
 DEV = w.device_desc(vid=0x1209, pid=0x0001, cls=0xff, strings=(1, 0, 0))
@@ -266,8 +285,104 @@ def sysfs_writers():
         os.rmdir(d)
 
 
+def session_client():
+    """SessionClient against a scripted server end: counting, EXT_ACK and
+    PING, a duplicate answer refused, an RST, a resume that sends again
+    exactly the commands above the server's count."""
+    d = tempfile.mkdtemp(prefix="wire-check.")
+    path = os.path.join(d, "usbip_sockfd")
+    open(path, "w").close()
+    cli, srv_sock = w.loopback_pair()
+    srv = w.FakeServer(srv_sock, timeout=5)
+    try:
+        c = w.SessionClient(cli, 0x10002, timeout=5)
+        c.token, c.path = bytes(range(16)), path
+        q1 = c.submit(1, w.DIR_OUT, 5, b"hello")
+        q2 = c.submit(1, w.DIR_IN, 64)
+        q3 = c.unlink(q2)
+        got = [srv.read_cmd() for _ in range(3)]
+        check("session counts commands", c.cmds == 3 and list(c.unanswered) == [q1, q2, q3] and
+              [g["seq"] for g in got] == [q1, q2, q3] and got[0]["data"] == b"hello" and
+              got[2]["unlink_seq"] == q2)
+        srv.ret_submit(q1, actual=5)
+        check("session counts answers", c.wait(q1)["actual"] == 5 and c.answers == 1 and
+              q1 not in c.unanswered)
+        c.ack()
+        check("ext_ack sent", w.recv_exact(srv.s, 48) == w.ext_ack(1))
+        srv.ret_unlink(q3, -w.ECONNRESET)
+        srv.send_raw(w.ext_ack_rep(3))
+        pong = c.ping()
+        check("ping", pong == 3 and w.recv_exact(srv.s, 48) == w.ext_ack(1, ping=True) and
+              q3 in c.early and c.answers == 2 and not c.unanswered,
+              "pong %r, answers %d, unanswered %r" % (pong, c.answers, c.unanswered))
+        srv.ret_submit(q1, actual=5)
+        try:
+            c.read_msg()
+            check("second answer refused", False, "read_msg took it")
+        except RuntimeError as e:
+            check("second answer refused", "had its answer already" in str(e), str(e))
+
+        q4 = c.submit(1, w.DIR_OUT, 8, b"A" * 8)
+        q5, raw5 = c.submit(1, w.DIR_OUT, 8, b"B" * 8, send=False)
+        c.send_cmd(q5, raw5, w.DIR_OUT, cut=20)
+        check("cut command sent in part", srv.read_cmd()["seq"] == q4 and
+              w.recv_exact(srv.s, 20) == raw5[:20] and c.cmds == 5)
+        c.rst()
+        try:
+            rst = srv.s.recv(100)
+            check("rst", False, "server end read %r, not a reset" % rst)
+        except ConnectionResetError:
+            check("rst", True)
+        srv.close()
+
+        os.unlink(path)
+        try:
+            c.resume()
+            check("refused resume", False, "resume() wrote to a missing file")
+        except OSError:
+            check("refused resume", c.s.fileno() == -1 and c.cmds == 5)
+        open(path, "w").close()
+        cli2, srv2 = w.loopback_pair()
+        keep = w.FakeServer(srv2.dup(), timeout=5)
+        keep.send_raw(w.ext_resume_rep(4, 1))
+        new = bytes(range(16, 32))
+        cnt, n = c.resume(pair=(cli2, srv2), new=new)
+        with open(path) as f:
+            text = f.read().split()
+        check("resume writes usbip_sockfd", text[0] == "resume" and text[1].isdigit() and
+              text[2:] == ["token=" + bytes(range(16)).hex(), "new=" + new.hex()] and
+              c.token == new, repr(text))
+        check("EXT_RESUME", w.recv_exact(keep.s, 56) == w.ext_resume(2, [q4, q5]))
+        check("resend above C", (cnt, n) == (4, 1) and c.resent == [q5] and
+              keep.read_cmd()["data"] == b"B" * 8)
+        keep.ret_submit(q5, actual=8)
+        keep.ret_submit(q4, actual=8)
+        check("answers after resume", c.wait(q4)["actual"] == 8 and c.wait(q5)["actual"] == 8 and
+              c.answers == 4 and not c.unanswered)
+        c.rst()
+        keep.close()
+        cli3, srv3 = w.loopback_pair()
+        keep = w.FakeServer(srv3.dup(), timeout=5)
+        keep.send_raw(w.ext_resume_rep(7, 0))
+        try:
+            c.resume(pair=(cli3, srv3))
+            check("count ahead refused", False, "EXT_RESUME_REP counting 7 of 5 taken")
+        except RuntimeError as e:
+            check("count ahead refused", "5 were sent" in str(e), str(e))
+        keep.close()
+        c.close()
+    finally:
+        for f in os.listdir(d):
+            os.unlink(os.path.join(d, f))
+        os.rmdir(d)
+
+
 def main():
     encoders()
+    try:
+        session_client()
+    except Exception as e:      # noqa: BLE001
+        check("session client", False, "%s: %s" % (type(e).__name__, e))
     try:
         session()
     except Exception as e:      # noqa: BLE001 - any error is one failed case

@@ -362,6 +362,14 @@ static int usbip_server_rx_sock_err(struct usbip_server *srv, const struct usbip
 {
 	if (kthread_should_stop())
 		return err;
+	/*
+	 * An incident is being handled already: the event worker shuts the
+	 * socket down before it stops this thread, and the end of stream
+	 * that wakes us is its doing, not the peer's.  Reported, it would
+	 * end a session the incident is suspending.
+	 */
+	if (usbip_conn_state(&srv->conn) != USBIP_CONN_RUNNING)
+		return err;
 	if (READ_ONCE(srv->session) && usbip_sock_err_is_link(err, false)) {
 		usbip_server_link_lost(srv, err, "receive failed");
 		return err;
