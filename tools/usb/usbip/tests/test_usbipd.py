@@ -126,10 +126,18 @@ def sockfd_text(busid, vudc=False):
 
 
 def start(port, extra=(), env_extra=None):
+    """Starts usbipd on `port` and waits until it is done starting: it
+    accepts connections as soon as it listens, but writes its pid file and
+    its "listening on" line only after that."""
     env = dict(os.environ, USBIP_SYSFS_ROOT=root, USBIPD_TIMEOUT_MS=str(TIMEOUT_MS))
     env.update(env_extra or {})
-    return usbiptest.start_usbipd([usbipd, "-t", str(port), "-P", pidfile] + list(extra), port,
-                                  env, logpath)
+    p = usbiptest.start_usbipd([usbipd, "-t", str(port), "-P", pidfile] + list(extra), port,
+                               env, logpath)
+    end = time.time() + 10
+    while time.time() < end and p.poll() is None and \
+            not any("listening on TCP port %d " % port in ln for ln in log_lines()):
+        time.sleep(0.02)
+    return p
 
 
 def main():
