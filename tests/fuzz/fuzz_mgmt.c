@@ -6,7 +6,7 @@
  * usbipd and a hostile server's replies to "usbip list -r" and "usbip
  * attach".
  *
- * Input: byte 0 chooses the side (mod 4), the rest is what the peer sends.
+ * Input: byte 0 chooses the side (mod 5), the rest is what the peer sends.
  *   0  usbipd: a stream of requests, each framed by usbip_req_need() the
  *      way usbipd reads it, then decoded by usbip_unpack_request()
  *   1  client: an OP_REP_DEVLIST framed by usbip_rep_devlist_need() the way
@@ -17,6 +17,11 @@
  *      usbip_unpack_rep_import_for()
  *   3  the decoders on a buffer of any length (no framing), cross-checked
  *      against the framers
+ *   4  client: byte 1 (mod 32) is the length of the bus id whose session is
+ *      resumed, which follows; then an OP_REP_RESUME framed by
+ *      usbip_rep_resume_need() the way usbip_net_resume() reads it, checked
+ *      by usbip_unpack_rep_resume_for(), and the extension block after an
+ *      accepted one
  * Stream input ends like a closed connection: the message is dropped.
  *
  * Besides ASan and UBSan, invariants trap: a framer never asks for less
@@ -116,18 +121,42 @@ static void normalize_record(uint8_t *rec)
 
 /* --- side 0: usbipd reading requests --- */
 
+/* Bytes of a request's bus id field that a server ignores, set to 0. */
+static void normalize_busid_field(uint8_t *field)
+{
+	uint8_t *nul = memchr(field, 0, USBIP_BUSID_SIZE);
+
+	memset(nul, 0, field + USBIP_BUSID_SIZE - nul);
+}
+
+/*
+ * A hello found in a request's bus id field is one that re-encodes to the
+ * same tail in @again (packed without it); the tails are then cleared.
+ */
+static void check_hello_tail(const char *busid, uint8_t *again)
+{
+	struct usbip_ext_hello hello;
+
+	if (!usbip_ext_hello_get((const uint8_t *)busid, &hello))
+		return;
+	check(hello.version != 0 && strlen(busid) <= USBIP_EXT_BUSID_MAX);
+	check(usbip_ext_hello_put(again, &hello, NULL) == 0);
+	check(memcmp(again + USBIP_EXT_HELLO_OFF, busid + USBIP_EXT_HELLO_OFF,
+		     USBIP_EXT_HELLO_SIZE) == 0);
+	memset(again + USBIP_EXT_HELLO_OFF, 0, USBIP_EXT_HELLO_SIZE);
+}
+
 static void server_side(struct stream *s)
 {
-	uint8_t msg[USBIP_REQ_IMPORT_WIRE_SIZE], again[USBIP_REQ_IMPORT_WIRE_SIZE];
-	struct usbip_ext_hello hello;
+	uint8_t msg[USBIP_REQ_MAX_WIRE_SIZE], again[USBIP_REQ_MAX_WIRE_SIZE];
 	struct usbip_request req;
 	struct usbip_error err;
-	uint8_t *buf, *nul;
+	uint8_t *buf;
 	size_t len;
 	int ret;
 
 	while (s->left) {
-		buf = frame(s, usbip_req_need, USBIP_REQ_IMPORT_WIRE_SIZE, &len);
+		buf = frame(s, usbip_req_need, USBIP_REQ_MAX_WIRE_SIZE, &len);
 		if (!buf)
 			return;	/* usbipd closes the connection */
 		memcpy(msg, buf, len);
@@ -136,30 +165,29 @@ static void server_side(struct stream *s)
 		ret = usbip_unpack_request(msg, len, &req, &err);
 		if (ret) {
 			/* Framing already vetted the header: only a bad bus id is left. */
-			check(ret == -EINVAL && req.code == USBIP_OP_REQ_IMPORT && err.msg[0]);
+			check(ret == -EINVAL && err.msg[0] &&
+			      (req.code == USBIP_OP_REQ_IMPORT || req.code == USBIP_OP_REQ_RESUME));
 			continue;
 		}
 		if (req.code == USBIP_OP_REQ_DEVLIST) {
 			check(len == USBIP_OP_HDR_WIRE_SIZE && req.busid[0] == '\0');
 			usbip_pack_req_devlist(again);
-		} else {
-			check(req.code == USBIP_OP_REQ_IMPORT && len == USBIP_REQ_IMPORT_WIRE_SIZE);
+		} else if (req.code == USBIP_OP_REQ_IMPORT) {
+			check(len == USBIP_REQ_IMPORT_WIRE_SIZE);
 			check(usbip_check_busid(req.busid, sizeof(req.busid), NULL) == 0);
 			check(usbip_pack_req_import(again, req.busid, NULL) == 0);
-			/* A hello found is one that re-encodes to the same tail. */
-			if (usbip_ext_hello_get((const uint8_t *)req.busid, &hello)) {
-				check(hello.version != 0 && strlen(req.busid) <= USBIP_EXT_BUSID_MAX);
-				check(usbip_ext_hello_put(again + USBIP_OP_HDR_WIRE_SIZE, &hello,
-							  NULL) == 0);
-				check(memcmp(again + USBIP_OP_HDR_WIRE_SIZE + USBIP_EXT_HELLO_OFF,
-					     msg + USBIP_OP_HDR_WIRE_SIZE + USBIP_EXT_HELLO_OFF,
-					     USBIP_EXT_HELLO_SIZE) == 0);
-				memset(again + USBIP_OP_HDR_WIRE_SIZE + USBIP_EXT_HELLO_OFF, 0,
-				       USBIP_EXT_HELLO_SIZE);
-			}
+			check_hello_tail(req.busid, again + USBIP_OP_HDR_WIRE_SIZE);
 			/* Bytes after the bus id's NUL are ignored. */
-			nul = memchr(msg + USBIP_OP_HDR_WIRE_SIZE, 0, USBIP_BUSID_SIZE);
-			memset(nul, 0, msg + sizeof(msg) - nul);
+			normalize_busid_field(msg + USBIP_OP_HDR_WIRE_SIZE);
+		} else {
+			/* The token travels as it came; the bus id field as an import's. */
+			check(req.code == USBIP_OP_REQ_RESUME && len == USBIP_REQ_RESUME_WIRE_SIZE);
+			check(usbip_check_busid(req.busid, sizeof(req.busid), NULL) == 0);
+			check(!memcmp(req.token, msg + USBIP_OP_HDR_WIRE_SIZE + USBIP_BUSID_SIZE,
+				      USBIP_EXT_TOKEN_SIZE));
+			check(usbip_pack_req_resume(again, req.busid, NULL, req.token, NULL) == 0);
+			check_hello_tail(req.busid, again + USBIP_OP_HDR_WIRE_SIZE);
+			normalize_busid_field(msg + USBIP_OP_HDR_WIRE_SIZE);
 		}
 		/* The status of a request is ignored, so compare without it. */
 		check(memcmp(msg, again, 4) == 0 &&
@@ -344,6 +372,80 @@ static void client_import(struct stream *s)
 		client_ext_block(s, &answer);
 }
 
+/* --- side 4: the client reading OP_REP_RESUME --- */
+
+/* A resume reply's record with the ignored bytes set to 0, the answer kept. */
+static void normalize_answered_record(uint8_t *rec)
+{
+	uint8_t *nul;
+
+	nul = memchr(rec, 0, USBIP_PATH_SIZE);
+	memset(nul, 0, rec + USBIP_PATH_SIZE - nul);
+	nul = memchr(rec + DEV_OFF_BUSID, 0, USBIP_EXT_HELLO_OFF);
+	memset(nul, 0, rec + DEV_OFF_BUSID + USBIP_EXT_HELLO_OFF - nul);
+}
+
+/*
+ * Checks a resume reply; returns 1 when an accepted one announces the
+ * extension block (*@answer set), 0 otherwise.
+ */
+static int check_resume(uint8_t *msg, size_t len, const char *busid, int framed,
+			struct usbip_ext_hello *answer)
+{
+	uint8_t again[USBIP_REP_RESUME_WIRE_SIZE + USBIP_EXT_BLOCK_V1_SIZE];
+	struct usbip_ext_block none = { .version = 1 };
+	struct usbip_devinfo dev;
+	struct usbip_error err;
+	uint32_t status = 0xdeadbeef;
+	int ret;
+
+	err.msg[0] = '\0';
+	ret = usbip_unpack_rep_resume_for(msg, len, busid, &status, &dev, answer, &err);
+	if (ret) {
+		check(err.msg[0] != '\0');
+		check(!framed || ((ret == -EINVAL || ret == -EPROTO) &&
+				  len == USBIP_REP_RESUME_WIRE_SIZE));
+		return 0;
+	}
+	check(usbip_rep_resume_need(msg, len, NULL) == (ssize_t)len);
+	if (status != USBIP_OP_ST_OK) {
+		check(len == USBIP_OP_HDR_WIRE_SIZE);
+		return 0;
+	}
+	check(len == USBIP_REP_RESUME_WIRE_SIZE && !strcmp(dev.busid, busid));
+	check(dev.speed >= 1 && dev.speed <= 6 && dev.speed != 4);
+	check((answer->flags & USBIP_EXT_FLAG_ANSWER) && answer->version >= 1 &&
+	      answer->version <= USBIP_EXT_VERSION && (answer->caps & USBIP_EXT_CAP_SESSION));
+	/* Re-encoded with the answer received: the same record. */
+	check(usbip_pack_rep_resume(again, sizeof(again), USBIP_OP_ST_OK, &dev, answer, &none,
+				    NULL) == (ssize_t)sizeof(again));
+	normalize_answered_record(msg + USBIP_OP_HDR_WIRE_SIZE);
+	check(memcmp(msg, again, len) == 0);
+	return 1;
+}
+
+static void client_resume(struct stream *s)
+{
+	static const uint8_t token[USBIP_EXT_TOKEN_SIZE] = { 1 };
+	struct usbip_ext_hello offer = { .version = 1, .caps = USBIP_EXT_CAP_SESSION }, answer;
+	uint8_t req[USBIP_REQ_RESUME_WIRE_SIZE];
+	char busid[USBIP_BUSID_SIZE];
+	size_t len;
+	uint8_t *msg;
+	int more;
+
+	/* Only a bus id with room for the hello can have had a session. */
+	if (!asked_busid(s, busid) || usbip_pack_req_resume(req, busid, &offer, token, NULL))
+		return;
+	msg = frame(s, usbip_rep_resume_need, USBIP_REP_RESUME_WIRE_SIZE, &len);
+	if (!msg)
+		return;
+	more = check_resume(msg, len, busid, 1, &answer);
+	free(msg);
+	if (more)
+		client_ext_block(s, &answer);
+}
+
 /* --- side 3: the decoders on any length --- */
 
 /* The extension block decoder on @len bytes, against an answer from them. */
@@ -366,6 +468,7 @@ static void check_ext_unframed(const uint8_t *buf, size_t len)
 
 static void unframed(struct stream *s)
 {
+	struct usbip_ext_hello answer;
 	struct usbip_request req;
 	char busid[USBIP_BUSID_SIZE];
 	uint8_t *copy;
@@ -385,6 +488,9 @@ static void unframed(struct stream *s)
 	if (s->left >= USBIP_REP_IMPORT_WIRE_SIZE)
 		memcpy(busid, s->p + USBIP_OP_HDR_WIRE_SIZE + DEV_OFF_BUSID, sizeof(busid) - 1);
 	check_import(copy, s->left, busid, 0);
+	memcpy(copy, s->p, s->left);
+	check_resume(copy, s->left, busid, 0, &answer);
+	memcpy(copy, s->p, s->left);
 	check_ext_unframed(copy, s->left);
 	free(copy);
 }
@@ -395,7 +501,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (!size)
 		return 0;
-	switch (data[0] % 4) {
+	switch (data[0] % 5) {
 	case 0:
 		server_side(&s);
 		break;
@@ -404,6 +510,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		break;
 	case 2:
 		client_import(&s);
+		break;
+	case 4:
+		client_resume(&s);
 		break;
 	default:
 		unframed(&s);

@@ -3,7 +3,8 @@
  * Writes the seed corpus of fuzz_mgmt into the directory given as argv[1],
  * using libusbip's encoders: for each side of fuzz_mgmt.c (the first byte),
  * valid messages and a few hostile ones (huge counts, too many interfaces,
- * unterminated strings, another device, a bad speed).
+ * unterminated strings, another device, a bad speed, resumes without an
+ * answer or a token).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,7 +12,7 @@
 
 #include "usbip_proto.h"
 
-enum { SIDE_SERVER, SIDE_DEVLIST, SIDE_IMPORT, SIDE_UNFRAMED };
+enum { SIDE_SERVER, SIDE_DEVLIST, SIDE_IMPORT, SIDE_UNFRAMED, SIDE_RESUME };
 
 static uint8_t seed[64 * 1024];
 static size_t seed_len;
@@ -89,7 +90,8 @@ static void add_import_ext(const struct usbip_devinfo *dev, uint32_t caps)
 	struct usbip_ext_hello answer = { .version = 1, .flags = USBIP_EXT_FLAG_ANSWER,
 					  .window_s = 30, .caps = caps };
 	struct usbip_ext_block blk = { .version = 1, .caps = caps, .window_ms = 30000,
-				       .heartbeat_ms = 1000, .journal_max = 1 << 20 };
+				       .heartbeat_ms = 1000, .journal_max = 1 << 20,
+				       .token = { 0x5e, 0x55, 0x10, 0x4e } };
 	uint8_t buf[USBIP_REP_IMPORT_WIRE_SIZE + USBIP_EXT_BLOCK_V1_SIZE];
 	ssize_t len = usbip_pack_rep_import(buf, sizeof(buf), USBIP_OP_ST_OK, dev, NULL);
 
@@ -99,6 +101,23 @@ static void add_import_ext(const struct usbip_devinfo *dev, uint32_t caps)
 	    usbip_pack_ext_block(buf + len, sizeof(buf) - len, &blk, NULL) < 0)
 		abort();
 	add(buf, len + USBIP_EXT_BLOCK_V1_SIZE);
+}
+
+/* An accepted resume: the record with an answer, and a block with @token. */
+static void add_resume_ok(const struct usbip_devinfo *dev, uint8_t token0)
+{
+	struct usbip_ext_hello answer = { .version = 1, .window_s = 30,
+					  .caps = USBIP_EXT_CAP_SESSION };
+	struct usbip_ext_block blk = { .version = 1, .caps = USBIP_EXT_CAP_SESSION,
+				       .window_ms = 30000, .heartbeat_ms = 5000,
+				       .journal_max = 4 << 20, .token = { token0, 0xee } };
+	uint8_t buf[USBIP_REP_RESUME_WIRE_SIZE + USBIP_EXT_BLOCK_V1_SIZE];
+	ssize_t len = usbip_pack_rep_resume(buf, sizeof(buf), USBIP_OP_ST_OK, dev, &answer, &blk,
+					    NULL);
+
+	if (len < 0)
+		abort();
+	add(buf, len);
 }
 
 static void asked(const char *busid)
@@ -148,6 +167,26 @@ int main(int argc, char **argv)
 						       .caps = USBIP_EXT_CAP_SESSION }, NULL);
 	add(buf, USBIP_REQ_IMPORT_WIRE_SIZE);
 	emit(dir, "req-import-hello");
+
+	start(SIDE_SERVER);
+	usbip_pack_req_resume(buf, "1-1.2",
+			      &(struct usbip_ext_hello){ .version = 1, .window_s = 30,
+							 .caps = USBIP_EXT_CAP_SESSION },
+			      (const uint8_t *)"0123456789abcdef", NULL);
+	add(buf, USBIP_REQ_RESUME_WIRE_SIZE);
+	emit(dir, "req-resume-hello");
+	start(SIDE_SERVER);
+	usbip_pack_req_resume(buf, "usbip-vudc.0", NULL, (const uint8_t *)"fedcba9876543210",
+			      NULL);
+	add(buf, USBIP_REQ_RESUME_WIRE_SIZE);
+	usbip_pack_req_devlist(buf);
+	add(buf, USBIP_OP_HDR_WIRE_SIZE);
+	emit(dir, "req-resume-then-devlist");
+	start(SIDE_SERVER);
+	usbip_pack_req_resume(buf, "1-1", NULL, (const uint8_t *)"0123456789abcdef", NULL);
+	memset(buf + USBIP_OP_HDR_WIRE_SIZE, 'r', USBIP_BUSID_SIZE);
+	add(buf, USBIP_REQ_RESUME_WIRE_SIZE);
+	emit(dir, "req-resume-unterminated");
 
 	/* the client's side: device lists */
 	device(&devs[0], "1-1", 1);
@@ -202,6 +241,32 @@ int main(int argc, char **argv)
 	add_import_ext(&devs[0], 0x80);
 	emit(dir, "import-ext-not-offered");
 
+	/* the client's side: resume replies */
+	devs[0].speed = 3;
+	start(SIDE_RESUME);
+	asked("1-1");
+	add_resume_ok(&devs[0], 0x42);
+	emit(dir, "resume-ok");
+	start(SIDE_RESUME);
+	asked("1-1");
+	add_resume_ok(&devs[0], 0);
+	memset(seed + seed_len - USBIP_EXT_BLOCK_V1_SIZE + 12, 0, USBIP_EXT_TOKEN_SIZE);
+	emit(dir, "resume-zero-token");
+	start(SIDE_RESUME);
+	asked("1-1");
+	add_import_reply(USBIP_OP_ST_OK, &devs[0]);
+	seed[1 + 1 + 3 + 3] = 0x10;	/* the import reply's code as OP_REP_RESUME */
+	emit(dir, "resume-no-answer");
+	start(SIDE_RESUME);
+	asked("1-1");
+	usbip_pack_rep_resume(buf, sizeof(buf), USBIP_OP_ST_NA, NULL, NULL, NULL, NULL);
+	add(buf, USBIP_OP_HDR_WIRE_SIZE);
+	emit(dir, "resume-refused");
+	start(SIDE_RESUME);
+	asked("2-1");
+	add_resume_ok(&devs[0], 0x42);
+	emit(dir, "resume-other-device");
+
 	/* the decoders on any length */
 	devs[0].speed = 3;
 	start(SIDE_UNFRAMED);
@@ -210,5 +275,9 @@ int main(int argc, char **argv)
 	start(SIDE_UNFRAMED);
 	add_import_reply(USBIP_OP_ST_OK, &devs[0]);
 	emit(dir, "unframed-import");
+	start(SIDE_UNFRAMED);
+	add_resume_ok(&devs[0], 0x42);
+	seed_len -= USBIP_EXT_BLOCK_V1_SIZE;
+	emit(dir, "unframed-resume");
 	return 0;
 }

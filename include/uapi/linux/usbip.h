@@ -119,6 +119,8 @@ enum usbip_device_status {
 #define USBIP_OP_DEVINFO		0x0002
 #define USBIP_OP_IMPORT			0x0003
 #define USBIP_OP_DEVLIST		0x0005
+/* Protocol extension (usbip_ext.rst): resume a session on a new connection. */
+#define USBIP_OP_RESUME			0x0010
 
 #define USBIP_OP_REQ_DEVINFO		(USBIP_OP_REQUEST | USBIP_OP_DEVINFO)
 #define USBIP_OP_REP_DEVINFO		(USBIP_OP_REPLY | USBIP_OP_DEVINFO)
@@ -126,6 +128,8 @@ enum usbip_device_status {
 #define USBIP_OP_REP_IMPORT		(USBIP_OP_REPLY | USBIP_OP_IMPORT)
 #define USBIP_OP_REQ_DEVLIST		(USBIP_OP_REQUEST | USBIP_OP_DEVLIST)
 #define USBIP_OP_REP_DEVLIST		(USBIP_OP_REPLY | USBIP_OP_DEVLIST)
+#define USBIP_OP_REQ_RESUME		(USBIP_OP_REQUEST | USBIP_OP_RESUME)
+#define USBIP_OP_REP_RESUME		(USBIP_OP_REPLY | USBIP_OP_RESUME)
 
 /* Op status values. */
 #define USBIP_OP_ST_OK			0	/* request completed */

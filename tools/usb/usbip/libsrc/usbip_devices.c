@@ -11,11 +11,13 @@
 #include <ctype.h>
 #include <errno.h>
 #include <libudev.h>
+#include <limits.h>
 #include <linux/usb/ch9.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "usbip_devices.h"
+#include "usbip_host.h"
 #include "usbip_internal.h"
 #include "usbip_names.h"
 
@@ -426,6 +428,31 @@ static bool is_usb_device(struct udev_device *udev_dev)
 	return devtype && !strcmp(devtype, "usb_device");
 }
 
+/* The entries of bus/usb/devices that are devices, not interfaces ("1-1:1.0"). */
+static bool sysfs_device_entry(const char *dir, const char *name)
+{
+	(void)dir;
+	return name[0] != '.' && !strchr(name, ':') && strlen(name) < USBIP_BUSID_SIZE;
+}
+
+/*
+ * With the USBIP_SYSFS_ROOT test hook, libudev (which knows only /sys) is
+ * left aside: the devices are read from the plain files of the tree, as
+ * the server side reads them.
+ */
+static int local_devices_under_root(struct usbip_devinfo **devs, size_t *ndev,
+				    struct usbip_error *err)
+{
+	char path[PATH_MAX];
+	int ret;
+
+	ret = usbip_sysfs_path(path, err, "bus/usb/devices");
+	if (!ret)
+		ret = usbip_driver_devices(path, sysfs_device_entry, usbip_host_read_device,
+					   "USB devices", devs, ndev, err);
+	return ret == -ENOENT ? 0 : ret;
+}
+
 /**
  * usbip_local_devices() - list the USB devices of this host
  * @devs: on success a malloc()ed array, sorted by bus id, NULL when empty
@@ -434,7 +461,9 @@ static bool is_usb_device(struct udev_device *udev_dev)
  *
  * Hubs are included; callers filter them.  A device whose attributes cannot
  * be read (it may be disappearing) is skipped with a warning.  A host
- * without USB support yields an empty list, not an error.
+ * without USB support yields an empty list, not an error.  When
+ * $USBIP_SYSFS_ROOT is set (a test hook), the devices of that tree are
+ * listed instead, without libudev.
  *
  * Return: 0, or a negative errno when libudev itself fails.
  */
@@ -449,6 +478,8 @@ int usbip_local_devices(struct usbip_devinfo **devs, size_t *ndev, struct usbip_
 
 	*devs = NULL;
 	*ndev = 0;
+	if (getenv(USBIP_SYSFS_ROOT_ENV) && *getenv(USBIP_SYSFS_ROOT_ENV))
+		return local_devices_under_root(devs, ndev, err);
 	udev = udev_new();
 	if (!udev) {
 		usbip_set_error(err, "cannot initialise libudev");
@@ -577,6 +608,24 @@ out_unref:
 void usbip_print_local_device(FILE *out, const struct usbip_devinfo *dev,
 			      const struct usbip_names *names, bool parsable)
 {
+	usbip_print_local_device_session(out, dev, names, parsable, NULL);
+}
+
+/**
+ * usbip_print_local_device_session() - usbip_print_local_device() with a session
+ * @out: stream
+ * @dev: the device
+ * @names: usb.ids database, may be NULL
+ * @parsable: as for usbip_print_local_device(), which shows no session
+ * @session: the device's session state (usbip_host_session()), or NULL
+ *
+ * An active session adds the line "   session: active", a suspended one
+ * "   session: resumable, N s left" (N rounded up), before the blank line.
+ */
+void usbip_print_local_device_session(FILE *out, const struct usbip_devinfo *dev,
+				      const struct usbip_names *names, bool parsable,
+				      const struct usbip_session *session)
+{
 	char product[256];
 
 	if (parsable) {
@@ -585,8 +634,14 @@ void usbip_print_local_device(FILE *out, const struct usbip_devinfo *dev,
 		return;
 	}
 	usbip_names_product_str(names, product, sizeof(product), dev->idVendor, dev->idProduct);
-	fprintf(out, " - busid %s (%04x:%04x)\n   %s\n\n", dev->busid, dev->idVendor,
+	fprintf(out, " - busid %s (%04x:%04x)\n   %s\n", dev->busid, dev->idVendor,
 		dev->idProduct, product);
+	if (session && session->state == USBIP_SESSION_ACTIVE)
+		fprintf(out, "   session: active\n");
+	else if (session && session->state == USBIP_SESSION_RESUMABLE)
+		fprintf(out, "   session: resumable, %u s left\n",
+			usbip_session_left_s(session));
+	fputc('\n', out);
 }
 
 /**

@@ -36,8 +36,12 @@ int usbip_busid_cmp(const char *a, const char *b);
 void usbip_sort_devices(struct usbip_devinfo *devs, size_t ndev);
 
 struct usbip_names;
+struct usbip_session;
 void usbip_print_local_device(FILE *out, const struct usbip_devinfo *dev,
 			      const struct usbip_names *names, bool parsable);
+void usbip_print_local_device_session(FILE *out, const struct usbip_devinfo *dev,
+				      const struct usbip_names *names, bool parsable,
+				      const struct usbip_session *session);
 void usbip_print_remote_device(FILE *out, const struct usbip_devinfo *dev,
 			       const struct usbip_names *names);
 

@@ -10,7 +10,13 @@
  *   bus/usb/drivers/usbip-host/unbind        BUSID: release it
  *   bus/usb/drivers/usbip-host/rebind        BUSID: give it back to its driver
  *   bus/usb/devices/BUSID/usbip_status       1 available, 2 in use, 3 error
- *   bus/usb/devices/BUSID/usbip_sockfd       fd number of a connected socket
+ *   bus/usb/devices/BUSID/usbip_sockfd       fd number of a connected socket,
+ *                                            with a session's parameters, or
+ *                                            "resume FD token=... new=..."
+ *   bus/usb/devices/BUSID/usbip_ext_caps     extension capabilities (hex; our
+ *                                            driver only)
+ *   bus/usb/devices/BUSID/usbip_session      "none", "active journal=BYTES",
+ *                                            "resumable left_ms=MS" (ours)
  *
  * Devices are read straight from their sysfs attributes (not through
  * libudev) so that the whole server side works on a fake tree selected with
@@ -112,6 +118,22 @@ int usbip_sysfs_read_text(const char *path, char *buf, size_t size)
  */
 int usbip_sysfs_write_text(const char *path, const char *text, struct usbip_error *err)
 {
+	return usbip_sysfs_write_shown(path, text, text, err);
+}
+
+/**
+ * usbip_sysfs_write_shown() - write an attribute, showing other text in messages
+ * @path: the file, which must exist
+ * @text: what to write, in one write()
+ * @shown: what error and debug messages say was written (@text with its
+ *	secrets left out)
+ * @err: reason on failure, may be NULL
+ *
+ * Return: 0 or a negative errno.
+ */
+int usbip_sysfs_write_shown(const char *path, const char *text, const char *shown,
+			    struct usbip_error *err)
+{
 	size_t len = strlen(text);
 	ssize_t n;
 	int fd, ret;
@@ -128,9 +150,9 @@ int usbip_sysfs_write_text(const char *path, const char *text, struct usbip_erro
 	if (close(fd) && !ret)
 		ret = -errno;
 	if (ret)
-		usbip_set_error(err, "writing \"%s\" to %s: %s", text, path, strerror(-ret));
+		usbip_set_error(err, "writing \"%s\" to %s: %s", shown, path, strerror(-ret));
 	else
-		usbip_dbg("wrote \"%s\" to %s", text, path);
+		usbip_dbg("wrote \"%s\" to %s", shown, path);
 	return ret;
 }
 
@@ -175,6 +197,193 @@ int usbip_sysfs_write_sockfd(const char *dir, int sockfd, struct usbip_error *er
 	snprintf(path, sizeof(path), "%s/usbip_sockfd", dir);
 	snprintf(num, sizeof(num), "%d", sockfd);
 	return usbip_sysfs_write_text(path, num, err);
+}
+
+/**
+ * usbip_sysfs_write_sockfd_line() - hand a socket to a server driver with parameters
+ * @dir: the device's sysfs directory, which has a usbip_sockfd file
+ * @line: the whole line, e.g. from usbip_sockfd_line_session()
+ * @shown: @line without its tokens, for messages
+ * @err: reason on failure, may be NULL
+ *
+ * Return: 0, or the negative errno of the write (for a resume: -EACCES
+ * wrong token, -ESTALE no session to resume, -EBUSY the old connection
+ * does not let go).
+ */
+int usbip_sysfs_write_sockfd_line(const char *dir, const char *line, const char *shown,
+				  struct usbip_error *err)
+{
+	char path[PATH_MAX + 16];
+
+	snprintf(path, sizeof(path), "%s/usbip_sockfd", dir);
+	return usbip_sysfs_write_shown(path, line, shown, err);
+}
+
+/**
+ * usbip_sysfs_read_ext_caps() - the extension capabilities of a server driver
+ * @dir: the device's sysfs directory
+ * @caps: USBIP_EXT_CAP_* the driver supports; 0 when it has no
+ *	usbip_ext_caps file (the in-tree drivers)
+ * @err: reason on failure, may be NULL
+ *
+ * Return: 0, or a negative errno when the file is there but unreadable.
+ */
+int usbip_sysfs_read_ext_caps(const char *dir, uint32_t *caps, struct usbip_error *err)
+{
+	unsigned long v;
+	int ret;
+
+	ret = usbip_sysfs_read_num(dir, "usbip_ext_caps", 16, UINT32_MAX, true, &v, err);
+	*caps = ret ? 0 : v;
+	return ret;
+}
+
+static void hex_token(char *out, const uint8_t *token, bool redact)
+{
+	int i;
+
+	if (redact) {
+		strcpy(out, "(hidden)");
+		return;
+	}
+	for (i = 0; i < USBIP_EXT_TOKEN_SIZE; i++)
+		sprintf(out + 2 * i, "%02x", token[i]);
+}
+
+/**
+ * usbip_sockfd_line_session() - the usbip_sockfd line of an import with a session
+ * @buf: output, USBIP_SOCKFD_LINE_SIZE bytes
+ * @sockfd: the socket
+ * @blk: the session's parameters, as sent to the client
+ * @redact: "(hidden)" instead of the token, for messages
+ *
+ * "FD caps=HEX token=HEX32 window=MS heartbeat=MS journal=BYTES".
+ */
+void usbip_sockfd_line_session(char *buf, int sockfd, const struct usbip_ext_block *blk,
+			       bool redact)
+{
+	char token[2 * USBIP_EXT_TOKEN_SIZE + 1];
+
+	hex_token(token, blk->token, redact);
+	snprintf(buf, USBIP_SOCKFD_LINE_SIZE, "%d caps=%x token=%s window=%u heartbeat=%u "
+		 "journal=%u", sockfd, blk->caps, token, blk->window_ms, blk->heartbeat_ms,
+		 blk->journal_max);
+}
+
+/**
+ * usbip_sockfd_line_resume() - the usbip_sockfd line of a resume
+ * @buf: output, USBIP_SOCKFD_LINE_SIZE bytes
+ * @sockfd: the new socket
+ * @old: the token the client proved
+ * @new: the session's token from now on
+ * @redact: "(hidden)" instead of the tokens, for messages
+ *
+ * "resume FD token=HEX32 new=HEX32".
+ */
+void usbip_sockfd_line_resume(char *buf, int sockfd, const uint8_t *old, const uint8_t *new,
+			      bool redact)
+{
+	char a[2 * USBIP_EXT_TOKEN_SIZE + 1], b[2 * USBIP_EXT_TOKEN_SIZE + 1];
+
+	hex_token(a, old, redact);
+	hex_token(b, new, redact);
+	snprintf(buf, USBIP_SOCKFD_LINE_SIZE, "resume %d token=%s new=%s", sockfd, a, b);
+}
+
+/**
+ * usbip_parse_session() - parse a server driver's usbip_session attribute
+ * @text: "none", "active journal=BYTES" or "resumable left_ms=MS"; words
+ *	of the form KEY=VALUE that are not known are ignored
+ * @s: the state
+ *
+ * Return: 0, or -EINVAL for another state or a malformed number.
+ */
+int usbip_parse_session(const char *text, struct usbip_session *s)
+{
+	char copy[128], *word, *save = NULL, *val, *end;
+	unsigned long long v;
+	bool first = true;
+
+	memset(s, 0, sizeof(*s));
+	if (strlen(text) >= sizeof(copy))
+		return -EINVAL;
+	strcpy(copy, text);
+	for (word = strtok_r(copy, " \t\n", &save); word; word = strtok_r(NULL, " \t\n", &save)) {
+		if (first) {
+			first = false;
+			if (!strcmp(word, "none"))
+				s->state = USBIP_SESSION_NONE;
+			else if (!strcmp(word, "active"))
+				s->state = USBIP_SESSION_ACTIVE;
+			else if (!strcmp(word, "resumable"))
+				s->state = USBIP_SESSION_RESUMABLE;
+			else
+				return -EINVAL;
+			continue;
+		}
+		val = strchr(word, '=');
+		if (!val || val == word)
+			return -EINVAL;
+		*val++ = '\0';
+		if (strcmp(word, "journal") && strcmp(word, "left_ms"))
+			continue;
+		if (*val < '0' || *val > '9')
+			return -EINVAL;
+		errno = 0;
+		v = strtoull(val, &end, 10);
+		if (errno || *end)
+			return -EINVAL;
+		if (!strcmp(word, "journal"))
+			s->journal = v;
+		else if (v > UINT32_MAX)
+			return -EINVAL;
+		else
+			s->left_ms = v;
+	}
+	return first ? -EINVAL : 0;
+}
+
+/**
+ * usbip_session_left_s() - what is left of a suspended session's window
+ * @s: the state
+ *
+ * Return: seconds, rounded up (a session with 1 ms left is still
+ * resumable), 0 for a state other than USBIP_SESSION_RESUMABLE.
+ */
+unsigned int usbip_session_left_s(const struct usbip_session *s)
+{
+	if (s->state != USBIP_SESSION_RESUMABLE)
+		return 0;
+	return s->left_ms / 1000 + (s->left_ms % 1000 != 0);
+}
+
+/**
+ * usbip_sysfs_read_session() - the session state of an exported device
+ * @dir: the device's sysfs directory
+ * @s: the state
+ * @err: reason on failure, may be NULL
+ *
+ * Return: 0, -ENOENT when the driver has no usbip_session file (no
+ * sessions: the in-tree drivers, or a device not bound to ours), -EINVAL
+ * for text usbip_parse_session() does not know, or another negative errno.
+ */
+int usbip_sysfs_read_session(const char *dir, struct usbip_session *s, struct usbip_error *err)
+{
+	char path[PATH_MAX + 16], text[128];
+	int ret;
+
+	memset(s, 0, sizeof(*s));
+	snprintf(path, sizeof(path), "%s/usbip_session", dir);
+	ret = usbip_sysfs_read_text(path, text, sizeof(text));
+	if (ret) {
+		usbip_set_error(err, "cannot read %s: %s", path, strerror(-ret));
+		return ret;
+	}
+	if (usbip_parse_session(text, s)) {
+		usbip_set_error(err, "%s is \"%s\", not a session state", path, text);
+		return -EINVAL;
+	}
+	return 0;
 }
 
 static int check_busid_arg(const char *busid, struct usbip_error *err)
@@ -640,6 +849,68 @@ int usbip_host_export_fd(const char *busid, int sockfd, struct usbip_error *err)
 	if (ret)
 		return ret;
 	return usbip_sysfs_write_sockfd(dir, sockfd, err);
+}
+
+/**
+ * usbip_host_ext_caps() - extension capabilities usbip-host has for a device
+ * @busid: bus id
+ * @caps: USBIP_EXT_CAP_*, 0 for a driver without usbip_ext_caps
+ * @err: reason on failure, may be NULL
+ *
+ * Return: 0 or a negative errno (-ENODEV: no such device).
+ */
+int usbip_host_ext_caps(const char *busid, uint32_t *caps, struct usbip_error *err)
+{
+	char dir[PATH_MAX];
+	int ret;
+
+	*caps = 0;
+	ret = device_dir(busid, dir, err);
+	if (ret)
+		return ret;
+	return usbip_sysfs_read_ext_caps(dir, caps, err);
+}
+
+/**
+ * usbip_host_write_sockfd() - write a line to a device's usbip_sockfd
+ * @busid: bus id of a device bound to usbip-host
+ * @line: "FD ..." or "resume FD ..." (usbip_sockfd_line_*())
+ * @shown: @line without its tokens, for messages
+ * @err: reason on failure, may be NULL
+ *
+ * Return: 0, or the negative errno of the write.
+ */
+int usbip_host_write_sockfd(const char *busid, const char *line, const char *shown,
+			    struct usbip_error *err)
+{
+	char dir[PATH_MAX];
+	int ret;
+
+	ret = device_dir(busid, dir, err);
+	if (ret)
+		return ret;
+	return usbip_sysfs_write_sockfd_line(dir, line, shown, err);
+}
+
+/**
+ * usbip_host_session() - the session state of a local USB device
+ * @busid: bus id
+ * @s: the state
+ * @err: reason on failure, may be NULL
+ *
+ * Return: as usbip_sysfs_read_session(); -ENOENT also when there is no
+ * such device.
+ */
+int usbip_host_session(const char *busid, struct usbip_session *s, struct usbip_error *err)
+{
+	char dir[PATH_MAX];
+	int ret;
+
+	memset(s, 0, sizeof(*s));
+	ret = device_dir(busid, dir, err);
+	if (ret)
+		return ret == -ENODEV ? -ENOENT : ret;
+	return usbip_sysfs_read_session(dir, s, err);
 }
 
 /* usbip-host's directory holds links named after the bus ids of its devices. */

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "usbip_host.h"
 #include "usbip_json.h"
 #include "usbip_names.h"
 
@@ -142,6 +143,23 @@ static void json_hex(FILE *out, const char *key, unsigned int v, int width)
 void usbip_json_device(FILE *out, const struct usbip_devinfo *dev,
 		       const struct usbip_names *names)
 {
+	usbip_json_device_session(out, dev, names, NULL);
+}
+
+/**
+ * usbip_json_device_session() - usbip_json_device() with a session
+ * @out: stream
+ * @dev: the device
+ * @names: usb.ids names, may be NULL
+ * @session: the device's session state (usbip_host_session()), or NULL
+ *
+ * An active or suspended session adds "session": {"state": "active"} or
+ * {"state": "resumable", "left_s": N} (N rounded up) to the object.
+ */
+void usbip_json_device_session(FILE *out, const struct usbip_devinfo *dev,
+			       const struct usbip_names *names,
+			       const struct usbip_session *session)
+{
 	unsigned int i;
 
 	fputs("{\"busid\":", out);
@@ -183,5 +201,11 @@ void usbip_json_device(FILE *out, const struct usbip_devinfo *dev,
 		usbip_json_string_or_null(out, usbip_names_class(names, in->bInterfaceClass));
 		fputc('}', out);
 	}
-	fputs("]}", out);
+	fputc(']', out);
+	if (session && session->state == USBIP_SESSION_ACTIVE)
+		fputs(",\"session\":{\"state\":\"active\"}", out);
+	else if (session && session->state == USBIP_SESSION_RESUMABLE)
+		fprintf(out, ",\"session\":{\"state\":\"resumable\",\"left_s\":%u}",
+			usbip_session_left_s(session));
+	fputc('}', out);
 }

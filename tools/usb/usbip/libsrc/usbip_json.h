@@ -20,5 +20,9 @@ void usbip_json_string_or_null(FILE *out, const char *s);
 const char *usbip_json_speed(uint32_t speed);
 void usbip_json_device(FILE *out, const struct usbip_devinfo *dev,
 		       const struct usbip_names *names);
+struct usbip_session;
+void usbip_json_device_session(FILE *out, const struct usbip_devinfo *dev,
+			       const struct usbip_names *names,
+			       const struct usbip_session *session);
 
 #endif /* USBIP_JSON_H */

@@ -529,3 +529,71 @@ int usbip_net_import(int fd, const char *busid, const struct usbip_ext_hello *of
 	free(buf);
 	return ret;
 }
+
+/**
+ * usbip_net_resume() - resume a session on a new connection
+ * @fd: connected socket, to the server that agreed USBIP_EXT_CAP_SESSION
+ * @busid: bus id of the device on the server (at most USBIP_EXT_BUSID_MAX
+ *	characters, as any bus id a session was agreed for)
+ * @token: USBIP_EXT_TOKEN_SIZE bytes, the session's current token
+ * @offer: the hello sent in the bus id field's tail, or NULL for version
+ *	USBIP_EXT_VERSION offering USBIP_EXT_CAP_SESSION; its caps must
+ *	include USBIP_EXT_CAP_SESSION
+ * @status: the reply's status: USBIP_OP_ST_OK, or the server's refusal
+ *	(unknown device, wrong or expired token; it closes the connection)
+ * @dev: the device when *@status is USBIP_OP_ST_OK
+ * @ext: the extension block when *@status is USBIP_OP_ST_OK: the new token
+ *	(the old one no longer works) and the session's parameters
+ * @err: reason on failure, may be NULL
+ *
+ * Sends OP_REQ_RESUME and reads OP_REP_RESUME as usbip_rep_resume_need()
+ * frames it, then, for an accepted resume, the extension block, all within
+ * the timeout, nothing past them (the socket goes to the driver next).
+ * The reply is checked by usbip_unpack_rep_resume_for() and the block by
+ * usbip_unpack_ext_block() against the answer and the offer.  A refusal
+ * is a successful exchange; the caller explains it.
+ *
+ * Return: 0 or a negative errno.
+ */
+int usbip_net_resume(int fd, const char *busid, const uint8_t *token,
+		     const struct usbip_ext_hello *offer, uint32_t *status,
+		     struct usbip_devinfo *dev, struct usbip_ext_block *ext,
+		     struct usbip_error *err)
+{
+	static const struct usbip_ext_hello session = {
+		.version = USBIP_EXT_VERSION,
+		.caps = USBIP_EXT_CAP_SESSION,
+	};
+	long long deadline = now_ms() + timeout_ms();
+	uint8_t req[USBIP_REQ_RESUME_WIRE_SIZE], *buf;
+	struct usbip_ext_hello answer;
+	size_t len;
+	int ret;
+
+	memset(ext, 0, sizeof(*ext));
+	*status = UINT32_MAX;
+	if (!offer)
+		offer = &session;
+	if (!(offer->caps & USBIP_EXT_CAP_SESSION) || offer->flags) {
+		usbip_set_error(err, "a resume must offer sessions in a hello");
+		return -EINVAL;
+	}
+	ret = usbip_pack_req_resume(req, busid, offer, token, err);
+	if (ret)
+		return ret;
+	ret = usbip_net_write(fd, req, sizeof(req), timeout_ms(), err);
+	if (ret)
+		return ret;
+	ret = read_message(fd, usbip_rep_resume_need, &buf, &len, deadline, err);
+	if (!ret)
+		ret = usbip_unpack_rep_resume_for(buf, len, busid, status, dev, &answer, err);
+	free(buf);
+	if (ret || *status != USBIP_OP_ST_OK)
+		return ret;
+
+	ret = read_message(fd, usbip_ext_block_need, &buf, &len, deadline, err);
+	if (!ret)
+		ret = usbip_unpack_ext_block(buf, len, &answer, offer->caps, ext, err);
+	free(buf);
+	return ret;
+}

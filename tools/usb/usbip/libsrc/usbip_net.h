@@ -34,6 +34,10 @@ int usbip_net_devlist(int fd, struct usbip_devinfo **devs, uint32_t *ndev,
 int usbip_net_import(int fd, const char *busid, const struct usbip_ext_hello *offer,
 		     uint32_t *status, struct usbip_devinfo *dev, struct usbip_ext_block *ext,
 		     struct usbip_error *err);
+int usbip_net_resume(int fd, const char *busid, const uint8_t *token,
+		     const struct usbip_ext_hello *offer, uint32_t *status,
+		     struct usbip_devinfo *dev, struct usbip_ext_block *ext,
+		     struct usbip_error *err);
 void usbip_net_addr_str(const void *sa, unsigned int salen, char *buf, size_t size);
 
 #endif /* USBIP_NET_H */

@@ -613,6 +613,35 @@ ssize_t usbip_pack_rep_import(uint8_t *buf, size_t len, uint32_t status,
 	return need;
 }
 
+/* OP_REP_IMPORT or OP_REP_RESUME (@code): header, length, record. */
+static int unpack_rep(const uint8_t *buf, size_t len, uint16_t code, const char *what,
+		      uint32_t *status, struct usbip_devinfo *dev, struct usbip_error *err)
+{
+	struct usbip_ophdr hdr;
+	size_t need;
+	int ret;
+
+	if (len < USBIP_OP_HDR_WIRE_SIZE) {
+		usbip_set_error(err, "%s reply truncated: %zu bytes, op header needs %d",
+				what, len, USBIP_OP_HDR_WIRE_SIZE);
+		return -EPROTO;
+	}
+	usbip_unpack_ophdr(buf, &hdr);
+	ret = usbip_check_ophdr(&hdr, code, err);
+	if (ret)
+		return ret;
+	need = hdr.status == USBIP_OP_ST_OK ? USBIP_REP_IMPORT_WIRE_SIZE : USBIP_OP_HDR_WIRE_SIZE;
+	if (len != need) {
+		usbip_set_error(err, "%s reply with status %u is %zu bytes, expected %zu",
+				what, hdr.status, len, need);
+		return -EPROTO;
+	}
+	*status = hdr.status;
+	if (hdr.status != USBIP_OP_ST_OK)
+		return 0;
+	return usbip_unpack_device(buf + USBIP_OP_HDR_WIRE_SIZE, dev, err);
+}
+
 /**
  * usbip_unpack_rep_import() - decode and validate a complete OP_REP_IMPORT
  * @buf: the message, op header first
@@ -629,29 +658,7 @@ ssize_t usbip_pack_rep_import(uint8_t *buf, size_t len, uint32_t status,
 int usbip_unpack_rep_import(const uint8_t *buf, size_t len, uint32_t *status,
 			    struct usbip_devinfo *dev, struct usbip_error *err)
 {
-	struct usbip_ophdr hdr;
-	size_t need;
-	int ret;
-
-	if (len < USBIP_OP_HDR_WIRE_SIZE) {
-		usbip_set_error(err, "import reply truncated: %zu bytes, op header needs %d",
-				len, USBIP_OP_HDR_WIRE_SIZE);
-		return -EPROTO;
-	}
-	usbip_unpack_ophdr(buf, &hdr);
-	ret = usbip_check_ophdr(&hdr, USBIP_OP_REP_IMPORT, err);
-	if (ret)
-		return ret;
-	need = hdr.status == USBIP_OP_ST_OK ? USBIP_REP_IMPORT_WIRE_SIZE : USBIP_OP_HDR_WIRE_SIZE;
-	if (len != need) {
-		usbip_set_error(err, "import reply with status %u is %zu bytes, expected %zu",
-				hdr.status, len, need);
-		return -EPROTO;
-	}
-	*status = hdr.status;
-	if (hdr.status != USBIP_OP_ST_OK)
-		return 0;
-	return usbip_unpack_device(buf + USBIP_OP_HDR_WIRE_SIZE, dev, err);
+	return unpack_rep(buf, len, USBIP_OP_REP_IMPORT, "import", status, dev, err);
 }
 
 /* The header of a message of code @code, once its 8 bytes are there. */
@@ -671,7 +678,8 @@ static int need_ophdr(const uint8_t *buf, size_t len, uint16_t code, struct usbi
  * @err: reason on failure, may be NULL
  *
  * The op header says how long the request is: 8 bytes for OP_REQ_DEVLIST,
- * 40 for OP_REQ_IMPORT.  See the *_need() convention in usbip_proto.h.
+ * 40 for OP_REQ_IMPORT, 56 for OP_REQ_RESUME (usbip_ext.rst).  See the
+ * *_need() convention in usbip_proto.h.
  *
  * Return: the size of the whole request as far as known (8 until the op
  * header is complete), -EPROTO for another protocol version, -EOPNOTSUPP
@@ -694,6 +702,8 @@ ssize_t usbip_req_need(const uint8_t *buf, size_t len, struct usbip_error *err)
 		return USBIP_OP_HDR_WIRE_SIZE;
 	case USBIP_OP_REQ_IMPORT:
 		return USBIP_REQ_IMPORT_WIRE_SIZE;
+	case USBIP_OP_REQ_RESUME:
+		return USBIP_REQ_RESUME_WIRE_SIZE;
 	default:
 		usbip_set_error(err, "unknown op code 0x%04x", hdr.code);
 		return -EOPNOTSUPP;
@@ -710,8 +720,8 @@ ssize_t usbip_req_need(const uint8_t *buf, size_t len, struct usbip_error *err)
  * The status field of a request carries nothing and is ignored.
  *
  * Return: 0; -EPROTO, -EOPNOTSUPP as usbip_req_need(), or -EPROTO for a
- * wrong length; -EINVAL for an OP_REQ_IMPORT whose bus id is unterminated
- * or could not name a device (@req->code is then set).
+ * wrong length; -EINVAL for an OP_REQ_IMPORT or OP_REQ_RESUME whose bus id
+ * is unterminated or could not name a device (@req->code is then set).
  */
 int usbip_unpack_request(const uint8_t *buf, size_t len, struct usbip_request *req,
 			 struct usbip_error *err)
@@ -726,6 +736,8 @@ int usbip_unpack_request(const uint8_t *buf, size_t len, struct usbip_request *r
 		return -EPROTO;
 	}
 	req->code = get_be16(buf + OPHDR_OFF_CODE);
+	if (req->code == USBIP_OP_REQ_RESUME)
+		return usbip_unpack_req_resume(buf, len, req->busid, req->token, err);
 	if (req->code != USBIP_OP_REQ_IMPORT)
 		return 0;
 	return usbip_unpack_req_import(buf, len, req->busid, err);
@@ -824,6 +836,23 @@ static bool import_speed_ok(uint32_t speed)
 	}
 }
 
+/* The device of an accepted import or resume: the one asked for, a port's speed. */
+static int check_rep_device(const struct usbip_devinfo *dev, const char *busid,
+			    struct usbip_error *err)
+{
+	if (strncmp(dev->busid, busid, sizeof(dev->busid))) {
+		usbip_set_error(err, "the server answered with device \"%s\" instead of \"%s\"",
+				dev->busid, busid);
+		return -EPROTO;
+	}
+	if (!import_speed_ok(dev->speed)) {
+		usbip_set_error(err, "the server gives device %s speed %u, which no USB port has",
+				dev->busid, dev->speed);
+		return -EPROTO;
+	}
+	return 0;
+}
+
 /**
  * usbip_unpack_rep_import_for() - decode and check the reply to our import
  * @buf: the complete reply, op header first
@@ -849,17 +878,7 @@ int usbip_unpack_rep_import_for(const uint8_t *buf, size_t len, const char *busi
 	ret = usbip_unpack_rep_import(buf, len, status, dev, err);
 	if (ret || *status != USBIP_OP_ST_OK)
 		return ret;
-	if (strncmp(dev->busid, busid, sizeof(dev->busid))) {
-		usbip_set_error(err, "the server answered with device \"%s\" instead of \"%s\"",
-				dev->busid, busid);
-		return -EPROTO;
-	}
-	if (!import_speed_ok(dev->speed)) {
-		usbip_set_error(err, "the server gives device %s speed %u, which no USB port has",
-				dev->busid, dev->speed);
-		return -EPROTO;
-	}
-	return 0;
+	return check_rep_device(dev, busid, err);
 }
 
 /* --- Protocol extensions (Documentation/usb/usbip_ext.rst) --- */
@@ -1013,7 +1032,10 @@ ssize_t usbip_ext_block_need(const uint8_t *buf, size_t len, struct usbip_error 
  *
  * The block must repeat the answer's version and capabilities, the
  * version must not be above ours and the capabilities must be a subset of
- * @offered.  Bytes after the fields of version 1 are ignored.
+ * @offered.  With USBIP_EXT_CAP_SESSION agreed, the token must not be all
+ * zeros and the resume window must be 1 ms to USBIP_EXT_WINDOW_MAX_MS: a
+ * session without them could never be resumed.  Bytes after the fields of
+ * version 1 are ignored.
  *
  * Return: 0, or -EPROTO.
  */
@@ -1047,11 +1069,232 @@ int usbip_unpack_ext_block(const uint8_t *buf, size_t len, const struct usbip_ex
 				get_be32(buf + BLK_OFF_CAPS), answer->version, answer->caps);
 		return -EPROTO;
 	}
+	if (answer->caps & USBIP_EXT_CAP_SESSION) {
+		static const uint8_t zeros[USBIP_EXT_TOKEN_SIZE];
+		uint32_t window = get_be32(buf + BLK_OFF_WINDOW);
+
+		if (!memcmp(buf + BLK_OFF_TOKEN, zeros, sizeof(zeros))) {
+			usbip_set_error(err, "the server agrees to a session without a token");
+			return -EPROTO;
+		}
+		if (!window || window > USBIP_EXT_WINDOW_MAX_MS) {
+			usbip_set_error(err, "the server agrees to a session with a resume window "
+					"of %u ms, outside 1 to %u", window,
+					USBIP_EXT_WINDOW_MAX_MS);
+			return -EPROTO;
+		}
+	}
 	blk->version = answer->version;
 	blk->caps = answer->caps;
 	memcpy(blk->token, buf + BLK_OFF_TOKEN, USBIP_EXT_TOKEN_SIZE);
 	blk->window_ms = get_be32(buf + BLK_OFF_WINDOW);
 	blk->heartbeat_ms = get_be32(buf + BLK_OFF_HEARTBEAT);
 	blk->journal_max = get_be32(buf + BLK_OFF_JOURNAL);
+	return 0;
+}
+
+/* --- Resume of a session (OP_REQ_RESUME, OP_REP_RESUME) --- */
+
+#define RESUME_OFF_BUSID	USBIP_OP_HDR_WIRE_SIZE
+#define RESUME_OFF_TOKEN	(RESUME_OFF_BUSID + USBIP_BUSID_SIZE)
+_Static_assert(RESUME_OFF_TOKEN + USBIP_EXT_TOKEN_SIZE == USBIP_REQ_RESUME_WIRE_SIZE,
+	       "resume request layout");
+
+/**
+ * usbip_pack_req_resume() - encode a complete OP_REQ_RESUME
+ * @out: USBIP_REQ_RESUME_WIRE_SIZE bytes of output
+ * @busid: bus id of the device whose session is resumed
+ * @hello: the hello to put after the bus id, or NULL for none
+ * @token: USBIP_EXT_TOKEN_SIZE bytes, the session's token
+ * @err: reason on failure, may be NULL
+ *
+ * Return: 0, -EINVAL when @busid is too long or invalid, -ENOSPC when it
+ * leaves no room for @hello.
+ */
+int usbip_pack_req_resume(uint8_t *out, const char *busid, const struct usbip_ext_hello *hello,
+			  const uint8_t *token, struct usbip_error *err)
+{
+	uint8_t req[USBIP_REQ_IMPORT_WIRE_SIZE];
+	int ret;
+
+	/* The same header and bus id field as an import, then the code and token. */
+	ret = usbip_pack_req_import(req, busid, err);
+	if (ret)
+		return ret;
+	if (hello) {
+		ret = usbip_ext_hello_put(req + USBIP_OP_HDR_WIRE_SIZE, hello, err);
+		if (ret)
+			return ret;
+	}
+	memcpy(out, req, sizeof(req));
+	put_be16(out + OPHDR_OFF_CODE, USBIP_OP_REQ_RESUME);
+	memcpy(out + RESUME_OFF_TOKEN, token, USBIP_EXT_TOKEN_SIZE);
+	return 0;
+}
+
+/**
+ * usbip_unpack_req_resume() - decode and validate a complete OP_REQ_RESUME
+ * @buf: the message, op header first
+ * @len: its length, must be USBIP_REQ_RESUME_WIRE_SIZE
+ * @busid: USBIP_BUSID_SIZE bytes receiving the bus id field as received
+ *	(NUL-terminated; a hello may follow the NUL)
+ * @token: USBIP_EXT_TOKEN_SIZE bytes receiving the token
+ * @err: reason on failure, may be NULL
+ *
+ * The status of a request is ignored.  The token is not looked at: only
+ * the driver holding the session can tell whether it is right.
+ *
+ * Return: 0, -EPROTO for a bad header or length, -EINVAL for a bad bus id.
+ */
+int usbip_unpack_req_resume(const uint8_t *buf, size_t len, char *busid, uint8_t *token,
+			    struct usbip_error *err)
+{
+	struct usbip_ophdr hdr;
+	int ret;
+
+	if (len != USBIP_REQ_RESUME_WIRE_SIZE) {
+		usbip_set_error(err, "resume request is %zu bytes, expected %d", len,
+				USBIP_REQ_RESUME_WIRE_SIZE);
+		return -EPROTO;
+	}
+	usbip_unpack_ophdr(buf, &hdr);
+	ret = usbip_check_ophdr(&hdr, USBIP_OP_REQ_RESUME, err);
+	if (ret)
+		return ret;
+	ret = usbip_check_busid((const char *)buf + RESUME_OFF_BUSID, USBIP_BUSID_SIZE, err);
+	if (ret)
+		return ret;
+	memcpy(busid, buf + RESUME_OFF_BUSID, USBIP_BUSID_SIZE);
+	memcpy(token, buf + RESUME_OFF_TOKEN, USBIP_EXT_TOKEN_SIZE);
+	return 0;
+}
+
+/**
+ * usbip_pack_rep_resume() - encode a complete OP_REP_RESUME
+ * @buf: output buffer
+ * @len: size of @buf
+ * @status: USBIP_OP_ST_OK, or the refusal (USBIP_OP_ST_NA), which has
+ *	nothing after the op header
+ * @dev: the device when @status is USBIP_OP_ST_OK, else unused
+ * @answer: the answer written into the record's bus id field (its
+ *	USBIP_EXT_FLAG_ANSWER is set here), when @status is USBIP_OP_ST_OK
+ * @blk: the extension block that follows the record, likewise
+ * @err: reason on failure, may be NULL
+ *
+ * Return: bytes written (8, or 320 + USBIP_EXT_BLOCK_V1_SIZE), -ENOSPC
+ * (buffer too small, or a bus id without room for the answer), or
+ * -EINVAL for a bad @dev.
+ */
+ssize_t usbip_pack_rep_resume(uint8_t *buf, size_t len, uint32_t status,
+			      const struct usbip_devinfo *dev, const struct usbip_ext_hello *answer,
+			      const struct usbip_ext_block *blk, struct usbip_error *err)
+{
+	struct usbip_ophdr hdr = {
+		.version = USBIP_VERSION,
+		.code = USBIP_OP_REP_RESUME,
+		.status = status,
+	};
+	struct usbip_ext_hello a;
+	ssize_t n;
+	int ret;
+
+	if (status != USBIP_OP_ST_OK) {
+		if (len < USBIP_OP_HDR_WIRE_SIZE) {
+			usbip_set_error(err, "resume reply needs %d bytes, buffer has %zu",
+					USBIP_OP_HDR_WIRE_SIZE, len);
+			return -ENOSPC;
+		}
+		usbip_pack_ophdr(buf, &hdr);
+		return USBIP_OP_HDR_WIRE_SIZE;
+	}
+	if (len < USBIP_REP_RESUME_WIRE_SIZE + USBIP_EXT_BLOCK_V1_SIZE) {
+		usbip_set_error(err, "resume reply needs %d bytes, buffer has %zu",
+				USBIP_REP_RESUME_WIRE_SIZE + USBIP_EXT_BLOCK_V1_SIZE, len);
+		return -ENOSPC;
+	}
+	ret = usbip_pack_device(buf + USBIP_OP_HDR_WIRE_SIZE, dev, err);
+	if (ret)
+		return ret;
+	a = *answer;
+	a.flags |= USBIP_EXT_FLAG_ANSWER;
+	ret = usbip_ext_hello_put(buf + USBIP_OP_HDR_WIRE_SIZE + USBIP_DEVICE_BUSID_OFF, &a, err);
+	if (ret)
+		return ret;
+	n = usbip_pack_ext_block(buf + USBIP_REP_RESUME_WIRE_SIZE,
+				 len - USBIP_REP_RESUME_WIRE_SIZE, blk, err);
+	if (n < 0)
+		return n;
+	usbip_pack_ophdr(buf, &hdr);
+	return USBIP_REP_RESUME_WIRE_SIZE + n;
+}
+
+/**
+ * usbip_rep_resume_need() - frame an OP_REP_RESUME as a client receives it
+ * @buf: the reply's bytes received so far
+ * @len: their number
+ * @err: reason on failure, may be NULL
+ *
+ * A reply is the op header and, when its status is 0, the device record
+ * (320 bytes); the extension block that follows an accepted resume is
+ * framed by usbip_ext_block_need().  See the *_need() convention above.
+ *
+ * Return: the size of the reply as far as known (8 until the op header is
+ * complete), or -EPROTO for a wrong version or code.
+ */
+ssize_t usbip_rep_resume_need(const uint8_t *buf, size_t len, struct usbip_error *err)
+{
+	struct usbip_ophdr hdr;
+	int ret;
+
+	ret = need_ophdr(buf, len, USBIP_OP_REP_RESUME, &hdr, err);
+	if (ret)
+		return ret < 0 ? ret : USBIP_OP_HDR_WIRE_SIZE;
+	return hdr.status == USBIP_OP_ST_OK ? USBIP_REP_RESUME_WIRE_SIZE : USBIP_OP_HDR_WIRE_SIZE;
+}
+
+/**
+ * usbip_unpack_rep_resume_for() - decode and check the reply to our resume
+ * @buf: the reply as framed by usbip_rep_resume_need(), op header first
+ * @len: its length
+ * @busid: the bus id whose session was resumed
+ * @status: the reply's status
+ * @dev: the device when *@status is USBIP_OP_ST_OK
+ * @answer: the answer in its bus id field when *@status is USBIP_OP_ST_OK
+ * @err: reason on failure, may be NULL
+ *
+ * An accepted resume must be of the device asked for, with a speed a port
+ * can have, and carry an answer (USBIP_EXT_FLAG_ANSWER set, a version we
+ * speak, USBIP_EXT_CAP_SESSION agreed): only then does the extension
+ * block follow, to be checked by usbip_unpack_ext_block() against that
+ * answer.  A refusal (non-zero status) is a valid reply: the server closes
+ * the connection after it.
+ *
+ * Return: 0, -EPROTO for a bad header, length, device or answer, -EINVAL
+ * for a bad record.
+ */
+int usbip_unpack_rep_resume_for(const uint8_t *buf, size_t len, const char *busid,
+				uint32_t *status, struct usbip_devinfo *dev,
+				struct usbip_ext_hello *answer, struct usbip_error *err)
+{
+	int ret;
+
+	ret = unpack_rep(buf, len, USBIP_OP_REP_RESUME, "resume", status, dev, err);
+	if (ret || *status != USBIP_OP_ST_OK)
+		return ret;
+	ret = check_rep_device(dev, busid, err);
+	if (ret)
+		return ret;
+	if (!usbip_ext_hello_get((const uint8_t *)dev->busid, answer) ||
+	    !(answer->flags & USBIP_EXT_FLAG_ANSWER)) {
+		usbip_set_error(err, "the server accepted the resume of %s without an answer "
+				"in the device record", busid);
+		return -EPROTO;
+	}
+	if (answer->version > USBIP_EXT_VERSION || !(answer->caps & USBIP_EXT_CAP_SESSION)) {
+		usbip_set_error(err, "the server resumed %s with extension version %u and "
+				"capabilities 0x%x, not a session of version 1 to %d", busid,
+				answer->version, answer->caps, USBIP_EXT_VERSION);
+		return -EPROTO;
+	}
 	return 0;
 }

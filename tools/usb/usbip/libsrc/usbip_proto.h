@@ -154,16 +154,6 @@ int usbip_unpack_rep_import(const uint8_t *buf, size_t len, uint32_t *status,
  * beyond them.
  */
 
-/**
- * struct usbip_request - a management request as a server receives it
- * @code: USBIP_OP_REQ_DEVLIST or USBIP_OP_REQ_IMPORT
- * @busid: for OP_REQ_IMPORT the NUL-terminated, checked bus id, else ""
- */
-struct usbip_request {
-	uint16_t code;
-	char busid[USBIP_BUSID_SIZE];
-};
-
 /* Largest OP_REP_DEVLIST accepted from a peer, in bytes. */
 #define USBIP_REP_DEVLIST_MAX_WIRE_SIZE						\
 	(USBIP_OP_HDR_WIRE_SIZE + USBIP_DEVLIST_COUNT_WIRE_SIZE +		\
@@ -187,6 +177,15 @@ struct usbip_request {
 #define USBIP_EXT_BLOCK_MIN		48
 #define USBIP_EXT_BLOCK_MAX		1024
 #define USBIP_EXT_TOKEN_SIZE		16
+/* Longest resume window a session can have (the drivers' bound), in ms. */
+#define USBIP_EXT_WINDOW_MAX_MS		(3600U * 1000)
+/* OP_REQ_RESUME: op header + bus id field (with a hello) + token. */
+#define USBIP_REQ_RESUME_WIRE_SIZE						\
+	(USBIP_OP_HDR_WIRE_SIZE + USBIP_BUSID_SIZE + USBIP_EXT_TOKEN_SIZE)
+/* OP_REP_RESUME with status 0: op header + device record; a block follows. */
+#define USBIP_REP_RESUME_WIRE_SIZE	(USBIP_OP_HDR_WIRE_SIZE + USBIP_DEVICE_WIRE_SIZE)
+/* The longest request a server reads. */
+#define USBIP_REQ_MAX_WIRE_SIZE		USBIP_REQ_RESUME_WIRE_SIZE
 /*
  * struct usbip_ext_hello.flags: set in an answer, clear in a hello, so
  * that a server which echoes the request's bus id field is not taken for
@@ -238,6 +237,31 @@ ssize_t usbip_pack_ext_block(uint8_t *buf, size_t len, const struct usbip_ext_bl
 ssize_t usbip_ext_block_need(const uint8_t *buf, size_t len, struct usbip_error *err);
 int usbip_unpack_ext_block(const uint8_t *buf, size_t len, const struct usbip_ext_hello *answer,
 			   uint32_t offered, struct usbip_ext_block *blk, struct usbip_error *err);
+
+int usbip_pack_req_resume(uint8_t *out, const char *busid, const struct usbip_ext_hello *hello,
+			  const uint8_t *token, struct usbip_error *err);
+int usbip_unpack_req_resume(const uint8_t *buf, size_t len, char *busid, uint8_t *token,
+			    struct usbip_error *err);
+ssize_t usbip_pack_rep_resume(uint8_t *buf, size_t len, uint32_t status,
+			      const struct usbip_devinfo *dev, const struct usbip_ext_hello *answer,
+			      const struct usbip_ext_block *blk, struct usbip_error *err);
+ssize_t usbip_rep_resume_need(const uint8_t *buf, size_t len, struct usbip_error *err);
+int usbip_unpack_rep_resume_for(const uint8_t *buf, size_t len, const char *busid,
+				uint32_t *status, struct usbip_devinfo *dev,
+				struct usbip_ext_hello *answer, struct usbip_error *err);
+
+/**
+ * struct usbip_request - a management request as a server receives it
+ * @code: USBIP_OP_REQ_DEVLIST, USBIP_OP_REQ_IMPORT or USBIP_OP_REQ_RESUME
+ * @busid: for OP_REQ_IMPORT and OP_REQ_RESUME the checked bus id field as
+ *	received (NUL-terminated, a hello may follow the NUL), else zeros
+ * @token: for OP_REQ_RESUME the session's token, else zeros
+ */
+struct usbip_request {
+	uint16_t code;
+	char busid[USBIP_BUSID_SIZE];
+	uint8_t token[USBIP_EXT_TOKEN_SIZE];
+};
 
 ssize_t usbip_req_need(const uint8_t *buf, size_t len, struct usbip_error *err);
 int usbip_unpack_request(const uint8_t *buf, size_t len, struct usbip_request *req,

@@ -13,6 +13,9 @@
  *   devices/platform/usbip-vudc.N/usbip_status    1 available, 2 in use,
  *                                                 3 error
  *   devices/platform/usbip-vudc.N/usbip_sockfd    fd of a connected socket
+ *                                                 (and a session's parameters,
+ *                                                 or a resume: see usbip_host.c)
+ *   devices/platform/usbip-vudc.N/usbip_ext_caps  extension capabilities (ours)
  *   class/udc/usbip-vudc.N/current_speed          speed of the connection
  *   class/udc/usbip-vudc.N/maximum_speed          speed of the controller
  *
@@ -257,6 +260,47 @@ int usbip_vudc_export_fd(const char *busid, int sockfd, struct usbip_error *err)
 	if (ret)
 		return ret;
 	return usbip_sysfs_write_sockfd(dir, sockfd, err);
+}
+
+/**
+ * usbip_vudc_ext_caps() - extension capabilities usbip-vudc has for a device
+ * @busid: its name
+ * @caps: USBIP_EXT_CAP_*, 0 for a driver without usbip_ext_caps
+ * @err: reason on failure, may be NULL
+ *
+ * Return: 0 or a negative errno (-ENODEV: no such device).
+ */
+int usbip_vudc_ext_caps(const char *busid, uint32_t *caps, struct usbip_error *err)
+{
+	char dir[PATH_MAX];
+	int ret;
+
+	*caps = 0;
+	ret = vudc_dir(busid, dir, err);
+	if (ret)
+		return ret;
+	return usbip_sysfs_read_ext_caps(dir, caps, err);
+}
+
+/**
+ * usbip_vudc_write_sockfd() - write a line to a device's usbip_sockfd
+ * @busid: its name
+ * @line: "FD ..." or "resume FD ..." (usbip_sockfd_line_*())
+ * @shown: @line without its tokens, for messages
+ * @err: reason on failure, may be NULL
+ *
+ * Return: 0, or the negative errno of the write.
+ */
+int usbip_vudc_write_sockfd(const char *busid, const char *line, const char *shown,
+			    struct usbip_error *err)
+{
+	char dir[PATH_MAX];
+	int ret;
+
+	ret = vudc_dir(busid, dir, err);
+	if (ret)
+		return ret;
+	return usbip_sysfs_write_sockfd_line(dir, line, shown, err);
 }
 
 /* usbip-vudc's directory holds links named after its platform devices. */

@@ -26,6 +26,9 @@ int usbip_vudc_read_device(const char *busid, struct usbip_devinfo *dev,
 			   struct usbip_error *err);
 int usbip_vudc_status(const char *busid, int *status, struct usbip_error *err);
 int usbip_vudc_export_fd(const char *busid, int sockfd, struct usbip_error *err);
+int usbip_vudc_ext_caps(const char *busid, uint32_t *caps, struct usbip_error *err);
+int usbip_vudc_write_sockfd(const char *busid, const char *line, const char *shown,
+			    struct usbip_error *err);
 int usbip_vudc_devices(struct usbip_devinfo **devs, size_t *ndev, struct usbip_error *err);
 uint32_t usbip_speed_from_udc(const char *text);
 int usbip_vudc_parse_desc(const uint8_t *desc, size_t len, struct usbip_devinfo *dev,

@@ -14,6 +14,7 @@
 
 #include "usbip.h"
 #include "usbip_devices.h"
+#include "usbip_host.h"
 #include "usbip_json.h"
 #include "usbip_names.h"
 #include "usbip_net.h"
@@ -105,16 +106,25 @@ static int list_local(bool parsable, bool json)
 	if (json)
 		json_begin("local", NULL);
 	for (i = 0; i < ndev; i++) {
+		struct usbip_session session;
+
 		if (devs[i].bDeviceClass == USBIP_CLASS_HUB) {
 			usbip_dbg("%s: hub, not listed", devs[i].busid);
 			continue;
 		}
+		/* Only our drivers have usbip_session; no file, no session shown. */
+		ret = usbip_host_session(devs[i].busid, &session, &err);
+		if (ret && ret != -ENOENT)
+			usbip_dbg("%s: %s", devs[i].busid, err.msg);
+		if (ret)
+			session.state = USBIP_SESSION_NONE;
 		if (json) {
 			if (shown)
 				putchar(',');
-			usbip_json_device(stdout, &devs[i], names);
+			usbip_json_device_session(stdout, &devs[i], names, &session);
 		} else {
-			usbip_print_local_device(stdout, &devs[i], names, parsable);
+			usbip_print_local_device_session(stdout, &devs[i], names, parsable,
+							 &session);
 		}
 		shown++;
 	}

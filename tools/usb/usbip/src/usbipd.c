@@ -8,6 +8,13 @@
  * import the connection belongs to the usbip-host driver, which carries the
  * URB traffic; usbipd closes its own descriptor and forgets it.
  *
+ * Clients of this project say hello in the import's bus id field
+ * (Documentation/usb/usbip_ext.rst); when they offer sessions and the
+ * driver has them, usbipd draws the session's token and hands it to the
+ * driver with the socket.  A client whose connection failed comes back
+ * with OP_REQ_RESUME and the token; the driver checks it and takes the new
+ * socket.  usbipd itself keeps no token: it only passes them on.
+ *
  * In device mode (--device) the exported devices are instead the gadgets
  * bound to usbip-vudc controllers, and usbip-vudc takes the connection.
  *
@@ -32,6 +39,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <syslog.h>
@@ -57,8 +65,21 @@ int deny_severity = LOG_WARNING;
 /* Test hook: replaces DEFAULT_TIMEOUT_MS. */
 #define TIMEOUT_ENV		"USBIPD_TIMEOUT_MS"
 #define MAX_LISTENERS		2
-/* getopt value of the long-only option --peer-timeout */
+/* getopt values of the long-only options */
 #define OPT_PEER_TIMEOUT	256
+#define OPT_MAX_RESUME_WINDOW	257
+/*
+ * Sessions (usbip_ext.rst): the resume window when the client asks for
+ * none, the default and largest --max-resume-window (the drivers' bound),
+ * all in seconds; the heartbeat interval and the journal's bound.
+ */
+#define RESUME_WINDOW_DEFAULT	30
+#define RESUME_WINDOW_MAX_DEFAULT 300
+#define RESUME_WINDOW_MAX	(USBIP_EXT_WINDOW_MAX_MS / 1000)
+#define SESSION_HEARTBEAT_MS	5000
+#define SESSION_JOURNAL_MAX	(4U << 20)
+/* Sessions whose parameters are remembered for their resumes. */
+#define MAX_SESSIONS		64
 #define MAX_CONNS		256
 /* Connection log lines allowed per window; see conn_log(). */
 #define LOG_BURST		50
@@ -66,7 +87,8 @@ int deny_severity = LOG_WARNING;
 
 /**
  * enum conn_state - where a connection is in its short life
- * @CONN_READ: reading the request (op header, then the bus id of an import)
+ * @CONN_READ: reading the request (op header, then the rest of an import or
+ *             a resume)
  * @CONN_WRITE: sending the reply
  * @CONN_DRAIN: reply sent and our side shut down; waiting for the client to
  *              close so that unread input never turns our close into a reset
@@ -98,7 +120,7 @@ struct conn {
 	enum conn_state state;
 	char peer[80];
 	long long deadline;
-	uint8_t in[USBIP_REQ_IMPORT_WIRE_SIZE];
+	uint8_t in[USBIP_REQ_MAX_WIRE_SIZE];
 	size_t inlen;
 	size_t need;
 	uint8_t *out;
@@ -114,6 +136,9 @@ struct conn {
  * @read_device: the record of one device
  * @status: SDEV_ST_* of one device
  * @export_fd: hands a connected socket to the driver
+ * @ext_caps: the extension capabilities the driver has for a device
+ * @write_sockfd: writes a line to the device's usbip_sockfd (a socket
+ *	with a session's parameters, or a resume)
  */
 struct backend {
 	const char *driver;
@@ -123,6 +148,9 @@ struct backend {
 			   struct usbip_error *err);
 	int (*status)(const char *busid, int *status, struct usbip_error *err);
 	int (*export_fd)(const char *busid, int sockfd, struct usbip_error *err);
+	int (*ext_caps)(const char *busid, uint32_t *caps, struct usbip_error *err);
+	int (*write_sockfd)(const char *busid, const char *line, const char *shown,
+			    struct usbip_error *err);
 };
 
 static const struct backend host_backend = {
@@ -132,6 +160,8 @@ static const struct backend host_backend = {
 	.read_device = usbip_host_read_device,
 	.status = usbip_host_status,
 	.export_fd = usbip_host_export_fd,
+	.ext_caps = usbip_host_ext_caps,
+	.write_sockfd = usbip_host_write_sockfd,
 };
 
 static const struct backend vudc_backend = {
@@ -141,6 +171,8 @@ static const struct backend vudc_backend = {
 	.read_device = usbip_vudc_read_device,
 	.status = usbip_vudc_status,
 	.export_fd = usbip_vudc_export_fd,
+	.ext_caps = usbip_vudc_ext_caps,
+	.write_sockfd = usbip_vudc_write_sockfd,
 };
 
 /* usbip-host, or usbip-vudc with --device. */
@@ -153,6 +185,29 @@ static int nlisteners;
 static int timeout_ms = DEFAULT_TIMEOUT_MS;
 /* --peer-timeout: set on every connection, kept by the kernel after import */
 static unsigned int peer_timeout = USBIP_PEER_TIMEOUT_DEFAULT;
+/* --max-resume-window: the longest window granted, seconds; 0: no sessions */
+static unsigned int max_resume_window = RESUME_WINDOW_MAX_DEFAULT;
+
+/**
+ * struct session_memo - the parameters of a session usbipd agreed to
+ * @busid: its device, "" for a free entry
+ * @window_s: resume window
+ * @heartbeat_ms: heartbeat interval
+ * @journal_max: the journal's bound
+ *
+ * A resume is answered with the parameters of the import (the driver keeps
+ * them); after a restart of usbipd they are worked out again from the
+ * resume's hello.  No token is kept: the driver has it.
+ */
+struct session_memo {
+	char busid[USBIP_BUSID_SIZE];
+	uint32_t window_s;
+	uint32_t heartbeat_ms;
+	uint32_t journal_max;
+};
+
+static struct session_memo memos[MAX_SESSIONS];
+static unsigned int next_memo;
 /* Serial number of the next accepted connection. */
 static unsigned long long next_serial = 1;
 /* The log limiter of conn_log(): current window, lines in it, lines left out. */
@@ -198,9 +253,14 @@ static void usage(void)
 	       "                       SECS seconds, busy or idle, and make its device\n"
 	       "                       available again (default %d, at most %d; 0: leave\n"
 	       "                       it to the driver, ours use usbip_core's peer_timeout)\n"
+	       "      --max-resume-window SECS\n"
+	       "                       longest time a session's device waits for its client\n"
+	       "                       to come back after a failed connection (default %d,\n"
+	       "                       at most %d; 0: agree to no session)\n"
 	       "  -h, --help           this text\n"
 	       "  -v, --version        show the version\n",
-	       DEFAULT_PIDFILE, USBIP_PORT, USBIP_PEER_TIMEOUT_DEFAULT, USBIP_PEER_TIMEOUT_MAX);
+	       DEFAULT_PIDFILE, USBIP_PORT, USBIP_PEER_TIMEOUT_DEFAULT, USBIP_PEER_TIMEOUT_MAX,
+	       RESUME_WINDOW_MAX_DEFAULT, RESUME_WINDOW_MAX);
 }
 
 /*
@@ -333,6 +393,90 @@ static void handle_devlist(struct conn *c)
 	free(buf);
 }
 
+/* Draws a session token: USBIP_EXT_TOKEN_SIZE random bytes, never all zeros. */
+static int draw_token(uint8_t *token)
+{
+	static const uint8_t zeros[USBIP_EXT_TOKEN_SIZE];
+	size_t done;
+	ssize_t n;
+
+	do {
+		for (done = 0; done < USBIP_EXT_TOKEN_SIZE; done += n) {
+			/* Never wait for the entropy pool: the daemon serves everyone. */
+			n = getrandom(token + done, USBIP_EXT_TOKEN_SIZE - done, GRND_NONBLOCK);
+			if (n < 0 && errno == EINTR)
+				n = 0;
+			else if (n < 0)
+				return -errno;
+		}
+	} while (!memcmp(token, zeros, sizeof(zeros)));
+	return 0;
+}
+
+/*
+ * The parameters of a new session: the window the client asked for (the
+ * default when it asked for none), at most --max-resume-window; the
+ * heartbeat and the journal's bound.  Returns the window in seconds.
+ */
+static unsigned int session_params(const struct usbip_ext_hello *hello,
+				   struct usbip_ext_block *blk)
+{
+	unsigned int window = hello->window_s ? hello->window_s : RESUME_WINDOW_DEFAULT;
+
+	if (window > max_resume_window)
+		window = max_resume_window;
+	blk->window_ms = window * 1000;
+	blk->heartbeat_ms = SESSION_HEARTBEAT_MS;
+	blk->journal_max = SESSION_JOURNAL_MAX;
+	return window;
+}
+
+static struct session_memo *memo_find(const char *busid)
+{
+	unsigned int i;
+
+	for (i = 0; i < MAX_SESSIONS; i++)
+		if (!strcmp(memos[i].busid, busid))
+			return &memos[i];
+	return NULL;
+}
+
+/* Remembers the parameters of the session just agreed for @busid. */
+static void memo_store(const char *busid, unsigned int window_s,
+		       const struct usbip_ext_block *blk)
+{
+	struct session_memo *m = memo_find(busid);
+
+	if (!m) {
+		m = &memos[next_memo];
+		next_memo = (next_memo + 1) % MAX_SESSIONS;
+	}
+	snprintf(m->busid, sizeof(m->busid), "%s", busid);
+	m->window_s = window_s;
+	m->heartbeat_ms = blk->heartbeat_ms;
+	m->journal_max = blk->journal_max;
+}
+
+/*
+ * The capabilities agreed for an import of @busid by a client that offered
+ * @offered: USBIP_EXT_CAP_SESSION when it offered it, sessions are not
+ * switched off and the driver lists it.  A driver without usbip_ext_caps
+ * (the in-tree ones) has none.
+ */
+static uint32_t agree_caps(struct conn *c, const char *busid, uint32_t offered)
+{
+	struct usbip_error err;
+	uint32_t caps;
+
+	if (!(offered & USBIP_EXT_CAP_SESSION) || !max_resume_window)
+		return 0;
+	if (backend->ext_caps(busid, &caps, &err)) {
+		conn_log(LOG_ERR, "%s: import of %s: %s; no session", c->peer, busid, err.msg);
+		return 0;
+	}
+	return caps & USBIP_EXT_CAP_SESSION;
+}
+
 /*
  * Import: the socket is handed to the driver first and the reply sent
  * afterwards, on the socket the driver now holds.  That order is safe
@@ -345,10 +489,12 @@ static void handle_devlist(struct conn *c)
 static void handle_import(struct conn *c, const char *busid)
 {
 	uint8_t buf[USBIP_REP_IMPORT_WIRE_SIZE + USBIP_EXT_BLOCK_V1_SIZE];
+	char line[USBIP_SOCKFD_LINE_SIZE], shown[USBIP_SOCKFD_LINE_SIZE];
 	struct usbip_ext_block blk = { 0 };
 	struct usbip_ext_hello hello;
 	struct usbip_devinfo dev;
 	struct usbip_error err;
+	unsigned int window = 0;
 	uint32_t st;
 	int ret, status, flags;
 	ssize_t len, n;
@@ -377,30 +523,56 @@ static void handle_import(struct conn *c, const char *busid)
 	}
 	/*
 	 * A client of ours said hello: answer in the record's bus id field and
-	 * append the extension block.  No capability is granted yet.  The
-	 * answer fits: the record's bus id is the one the hello came with.
+	 * append the extension block, with a session when both sides have
+	 * them.  The answer fits: the record's bus id is the one the hello
+	 * came with.
 	 */
 	if (usbip_ext_hello_get((const uint8_t *)busid, &hello) &&
 	    !(hello.flags & USBIP_EXT_FLAG_ANSWER)) {
 		hello.version = hello.version < USBIP_EXT_VERSION ? hello.version :
 								    USBIP_EXT_VERSION;
 		hello.flags = USBIP_EXT_FLAG_ANSWER;
-		hello.window_s = 0;
-		hello.caps = 0;
+		hello.caps = agree_caps(c, busid, hello.caps);
+		if (hello.caps & USBIP_EXT_CAP_SESSION) {
+			ret = draw_token(blk.token);
+			if (ret) {
+				conn_log(LOG_ERR, "%s: import of %s: no random bytes for a session "
+					 "token (%s); no session", c->peer, busid, strerror(-ret));
+				hello.caps &= ~USBIP_EXT_CAP_SESSION;
+			}
+		}
+		if (hello.caps & USBIP_EXT_CAP_SESSION)
+			window = session_params(&hello, &blk);
+		hello.window_s = window;
 		blk.version = hello.version;
+		blk.caps = hello.caps;
 		if (!usbip_ext_hello_put(buf + USBIP_OP_HDR_WIRE_SIZE + USBIP_DEVICE_BUSID_OFF,
-					 &hello, &err))
+					 &hello, &err)) {
 			len += usbip_pack_ext_block(buf + len, sizeof(buf) - len, &blk, NULL);
-		else
+		} else {
 			conn_log(LOG_ERR, "%s: import of %s: %s; answering as a plain server",
 				 c->peer, busid, err.msg);
+			blk.caps = 0;
+		}
 	}
 
 	/* The driver gets a blocking socket, as any kernel user expects. */
 	flags = fcntl(c->fd, F_GETFL);
 	if (flags >= 0)
 		fcntl(c->fd, F_SETFL, flags & ~O_NONBLOCK);
-	ret = backend->export_fd(busid, c->fd, &err);
+	if (blk.caps & USBIP_EXT_CAP_SESSION) {
+		/*
+		 * The driver takes the session's parameters with the socket, or
+		 * the import fails: the client must never be told of a session
+		 * the driver does not hold.
+		 */
+		usbip_sockfd_line_session(line, c->fd, &blk, false);
+		usbip_sockfd_line_session(shown, c->fd, &blk, true);
+		ret = backend->write_sockfd(busid, line, shown, &err);
+	} else {
+		ret = backend->export_fd(busid, c->fd, &err);
+	}
+	explicit_bzero(line, sizeof(line));
 	if (ret) {
 		if (flags >= 0)
 			fcntl(c->fd, F_SETFL, flags);
@@ -409,17 +581,141 @@ static void handle_import(struct conn *c, const char *busid)
 		conn_reply_status(c, USBIP_OP_REP_IMPORT, USBIP_OP_ST_NA);
 		return;
 	}
+	if (blk.caps & USBIP_EXT_CAP_SESSION)
+		memo_store(busid, window, &blk);
 	/*
 	 * 368 bytes at most on a connection that has carried nothing else always
 	 * fit in the send buffer, so one non-waiting send suffices.
 	 */
 	n = send(c->fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+	explicit_bzero(buf, sizeof(buf));
 	if (n != len)
 		conn_log(LOG_ERR, "%s: import of %s: sending the reply failed (%s); the client "
 			 "will see the connection close", c->peer, busid,
 			 n < 0 ? strerror(errno) : "short write");
+	else if (blk.caps & USBIP_EXT_CAP_SESSION)
+		conn_log(LOG_INFO, "%s: %s exported with a session (resume window %u s)",
+			 c->peer, busid, window);
 	else
 		conn_log(LOG_INFO, "%s: %s exported", c->peer, busid);
+	conn_close(c);
+}
+
+/* Why a driver refused "resume FD token=... new=...", from the write's errno. */
+static const char *resume_refusal(int ret)
+{
+	switch (ret) {
+	case -EACCES:
+		return "wrong token (EACCES)";
+	case -ESTALE:
+		return "no session to resume, or its window is over (ESTALE)";
+	case -EBUSY:
+		return "the session's old connection does not let go (EBUSY)";
+	case -EINVAL:
+		return "the driver does not understand the resume (EINVAL)";
+	default:
+		return strerror(-ret);
+	}
+}
+
+/* One log line and OP_REP_RESUME with status 1; the connection closes after it. */
+static void resume_refuse(struct conn *c, const char *busid, const char *why)
+{
+	conn_log(LOG_INFO, "%s: resume of %s refused: %s", c->peer, busid, why);
+	conn_reply_status(c, USBIP_OP_REP_RESUME, USBIP_OP_ST_NA);
+}
+
+/*
+ * Resume (usbip_ext.rst): the driver checks the token and takes the new
+ * socket in place of the failed one, with a new token that only this
+ * reply carries.  As for an import, the socket goes to the driver before
+ * the reply is sent: the driver sends nothing until the client's
+ * EXT_RESUME, which follows the reply.
+ */
+static void handle_resume(struct conn *c, const char *field, const uint8_t *token)
+{
+	uint8_t buf[USBIP_REP_RESUME_WIRE_SIZE + USBIP_EXT_BLOCK_V1_SIZE];
+	char line[USBIP_SOCKFD_LINE_SIZE], shown[USBIP_SOCKFD_LINE_SIZE];
+	struct usbip_ext_hello hello = { .version = USBIP_EXT_VERSION };
+	struct usbip_ext_block blk = { 0 };
+	const char *busid = field;
+	struct session_memo *memo;
+	struct usbip_devinfo dev;
+	struct usbip_error err;
+	unsigned int window;
+	uint32_t caps;
+	int ret, flags;
+	ssize_t len, n;
+
+	/* The hello is optional; an answer (flag set) is not one. */
+	if (!usbip_ext_hello_get((const uint8_t *)field, &hello) ||
+	    (hello.flags & USBIP_EXT_FLAG_ANSWER))
+		hello = (struct usbip_ext_hello){ .version = USBIP_EXT_VERSION };
+	ret = backend->read_device(busid, &dev, &err);
+	if (ret) {
+		resume_refuse(c, busid, err.msg);
+		return;
+	}
+	ret = backend->ext_caps(busid, &caps, &err);
+	if (ret) {
+		resume_refuse(c, busid, err.msg);
+		return;
+	}
+	if (!(caps & USBIP_EXT_CAP_SESSION)) {
+		resume_refuse(c, busid, "its driver has no sessions");
+		return;
+	}
+	ret = draw_token(blk.token);
+	if (ret) {
+		resume_refuse(c, busid, "no random bytes for a new token");
+		return;
+	}
+	memo = memo_find(busid);
+	if (memo) {
+		window = memo->window_s;
+		blk.window_ms = window * 1000;
+		blk.heartbeat_ms = memo->heartbeat_ms;
+		blk.journal_max = memo->journal_max;
+	} else {
+		window = session_params(&hello, &blk);
+	}
+	hello.version = hello.version < USBIP_EXT_VERSION ? hello.version : USBIP_EXT_VERSION;
+	hello.flags = USBIP_EXT_FLAG_ANSWER;
+	hello.window_s = window;
+	hello.caps = USBIP_EXT_CAP_SESSION;
+	blk.version = hello.version;
+	blk.caps = hello.caps;
+	len = usbip_pack_rep_resume(buf, sizeof(buf), USBIP_OP_ST_OK, &dev, &hello, &blk, &err);
+	if (len < 0) {
+		explicit_bzero(&blk, sizeof(blk));
+		resume_refuse(c, busid, err.msg);
+		return;
+	}
+
+	flags = fcntl(c->fd, F_GETFL);
+	if (flags >= 0)
+		fcntl(c->fd, F_SETFL, flags & ~O_NONBLOCK);
+	usbip_sockfd_line_resume(line, c->fd, token, blk.token, false);
+	usbip_sockfd_line_resume(shown, c->fd, token, blk.token, true);
+	ret = backend->write_sockfd(busid, line, shown, &err);
+	explicit_bzero(line, sizeof(line));
+	explicit_bzero(&blk, sizeof(blk));
+	if (ret) {
+		if (flags >= 0)
+			fcntl(c->fd, F_SETFL, flags);
+		explicit_bzero(buf, sizeof(buf));
+		resume_refuse(c, busid, resume_refusal(ret));
+		return;
+	}
+	n = send(c->fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+	explicit_bzero(buf, sizeof(buf));
+	if (n != len)
+		conn_log(LOG_ERR, "%s: session of %s resumed, but sending the reply failed (%s); "
+			 "the client will see the connection close", c->peer, busid,
+			 n < 0 ? strerror(errno) : "short write");
+	else
+		conn_log(LOG_INFO, "%s: session of %s resumed on a new connection", c->peer,
+			 busid);
 	conn_close(c);
 }
 
@@ -433,7 +729,7 @@ static void handle_request(struct conn *c)
 	int ret;
 
 	ret = usbip_unpack_request(c->in, c->inlen, &req, &err);
-	if (ret && req.code != USBIP_OP_REQ_IMPORT) {
+	if (ret && req.code != USBIP_OP_REQ_IMPORT && req.code != USBIP_OP_REQ_RESUME) {
 		conn_log(LOG_ERR, "%s: %s; closing", c->peer, err.msg);
 		conn_close(c);
 		return;
@@ -446,14 +742,18 @@ static void handle_request(struct conn *c)
 		return;
 	}
 	if (ret) {
-		conn_log(LOG_ERR, "%s: malformed import request: %s", c->peer, err.msg);
-		conn_reply_status(c, USBIP_OP_REP_IMPORT, USBIP_OP_ST_NA);
+		conn_log(LOG_ERR, "%s: malformed %s request: %s", c->peer,
+			 req.code == USBIP_OP_REQ_IMPORT ? "import" : "resume", err.msg);
+		conn_reply_status(c, req.code & ~USBIP_OP_REQUEST, USBIP_OP_ST_NA);
 		return;
 	}
 	if (req.code == USBIP_OP_REQ_DEVLIST)
 		handle_devlist(c);
+	else if (req.code == USBIP_OP_REQ_RESUME)
+		handle_resume(c, req.busid, req.token);
 	else
 		handle_import(c, req.busid);
+	explicit_bzero(&req, sizeof(req));
 }
 
 static void conn_readable(struct conn *c)
@@ -764,6 +1064,22 @@ static void serve(const sigset_t *waitmask)
 	}
 }
 
+/* Parses SECS of an option: decimal digits only, at most @max. */
+static int parse_seconds(const char *text, unsigned int max, unsigned int *secs)
+{
+	unsigned long v;
+	char *end;
+
+	if (*text < '0' || *text > '9')
+		return -EINVAL;
+	errno = 0;
+	v = strtoul(text, &end, 10);
+	if (errno || *end || v > max)
+		return -EINVAL;
+	*secs = v;
+	return 0;
+}
+
 int main(int argc, char *argv[])
 {
 	static const struct option opts[] = {
@@ -777,6 +1093,7 @@ int main(int argc, char *argv[])
 		{ "version", no_argument, NULL, 'v' },
 		{ "device", no_argument, NULL, 'e' },
 		{ "peer-timeout", required_argument, NULL, OPT_PEER_TIMEOUT },
+		{ "max-resume-window", required_argument, NULL, OPT_MAX_RESUME_WINDOW },
 		{ NULL, 0, NULL, 0 },
 	};
 	bool ipv4 = false, ipv6 = false, daemonize = false;
@@ -833,6 +1150,13 @@ int main(int argc, char *argv[])
 			if (usbip_net_parse_peer_timeout(optarg, &peer_timeout)) {
 				usbip_err("--peer-timeout: '%s' is not 0 to %d seconds", optarg,
 					  USBIP_PEER_TIMEOUT_MAX);
+				return 2;
+			}
+			break;
+		case OPT_MAX_RESUME_WINDOW:
+			if (parse_seconds(optarg, RESUME_WINDOW_MAX, &max_resume_window)) {
+				usbip_err("--max-resume-window: '%s' is not 0 to %d seconds",
+					  optarg, RESUME_WINDOW_MAX);
 				return 2;
 			}
 			break;

@@ -1,10 +1,19 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * LD_PRELOAD helper of test_vhci.py: makes write() to a file named
- * "attach" fail with EBUSY when the port number it starts with is listed in
- * $USBIP_TEST_EBUSY_PORTS (space-separated), the way vhci-hcd refuses a
- * port that another attach took between reading the status and writing.
- * Every refused port is appended to $USBIP_TEST_EBUSY_LOG when set.
+ * LD_PRELOAD helper of the tests that need a driver's refusal:
+ *
+ * - test_vhci.py: makes write() to a file named "attach" fail with EBUSY
+ *   when the port number it starts with is listed in
+ *   $USBIP_TEST_EBUSY_PORTS (space-separated), the way vhci-hcd refuses a
+ *   port that another attach took between reading the status and writing.
+ *   Every refused port is appended to $USBIP_TEST_EBUSY_LOG when set.
+ * - test_usbipd.py: makes write() to a file named "usbip_sockfd" fail the
+ *   way usbip-host refuses a line, when a file "usbip_sockfd.fail" lies
+ *   next to it: its first word names the errno (EACCES, ESTALE, EBUSY,
+ *   EINVAL), its second word, when there is one, a prefix the text written
+ *   must start with for the write to fail (e.g. "resume").  The file is
+ *   read at each write, so a test switches the refusal without restarting
+ *   the daemon.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -54,8 +63,51 @@ static bool refused(int fd, const void *buf, size_t count)
 	return false;
 }
 
+/* The errno a "usbip_sockfd.fail" next to @fd's file asks for, else 0. */
+static int sockfd_refusal(int fd, const void *buf, size_t count)
+{
+	static const struct {
+		const char *name;
+		int err;
+	} names[] = {
+		{ "EACCES", EACCES }, { "ESTALE", ESTALE }, { "EBUSY", EBUSY },
+		{ "EINVAL", EINVAL },
+	};
+	char link[64], target[4096], rule[128], name[32], prefix[64];
+	ssize_t n;
+	size_t i;
+	FILE *f;
+	int words;
+
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	n = readlink(link, target, sizeof(target) - 8);
+	if (n < 13)
+		return 0;
+	target[n] = '\0';
+	if (strcmp(target + n - 13, "/usbip_sockfd"))
+		return 0;
+	strcat(target, ".fail");
+	f = fopen(target, "re");
+	if (!f)
+		return 0;
+	if (!fgets(rule, sizeof(rule), f))
+		rule[0] = '\0';
+	fclose(f);
+	words = sscanf(rule, "%31s %63s", name, prefix);
+	if (words < 1)
+		return 0;
+	if (words == 2 && (count < strlen(prefix) || memcmp(buf, prefix, strlen(prefix))))
+		return 0;
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (!strcmp(name, names[i].name))
+			return names[i].err;
+	return 0;
+}
+
 ssize_t write(int fd, const void *buf, size_t count)
 {
+	int e;
+
 	static write_fn real_write;
 	const char *log = getenv("USBIP_TEST_EBUSY_LOG");
 
@@ -72,6 +124,11 @@ ssize_t write(int fd, const void *buf, size_t count)
 			}
 		}
 		errno = EBUSY;
+		return -1;
+	}
+	e = sockfd_refusal(fd, buf, count);
+	if (e) {
+		errno = e;
 		return -1;
 	}
 	return real_write(fd, buf, count);

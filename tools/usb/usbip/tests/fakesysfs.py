@@ -113,6 +113,37 @@ def build(root):
     build_vudc(root)
 
 
+def set_session_driver(root, busid, caps="1", session=None, vudc=False):
+    """Gives a device the attributes of our drivers with sessions:
+    usbip_ext_caps (None removes it, as on the in-tree drivers) and, when
+    `session` is given, usbip_session ("none", "active journal=N",
+    "resumable left_ms=N").  Returns the device's directory."""
+    d = os.path.join(root, vudc_dir(busid) if vudc else dev_dir(busid))
+    path = os.path.join(d, "usbip_ext_caps")
+    if caps is None:
+        if os.path.exists(path):
+            os.unlink(path)
+    else:
+        _write(path, caps + "\n")
+    if session is not None:
+        _write(os.path.join(d, "usbip_session"), session + "\n")
+    return d
+
+
+def set_sockfd_refusal(root, busid, rule, vudc=False):
+    """Makes writes to the device's usbip_sockfd fail, under the
+    ebusy_preload.so helper: `rule` is "ERRNO [PREFIX]" (the errno named
+    EACCES, ESTALE, EBUSY or EINVAL, for writes starting with PREFIX), None
+    lifts it."""
+    d = os.path.join(root, vudc_dir(busid) if vudc else dev_dir(busid))
+    path = os.path.join(d, "usbip_sockfd.fail")
+    if rule is None:
+        if os.path.exists(path):
+            os.unlink(path)
+    else:
+        _write(path, rule + "\n")
+
+
 def speed_enum(text):
     return {"1.5": 1, "12": 2, "480": 3, "5000": 5, "10000": 6}.get(text, 0)
 

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Tests of the sysfs attribute parsers, bus id ordering, the "usbip list -l"
- * output format, and of the enumeration of this machine's devices.
+ * output format (with a session's state), and of the enumeration of this
+ * machine's devices.
  */
 #include <errno.h>
 #include <linux/usb/ch9.h>
@@ -10,6 +11,8 @@
 
 #include "tap.h"
 #include "usbip_devices.h"
+#include "usbip_host.h"
+#include "usbip_json.h"
 #include "usbip_names.h"
 
 static void test_speed(void)
@@ -127,6 +130,59 @@ static void test_print(void)
 	usbip_names_free(names);
 }
 
+/* usbip_session as our server drivers write it, and the list -l lines. */
+static void test_session(void)
+{
+	static const char *const bad[] = {
+		"", "resumed", "resumable left_ms=", "resumable left_ms=-1",
+		"resumable left_ms=4294967296", "active journal=12x", "active =3", "active journal",
+	};
+	struct usbip_session s = { .state = USBIP_SESSION_ACTIVE };
+	struct usbip_devinfo dev;
+	char *text = NULL;
+	size_t size = 0, i;
+	FILE *f;
+
+	CHECK(usbip_parse_session("none\n", &s) == 0 && s.state == USBIP_SESSION_NONE,
+	      "\"none\": no session");
+	CHECK(usbip_parse_session("active journal=65536", &s) == 0 &&
+	      s.state == USBIP_SESSION_ACTIVE && s.journal == 65536,
+	      "\"active journal=65536\"");
+	CHECK(usbip_parse_session("resumable left_ms=12001\n", &s) == 0 &&
+	      s.state == USBIP_SESSION_RESUMABLE && s.left_ms == 12001 &&
+	      usbip_session_left_s(&s) == 13, "\"resumable left_ms=12001\": 13 s left (rounded up)");
+	CHECK(usbip_parse_session("resumable left_ms=0", &s) == 0 && usbip_session_left_s(&s) == 0,
+	      "\"resumable left_ms=0\": 0 s left");
+	CHECK(usbip_parse_session("resumable left_ms=3000 later=7", &s) == 0 && s.left_ms == 3000 &&
+	      usbip_session_left_s(&s) == 3, "unknown KEY=VALUE words are ignored");
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		CHECK(usbip_parse_session(bad[i], &s) == -EINVAL, "\"%s\" is refused", bad[i]);
+
+	memset(&dev, 0, sizeof(dev));
+	strcpy(dev.busid, "1-1");
+	dev.idVendor = 0x0525;
+	dev.idProduct = 0xa4a5;
+	usbip_parse_session("resumable left_ms=999", &s);
+	f = open_memstream(&text, &size);
+	if (!f)
+		return;
+	usbip_print_local_device_session(f, &dev, NULL, false, &s);
+	s.state = USBIP_SESSION_ACTIVE;
+	usbip_print_local_device_session(f, &dev, NULL, true, &s);
+	usbip_print_local_device_session(f, &dev, NULL, false, &s);
+	s.state = USBIP_SESSION_NONE;
+	usbip_print_local_device_session(f, &dev, NULL, false, &s);
+	fclose(f);
+	CHECK_STR(text, " - busid 1-1 (0525:a4a5)\n   unknown vendor : unknown product (0525:a4a5)\n"
+		  "   session: resumable, 1 s left\n\n"
+		  "busid=1-1#usbid=0525:a4a5#\n"
+		  " - busid 1-1 (0525:a4a5)\n   unknown vendor : unknown product (0525:a4a5)\n"
+		  "   session: active\n\n"
+		  " - busid 1-1 (0525:a4a5)\n   unknown vendor : unknown product (0525:a4a5)\n\n",
+		  "list -l lines: resumable, -p unchanged, active, none");
+	free(text);
+}
+
 static void test_enumerate(void)
 {
 	struct usbip_devinfo *devs = NULL;
@@ -174,6 +230,7 @@ int main(void)
 	test_parse_uint();
 	test_sort();
 	test_print();
+	test_session();
 	test_enumerate();
 	return tap_done();
 }

@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: GPL-2.0
 """usbip list -l/-r/--device and usbip port with --json and -o json: every
 document validates against doc/usbip-json.schema.json (python3-jsonschema),
-lists exactly the devices/ports the text output lists, and names with
+lists exactly the devices/ports the text output lists, list -l shows the
+sessions of our usbip-host (text and JSON), and names with
 quotes, backslashes, control characters, non-ASCII and invalid UTF-8 come
 out as valid, correctly escaped JSON.  Runs our usbipd against a fake sysfs
 tree on 127.0.0.1.  TAP output."""
@@ -153,6 +154,38 @@ def main():
         got = [d["busid"] for d in doc["devices"]]
         tap.check(doc["mode"] == "local" and got == want,
                   "list -l --json: the same %d devices as list -l -p" % len(want), repr(got))
+
+    # 3b. list -l on the fake tree: usbip_session of our usbip-host shows
+    # (resumable with the seconds left, active), only where the file is.
+    for busid, text in (("1-1", "resumable left_ms=12001"), ("1-2", "active journal=4096"),
+                        ("1-10", "none"), ("1-3", "bogus")):
+        fakesysfs.set_session_driver(root, busid, "1", session=text)
+    r = run("list", "-l", "--json")
+    doc = load(r, "list -l --json on the fake tree with sessions")
+    if doc:
+        d = {x["busid"]: x for x in doc["devices"]}
+        tap.check(sorted(d) == ["1-1", "1-10", "1-2", "1-3", "2-1"] and
+                  d["1-1"].get("session") == {"state": "resumable", "left_s": 13} and
+                  d["1-2"].get("session") == {"state": "active"} and
+                  all("session" not in d[b] for b in ("1-10", "1-3", "2-1")),
+                  "list -l --json: 1-1 resumable for 13 s, 1-2 active, no session elsewhere "
+                  "(none, unreadable, no file)", repr({b: x.get("session") for b, x in d.items()}))
+    r = run("list", "-l")
+    out = r.stdout.decode("utf-8", "replace")
+    blocks = {b.split()[2]: b for b in out.split("\n\n") if b.startswith(" - busid ")}
+    tap.check(r.returncode == 0 and
+              blocks.get("1-1", "").endswith("\n   session: resumable, 13 s left") and
+              blocks.get("1-2", "").endswith("\n   session: active") and
+              sum("session:" in b for b in blocks.values()) == 2 and len(blocks) == 5,
+              "list -l: \"session: resumable, 13 s left\" and \"session: active\", nothing "
+              "else", describe(r))
+    r = run("list", "-l", "-p")
+    tap.check(r.returncode == 0 and b"session" not in r.stdout and
+              r.stdout.decode().splitlines()[0] == "busid=1-1#usbid=0525:a4a5#",
+              "list -l -p: unchanged by sessions", describe(r))
+    for busid in ("1-1", "1-2", "1-10", "1-3"):
+        fakesysfs.set_session_driver(root, busid, None)
+        os.unlink(os.path.join(root, fakesysfs.dev_dir(busid), "usbip_session"))
 
     # 4. usbip port --json against a fake vhci-hcd with three used ports.
     used = {0: (fakesysfs.VDEV_USED, 3, 0x00010002, 5, "1-1"),

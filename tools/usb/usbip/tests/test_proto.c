@@ -579,6 +579,151 @@ static void test_ext(void)
 	      strstr(err.msg, "contradicts"), "block caps differ from the answer: %s", err.msg);
 }
 
+/* Sessions: the block's checks, OP_REQ_RESUME and OP_REP_RESUME. */
+static void test_resume(void)
+{
+	static const uint8_t token[16] = { 0xde, 0xad, 0xbe, 0xef, 1, 2, 3, 4,
+					   5, 6, 7, 8, 9, 10, 11, 0xff };
+	static const uint8_t want_req[56] = {
+		0x01, 0x11, 0x80, 0x10, 0, 0, 0, 0,
+		'1', '-', '1', 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+		'U', 'I', 'P', 'X', 1, 0, 0, 60, 0, 0, 0, 1,
+		0xde, 0xad, 0xbe, 0xef, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 0xff,
+	};
+	static const uint8_t want_answer[12] = { 'U', 'I', 'P', 'X', 1, 1, 0, 60, 0, 0, 0, 1 };
+	struct usbip_ext_hello h = { .version = 1, .window_s = 60, .caps = USBIP_EXT_CAP_SESSION };
+	struct usbip_ext_block blk = { .version = 1, .caps = USBIP_EXT_CAP_SESSION,
+				       .window_ms = 60000, .heartbeat_ms = 5000,
+				       .journal_max = 4 << 20 }, back;
+	uint8_t req[56], rep[400], want_rec[312], blkbuf[48];
+	struct usbip_ext_hello answer, got;
+	struct usbip_devinfo dev, out;
+	struct usbip_request r;
+	struct usbip_error err = { "" };
+	uint32_t status;
+	int i;
+
+	for (i = 0; i < 16; i++)
+		blk.token[i] = 0xa0 + i;
+
+	/* The block of a session: a token and a window, or it is refused. */
+	answer = (struct usbip_ext_hello){ .version = 1, .flags = USBIP_EXT_FLAG_ANSWER,
+					   .caps = USBIP_EXT_CAP_SESSION };
+	CHECK(usbip_pack_ext_block(blkbuf, sizeof(blkbuf), &blk, &err) == 48 &&
+	      usbip_unpack_ext_block(blkbuf, 48, &answer, 1, &back, &err) == 0 &&
+	      back.window_ms == 60000 && back.journal_max == 4 << 20,
+	      "session block with a token and a 60 s window unpacks");
+	memset(blkbuf + 12, 0, 16);
+	CHECK(usbip_unpack_ext_block(blkbuf, 48, &answer, 1, &back, &err) == -EPROTO &&
+	      strstr(err.msg, "without a token") && back.version == 0,
+	      "session block with an all-zero token: %s", err.msg);
+	answer.caps = 0;
+	blkbuf[11] = 0;
+	CHECK(usbip_unpack_ext_block(blkbuf, 48, &answer, 1, &back, &err) == 0,
+	      "a zero token without a session is the normal case");
+	answer.caps = USBIP_EXT_CAP_SESSION;
+	usbip_pack_ext_block(blkbuf, sizeof(blkbuf), &blk, NULL);
+	memset(blkbuf + 28, 0, 4);
+	CHECK(usbip_unpack_ext_block(blkbuf, 48, &answer, 1, &back, &err) == -EPROTO &&
+	      strstr(err.msg, "window of 0 ms"), "session block with window 0: %s", err.msg);
+	memcpy(blkbuf + 28, "\x00\x36\xee\x81", 4);
+	CHECK(usbip_unpack_ext_block(blkbuf, 48, &answer, 1, &back, &err) == -EPROTO &&
+	      strstr(err.msg, "3600001 ms"), "session block with a 3600001 ms window: %s",
+	      err.msg);
+	blkbuf[31] = 0x80;
+	CHECK(usbip_unpack_ext_block(blkbuf, 48, &answer, 1, &back, &err) == 0 &&
+	      back.window_ms == 3600000, "session block with the longest window, 3600000 ms");
+
+	/* OP_REQ_RESUME */
+	memset(req, 0xa5, sizeof(req));
+	CHECK(usbip_pack_req_resume(req, "1-1", &h, token, &err) == 0, "resume request packs");
+	CHECK_BYTES(req, want_req, 56, "resume request is byte-exact (56 bytes)");
+	CHECK(usbip_pack_req_resume(req, "1-1", NULL, token, &err) == 0 &&
+	      !memcmp(req, want_req, 8) && !memcmp(req + 8, "1-1", 4) &&
+	      !memcmp(req + 12, "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0", 20) &&
+	      !memcmp(req + 40, token, 16), "resume request without a hello: zeros after the bus id");
+	CHECK(usbip_pack_req_resume(req, "1-1.2.3.4.5.6.7.8.90", &h, token, &err) == -ENOSPC,
+	      "resume of a 20-character bus id with a hello: no room (%s)", err.msg);
+	CHECK(usbip_pack_req_resume(req, "1-1/2", &h, token, &err) == -EINVAL,
+	      "resume of an invalid bus id: %s", err.msg);
+	memcpy(req, want_req, 56);
+	CHECK(usbip_req_need(req, 0, &err) == 8 && usbip_req_need(req, 8, &err) == 56 &&
+	      usbip_req_need(req, 56, &err) == 56, "resume request framing: 8, then 56");
+	memset(&r, 0x5a, sizeof(r));
+	CHECK(usbip_unpack_request(req, 56, &r, &err) == 0 && r.code == USBIP_OP_REQ_RESUME &&
+	      !strcmp(r.busid, "1-1") && !memcmp(r.token, token, 16),
+	      "resume request decodes: code 0x8010, bus id, token");
+	CHECK(usbip_ext_hello_get((const uint8_t *)r.busid, &got) == 1 && got.window_s == 60 &&
+	      got.caps == USBIP_EXT_CAP_SESSION && !(got.flags & USBIP_EXT_FLAG_ANSWER),
+	      "the resume's hello is in the decoded bus id field");
+	CHECK(usbip_unpack_request(req, 55, &r, &err) == -EPROTO,
+	      "55 bytes of a resume request: %s", err.msg);
+	memset(req + 8, 'x', 32);
+	CHECK(usbip_unpack_request(req, 56, &r, &err) == -EINVAL && r.code == USBIP_OP_REQ_RESUME,
+	      "resume request with an unterminated bus id: %s", err.msg);
+	memcpy(req, want_req, 56);
+	req[8] = '\0';
+	CHECK(usbip_unpack_req_resume(req, 56, r.busid, r.token, &err) == -EINVAL,
+	      "resume request with an empty bus id: %s", err.msg);
+	memcpy(req, want_req, 56);
+	req[3] = 0x03;
+	CHECK(usbip_unpack_req_resume(req, 56, r.busid, r.token, &err) == -EPROTO,
+	      "resume decoder on an import header: %s", err.msg);
+
+	/* OP_REP_RESUME */
+	sample_device(&dev);
+	sample_record(want_rec);
+	memcpy(want_rec + 256 + 20, want_answer, 12);
+	memset(rep, 0xa5, sizeof(rep));
+	answer = h;		/* the flag is set by the encoder */
+	CHECK(usbip_pack_rep_resume(rep, sizeof(rep), USBIP_OP_ST_OK, &dev, &answer, &blk,
+				    &err) == 368, "resume reply packs: 368 bytes");
+	CHECK(!memcmp(rep, "\x01\x11\x00\x10\0\0\0\0", 8), "resume reply header: code 0x0010");
+	CHECK_BYTES(rep + 8, want_rec, 312, "resume reply record: the answer in the bus id tail");
+	usbip_pack_ext_block(blkbuf, sizeof(blkbuf), &blk, NULL);
+	CHECK_BYTES(rep + 320, blkbuf, 48, "resume reply: the block follows the record");
+	CHECK(usbip_pack_rep_resume(rep, 367, USBIP_OP_ST_OK, &dev, &answer, &blk, &err) ==
+	      -ENOSPC, "resume reply: 367-byte buffer");
+	CHECK(usbip_rep_resume_need(rep, 0, &err) == 8 && usbip_rep_resume_need(rep, 8, &err) == 320,
+	      "resume reply framing: 8, then 320 (the block is framed on its own)");
+	memset(&out, 0, sizeof(out));
+	CHECK(usbip_unpack_rep_resume_for(rep, 320, "1-1", &status, &out, &got, &err) == 0 &&
+	      status == 0 && !strcmp(out.busid, "1-1") && out.idVendor == 0x0525 &&
+	      got.flags == USBIP_EXT_FLAG_ANSWER && got.window_s == 60 &&
+	      got.caps == USBIP_EXT_CAP_SESSION, "resume reply decodes with its answer");
+	CHECK(usbip_unpack_ext_block(rep + 320, 48, &got, USBIP_EXT_CAP_SESSION, &back, &err) ==
+	      0 && !memcmp(back.token, blk.token, 16), "its block carries the new token");
+	CHECK(usbip_unpack_rep_resume_for(rep, 320, "1-2", &status, &out, &got, &err) == -EPROTO &&
+	      strstr(err.msg, "instead of"), "resume reply about another device: %s", err.msg);
+	CHECK(usbip_unpack_rep_resume_for(rep, 368, "1-1", &status, &out, &got, &err) == -EPROTO,
+	      "resume reply decoder given the block too: %s", err.msg);
+	rep[8 + 256 + 25] = 0;
+	CHECK(usbip_unpack_rep_resume_for(rep, 320, "1-1", &status, &out, &got, &err) == -EPROTO &&
+	      strstr(err.msg, "without an answer"), "resume reply echoing a hello: %s", err.msg);
+	memset(rep + 8 + 256 + 20, 0, 12);
+	CHECK(usbip_unpack_rep_resume_for(rep, 320, "1-1", &status, &out, &got, &err) == -EPROTO &&
+	      strstr(err.msg, "without an answer"), "resume reply without an answer: %s", err.msg);
+	answer.caps = 0;
+	usbip_pack_rep_resume(rep, sizeof(rep), USBIP_OP_ST_OK, &dev, &answer, &blk, NULL);
+	CHECK(usbip_unpack_rep_resume_for(rep, 320, "1-1", &status, &out, &got, &err) == -EPROTO &&
+	      strstr(err.msg, "capabilities 0x0"), "resume reply without a session: %s", err.msg);
+	answer.caps = USBIP_EXT_CAP_SESSION;
+	answer.version = 2;
+	usbip_pack_rep_resume(rep, sizeof(rep), USBIP_OP_ST_OK, &dev, &answer, &blk, NULL);
+	CHECK(usbip_unpack_rep_resume_for(rep, 320, "1-1", &status, &out, &got, &err) == -EPROTO &&
+	      strstr(err.msg, "version 2"), "resume reply of extension version 2: %s", err.msg);
+	CHECK(usbip_pack_rep_resume(rep, 8, USBIP_OP_ST_NA, NULL, NULL, NULL, &err) == 8 &&
+	      !memcmp(rep, "\x01\x11\x00\x10\0\0\0\x01", 8), "refused resume: 8 bytes, status 1");
+	CHECK(usbip_rep_resume_need(rep, 8, &err) == 8 &&
+	      usbip_unpack_rep_resume_for(rep, 8, "1-1", &status, &out, &got, &err) == 0 &&
+	      status == USBIP_OP_ST_NA, "refused resume decodes as status 1");
+	CHECK(usbip_unpack_rep_resume_for(rep, 320, "1-1", &status, &out, &got, &err) == -EPROTO,
+	      "refused resume followed by a record: %s", err.msg);
+	rep[3] = 0x03;
+	CHECK(usbip_rep_resume_need(rep, 8, &err) == -EPROTO && strstr(err.msg, "0x0003"),
+	      "resume reply framer on an import reply: %s", err.msg);
+}
+
 int main(void)
 {
 	test_ophdr();
@@ -589,5 +734,6 @@ int main(void)
 	test_framing();
 	test_mutations();
 	test_ext();
+	test_resume();
 	return tap_done();
 }

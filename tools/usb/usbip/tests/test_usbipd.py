@@ -1,8 +1,11 @@
 # SPDX-License-Identifier: GPL-2.0
 """usbipd against a fake sysfs tree on 127.0.0.1: byte-exact DEVLIST and
 IMPORT answers, busy/unknown/error devices, malformed and malicious clients
-(each costing exactly one log line), many connections, SIGTERM.  TAP output.
-Python 3 standard library only."""
+(each costing exactly one log line), many connections, SIGTERM; sessions
+(usbip_ext.rst): the import's token and parameters, the line written to
+usbip_sockfd, OP_REQ_RESUME answered or refused (the driver's refusals
+come from the ebusy_preload.so helper), usbip_net_resume() through the
+resume_client helper.  TAP output.  Python 3 standard library only."""
 
 import os
 import re
@@ -18,9 +21,10 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import fakesysfs  # noqa: E402
 import usbiptest  # noqa: E402
 
-from usbiptest import (REP_DEVLIST, REP_IMPORT, REQ_DEVLIST, REQ_IMPORT,  # noqa: E402
-                       ST_BUSY, ST_DEV_ERR, ST_NA, ST_NODEV, ST_OK, VERSION, connect,
-                       devlist_req, free_port, import_req, recv_all, request)
+from usbiptest import (REP_DEVLIST, REP_IMPORT, REP_RESUME, REQ_DEVLIST,  # noqa: E402
+                       REQ_IMPORT, REQ_RESUME, ST_BUSY, ST_DEV_ERR, ST_NA, ST_NODEV, ST_OK,
+                       VERSION, connect, devlist_req, free_port, import_req, recv_all,
+                       request)
 
 TIMEOUT_MS = 2000
 
@@ -28,6 +32,8 @@ tap = fakesysfs.Tap()
 usbipd, = usbiptest.programs("USBIPD_BIN")
 usbip = os.environ.get("USBIP_BIN")
 srcdir = os.environ.get("top_srcdir", os.path.join(os.path.dirname(__file__), ".."))
+preload = os.environ.get("EBUSY_PRELOAD", "")
+resume_client = os.environ.get("RESUME_CLIENT", "")
 
 tmp, root = usbiptest.scratch("usbipd-test.")
 pidfile = os.path.join(tmp, "usbipd.pid")
@@ -68,11 +74,70 @@ def one_line(before, pattern, what, wait=3.0):
               "%s: exactly one log line matching /%s/" % (what, pattern), "\n".join(lines))
 
 
+SESSION = 1
+# Every token seen on the wire or in usbip_sockfd; none may reach the log.
+tokens = set()
+
+
+def hello_field(busid, version=1, caps=SESSION, window=0, flags=0):
+    """A 32-byte bus id field with the extension hello in its tail."""
+    return busid.encode().ljust(20, b"\0") + b"UIPX" + bytes([version, flags]) + \
+        struct.pack(">HI", window, caps)
+
+
+def import_hello(busid, **kw):
+    return struct.pack(">HHI", VERSION, REQ_IMPORT, 0) + hello_field(busid, **kw)
+
+
+def resume_req(busid, token, hello=True, **kw):
+    """OP_REQ_RESUME: op header, bus id field (with a hello), token."""
+    field = hello_field(busid, **kw) if hello else busid.encode().ljust(32, b"\0")
+    return struct.pack(">HHI", VERSION, REQ_RESUME, 0) + field + token
+
+
+def answered_record(busid, version=1, window=0, caps=0, vudc=False):
+    """The device record whose bus id tail carries an answer."""
+    rec = bytearray(fakesysfs.vudc_record(busid) if vudc else
+                    fakesysfs.device_record(busid, False))
+    rec[256 + 20:256 + 32] = b"UIPX" + bytes([version, 1]) + struct.pack(">HI", window, caps)
+    return bytes(rec)
+
+
+def block_fields(blk):
+    """The fields of a 48-byte extension block as a dict."""
+    magic, version, flags, length, caps = struct.unpack(">4sBBHI", blk[:12])
+    window, heartbeat, journal = struct.unpack(">III", blk[28:40])
+    return dict(magic=magic, version=version, flags=flags, length=length, caps=caps,
+                token=blk[12:28], window=window, heartbeat=heartbeat, journal=journal,
+                reserved=blk[40:48])
+
+
+def sockfd_path(busid, vudc=False):
+    return os.path.join(root, fakesysfs.vudc_dir(busid) if vudc else fakesysfs.dev_dir(busid),
+                        "usbip_sockfd")
+
+
+def sockfd_text(busid, vudc=False):
+    """What usbipd wrote to the device's usbip_sockfd (and empties it)."""
+    path = sockfd_path(busid, vudc)
+    text = usbiptest.read_file(path)
+    open(path, "w").close()
+    return text
+
+
 def start(port, extra=(), env_extra=None):
+    """Starts usbipd on `port` and waits until it is done starting: it
+    accepts connections as soon as it listens, but writes its pid file and
+    its "listening on" line only after that."""
     env = dict(os.environ, USBIP_SYSFS_ROOT=root, USBIPD_TIMEOUT_MS=str(TIMEOUT_MS))
     env.update(env_extra or {})
-    return usbiptest.start_usbipd([usbipd, "-t", str(port), "-P", pidfile] + list(extra), port,
-                                  env, logpath)
+    p = usbiptest.start_usbipd([usbipd, "-t", str(port), "-P", pidfile] + list(extra), port,
+                               env, logpath)
+    end = time.time() + 10
+    while time.time() < end and p.poll() is None and \
+            not any("listening on TCP port %d " % port in ln for ln in log_lines()):
+        time.sleep(0.02)
+    return p
 
 
 def main():
@@ -449,6 +514,289 @@ def run_tests(port, proc):
                 break
             time.sleep(0.05)
     tap.check(pid and not os.path.exists(pidfile), "usbipd -D: SIGTERM removes the pid file")
+
+    r = subprocess.run([usbipd, "-h"], capture_output=True, text=True)
+    tap.check("--max-resume-window" in r.stdout, "usbipd -h: --max-resume-window")
+    for bad in ("3601", "-1", "x", "", "30s"):
+        r = subprocess.run([usbipd, "--max-resume-window", bad, "-t", "1"],
+                           capture_output=True, text=True)
+        tap.check(r.returncode == 2 and "--max-resume-window" in r.stderr,
+                  "--max-resume-window '%s' is a usage error" % bad, r.stderr)
+    session_tests()
+    refusal_tests()
+    other_daemon_tests()
+    text = "\n".join(log_lines())
+    leaked = [t.hex() for t in tokens if t.hex() in text or t.hex().upper() in text]
+    tap.check(len(tokens) >= 8 and not leaked,
+              "none of the %d tokens seen is in usbipd's log" % len(tokens), leaked)
+
+
+def import_session(port, busid, window=0, want_window=None, vudc=False, what=""):
+    """Imports `busid` offering SESSION; checks the reply (answer, block with
+    a new non-zero token and the parameters) and the extended line written
+    to usbip_sockfd.  Returns the token, None when something was wrong."""
+    want_window = want_window if want_window is not None else window or 30
+    sockfd_text(busid, vudc)
+    got = request(port, import_hello(busid, window=window))
+    what = "%s: IMPORT %s offering SESSION (window %d s)" % (what or busid, busid, window)
+    if not tap.check(len(got) == 368, "%s: 368 bytes" % what, got.hex()):
+        return None
+    blk = block_fields(got[320:])
+    tokens.add(blk["token"])
+    tap.check(got[:8] == struct.pack(">HHI", VERSION, REP_IMPORT, ST_OK) and
+              got[8:320] == answered_record(busid, window=want_window, caps=SESSION, vudc=vudc),
+              "%s: the answer grants SESSION and %d s" % (what, want_window),
+              got[8 + 256:8 + 288].hex())
+    tap.check(blk["magic"] == b"UIPX" and blk["version"] == 1 and blk["flags"] == 0 and
+              blk["length"] == 48 and blk["caps"] == SESSION and
+              len(blk["token"]) == 16 and blk["token"] != b"\0" * 16 and
+              blk["window"] == want_window * 1000 and blk["heartbeat"] == 5000 and
+              blk["journal"] == 4 << 20 and blk["reserved"] == b"\0" * 8,
+              "%s: block: caps 1, a non-zero 16-byte token, window %d ms, heartbeat "
+              "5000 ms, journal 4 MiB" % (what, want_window * 1000), repr(blk))
+    text = sockfd_text(busid, vudc)
+    m = re.fullmatch(r"([0-9]+) caps=1 token=([0-9a-f]{32}) window=([0-9]+) heartbeat=5000 "
+                     r"journal=4194304", text or "")
+    tap.check(m is not None and int(m.group(1)) > 2 and m.group(2) == blk["token"].hex() and
+              int(m.group(3)) == want_window * 1000,
+              "%s: usbip_sockfd got \"FD caps=1 token=<the block's> window=%d heartbeat=5000 "
+              "journal=4194304\"" % (what, want_window * 1000), repr(text))
+    return blk["token"]
+
+
+def resume_ok(port, busid, token, want_window, what, **kw):
+    """A resume the driver accepts: the reply, its new token and the line
+    written to usbip_sockfd.  Returns the new token or None."""
+    sockfd_text(busid)
+    got = request(port, resume_req(busid, token, **kw))
+    if not tap.check(len(got) == 368, "%s: OP_REP_RESUME of 368 bytes" % what, got.hex()):
+        return None
+    blk = block_fields(got[320:])
+    tokens.add(blk["token"])
+    tap.check(got[:8] == struct.pack(">HHI", VERSION, REP_RESUME, ST_OK) and
+              got[8:320] == answered_record(busid, window=want_window, caps=SESSION),
+              "%s: status 0 and the record with an answer (SESSION, %d s)" %
+              (what, want_window), got[:8].hex() + " " + got[8 + 256:8 + 288].hex())
+    tap.check(blk["magic"] == b"UIPX" and blk["caps"] == SESSION and
+              blk["token"] not in (b"\0" * 16, token) and blk["window"] == want_window * 1000 and
+              blk["heartbeat"] == 5000 and blk["journal"] == 4 << 20,
+              "%s: the block carries a new non-zero token" % what, repr(blk))
+    text = sockfd_text(busid)
+    m = re.fullmatch(r"resume ([0-9]+) token=([0-9a-f]{32}) new=([0-9a-f]{32})", text or "")
+    tap.check(m is not None and m.group(2) == token.hex() and m.group(3) == blk["token"].hex(),
+              "%s: usbip_sockfd got \"resume FD token=<old> new=<the block's>\"" % what,
+              repr(text))
+    return blk["token"]
+
+
+def refused(port, payload, code, what):
+    """The reply is exactly the 8-byte op header with status 1, then EOF."""
+    got = request(port, payload)
+    want = struct.pack(">HHI", VERSION, code, ST_NA)
+    tap.check(got == want, "%s: status 1, 8 bytes, then the connection closes" % what,
+              got.hex())
+
+
+def run_resume_client(port, busid, token, window=0):
+    """resume_client's output as a dict of its key=value words."""
+    r = subprocess.run([resume_client, str(port), busid, token.hex(), str(window)],
+                       capture_output=True, text=True, timeout=30)
+    out = dict(w.split("=", 1) for w in r.stdout.split() if "=" in w)
+    out["exit"] = r.returncode
+    if "token" in out:
+        tokens.add(bytes.fromhex(out["token"]))
+    return out
+
+
+def session_tests():
+    """Sessions, with default options, on a daemon of its own (whose log
+    limiter no flood has used up)."""
+    port = free_port()
+    p = start(port)
+    try:
+        session_tests_on(port)
+    finally:
+        usbiptest.stop(p)
+
+
+def session_tests_on(port):
+    # Offered, and the driver lists SESSION in usbip_ext_caps.
+    fakesysfs.set_session_driver(root, "1-1", "1")
+    before = len(log_lines())
+    t1 = import_session(port, "1-1", window=60)
+    one_line(before, r"1-1 exported with a session \(resume window 60 s\)",
+             "IMPORT with a session")
+    t2 = import_session(port, "1-1", window=60, what="again")
+    tap.check(t1 and t2 and t1 != t2, "each import draws a new token")
+    import_session(port, "1-1", window=0, want_window=30, what="no window asked")
+    import_session(port, "1-1", window=1000, want_window=300, what="over --max-resume-window")
+    t1 = import_session(port, "1-1", window=60, what="for the resumes")
+
+    # Offered, but the driver has no usbip_ext_caps (the in-tree ones), or
+    # lists nothing: no session, the plain line.
+    plain_block = b"UIPX\x01\0" + struct.pack(">HI", 48, 0) + b"\0" * 36
+    for busid, caps, what in (("1-10", None, "without usbip_ext_caps"),
+                              ("1-10", "0", "with usbip_ext_caps 0")):
+        fakesysfs.set_session_driver(root, busid, caps)
+        sockfd_text(busid)
+        got = request(port, import_hello(busid, window=60))
+        tap.check(got == struct.pack(">HHI", VERSION, REP_IMPORT, ST_OK) +
+                  answered_record(busid) + plain_block,
+                  "SESSION offered, driver %s: caps 0, window 0, zero token" % what, got.hex())
+        text = sockfd_text(busid)
+        tap.check(re.fullmatch(r"[0-9]+", text or "") is not None,
+                  "SESSION offered, driver %s: the plain fd number in usbip_sockfd" % what,
+                  repr(text))
+    fakesysfs.set_session_driver(root, "1-10", None)
+
+    # Not offered (a hello with caps 0, or no hello): no session either.
+    got = request(port, import_hello("1-1", caps=0, window=60))
+    tap.check(got == struct.pack(">HHI", VERSION, REP_IMPORT, ST_OK) +
+              answered_record("1-1") + plain_block,
+              "hello without SESSION, driver with it: caps 0", got.hex())
+    text = sockfd_text("1-1")
+    tap.check(re.fullmatch(r"[0-9]+", text or "") is not None,
+              "hello without SESSION: the plain fd number in usbip_sockfd", repr(text))
+    got = request(port, import_req(b"1-1"))
+    tap.check(got == struct.pack(">HHI", VERSION, REP_IMPORT, ST_OK) +
+              fakesysfs.device_record("1-1", False),
+              "plain import (no hello), driver with SESSION: the plain 320-byte reply", got.hex())
+    text = sockfd_text("1-1")
+    tap.check(re.fullmatch(r"[0-9]+", text or "") is not None,
+              "plain import: the plain fd number in usbip_sockfd", repr(text))
+
+    # OP_REQ_RESUME of 1-1: the import's window (60 s, remembered), not the
+    # resume's hello's (0).
+    before = len(log_lines())
+    n1 = resume_ok(port, "1-1", t1, 60, "RESUME 1-1 with its token")
+    one_line(before, r"session of 1-1 resumed on a new connection", "RESUME accepted")
+    n2 = resume_ok(port, "1-1", n1 or b"\1" * 16, 60, "RESUME 1-1 with the new token")
+    # A device in use (1-2) whose import usbipd did not see: the hello's window.
+    fakesysfs.set_session_driver(root, "1-2", "1")
+    resume_ok(port, "1-2", b"\x11" * 16, 45, "RESUME 1-2 asking for 45 s", window=45)
+    resume_ok(port, "1-2", b"\x12" * 16, 30, "RESUME 1-2 without a hello", hello=False)
+
+    # usbip_net_resume(), the client's side, through resume_client.
+    if resume_client and os.access(resume_client, os.X_OK) and n2:
+        sockfd_text("1-1")
+        out = run_resume_client(port, "1-1", n2)
+        text = sockfd_text("1-1")
+        m = re.fullmatch(r"resume [0-9]+ token=([0-9a-f]{32}) new=([0-9a-f]{32})", text or "")
+        tap.check(out.get("exit") == 0 and out.get("ret") == "0" and out.get("status") == "0" and
+                  out.get("busid") == "1-1" and out.get("version") == "1" and
+                  out.get("caps") == "1" and out.get("window_s") == "60" and
+                  out.get("window_ms") == "60000" and out.get("heartbeat_ms") == "5000" and
+                  out.get("journal_max") == str(4 << 20),
+                  "usbip_net_resume(): status 0, device 1-1, SESSION, 60 s, 5000 ms, 4 MiB",
+                  repr(out))
+        tap.check(m is not None and m.group(1) == n2.hex() and m.group(2) == out.get("token"),
+                  "usbip_net_resume(): the driver got the old token, the client the new one",
+                  "%r %r" % (text, out))
+        out = run_resume_client(port, "9-9", n2)
+        tap.check(out.get("exit") == 0 and out.get("ret") == "0" and out.get("status") == "1",
+                  "usbip_net_resume() of an unknown device: status 1", repr(out))
+    else:
+        tap.skip("resume_client not built")
+        tap.skip("resume_client not built")
+        tap.skip("resume_client not built")
+
+    # Refused by usbipd itself: unknown device, a driver without sessions,
+    # a malformed request.  One log line each.
+    before = len(log_lines())
+    refused(port, resume_req("9-9", b"\x21" * 16), REP_RESUME, "RESUME of an unknown device")
+    one_line(before, r"resume of 9-9 refused: no USB device", "RESUME of an unknown device")
+    before = len(log_lines())
+    refused(port, resume_req("1-10", b"\x22" * 16), REP_RESUME,
+            "RESUME of a device whose driver has no usbip_ext_caps")
+    one_line(before, r"resume of 1-10 refused: its driver has no sessions",
+             "RESUME, driver without sessions")
+    tap.check(sockfd_text("1-10") == "", "... and nothing was written to its usbip_sockfd")
+    before = len(log_lines())
+    refused(port, struct.pack(">HHI", VERSION, REQ_RESUME, 0) + b"1-1" + b"x" * 29 +
+            b"\x23" * 16, REP_RESUME, "RESUME with an unterminated bus id")
+    one_line(before, r"malformed resume request: .*not NUL-terminated",
+             "RESUME with an unterminated bus id")
+    fakesysfs.set_session_driver(root, "1-1", None)
+    fakesysfs.set_session_driver(root, "1-2", None)
+
+
+def refusal_tests():
+    """The driver refuses a line: a daemon whose writes to usbip_sockfd fail
+    as ebusy_preload.so makes them; run with -d, so that debug lines are
+    checked for tokens too; --max-resume-window 20."""
+    if not (preload and os.path.exists(preload)):
+        for _ in range(9):
+            tap.skip("EBUSY_PRELOAD helper not built")
+        return
+    port = free_port()
+    p = start(port, ["-d", "--max-resume-window", "20"], {"LD_PRELOAD": preload})
+    try:
+        fakesysfs.set_session_driver(root, "1-1", "1")
+        fakesysfs.set_session_driver(root, "1-2", "1")
+        import_session(port, "1-1", window=60, want_window=20, what="--max-resume-window 20")
+        for rule, pattern in (("EACCES", r"wrong token \(EACCES\)"),
+                              ("ESTALE", r"no session to resume, or its window is over "
+                                         r"\(ESTALE\)"),
+                              ("EBUSY", r"the session's old connection does not let go \(EBUSY\)")):
+            fakesysfs.set_sockfd_refusal(root, "1-2", rule + " resume")
+            before = len(log_lines())
+            refused(port, resume_req("1-2", b"\x31" * 16), REP_RESUME,
+                    "RESUME refused by the driver with %s" % rule)
+            lines = [ln for ln in new_log_lines(before) if "resume of" in ln]
+            tap.check(len(lines) == 1 and re.search(r"resume of 1-2 refused: " + pattern,
+                                                    lines[0]),
+                      "%s: one log line saying why" % rule, "\n".join(lines))
+        if resume_client and os.access(resume_client, os.X_OK):
+            out = run_resume_client(port, "1-2", b"\x32" * 16)
+            tap.check(out.get("ret") == "0" and out.get("status") == "1",
+                      "usbip_net_resume() refused by the driver (EBUSY): status 1", repr(out))
+        else:
+            tap.skip("resume_client not built")
+        # The driver refuses the extended line of an import: an error reply,
+        # never a session the driver does not hold, nor a silent plain one.
+        fakesysfs.set_sockfd_refusal(root, "1-1", "EINVAL")
+        before = len(log_lines())
+        refused(port, import_hello("1-1", window=20), REP_IMPORT,
+                "IMPORT with SESSION, the driver refuses the extended line")
+        lines = [ln for ln in new_log_lines(before) if "import of" in ln]
+        tap.check(len(lines) == 1 and "handing the connection to usbip-host failed" in lines[0]
+                  and "token=(hidden)" in lines[0],
+                  "... one log line, the token left out", "\n".join(lines))
+    finally:
+        fakesysfs.set_sockfd_refusal(root, "1-1", None)
+        fakesysfs.set_sockfd_refusal(root, "1-2", None)
+        fakesysfs.set_session_driver(root, "1-1", None)
+        fakesysfs.set_session_driver(root, "1-2", None)
+        usbiptest.stop(p)
+    debug = [ln for ln in log_lines() if "wrote \"" in ln and "usbip_sockfd" in ln]
+    tap.check(any("token=(hidden)" in ln for ln in debug),
+              "-d: the lines written to usbip_sockfd are logged without their tokens",
+              "\n".join(debug[-3:]))
+
+
+def other_daemon_tests():
+    """--max-resume-window 0 switches sessions off; --device has them too."""
+    port = free_port()
+    p = start(port, ["--max-resume-window", "0"])
+    try:
+        fakesysfs.set_session_driver(root, "1-1", "1")
+        got = request(port, import_hello("1-1", window=60))
+        tap.check(len(got) == 368 and got[8:320] == answered_record("1-1") and
+                  block_fields(got[320:])["caps"] == 0,
+                  "--max-resume-window 0: SESSION offered and listed, none agreed", got.hex())
+        tap.check(re.fullmatch(r"[0-9]+", sockfd_text("1-1") or "") is not None,
+                  "--max-resume-window 0: the plain line")
+    finally:
+        fakesysfs.set_session_driver(root, "1-1", None)
+        usbiptest.stop(p)
+    port = free_port()
+    p = start(port, ["--device"])
+    try:
+        fakesysfs.set_session_driver(root, "usbip-vudc.0", "1", vudc=True)
+        import_session(port, "usbip-vudc.0", window=10, vudc=True, what="--device")
+    finally:
+        fakesysfs.set_session_driver(root, "usbip-vudc.0", None, vudc=True)
+        usbiptest.stop(p)
 
 
 main()
