@@ -77,7 +77,7 @@ int deny_severity = LOG_WARNING;
 #define RESUME_WINDOW_MAX_DEFAULT 300
 #define RESUME_WINDOW_MAX	(USBIP_EXT_WINDOW_MAX_MS / 1000)
 #define SESSION_HEARTBEAT_MS	5000
-#define SESSION_JOURNAL_MAX	(4U << 20)
+#define SESSION_JOURNAL_MAX	(16U << 20)
 /* Sessions whose parameters are remembered for their resumes. */
 #define MAX_SESSIONS		64
 #define MAX_CONNS		256

@@ -551,16 +551,16 @@ def import_session(port, busid, window=0, want_window=None, vudc=False, what="")
               blk["length"] == 48 and blk["caps"] == SESSION and
               len(blk["token"]) == 16 and blk["token"] != b"\0" * 16 and
               blk["window"] == want_window * 1000 and blk["heartbeat"] == 5000 and
-              blk["journal"] == 4 << 20 and blk["reserved"] == b"\0" * 8,
+              blk["journal"] == 16 << 20 and blk["reserved"] == b"\0" * 8,
               "%s: block: caps 1, a non-zero 16-byte token, window %d ms, heartbeat "
-              "5000 ms, journal 4 MiB" % (what, want_window * 1000), repr(blk))
+              "5000 ms, journal 16 MiB" % (what, want_window * 1000), repr(blk))
     text = sockfd_text(busid, vudc)
     m = re.fullmatch(r"([0-9]+) caps=1 token=([0-9a-f]{32}) window=([0-9]+) heartbeat=5000 "
-                     r"journal=4194304", text or "")
+                     r"journal=16777216", text or "")
     tap.check(m is not None and int(m.group(1)) > 2 and m.group(2) == blk["token"].hex() and
               int(m.group(3)) == want_window * 1000,
               "%s: usbip_sockfd got \"FD caps=1 token=<the block's> window=%d heartbeat=5000 "
-              "journal=4194304\"" % (what, want_window * 1000), repr(text))
+              "journal=16777216\"" % (what, want_window * 1000), repr(text))
     return blk["token"]
 
 
@@ -579,7 +579,7 @@ def resume_ok(port, busid, token, want_window, what, **kw):
               (what, want_window), got[:8].hex() + " " + got[8 + 256:8 + 288].hex())
     tap.check(blk["magic"] == b"UIPX" and blk["caps"] == SESSION and
               blk["token"] not in (b"\0" * 16, token) and blk["window"] == want_window * 1000 and
-              blk["heartbeat"] == 5000 and blk["journal"] == 4 << 20,
+              blk["heartbeat"] == 5000 and blk["journal"] == 16 << 20,
               "%s: the block carries a new non-zero token" % what, repr(blk))
     text = sockfd_text(busid)
     m = re.fullmatch(r"resume ([0-9]+) token=([0-9a-f]{32}) new=([0-9a-f]{32})", text or "")
@@ -686,8 +686,8 @@ def session_tests_on(port):
                   out.get("busid") == "1-1" and out.get("version") == "1" and
                   out.get("caps") == "1" and out.get("window_s") == "60" and
                   out.get("window_ms") == "60000" and out.get("heartbeat_ms") == "5000" and
-                  out.get("journal_max") == str(4 << 20),
-                  "usbip_net_resume(): status 0, device 1-1, SESSION, 60 s, 5000 ms, 4 MiB",
+                  out.get("journal_max") == str(16 << 20),
+                  "usbip_net_resume(): status 0, device 1-1, SESSION, 60 s, 5000 ms, 16 MiB",
                   repr(out))
         tap.check(m is not None and m.group(1) == n2.hex() and m.group(2) == out.get("token"),
                   "usbip_net_resume(): the driver got the old token, the client the new one",
