@@ -557,13 +557,14 @@ def count_after(a, b):
 
 
 def resume_write(path, fd, token, new=None):
-    """Writes "resume FD token=HEX32 [new=HEX32]" to the usbip_sockfd file
-    at path (OSError if refused: EACCES wrong token, ESTALE nothing to
-    resume)."""
-    text = "resume %d token=%s" % (fd, token.hex())
-    if new is not None:
-        text += " new=" + new.hex()
-    write_sysfs(path, text)
+    """Writes "resume FD token=HEX32 new=HEX32" to the usbip_sockfd file at
+    path (OSError if refused: EACCES wrong token, ESTALE nothing to resume).
+    A resume always draws a new token: new defaults to 16 random bytes.
+    Returns the new token."""
+    if new is None:
+        new = os.urandom(TOKEN_LEN)
+    write_sysfs(path, "resume %d token=%s new=%s" % (fd, token.hex(), new.hex()))
+    return new
 
 
 class SessionClient(Client):
@@ -721,7 +722,7 @@ class SessionClient(Client):
         open is kept in prev (for the caller to see it closed)."""
         cli, srv = pair or loopback_pair()
         try:
-            resume_write(self.path, srv.fileno(), token or self.token, new)
+            new = resume_write(self.path, srv.fileno(), token or self.token, new)
         except BaseException:
             cli.close()
             raise
@@ -730,8 +731,7 @@ class SessionClient(Client):
         self.prev = self.s if self.s.fileno() != -1 else None
         self.s = cli
         self.s.settimeout(self.timeout)
-        if new is not None:
-            self.token = new
+        self.token = new
         self.s.sendall(ext_resume(self.answers, list(self.unanswered)))
         rep = self.read_msg()
         if rep["cmd"] != EXT_RESUME_REP:
