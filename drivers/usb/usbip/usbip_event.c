@@ -422,6 +422,14 @@ static int __usbip_conn_event(struct usbip_conn *conn, unsigned long events, int
 		queue_work(usbip_event_wq, &conn->work);
 		return 0;
 	case USBIP_CONN_CLOSING:
+		/*
+		 * The connection's own threads, once it is closing, only see
+		 * the consequences of the close (a socket shut down or
+		 * reset under them): what they report must not end a
+		 * session being suspended.
+		 */
+		if (current == conn->rx_task || current == conn->tx_task)
+			return 0;
 		/* the first report decides how the incident is logged */
 		conn->events |= events & ~USBIP_EV_QUIET;
 		return 0;

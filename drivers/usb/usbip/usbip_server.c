@@ -775,19 +775,12 @@ static int usbip_server_rx_resume(struct usbip_server *srv)
 		return usbip_server_rx_fail(srv, &pdu, -EPROTO,
 					    "resumed connection does not start with EXT_RESUME");
 	/*
-	 * The client lists what it has no answer for: requests in flight
-	 * (at most max_urbs, the budget) and the answers it has yet to get.
+	 * The client lists every command it sent without an answer: in
+	 * flight here, answered and not received, or still in the socket,
+	 * unread while the budget was full.  usbip_pdu_check() bounds them
+	 * (USBIP_EXT_RESUME_MAX, 16 KiB).
 	 */
-	spin_lock_irq(srv->lock);
-	ret = usbip_ext_count_check(srv->ans_acked, pdu.seqnum, srv->ans_total, &reason);
-	n_again = srv->ans_total - pdu.seqnum;
-	spin_unlock_irq(srv->lock);
-	if (ret)
-		return usbip_server_rx_fail(srv, &pdu, ret, reason);
 	n = pdu.ext.arg;
-	if (n > (u64)srv->budget.max_urbs + n_again)
-		return usbip_server_rx_fail(srv, &pdu, -EPROTO,
-					    "EXT_RESUME lists more seqnums than can be unanswered");
 	if (n) {
 		seqs = kvmalloc_array(n, sizeof(*seqs), GFP_KERNEL);
 		if (!seqs)

@@ -132,6 +132,7 @@ enum vhci_seq_kind {
 	VHCI_SEQ_SUBMIT,	/* a struct vhci_priv (CMD_SUBMIT) */
 	VHCI_SEQ_UNLINK,	/* a struct vhci_unlink (CMD_UNLINK) */
 	VHCI_SEQ_GONE,		/* a struct vhci_unlink on port->gone (its target) */
+	VHCI_SEQ_LOST,		/* one on port->lost, before the resume decides */
 };
 
 /**
@@ -200,8 +201,15 @@ struct vhci_seq {
  * @ping_out: a PING is waiting for its EXT_ACK_REP, sent at @ping_at
  * @ping_at: jiffies
  * @rx_at: when the last message came in (jiffies)
- * @lost: struct vhci_unlinks (VHCI_SEQ_GONE) of URBs given back while the
- *	link was down although their CMD_SUBMIT had been sent
+ * @lost: struct vhci_unlinks of URBs given back while the link was down
+ *	although their CMD_SUBMIT had been sent: VHCI_SEQ_LOST until a resume
+ *	decides, then (the server had it) VHCI_SEQ_GONE until its answer or
+ *	its cancelling CMD_UNLINK's answer arrives
+ * @resume_at: when the resume started (jiffies), for its time limit
+ * @srv_cmds: the server's command count in its last EXT_ACK_REP
+ * @hb_sk: the connection's sock, held for the heartbeat's look at TCP
+ * @hb_una: TCP's snd_una as the heartbeat last saw it
+ * @hb_una_at: when TCP last made progress (or had nothing to send)
  * @hb_work: the heartbeat
  *
  * The session fields are under vhci->lock, except @heartbeat_ms and
@@ -260,6 +268,11 @@ struct vhci_port {
 	unsigned long ping_at;
 	unsigned long rx_at;
 	struct list_head lost;
+	unsigned long resume_at;
+	u32 srv_cmds;
+	struct sock *hb_sk;
+	u32 hb_una;
+	unsigned long hb_una_at;
 	struct delayed_work hb_work;
 };
 
@@ -316,8 +329,9 @@ struct vhci {
  *	dropped if not sent yet, else moved to port->orphans), or NULL
  * @unlink_due: it was unlinked and must be given back by @unlink_deadline
  * @unlink_deadline: jiffies
- * @cmd_no: the number of its CMD_SUBMIT in the session's stream (C), 0
- *	until it is sent
+ * @cmd_no: the number of its CMD_SUBMIT in the session's stream (C)
+ * @sent: its CMD_SUBMIT went out (@cmd_no is valid); cleared when a resume
+ *	queues it again
  */
 struct vhci_priv {
 	struct list_head node;
@@ -336,6 +350,7 @@ struct vhci_priv {
 	bool unlink_due;
 	unsigned long unlink_deadline;
 	u32 cmd_no;
+	bool sent;
 };
 
 /**
@@ -354,7 +369,8 @@ struct vhci_priv {
  * @cancel: on port->lost: the CMD_UNLINK to send on resume if the server
  *	counted the CMD_SUBMIT (allocated with the record)
  * @no_target: a CMD_UNLINK of an URB given back while the link was down:
- *	its RET_UNLINK gives nothing back
+ *	its RET_UNLINK gives nothing back, and ends the record on port->lost
+ * @lost: it is a record on port->lost
  */
 struct vhci_unlink {
 	struct list_head node;
@@ -367,6 +383,7 @@ struct vhci_unlink {
 	u32 cmd_no;
 	struct vhci_unlink *cancel;
 	bool no_target;
+	bool lost;
 };
 
 static inline struct vhci_hcd *hcd_to_vh(struct usb_hcd *hcd)
@@ -421,14 +438,17 @@ struct vhci_session_args {
 };
 
 int vhci_session_args_parse(char *text, struct vhci_session_args *a);
-void vhci_session_start(struct vhci_port *port, const struct vhci_session_args *a);
+void vhci_session_start(struct vhci_port *port, const struct vhci_session_args *a,
+			struct socket *sock);
 void vhci_session_answered(struct vhci_port *port, u32 bytes);
 int vhci_session_rx_ext(struct vhci_port *port, const struct usbip_pdu *pdu,
 			const char **reason);
+bool vhci_session_resuming(struct vhci_port *port);
+void vhci_session_lost_answered(struct vhci_port *port, u32 target);
 bool vhci_session_lose_urb(struct vhci_port *port, struct vhci_priv *priv, int status,
 			   struct list_head *giveback);
 void vhci_session_suspend(struct usbip_conn *conn);
-int vhci_session_resume(struct vhci_port *port, struct socket *sock);
+int vhci_session_resume(struct vhci_port *port, struct socket *sock, int sockfd);
 void vhci_session_end(struct vhci_port *port);
 void vhci_session_hb_fn(struct work_struct *work);
 int vhci_session_link_event(struct vhci_port *port, int err, bool send,

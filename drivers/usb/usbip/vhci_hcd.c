@@ -759,7 +759,7 @@ static int vhci_urb_dequeue(struct usb_hcd *hcd, struct urb *urb, int status)
 		vhci_giveback(&giveback);
 		return 0;
 	}
-	if (port->link_down && !priv->finished &&
+	if (vhci_session_resuming(port) && !priv->finished &&
 	    vhci_session_lose_urb(port, priv, status, &giveback)) {
 		/* no link to cancel it on: back now, cancelled on resume */
 		spin_unlock_irqrestore(&vh->vhci->lock, flags);

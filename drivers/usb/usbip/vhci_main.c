@@ -172,7 +172,7 @@ int vhci_port_attach(struct vhci_port *port, struct socket *sock, int sockfd, u3
 	port->status = VDEV_ST_USED;
 	spin_unlock_irqrestore(&vhci->lock, flags);
 
-	vhci_session_start(port, sa);
+	vhci_session_start(port, sa, sock);
 	ret = usbip_conn_start(&port->conn, sock);
 	if (ret)
 		goto err_start;

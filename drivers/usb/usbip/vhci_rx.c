@@ -199,7 +199,8 @@ static int vhci_rx_ret_submit(struct vhci_port *port, const struct usbip_pdu *pd
 	}
 	list_del(&gone->node);
 	hash_del(&gone->seq.hnode);
-	port->n_gone--;
+	if (!gone->lost)
+		port->n_gone--;
 	spin_unlock_irqrestore(lock, flags);
 	dir_in = gone->dir_in;
 	kfree(gone);
@@ -238,6 +239,8 @@ static void vhci_rx_ret_unlink(struct vhci_port *port, const struct usbip_pdu *p
 	hash_del(&unlink->seq.hnode);
 	if (unlink->orphan)
 		port->n_orphans--;
+	if (unlink->no_target)	/* no RET_SUBMIT of its target follows it */
+		vhci_session_lost_answered(port, unlink->target);
 
 	/* an orphan's target is back: its number may belong to a new URB */
 	priv = unlink->orphan || unlink->no_target ? NULL :
@@ -285,7 +288,7 @@ int vhci_rx_loop(struct usbip_conn *conn)
 			goto err;
 
 		WRITE_ONCE(port->rx_at, jiffies);
-		if (READ_ONCE(port->resume_wait) && pdu.command != USBIP_EXT_RESUME_REP) {
+		if (vhci_session_resuming(port) && pdu.command != USBIP_EXT_RESUME_REP) {
 			reason = "resumed connection does not start with EXT_RESUME_REP";
 			ret = -EPROTO;
 			goto err;

@@ -25,7 +25,9 @@
 #include <linux/jiffies.h>
 #include <linux/list_sort.h>
 #include <linux/slab.h>
+#include <linux/tcp.h>
 #include <linux/workqueue.h>
+#include <net/sock.h>
 
 #include "vhci.h"
 
@@ -80,14 +82,47 @@ static void vhci_session_hb_arm(struct vhci_port *port)
 				 msecs_to_jiffies(max(port->heartbeat_ms / 4, 25U)));
 }
 
+/* The heartbeat's reference to the connection's sock (vhci_conn_mutex). */
+static void vhci_session_hb_sk(struct vhci_port *port, struct socket *sock)
+{
+	lockdep_assert_held(&vhci_conn_mutex);
+	if (port->hb_sk)
+		sock_put(port->hb_sk);
+	port->hb_sk = NULL;
+	if (sock) {
+		sock_hold(sock->sk);
+		port->hb_sk = sock->sk;
+	}
+	port->hb_una = 0;
+	port->hb_una_at = jiffies;
+}
+
+/**
+ * vhci_session_resuming() - is the port between a failed link and the
+ *	server's EXT_RESUME_REP
+ * @port: the port
+ *
+ * Then nothing can be cancelled on the server and no answer may come:
+ * an URB unlinked meanwhile is given back at once (vhci_session_lose_urb()).
+ *
+ * Return: true while suspended or resuming.
+ */
+bool vhci_session_resuming(struct vhci_port *port)
+{
+	return READ_ONCE(port->link_down) || READ_ONCE(port->resume_send) ||
+	       READ_ONCE(port->resume_wait);
+}
+
 /**
  * vhci_session_start() - set up the session of a port being attached
  * @port: the port; its threads are not started yet
  * @a: the parsed extension words (no SESSION: a plain connection)
+ * @sock: the connection
  *
  * vhci_conn_mutex held.
  */
-void vhci_session_start(struct vhci_port *port, const struct vhci_session_args *a)
+void vhci_session_start(struct vhci_port *port, const struct vhci_session_args *a,
+			struct socket *sock)
 {
 	unsigned long flags;
 
@@ -107,10 +142,13 @@ void vhci_session_start(struct vhci_port *port, const struct vhci_session_args *
 	port->ping_due = false;
 	port->ping_out = false;
 	port->rx_at = jiffies;
+	port->srv_cmds = 0;
 	spin_unlock_irqrestore(&port->vhci->lock, flags);
 	port->conn.resume_window = port->session ? a->window : 0;
-	if (port->session)
+	if (port->session) {
+		vhci_session_hb_sk(port, sock);
 		vhci_session_hb_arm(port);
+	}
 }
 
 /**
@@ -161,10 +199,11 @@ static void vhci_session_lost_free(struct vhci_unlink *rec)
  * what it did not get, cancels on it what was given back meanwhile, and
  * lets the tx thread go on.  vhci->lock held.
  */
-static int vhci_session_resumed(struct vhci_port *port, u32 count, const char **reason)
+static int vhci_session_resumed(struct vhci_port *port, u32 count, const char **reason,
+				struct list_head *giveback)
 {
 	struct vhci_unlink *unlink, *utmp, *cancel;
-	struct vhci_priv *priv;
+	struct vhci_priv *priv, *ptmp;
 	LIST_HEAD(again);
 	LIST_HEAD(unlinks);
 	LIST_HEAD(doomed);
@@ -174,16 +213,25 @@ static int vhci_session_resumed(struct vhci_port *port, u32 count, const char **
 		*reason = "EXT_RESUME_REP counts commands never sent";
 		return -EPROTO;
 	}
+	if ((s32)(count - port->srv_cmds) < 0) {
+		*reason = "EXT_RESUME_REP counts fewer commands than an EXT_ACK_REP did";
+		return -EPROTO;
+	}
 
-	/* CMD_SUBMITs sent after the server's count: again, in their order */
-	list_for_each_entry(priv, &port->privs, node) {
-		if (priv->finished || !priv->cmd_no || (s32)(priv->cmd_no - count) <= 0)
+	/*
+	 * CMD_SUBMITs sent after the server's count: again, in their order;
+	 * one being unlinked never reached the server, so it comes back now.
+	 */
+	list_for_each_entry_safe(priv, ptmp, &port->privs, node) {
+		if (priv->finished || !priv->sent || (s32)(priv->cmd_no - count) <= 0)
 			continue;
-		list_add_tail(&priv->txnode, &again);
+		priv->sent = false;
+		if (priv->unlinking || priv->unlink_due)
+			vhci_priv_finish(priv, -ECONNRESET, giveback);
+		else
+			list_add_tail(&priv->txnode, &again);
 	}
 	list_sort(NULL, &again, vhci_session_cmp_priv);
-	list_for_each_entry(priv, &again, txnode)
-		priv->cmd_no = 0;
 	list_splice(&again, &port->tx_queue);
 
 	/* CMD_UNLINKs the server did not get: again (unlink_rx is in send order) */
@@ -204,32 +252,29 @@ static int vhci_session_resumed(struct vhci_port *port, u32 count, const char **
 		port->n_orphans--;
 	}
 
-	/* URBs given back while the link was down */
+	/*
+	 * URBs given back while the link was down (those not decided by an
+	 * earlier resume): the server never had it, or it is cancelled now
+	 * and its answer, which may still come, dropped (the record stays,
+	 * as VHCI_SEQ_GONE, until that answer or the cancel's RET_UNLINK).
+	 */
 	list_for_each_entry_safe(unlink, utmp, &port->lost, node) {
-		list_del(&unlink->node);
+		if (!unlink->cancel)
+			continue;
+		hash_del(&unlink->seq.hnode);
 		if ((s32)(unlink->cmd_no - count) > 0) {
-			/* never reached the server: nothing to cancel */
-			hash_del(&unlink->seq.hnode);
-			list_add_tail(&unlink->node, &doomed);
+			list_move_tail(&unlink->node, &doomed);
 			continue;
 		}
-		/* running there, or answered: cancel it, drop its answer */
+		vhci_seq_add(port, &unlink->seq, unlink->target, VHCI_SEQ_GONE);
 		cancel = unlink->cancel;
 		unlink->cancel = NULL;
 		cancel->seqnum = vhci_next_seqnum(port);
 		vhci_seq_add(port, &cancel->seq, cancel->seqnum, VHCI_SEQ_UNLINK);
 		cancel->target = unlink->target;
 		cancel->dir_in = unlink->dir_in;
-		cancel->no_target = true;	/* its RET_UNLINK gives nothing back */
+		cancel->no_target = true;
 		list_add_tail(&cancel->node, &port->unlink_tx);
-		list_add_tail(&unlink->node, &port->gone);
-		port->n_gone++;
-	}
-	while (port->n_gone > VHCI_MAX_GONE) {
-		unlink = list_first_entry(&port->gone, struct vhci_unlink, node);
-		list_move_tail(&unlink->node, &doomed);
-		hash_del(&unlink->seq.hnode);
-		port->n_gone--;
 	}
 
 	port->cmds = count;
@@ -242,6 +287,31 @@ static int vhci_session_resumed(struct vhci_port *port, u32 count, const char **
 		vhci_session_lost_free(unlink);
 	}
 	return 0;
+}
+
+/**
+ * vhci_session_lost_answered() - the cancel of a lost URB was answered
+ * @port: the port; vhci->lock held
+ * @target: the seqnum of the URB
+ *
+ * No RET_SUBMIT of it follows its cancel's RET_UNLINK on the stream: the
+ * record that would have dropped one goes.
+ */
+void vhci_session_lost_answered(struct vhci_port *port, u32 target)
+{
+	struct vhci_unlink *rec;
+	struct vhci_seq *seq;
+
+	lockdep_assert_held(&port->vhci->lock);
+	seq = vhci_seq_find(port, target, VHCI_SEQ_GONE);
+	if (!seq)
+		return;
+	rec = container_of(seq, struct vhci_unlink, seq);
+	if (!rec->lost)
+		return;
+	list_del(&rec->node);
+	hash_del(&rec->seq.hnode);
+	vhci_session_lost_free(rec);
 }
 
 /**
@@ -258,6 +328,7 @@ static int vhci_session_resumed(struct vhci_port *port, u32 count, const char **
 int vhci_session_rx_ext(struct vhci_port *port, const struct usbip_pdu *pdu,
 			const char **reason)
 {
+	LIST_HEAD(giveback);
 	unsigned long flags;
 	int ret = 0;
 
@@ -266,18 +337,21 @@ int vhci_session_rx_ext(struct vhci_port *port, const struct usbip_pdu *pdu,
 		*reason = "session message without a session";
 		ret = -EPROTO;
 	} else if (pdu->command == USBIP_EXT_RESUME_REP && port->resume_wait) {
-		ret = vhci_session_resumed(port, pdu->seqnum, reason);
-	} else if (pdu->command == USBIP_EXT_ACK_REP && !port->resume_wait) {
-		if ((s32)(port->cmds - pdu->seqnum) < 0) {
-			*reason = "EXT_ACK_REP counts commands never sent";
+		ret = vhci_session_resumed(port, pdu->seqnum, reason, &giveback);
+	} else if (pdu->command == USBIP_EXT_ACK_REP && !vhci_session_resuming(port)) {
+		if ((s32)(port->cmds - pdu->seqnum) < 0 ||
+		    (s32)(pdu->seqnum - port->srv_cmds) < 0) {
+			*reason = "EXT_ACK_REP count out of range";
 			ret = -EPROTO;
 		}
+		port->srv_cmds = pdu->seqnum;
 		port->ping_out = false;
 	} else {
 		*reason = "session message out of place";
 		ret = -EPROTO;
 	}
 	spin_unlock_irqrestore(&port->vhci->lock, flags);
+	vhci_giveback(&giveback);
 	if (!ret && pdu->command == USBIP_EXT_RESUME_REP)
 		dev_info(port_dev(port),
 			 "port %u: session resumed: server had %u commands, sends %u answers again\n",
@@ -306,7 +380,7 @@ bool vhci_session_lose_urb(struct vhci_port *port, struct vhci_priv *priv, int s
 	struct vhci_unlink *rec = NULL;
 
 	lockdep_assert_held(&port->vhci->lock);
-	if (priv->cmd_no) {
+	if (priv->sent) {
 		rec = kzalloc(sizeof(*rec), GFP_ATOMIC);
 		if (rec)
 			rec->cancel = kzalloc(sizeof(*rec->cancel), GFP_ATOMIC);
@@ -317,7 +391,8 @@ bool vhci_session_lose_urb(struct vhci_port *port, struct vhci_priv *priv, int s
 		rec->target = priv->seq.seqnum;
 		rec->dir_in = usb_pipein(priv->urb->pipe);
 		rec->cmd_no = priv->cmd_no;
-		vhci_seq_add(port, &rec->seq, rec->target, VHCI_SEQ_GONE);
+		rec->lost = true;
+		vhci_seq_add(port, &rec->seq, rec->target, VHCI_SEQ_LOST);
 		list_add_tail(&rec->node, &port->lost);
 	}
 	priv->unlink_due = false;
@@ -341,6 +416,7 @@ void vhci_session_suspend(struct usbip_conn *conn)
 
 	lockdep_assert_held(&vhci_conn_mutex);
 	cancel_delayed_work_sync(&port->hb_work);
+	vhci_session_hb_sk(port, NULL);
 
 	spin_lock_irqsave(&port->vhci->lock, flags);
 	port->link_down = true;
@@ -355,7 +431,7 @@ void vhci_session_suspend(struct usbip_conn *conn)
 		priv->receiving = false;
 		if (priv->finished)
 			vhci_priv_finish(priv, priv->status, &giveback);
-		else if (priv->unlinking)
+		else if (priv->unlinking || priv->unlink_due)
 			vhci_session_lose_urb(port, priv, -ECONNRESET, &giveback);
 	}
 	spin_unlock_irqrestore(&port->vhci->lock, flags);
@@ -375,6 +451,13 @@ static u32 vhci_session_seqs(struct vhci_port *port, __be32 *out, u32 max)
 
 	lockdep_assert_held(&port->vhci->lock);
 	hash_for_each(port->seqs, bkt, seq, hnode) {
+		/* only what the server may have: commands that went out */
+		if (seq->kind == VHCI_SEQ_SUBMIT &&
+		    !container_of(seq, struct vhci_priv, seq)->sent)
+			continue;
+		if (seq->kind == VHCI_SEQ_UNLINK &&
+		    !container_of(seq, struct vhci_unlink, seq)->sent)
+			continue;
 		if (out && n < max)
 			out[n] = cpu_to_be32(seq->seqnum);
 		n++;
@@ -387,6 +470,7 @@ static u32 vhci_session_seqs(struct vhci_port *port, __be32 *out, u32 max)
  * @port: the port
  * @sock: the new connection (usbip attach --persistent made it and had the
  *	server accept the token); owned by the port on success
+ * @sockfd: its fd number in the writer, for the status file
  *
  * vhci_conn_mutex held.
  *
@@ -394,7 +478,7 @@ static u32 vhci_session_seqs(struct vhci_port *port, __be32 *out, u32 max)
  * waits for more answers than an EXT_RESUME can list; -ENOMEM, or the
  * error of usbip_conn_resume().
  */
-int vhci_session_resume(struct vhci_port *port, struct socket *sock)
+int vhci_session_resume(struct vhci_port *port, struct socket *sock, int sockfd)
 {
 	spinlock_t *lock = &port->vhci->lock;
 	__be32 *list = NULL;
@@ -430,8 +514,11 @@ int vhci_session_resume(struct vhci_port *port, struct socket *sock)
 	port->link_down = false;
 	port->ping_out = false;
 	port->rx_at = jiffies;
+	port->resume_at = jiffies;
+	port->sockfd = sockfd;
 	spin_unlock_irqrestore(lock, flags);
 
+	vhci_session_hb_sk(port, sock);
 	ret = usbip_conn_resume(&port->conn, sock);
 	if (ret) {
 		spin_lock_irqsave(lock, flags);
@@ -439,6 +526,7 @@ int vhci_session_resume(struct vhci_port *port, struct socket *sock)
 		port->resume_send = false;
 		port->resume_list = NULL;
 		spin_unlock_irqrestore(lock, flags);
+		vhci_session_hb_sk(port, NULL);
 		kvfree(list);
 		return ret;
 	}
@@ -462,6 +550,7 @@ void vhci_session_end(struct vhci_port *port)
 
 	lockdep_assert_held(&vhci_conn_mutex);
 	cancel_delayed_work_sync(&port->hb_work);
+	vhci_session_hb_sk(port, NULL);
 	spin_lock_irqsave(&port->vhci->lock, flags);
 	list_splice_init(&port->lost, &lost);
 	list_for_each_entry(rec, &lost, node)
@@ -497,12 +586,34 @@ void vhci_session_hb_fn(struct work_struct *work)
 					      hb_work);
 	unsigned long flags, now = jiffies, hb;
 	bool dead = false, wake = false, run;
+	const char *why = "heartbeat not answered";
+	struct sock *sk = port->hb_sk;
+	u32 una, nxt;
 
 	spin_lock_irqsave(&port->vhci->lock, flags);
 	hb = msecs_to_jiffies(port->heartbeat_ms);
 	run = port->session && port->heartbeat_ms && !port->link_down;
-	if (run && !port->resume_send && !port->resume_wait) {
-		if (port->ping_out && time_after(now, port->ping_at + hb)) {
+	/*
+	 * TCP's own progress: the server's kernel acknowledged what was sent
+	 * (or nothing is in flight).  A server that stopped reading for its
+	 * budget answers no ping but is alive; the TCP timers judge the rest.
+	 */
+	if (run && sk) {
+		una = READ_ONCE(tcp_sk(sk)->snd_una);
+		nxt = READ_ONCE(tcp_sk(sk)->snd_nxt);
+		if (una != port->hb_una || una == nxt) {
+			port->hb_una = una;
+			port->hb_una_at = now;
+		}
+	}
+	if (run && (port->resume_send || port->resume_wait)) {
+		if (time_after(now, port->resume_at + max(2 * hb, 2UL * HZ))) {
+			dead = true;
+			why = "no EXT_RESUME_REP from the server";
+		}
+	} else if (run) {
+		if (port->ping_out && time_after(now, port->ping_at + hb) &&
+		    time_after(now, port->hb_una_at + hb)) {
 			dead = true;
 		} else if (!port->ping_out && time_after(now, port->rx_at + hb)) {
 			port->ping_due = true;
@@ -515,7 +626,7 @@ void vhci_session_hb_fn(struct work_struct *work)
 	spin_unlock_irqrestore(&port->vhci->lock, flags);
 
 	if (dead) {
-		vhci_session_link_event(port, -ETIMEDOUT, false, "heartbeat not answered");
+		vhci_session_link_event(port, -ETIMEDOUT, false, why);
 		return;
 	}
 	if (wake)

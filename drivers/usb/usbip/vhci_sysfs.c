@@ -190,9 +190,7 @@ static ssize_t resume_store(struct device *dev, struct device_attribute *attr,
 
 	mutex_lock(&vhci_conn_mutex);
 	port = vhci_port_by_number(number);
-	ret = port ? vhci_session_resume(port, sock) : -EINVAL;
-	if (!ret)
-		port->sockfd = sockfd;
+	ret = port ? vhci_session_resume(port, sock, sockfd) : -EINVAL;
 	mutex_unlock(&vhci_conn_mutex);
 	if (ret) {
 		dev_err_ratelimited(dev, "resume: port %u: %s (%d)\n", number,

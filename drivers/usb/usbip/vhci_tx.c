@@ -73,6 +73,8 @@ static int vhci_tx_session(struct vhci_port *port)
 	u32 n, count;
 	int ret;
 
+	if (!READ_ONCE(port->session))
+		return 1;
 	spin_lock_irqsave(lock, flags);
 	if (port->resume_send) {
 		list = port->resume_list;
@@ -214,6 +216,7 @@ int vhci_tx_loop(struct usbip_conn *conn)
 		}
 		list_del_init(&priv->txnode);
 		priv->sending = true;
+		priv->sent = true;
 		priv->cmd_no = ++port->cmds;
 		spin_unlock_irqrestore(lock, flags);
 

@@ -1,0 +1,140 @@
+# SPDX-License-Identifier: GPL-2.0
+# @desc: benchmark (not a test of make check): usbip-vudc disk through vhci-hcd with and without a session, alternated in one boot (MB/s min/median/max, ratio), and time from a restored link to I/O after cuts
+# @kernels: 6.1 6.12
+# @vms: 1
+# @modules: ours
+# @timeout: 1800
+# @mem: 2048
+#
+# Booted by tests/bench/session-bench.sh.  One mass-storage gadget (MIB MiB
+# of random data in tmpfs) on usbip-vudc.0, imported over ::1 without usbipd
+# (tests/guest/vudc_attach.py: plain; tests/guest/session_attach.py: with a
+# session, heartbeat 1 s).  ROUNDS times, plain then session: MIB MiB read
+# and MIB MiB written with O_DIRECT dd in 1 MiB blocks, each checked by
+# sha256.  Then CUTS silent cuts (nft drop) of a session while a read loop
+# runs: after the client notices (its heartbeat), the link stays down 1 s,
+# is restored and the session resumed; the time from the restore to the
+# next MiB read is the figure.  Lines "SUMMARY ..." are the result.
+
+MIB=64
+ROUNDS=3
+CUTS=5
+VHCI=/sys/devices/platform/vhci_hcd.0
+VUDC=usbip-vudc.0
+ATT=${REPO:-}/tests/guest/session_attach.py
+G=/sys/kernel/config/usb_gadget/benchdisk
+
+port_free() {
+	awk -v p="$PORT" 'NR > 1 && $2 + 0 == p && $3 + 0 == 4 { f = 1 } END { exit !f }' \
+		"$VHCI/status"
+}
+
+vudc_available() {
+	[ "$(cat /sys/devices/platform/$VUDC/usbip_status)" = 1 ]
+}
+
+session_is() {
+	[ "$(awk -v p="$PORT" '$1 == p { print $2 }' "$VHCI/session")" = "$1" ]
+}
+
+token() {
+	od -An -tx1 -N16 /dev/urandom | tr -d ' \n'
+}
+
+# import plain|session: sets PORT, CPORT, DISK, TOKEN
+import() {
+	local out
+	if [ "$1" = plain ]; then
+		out=$(python3 "$REPO/tests/guest/vudc_attach.py" "$VUDC") || die "plain attach failed"
+		read -r PORT _ <<<"$out"
+	else
+		TOKEN=$(token)
+		out=$(python3 "$ATT" attach "$VUDC" "$TOKEN" 30000 1000) || die "session attach failed"
+		read -r PORT _ CPORT <<<"$out"
+	fi
+	wait_disk DISK 120 disk_of_vhci
+}
+
+unimport() {
+	echo "$PORT" >"$VHCI/detach"
+	wait_for "port $PORT free" 60 port_free
+	wait_for "$VUDC available" 60 vudc_available
+}
+
+# stats LIST...: "min median max"
+stats() {
+	printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { printf "%s %s %s", v[1], v[int((NR + 1) / 2)], v[NR] }'
+}
+
+ratio() {
+	awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'
+}
+
+vm1() {
+	local i kind sum pr=() pw=() sr=() sw=() pmed smed t0 t1 s0 ttio=()
+	run modprobe usbip-core
+	run modprobe vhci-hcd
+	run modprobe usbip-vudc num=1
+	run modprobe usb-storage
+	run modprobe sd_mod
+	run modprobe nf_tables
+	gadget_prepare
+	random_file /tmp/disk.img "$MIB"
+	sum=$(sha_file /tmp/disk.img)
+	gadget_storage_on_udc benchdisk /tmp/disk.img "$VUDC"
+	at_exit gadget_remove benchdisk
+	wait_for "$VUDC speed" 30 sh -c "[ \"\$(cat /sys/class/udc/$VUDC/current_speed)\" != UNKNOWN ]"
+	random_file /tmp/write.bin "$MIB"
+
+	for i in $(seq 1 "$ROUNDS"); do
+		for kind in plain session; do
+			step "round $i: $kind"
+			import "$kind"
+			dev_read "$DISK" /tmp/read.bin "$MIB"
+			same_sum "$kind read" "$(sha_file /tmp/read.bin)" "$sum"
+			if [ "$kind" = plain ]; then pr+=("$LAST_MBPS"); else sr+=("$LAST_MBPS"); fi
+			dev_write "$DISK" /tmp/write.bin "$MIB"
+			if [ "$kind" = plain ]; then pw+=("$LAST_MBPS"); else sw+=("$LAST_MBPS"); fi
+			same_sum "$kind write read back" "$(sha_dev "$DISK" "$MIB")" "$(sha_file /tmp/write.bin)"
+			cp /tmp/read.bin /tmp/restore.bin
+			dev_write "$DISK" /tmp/restore.bin "$MIB"	# the next round reads sum again
+			info "$kind: read ${pr[-1]:-}/${sr[-1]:-} write ${pw[-1]:-}/${sw[-1]:-} MB/s (plain/session so far)"
+			unimport
+		done
+	done
+
+	step "$CUTS cuts of a session under a read loop"
+	import session
+	(while dd if="$DISK" of=/dev/null iflag=direct bs=1M count="$MIB" status=none; do :; done) &
+	for i in $(seq 1 "$CUTS"); do
+		nft add table inet bcut
+		nft add chain inet bcut out '{ type filter hook output priority 0; }'
+		nft add rule inet bcut out tcp sport "$CPORT" drop
+		nft add rule inet bcut out tcp dport "$CPORT" drop
+		wait_for "reconnecting" 30 session_is reconnecting
+		sleep 1	# the outage itself
+		nft delete table inet bcut
+		s0=$(awk '{ print $3 }' "/sys/block/${DISK#/dev/}/stat")
+		t0=$(now_ns)
+		local new
+		new=$(token)
+		CPORT=$(python3 "$ATT" resume "$VUDC" "$PORT" "$TOKEN" "$new") || die "resume failed"
+		TOKEN=$new
+		wait_for "I/O after cut $i" 60 sh -c "[ \$(awk '{ print \$3 }' /sys/block/${DISK#/dev/}/stat) -gt $((s0 + 2048)) ]"
+		t1=$(now_ns)
+		ttio+=($(((t1 - t0) / 1000000)))
+		info "cut $i: I/O again $(((t1 - t0) / 1000000)) ms after the link came back"
+	done
+	kill %1 2>/dev/null || true
+	wait 2>/dev/null || true
+	unimport
+
+	pmed=$(stats "${pr[@]}" | cut -d' ' -f2)
+	smed=$(stats "${sr[@]}" | cut -d' ' -f2)
+	echo "SUMMARY read MB/s  plain min/med/max $(stats "${pr[@]}" | tr ' ' /)  session $(stats "${sr[@]}" | tr ' ' /)  session/plain median $(ratio "$smed" "$pmed")"
+	pmed=$(stats "${pw[@]}" | cut -d' ' -f2)
+	smed=$(stats "${sw[@]}" | cut -d' ' -f2)
+	echo "SUMMARY write MB/s plain min/med/max $(stats "${pw[@]}" | tr ' ' /)  session $(stats "${sw[@]}" | tr ' ' /)  session/plain median $(ratio "$smed" "$pmed")"
+	echo "SUMMARY I/O after a restored link, ms: min/med/max $(stats "${ttio[@]}" | tr ' ' /) over $CUTS cuts"
+	dmesg_check || die "kernel log has warnings"
+}
