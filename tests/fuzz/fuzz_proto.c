@@ -170,6 +170,24 @@ static size_t cmd_submit(const struct usbip_pdu *pdu, const u8 *data, size_t siz
 	return len + (size_t)n * USBIP_ISO_DESC_SIZE;
 }
 
+/* The extension words a driver parses (usbip_ext_words_parse()). */
+static void ext_words(const uint8_t *data, size_t size)
+{
+	const unsigned int all = USBIP_EXT_W_CAPS | USBIP_EXT_W_TOKEN | USBIP_EXT_W_NEW |
+				 USBIP_EXT_W_WINDOW | USBIP_EXT_W_HEARTBEAT | USBIP_EXT_W_JOURNAL;
+	struct usbip_ext_words w;
+	unsigned int allowed = data[0] & all;
+	char text[257];
+	size_t n = size - 1 < 256 ? size - 1 : 256;
+	int ret;
+
+	memcpy(text, data + 1, n);
+	text[n] = '\0';
+	ret = usbip_ext_words_parse(text, allowed, &w, NULL);
+	check(ret == 0 || ret == -EINVAL || ret == -ERANGE);
+	check(!(w.have & ~allowed));
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -183,6 +201,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size < 8)
 		return 0;
+	ext_words(data, size);
+	if (size >= 12) {
+		u32 lo = rd32(data), cnt = rd32(data + 4), hi = rd32(data + 8);
+
+		ret = usbip_ext_count_check(lo, cnt, hi, NULL);
+		check(ret == 0 || ret == -EPROTO);
+		check(!ret == ((s32)(hi - lo) >= 0 && (s32)(cnt - lo) >= 0 &&
+			       cnt - lo <= hi - lo));
+	}
 	buflen = rd32(data) % (MAX_BUF + 1);
 	submitted = ((data[4] << 8) | data[5]) % (USBIP_MAX_ISO_PACKETS + 1);
 	dir_in = data[6] & 1;

@@ -931,6 +931,56 @@ static void test_ext_count_check(void)
 	CHECK_REASON(ret, reason, "counter range inverted");
 }
 
+static int words(const char *text, unsigned int allowed, struct usbip_ext_words *w,
+		 const char **reason)
+{
+	char buf[256];
+
+	snprintf(buf, sizeof(buf), "%s", text);
+	return usbip_ext_words_parse(buf, allowed, w, reason);
+}
+
+static void test_ext_words(void)
+{
+	const unsigned int all = USBIP_EXT_W_CAPS | USBIP_EXT_W_TOKEN | USBIP_EXT_W_NEW |
+				 USBIP_EXT_W_WINDOW | USBIP_EXT_W_HEARTBEAT | USBIP_EXT_W_JOURNAL;
+	static const u8 tok[16] = { 0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77,
+				    0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff };
+	struct usbip_ext_words w;
+	const char *reason = NULL;
+	int ret;
+
+	CHECK(words("", all, &w, NULL) == 0 && w.have == 0);
+	CHECK(words("  \n", all, &w, NULL) == 0 && w.have == 0);
+	CHECK(words("caps=1 token=00112233445566778899aabbccddeeff window=30000 "
+		    "heartbeat=5000 journal=16777216\n", all, &w, NULL) == 0);
+	CHECK(w.have == (all & ~USBIP_EXT_W_NEW) && w.caps == 1 && w.window == 30000 &&
+	      w.heartbeat == 5000 && w.journal == 16777216 && !memcmp(w.token, tok, 16));
+	CHECK(words("new=00112233445566778899AABBCCDDEEFF\ttoken=ffeeddccbbaa99887766554433221100",
+		    all, &w, NULL) == 0);
+	CHECK(!memcmp(w.new_token, tok, 16) && w.token[0] == 0xff && w.token[15] == 0x00);
+	CHECK(words("caps=ffffffff", all, &w, NULL) == 0 && w.caps == 0xffffffff);
+	CHECK(words("window=4294967295", all, &w, NULL) == 0 && w.window == 0xffffffff);
+	CHECK(words("window=4294967296", all, &w, NULL) == -ERANGE);
+	ret = words("window", all, &w, &reason);
+	CHECK(ret == -EINVAL && !strcmp(reason, "word without a value"));
+	ret = words("windows=1", all, &w, &reason);
+	CHECK(ret == -EINVAL && !strcmp(reason, "unknown word"));
+	ret = words("journal=1", USBIP_EXT_W_CAPS, &w, &reason);
+	CHECK(ret == -EINVAL && !strcmp(reason, "unknown word"));
+	ret = words("caps=1 caps=1", all, &w, &reason);
+	CHECK(ret == -EINVAL && !strcmp(reason, "word given twice"));
+	ret = words("window=-1", all, &w, &reason);
+	CHECK(ret == -EINVAL && !strcmp(reason, "malformed value"));
+	CHECK(words("window=0x10", all, &w, NULL) == -EINVAL);
+	CHECK(words("window=", all, &w, NULL) == -EINVAL);
+	CHECK(words("caps=1g", all, &w, NULL) == -EINVAL);
+	CHECK(words("token=00112233445566778899aabbccddeef", all, &w, NULL) == -EINVAL);
+	CHECK(words("token=00112233445566778899aabbccddeeff0", all, &w, NULL) == -EINVAL);
+	CHECK(words("token=00112233445566778899aabbccddeefg", all, &w, NULL) == -EINVAL);
+	CHECK(words("token=", all, &w, NULL) == -EINVAL);
+}
+
 /* ---- iso descriptors ---- */
 
 static void test_iso_desc_bytes(void)
@@ -1353,6 +1403,7 @@ static const struct test_case cases[] = {
 	T(test_setup_std_check),
 	T(test_ext_codec),
 	T(test_ext_count_check),
+	T(test_ext_words),
 	T(test_budget_admits),
 	T(test_submit_charge),
 };

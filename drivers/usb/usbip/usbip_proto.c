@@ -315,6 +315,134 @@ bool usbip_pdu_is_ext(u32 command)
 }
 USBIP_PROTO_EXPORT(usbip_pdu_is_ext);
 
+/* A u32 in @base 10 or 16, digits only (no sign, prefix or spaces). */
+static int parse_u32(const char *s, unsigned int base, u32 *out)
+{
+	u64 v = 0;
+	unsigned int d;
+
+	if (!*s)
+		return -EINVAL;
+	for (; *s; s++) {
+		if (*s >= '0' && *s <= '9')
+			d = *s - '0';
+		else if (base == 16 && *s >= 'a' && *s <= 'f')
+			d = *s - 'a' + 10;
+		else if (base == 16 && *s >= 'A' && *s <= 'F')
+			d = *s - 'A' + 10;
+		else
+			return -EINVAL;
+		v = v * base + d;
+		if (v > 0xffffffffULL)
+			return -ERANGE;
+	}
+	*out = (u32)v;
+	return 0;
+}
+
+/* A token: exactly 2 * USBIP_EXT_TOKEN_SIZE hex digits. */
+static int parse_token(const char *s, u8 *out)
+{
+	u32 nibble;
+	char c[2] = "";
+	int i;
+
+	if (strlen(s) != 2 * USBIP_EXT_TOKEN_SIZE)
+		return -EINVAL;
+	for (i = 0; i < 2 * USBIP_EXT_TOKEN_SIZE; i++) {
+		c[0] = s[i];
+		if (parse_u32(c, 16, &nibble))
+			return -EINVAL;
+		if (i % 2)
+			out[i / 2] |= nibble;
+		else
+			out[i / 2] = nibble << 4;
+	}
+	return 0;
+}
+
+/**
+ * usbip_ext_words_parse() - parse the extension words written to a driver
+ * @text: words separated by blanks or newlines, each "key=value"; cut up
+ * @allowed: USBIP_EXT_W_* the caller takes
+ * @w: output, zeroed first; @w->have tells which words were given
+ * @reason: set to a short explanation on failure; may be NULL
+ *
+ * The keys are caps (hexadecimal), window, heartbeat and journal (decimal)
+ * and token, new (32 hex digits).  Ranges are the caller's to check.
+ *
+ * Return: 0, or -EINVAL for a word without "=", an unknown or unexpected
+ * key, a key given twice or a malformed value (-ERANGE: above 2^32 - 1).
+ */
+int usbip_ext_words_parse(char *text, unsigned int allowed, struct usbip_ext_words *w,
+			  const char **reason)
+{
+	static const struct {
+		const char *key;
+		unsigned int bit;
+	} keys[] = {
+		{ "caps", USBIP_EXT_W_CAPS },
+		{ "token", USBIP_EXT_W_TOKEN },
+		{ "new", USBIP_EXT_W_NEW },
+		{ "window", USBIP_EXT_W_WINDOW },
+		{ "heartbeat", USBIP_EXT_W_HEARTBEAT },
+		{ "journal", USBIP_EXT_W_JOURNAL },
+	};
+	unsigned int i, bit;
+	char *word, *val;
+	int ret;
+
+	memset(w, 0, sizeof(*w));
+	while ((word = strsep(&text, " \t\n"))) {
+		if (!*word)
+			continue;
+		val = strchr(word, '=');
+		if (!val) {
+			if (reason)
+				*reason = "word without a value";
+			return -EINVAL;
+		}
+		*val++ = '\0';
+		bit = 0;
+		for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+			if (!strcmp(word, keys[i].key))
+				bit = keys[i].bit;
+		if (!(bit & allowed) || (w->have & bit)) {
+			if (reason)
+				*reason = bit & allowed ? "word given twice" : "unknown word";
+			return -EINVAL;
+		}
+		switch (bit) {
+		case USBIP_EXT_W_CAPS:
+			ret = parse_u32(val, 16, &w->caps);
+			break;
+		case USBIP_EXT_W_WINDOW:
+			ret = parse_u32(val, 10, &w->window);
+			break;
+		case USBIP_EXT_W_HEARTBEAT:
+			ret = parse_u32(val, 10, &w->heartbeat);
+			break;
+		case USBIP_EXT_W_JOURNAL:
+			ret = parse_u32(val, 10, &w->journal);
+			break;
+		case USBIP_EXT_W_TOKEN:
+			ret = parse_token(val, w->token);
+			break;
+		default:
+			ret = parse_token(val, w->new_token);
+			break;
+		}
+		if (ret) {
+			if (reason)
+				*reason = "malformed value";
+			return ret;
+		}
+		w->have |= bit;
+	}
+	return 0;
+}
+USBIP_PROTO_EXPORT(usbip_ext_words_parse);
+
 /**
  * usbip_ext_count_check() - is a peer's stream counter within its bounds
  * @floor: the lowest value it may have (what the peer counted before)

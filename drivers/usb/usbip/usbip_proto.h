@@ -208,6 +208,41 @@ int usbip_cmd_submit_check(const struct usbip_pdu *cmd, int xfer, bool *dir_in, 
 int usbip_xfer_len_check(int xfer, u32 length, u32 max_linear, const char **reason);
 u64 usbip_submit_charge(u32 len, int n_iso);
 bool usbip_pdu_is_ext(u32 command);
+
+/* Size of a session token. */
+#define USBIP_EXT_TOKEN_SIZE		16
+
+/* Words of struct usbip_ext_words (its @have bits). */
+#define USBIP_EXT_W_CAPS		0x01	/* caps=HEX */
+#define USBIP_EXT_W_TOKEN		0x02	/* token=HEX32 */
+#define USBIP_EXT_W_NEW			0x04	/* new=HEX32 */
+#define USBIP_EXT_W_WINDOW		0x08	/* window=MS */
+#define USBIP_EXT_W_HEARTBEAT		0x10	/* heartbeat=MS */
+#define USBIP_EXT_W_JOURNAL		0x20	/* journal=BYTES */
+
+/**
+ * struct usbip_ext_words - the "key=value" words of the extension that the
+ *	tools write to the drivers' attach and usbip_sockfd files
+ * @have: USBIP_EXT_W_* of the words given
+ * @caps: caps=, hexadecimal
+ * @window: window=, ms
+ * @heartbeat: heartbeat=, ms
+ * @journal: journal=, bytes
+ * @token: token=, 32 hex digits
+ * @new_token: new=, 32 hex digits
+ */
+struct usbip_ext_words {
+	unsigned int have;
+	u32 caps;
+	u32 window;
+	u32 heartbeat;
+	u32 journal;
+	u8 token[USBIP_EXT_TOKEN_SIZE];
+	u8 new_token[USBIP_EXT_TOKEN_SIZE];
+};
+
+int usbip_ext_words_parse(char *text, unsigned int allowed, struct usbip_ext_words *w,
+			  const char **reason);
 int usbip_ext_count_check(u32 floor, u32 count, u32 ceil, const char **reason);
 bool usbip_budget_admits(u32 used_urbs, u64 used_bytes, u32 max_urbs, u64 max_bytes,
 			 u32 urbs, u64 bytes);

@@ -1250,96 +1250,64 @@ EXPORT_SYMBOL_GPL(usbip_server_init);
 /**
  * struct usbip_server_args - what was written to usbip_sockfd
  * @fd: the socket, or -1 to end the connection
- * @resume: "resume FD token=..." rather than a new import
- * @caps: USBIP_EXT_CAP_* agreed (caps=HEX)
- * @token: token=HEX32 (new import: the session's; resume: to check)
- * @has_token: @token was given
- * @new_token: new=HEX32, the token of a resumed session from now on
- * @has_new: @new_token was given
- * @window: window=MS, the resume window
- * @journal: journal=BYTES, the journal's bound
+ * @resume: "resume FD token=... new=..." rather than a new import
+ * @w: the extension words: caps, token, window, heartbeat, journal for a
+ *	new import; token and new for a resume
  */
 struct usbip_server_args {
 	int fd;
 	bool resume;
-	u32 caps;
-	u8 token[USBIP_EXT_TOKEN_SIZE];
-	bool has_token;
-	u8 new_token[USBIP_EXT_TOKEN_SIZE];
-	bool has_new;
-	u32 window;
-	u32 journal;
+	struct usbip_ext_words w;
 };
-
-static int usbip_server_token_parse(const char *hex, u8 *token, bool *has)
-{
-	if (strlen(hex) != 2 * USBIP_EXT_TOKEN_SIZE || hex2bin(token, hex, USBIP_EXT_TOKEN_SIZE))
-		return -EINVAL;
-	*has = true;
-	return 0;
-}
 
 /*
  * Parses "FD", "-1", "FD caps=HEX token=HEX32 window=MS heartbeat=MS
- * journal=BYTES" or "resume FD token=HEX32 [new=HEX32]" (in @line, which
+ * journal=BYTES" or "resume FD token=HEX32 new=HEX32" (in @line, which
  * is cut up) and checks the values' ranges.
  */
 static int usbip_server_args_parse(char *line, struct usbip_server_args *a)
 {
-	char *word, *val;
-	u32 heartbeat;
-	int n = 0, ret;
+	const struct usbip_ext_words *w = &a->w;
+	unsigned int allowed;
+	char *word;
+	int ret;
 
 	memset(a, 0, sizeof(*a));
-	a->journal = 4U << 20;
-	while ((word = strsep(&line, " \t\n"))) {
-		if (!*word)
-			continue;
-		if (n == 0 && !strcmp(word, "resume")) {
-			a->resume = true;
-			continue;
-		}
-		if (n++ == 0) {
-			ret = kstrtoint(word, 10, &a->fd);
-			if (ret)
-				return ret;
-			continue;
-		}
-		val = strchr(word, '=');
-		if (!val)
+	line = skip_spaces(line);
+	word = strsep(&line, " \t\n");
+	if (!strcmp(word, "resume")) {
+		a->resume = true;
+		if (!line)
 			return -EINVAL;
-		*val++ = '\0';
-		if (!strcmp(word, "caps"))
-			ret = kstrtou32(val, 16, &a->caps);
-		else if (!strcmp(word, "token"))
-			ret = usbip_server_token_parse(val, a->token, &a->has_token);
-		else if (!strcmp(word, "new"))
-			ret = usbip_server_token_parse(val, a->new_token, &a->has_new);
-		else if (!strcmp(word, "window"))
-			ret = kstrtou32(val, 10, &a->window);
-		else if (!strcmp(word, "heartbeat"))
-			ret = kstrtou32(val, 10, &heartbeat);	/* the client's to keep */
-		else if (!strcmp(word, "journal"))
-			ret = kstrtou32(val, 10, &a->journal);
-		else
-			ret = -EINVAL;
+		line = skip_spaces(line);
+		word = strsep(&line, " \t\n");
+	}
+	ret = kstrtoint(word, 10, &a->fd);
+	if (ret)
+		return ret;
+	allowed = a->resume ? USBIP_EXT_W_TOKEN | USBIP_EXT_W_NEW :
+		  USBIP_EXT_W_CAPS | USBIP_EXT_W_TOKEN | USBIP_EXT_W_WINDOW |
+		  USBIP_EXT_W_HEARTBEAT | USBIP_EXT_W_JOURNAL;
+	if (line) {
+		ret = usbip_ext_words_parse(line, allowed, &a->w, NULL);
 		if (ret)
 			return ret;
 	}
-	if (!n)
-		return -EINVAL;
+
 	if (a->resume)	/* a resume always draws a new token */
-		return a->fd >= 0 && a->has_token && a->has_new && !a->caps ? 0 : -EINVAL;
-	if (a->fd < -1 || (a->fd == -1 && (a->caps || a->has_token || a->has_new)))
+		return a->fd >= 0 && (w->have & USBIP_EXT_W_TOKEN) &&
+		       (w->have & USBIP_EXT_W_NEW) ? 0 : -EINVAL;
+	if (a->fd < -1 || (a->fd == -1 && w->have))
 		return -EINVAL;
-	if (a->caps & ~USBIP_SERVER_EXT_CAPS)
+	if (w->caps & ~USBIP_SERVER_EXT_CAPS)
 		return -EOPNOTSUPP;
-	if (a->has_new)
-		return -EINVAL;
-	if (!(a->caps & USBIP_EXT_CAP_SESSION))
-		return a->has_token ? -EINVAL : 0;
-	if (!a->has_token || !a->window || a->window > USBIP_EXT_WINDOW_MAX_MS ||
-	    a->journal < USBIP_EXT_JOURNAL_MIN || a->journal > USBIP_EXT_JOURNAL_MAX)
+	if (!(w->caps & USBIP_EXT_CAP_SESSION))
+		return w->have & ~USBIP_EXT_W_CAPS ? -EINVAL : 0;
+	if (!(w->have & USBIP_EXT_W_JOURNAL))
+		a->w.journal = 4U << 20;
+	if (!(w->have & USBIP_EXT_W_TOKEN) || !w->window ||
+	    w->window > USBIP_EXT_WINDOW_MAX_MS || w->journal < USBIP_EXT_JOURNAL_MIN ||
+	    w->journal > USBIP_EXT_JOURNAL_MAX)
 		return -EINVAL;
 	return 0;
 }
@@ -1360,8 +1328,8 @@ static void usbip_server_session_start(struct usbip_server *srv,
 {
 	lockdep_assert_held(srv->conn.lock);
 	spin_lock_irq(srv->lock);
-	srv->session = a->caps & USBIP_EXT_CAP_SESSION;
-	srv->journal_max = a->journal;
+	srv->session = a->w.caps & USBIP_EXT_CAP_SESSION;
+	srv->journal_max = a->w.journal;
 	srv->journal_bytes = 0;
 	srv->resend = NULL;
 	srv->ans_total = 0;
@@ -1374,8 +1342,8 @@ static void usbip_server_session_start(struct usbip_server *srv,
 	srv->resume_rep_due = false;
 	srv->pong = false;
 	spin_unlock_irq(srv->lock);
-	memcpy(srv->token, a->token, sizeof(srv->token));
-	srv->conn.resume_window = srv->session ? a->window : 0;
+	memcpy(srv->token, a->w.token, sizeof(srv->token));
+	srv->conn.resume_window = srv->session ? a->w.window : 0;
 }
 
 /*
@@ -1401,7 +1369,7 @@ static int usbip_server_resume(struct usbip_server *srv, const struct usbip_serv
 		ret = -ESTALE;
 		goto err_unlock;
 	}
-	if (crypto_memneq(srv->token, a->token, sizeof(srv->token))) {
+	if (crypto_memneq(srv->token, a->w.token, sizeof(srv->token))) {
 		ret = -EACCES;
 		goto err_unlock;
 	}
@@ -1435,7 +1403,7 @@ static int usbip_server_resume(struct usbip_server *srv, const struct usbip_serv
 		spin_unlock_irq(srv->lock);
 		goto err_unlock;
 	}
-	memcpy(srv->token, a->new_token, sizeof(srv->token));
+	memcpy(srv->token, a->w.new_token, sizeof(srv->token));
 	mutex_unlock(conn->lock);
 	dev_info(srv->dev, "session resumed on a new connection\n");
 	return 0;

@@ -57,8 +57,6 @@ struct usbip_server;
 #define USBIP_EXT_CAP_SESSION		0x1U
 /* What a server of this core supports (its usbip_ext_caps file). */
 #define USBIP_SERVER_EXT_CAPS		USBIP_EXT_CAP_SESSION
-/* Size of a session token. */
-#define USBIP_EXT_TOKEN_SIZE		16
 /* Bounds of the session parameters usbipd hands in. */
 #define USBIP_EXT_WINDOW_MAX_MS		(3600U * 1000)
 #define USBIP_EXT_JOURNAL_MIN		(64U << 10)

@@ -41,28 +41,17 @@
  */
 int vhci_session_args_parse(char *text, struct vhci_session_args *a)
 {
-	char *word, *val;
+	struct usbip_ext_words w;
 	int ret;
 
 	memset(a, 0, sizeof(*a));
-	while ((word = strsep(&text, " \t\n"))) {
-		if (!*word)
-			continue;
-		val = strchr(word, '=');
-		if (!val)
-			return -EINVAL;
-		*val++ = '\0';
-		if (!strcmp(word, "caps"))
-			ret = kstrtou32(val, 16, &a->caps);
-		else if (!strcmp(word, "window"))
-			ret = kstrtou32(val, 10, &a->window);
-		else if (!strcmp(word, "heartbeat"))
-			ret = kstrtou32(val, 10, &a->heartbeat);
-		else
-			ret = -EINVAL;
-		if (ret)
-			return ret;
-	}
+	ret = usbip_ext_words_parse(text, USBIP_EXT_W_CAPS | USBIP_EXT_W_WINDOW |
+				    USBIP_EXT_W_HEARTBEAT, &w, NULL);
+	if (ret)
+		return ret;
+	a->caps = w.caps;
+	a->window = w.window;
+	a->heartbeat = w.heartbeat;
 	if (a->caps & ~VHCI_EXT_CAPS)
 		return -EOPNOTSUPP;
 	if (!(a->caps & VHCI_EXT_CAP_SESSION))
