@@ -2,11 +2,14 @@
 # SPDX-License-Identifier: GPL-2.0
 """Loopback import with a session, and its resume, without usbipd.
 
-    session_attach.py attach VUDC TOKEN WINDOW_MS HEARTBEAT_MS
-    session_attach.py resume VUDC PORT TOKEN NEW_TOKEN
+    session_attach.py attach SERVER TOKEN WINDOW_MS HEARTBEAT_MS
+    session_attach.py resume SERVER PORT TOKEN NEW_TOKEN
+
+SERVER is a usbip-vudc device (usbip-vudc.N) or the bus id of a USB device
+bound to usbip-host (e.g. 3-1).
 
 attach: like vudc_attach.py (both ends of one ::1 connection, the server end
-to VUDC's usbip_sockfd, the client end to vhci_hcd.0's attach), but with the
+to SERVER's usbip_sockfd, the client end to vhci_hcd.0's attach), but with the
 session's words: "FD caps=1 token=TOKEN window=WINDOW_MS journal=BYTES" for
 usbip-vudc and "PORT FD DEVID SPEED caps=1 window=WINDOW_MS
 heartbeat=HEARTBEAT_MS" for vhci-hcd, as usbipd and usbip attach write them
@@ -33,12 +36,29 @@ VDEV_ST_NULL = 4
 JOURNAL = 16 << 20
 
 
-def attach(vudc, token, window, heartbeat):
-    with open(f"/sys/class/udc/{vudc}/current_speed") as f:
-        name = f.read().strip()
-    if name not in SPEEDS:
-        sys.exit(f"{vudc}: gadget speed is {name!r}, is a gadget bound?")
-    speed = SPEEDS[name]
+USB_SPEEDS = {"1.5": 1, "12": 2, "480": 3, "5000": 5, "10000": 6, "20000": 6}
+
+
+def server(dev):
+    """(usbip_sockfd path, speed, devid) of SERVER."""
+    if dev.startswith("usbip-vudc."):
+        with open(f"/sys/class/udc/{dev}/current_speed") as f:
+            name = f.read().strip()
+        if name not in SPEEDS:
+            sys.exit(f"{dev}: gadget speed is {name!r}, is a gadget bound?")
+        return f"/sys/devices/platform/{dev}/usbip_sockfd", SPEEDS[name], (1 << 16) | 2
+    d = f"/sys/bus/usb/devices/{dev}"
+    with open(f"{d}/speed") as f:
+        speed = USB_SPEEDS[f.read().strip()]
+    with open(f"{d}/busnum") as f:
+        busnum = int(f.read())
+    with open(f"{d}/devnum") as f:
+        devnum = int(f.read())
+    return f"{d}/usbip_sockfd", speed, (busnum << 16) | devnum
+
+
+def attach(dev, token, window, heartbeat):
+    sockfd, speed, devid = server(dev)
     hub = "ss" if speed >= SPEEDS["super-speed"] else "hs"
     with open(f"{VHCI}/status") as f:
         free = [int(x[1]) for x in (line.split() for line in f.readlines()[1:])
@@ -46,9 +66,7 @@ def attach(vudc, token, window, heartbeat):
     if not free:
         sys.exit(f"no free {hub} port on vhci-hcd")
     port = free[0]
-    devid = (1 << 16) | 2
     cli, srv = w.loopback_pair()
-    sockfd = f"/sys/devices/platform/{vudc}/usbip_sockfd"
     w.write_sysfs(sockfd, f"{srv.fileno()} caps=1 token={token} window={window} "
                           f"heartbeat={heartbeat} journal={JOURNAL}\n")
     try:
@@ -65,13 +83,12 @@ def attach(vudc, token, window, heartbeat):
     cli.close()
 
 
-def resume(vudc, port, token, new):
+def resume(dev, port, token, new):
     cli, srv = w.loopback_pair()
     try:
-        w.write_sysfs(f"/sys/devices/platform/{vudc}/usbip_sockfd",
-                      f"resume {srv.fileno()} token={token} new={new}\n")
+        w.write_sysfs(server(dev)[0], f"resume {srv.fileno()} token={token} new={new}\n")
     except OSError as e:
-        sys.exit(f"{vudc} resume: {e}")
+        sys.exit(f"{dev} resume: {e}")
     try:
         w.write_sysfs(f"{VHCI}/resume", f"{port} {cli.fileno()}")
     except OSError as e:
