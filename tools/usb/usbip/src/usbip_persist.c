@@ -8,8 +8,8 @@
  *
  * The watch ends
  *   - with status 0 when the port was detached by "usbip detach" (which
- *     removes the port's record), or by a signal (SIGTERM, SIGINT, SIGHUP:
- *     this process detaches the port itself);
+ *     removes the port's record), also while reconnecting, or by a signal
+ *     (SIGTERM, SIGINT, SIGHUP: this process detaches the port itself);
  *   - with status 1 when the import ended otherwise: the resume was refused
  *     or the window ran out, or the port was freed while its record stayed
  *     (the server ended the session, a protocol error, a plain import's
@@ -267,6 +267,10 @@ static int reconnect(struct usbip_watch *w, const struct usbip_vhci_session *fir
 		if (stop_signal)
 			return stop_detach(w);
 		if (port_state(w, NULL) == PORT_GONE) {
+			if (record_removed(w)) {
+				event(w, "detached while reconnecting; exiting");
+				return USBIP_EXIT_OK;
+			}
 			usbip_vhci_record_remove(w->port, NULL);
 			if (last[0])
 				usbip_err("port %u: gave up: the resume window ended before the "

@@ -698,12 +698,33 @@ if usbipd_bin and os.access(usbipd_bin, os.X_OK) and pre:
                   "port freed while reconnecting: 'gave up: the resume window ended', exit 1",
                   "exit %r\n%s" % (rc, a.out()))
         a.stop()
+
+        # "usbip detach" while reconnecting: a detach all the same, status 0.
+        d, dport = start_session_usbipd(pre)
+        vhci_sessions("1")
+        a = Persistent(["-p", "-r", "127.0.0.1", "-b", "1-1"], dport, env_extra=pre)
+        attached(a)
+        write(SESSION_FILE, "0 active\n")
+        a.wait("session agreed")
+        usbiptest.stop(d)
+        d = None
+        write(SESSION_FILE, "0 reconnecting 60000\n")
+        a.wait("still reconnecting")
+        r = run("detach", "-p", "0")
+        write(SESSION_FILE, "")
+        set_used({})
+        rc = a.exit()
+        tap.check(r.returncode == 0 and rc == 0 and
+                  a.has("port 0: detached while reconnecting; exiting"),
+                  "usbip detach while reconnecting: the attach exits 0",
+                  "exit %r\n%s" % (rc, a.out()))
+        a.stop()
     finally:
         if d:
             usbiptest.stop(d)
         fakesysfs.set_session_driver(root, "1-1", None)
 else:
-    for _ in range(12):
+    for _ in range(13):
         tap.skip("usbipd or the EBUSY_PRELOAD helper not built")
 
 # usbip port with our vhci-hcd's session file: one more line per session.
