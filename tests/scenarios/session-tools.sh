@@ -56,14 +56,19 @@ vudc_status_is() {
 }
 
 # cut_start KIND: every packet of TCP port 3240 on lo rejected with an RST
-# (KIND reset) or dropped (KIND drop).
+# to its sender (KIND reset) or dropped (KIND drop).  The RSTs themselves
+# pass (the one reject sends goes through this hook too): a socket that
+# sends during a reset cut is reset, a new connection refused.
 cut_start() {
-	local verdict
-	if [ "$1" = reset ]; then verdict="reject with tcp reset"; else verdict=drop; fi
 	nft add table inet vmcut
 	nft add chain inet vmcut out '{ type filter hook output priority 0; }'
-	nft add rule inet vmcut out tcp sport 3240 "$verdict"
-	nft add rule inet vmcut out tcp dport 3240 "$verdict"
+	if [ "$1" = reset ]; then
+		nft add rule inet vmcut out tcp sport 3240 tcp flags '&' rst != rst reject with tcp reset
+		nft add rule inet vmcut out tcp dport 3240 tcp flags '&' rst != rst reject with tcp reset
+	else
+		nft add rule inet vmcut out tcp sport 3240 drop
+		nft add rule inet vmcut out tcp dport 3240 drop
+	fi
 }
 
 cut_end() {
@@ -109,6 +114,17 @@ attach_exited() {
 
 attach_stop() {
 	if [ -n "${APID:-}" ] && alive "$APID"; then kill "$APID"; fi
+}
+
+# show_logs: the tool's and usbipd's output, on the console (fd 7) when the
+# test failed (cleanups run with their output discarded).
+show_logs() {
+	[ -e /tmp/session-tools.done ] && return 0
+	{
+		sed 's/^/    attach| /' /tmp/attach.log
+		tail -n 30 /tmp/usbipd.log | sed 's/^/    usbipd| /'
+		ss -Htna '( sport = :3240 or dport = :3240 )' | sed 's/^/    ss| /'
+	} >&7 2>&1
 }
 
 rounds() {
@@ -163,6 +179,9 @@ vm1() {
 	local disk devno i kind n0 cport t0 lost resumed ms rc bad k sum
 
 	[ -x "$OURS" ] && [ -x "$OURSD" ] || die "our tools are not built (make tools)"
+	exec 7>&1
+	rm -f /tmp/session-tools.done
+	at_exit show_logs
 	run modprobe usbip-core
 	run modprobe vhci-hcd
 	run modprobe usbip-vudc num=1
@@ -305,4 +324,5 @@ vm1() {
 	sed 's/^/    attach| /' /tmp/attach.log
 	sed 's/^/    usbipd| /' /tmp/usbipd.log | tail -n 20
 	dmesg_check || die "kernel log has warnings"
+	touch /tmp/session-tools.done
 }
