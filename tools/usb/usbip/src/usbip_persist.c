@@ -258,6 +258,7 @@ static int reconnect(struct usbip_watch *w, const struct usbip_vhci_session *fir
 			    (long long)(w->ext.window_ms - first->left_ms) : 0;
 	char last[sizeof(((struct usbip_error *)0)->msg)] = "";
 	unsigned int attempts = 0, backoff = BACKOFF_FIRST_MS;
+	bool told_over = false;
 	struct usbip_vhci_session s;
 	struct usbip_error err;
 	enum attempt res;
@@ -287,11 +288,17 @@ static int reconnect(struct usbip_watch *w, const struct usbip_vhci_session *fir
 			event(w, "resumed by someone else after %lld ms", lost_ms + now_ms() - t0);
 			return -1;
 		}
-		if (s.state == USBIP_VHCI_SESSION_RECONNECTING)
+		/* vhci-hcd counts the window; the deadline only ever comes closer. */
+		if (s.state == USBIP_VHCI_SESSION_RECONNECTING && now_ms() + s.left_ms < deadline)
 			deadline = now_ms() + s.left_ms;
 		left = deadline - now_ms();
 		if (left <= 0) {
-			/* vhci-hcd frees the port now; the next round sees it. */
+			/* vhci-hcd frees the port now; a next round sees it. */
+			if (!told_over)
+				event(w, "no time left to reconnect%s%s%s; waiting for vhci-hcd to "
+				      "end the session", last[0] ? " (last attempt: " : "", last,
+				      last[0] ? ")" : "");
+			told_over = true;
 			pause_ms(POLL_MS);
 			continue;
 		}
@@ -315,11 +322,15 @@ static int reconnect(struct usbip_watch *w, const struct usbip_vhci_session *fir
 		}
 		left = deadline - now_ms();
 		pause = backoff < left ? backoff : left > 0 ? left : 0;
-		/* A new reason is worth a line; the same one again only in --debug. */
+		/*
+		 * A new reason is worth a line (unless the window is over: the
+		 * next round says so); the same one again only in --debug.
+		 */
 		if (strcmp(last, err.msg)) {
 			snprintf(last, sizeof(last), "%s", err.msg);
-			event(w, "still reconnecting: %s; next attempt in %.1f s (%u s left)",
-			      err.msg, pause / 1000.0, secs_up(left));
+			if (left > 0)
+				event(w, "still reconnecting: %s; next attempt in %.1f s (%u s "
+				      "left)", err.msg, pause / 1000.0, secs_up(left));
 		} else {
 			usbip_dbg("port %u: attempt %u: %s", w->port, attempts, err.msg);
 		}
