@@ -12,8 +12,9 @@
 #   3. systemd-analyze verify accepts the three units
 #   4. man --warnings is silent on usbip(8) and usbipd(8), and the
 #      Documentation/usb/*.rst files build without a warning
-#   5. usbip-keep-attached retries, re-attaches after a loss and detaches
-#      on SIGTERM (driven against a scripted fake usbip)
+#   5. usbip-keep-attached runs usbip attach --persistent, retries after
+#      failures, stops on SIGTERM and after a detach (driven against a
+#      scripted fake usbip)
 #   6. DKMS builds the four modules from the dkms-install tree
 # One PASS/FAIL line per check, then "N passed, N failed".
 
@@ -223,10 +224,12 @@ if command -v rst2html >/dev/null; then
 	done
 fi
 
-# 5. usbip-keep-attached against a fake usbip: attach fails twice
-#    (unreachable), then succeeds on port 3; the port holds the device for
-#    two checks and is then lost; the next attach lands on port 5; SIGTERM
-#    then detaches port 5.
+# 5. usbip-keep-attached against a fake usbip whose "attach --persistent"
+#    fails twice (unreachable), then attaches on port 3 and ends with
+#    status 1 after a while (the import ended), then attaches on port 5
+#    and stays; SIGTERM then makes it detach port 5 (the fake's TERM trap)
+#    and the supervisor exit 0.  A second run: the attach ends with status
+#    0 (detached by "usbip detach"): the supervisor exits 0 at once.
 F=$TMP/fake
 mkdir -p "$F"
 cat >"$F/usbip" <<'FAKE'
@@ -237,30 +240,24 @@ echo "$*" >>"$d/calls"
 case "$1" in
 attach)
 	n=$(cat "$d/attach-n" 2>/dev/null || echo 0); n=$((n + 1)); echo $n >"$d/attach-n"
+	[ -e "$d/detached-by-user" ] && {
+		echo "usbip: attached remote device fd00::1/1-1 to port 4"
+		echo "usbip: port 4: detached; exiting"; exit 0; }
 	case $n in
 	1|2) echo "usbip: error: cannot connect to fd00::1 port 3240: Connection refused" >&2; exit 1 ;;
-	3) echo 3 >"$d/port"; echo 0 >"$d/checks"
-	   echo "usbip: attached remote device fd00::1/1-1 to port 3" ;;
-	*) echo 5 >"$d/port"; echo -100 >"$d/checks"
-	   echo "usbip: attached remote device fd00::1/1-1 to port 5" ;;
+	3) echo "usbip: attached remote device fd00::1/1-1 to port 3"
+	   sleep 0.5
+	   echo "usbip: error: port 3: the import of fd00::1/1-1 ended" >&2; exit 1 ;;
+	*) sleep 100 &
+	   s=$!
+	   trap 'kill $s; echo "usbip: port 5: detached (signal 15)"; echo "detached 5" >>"$d/calls"; exit 0' TERM
+	   echo "usbip: attached remote device fd00::1/1-1 to port 5"
+	   wait $s ;;
 	esac ;;
-port)
-	c=$(cat "$d/checks"); echo $((c + 1)) >"$d/checks"
-	p=$(cat "$d/port")
-	echo "Imported USB devices"
-	echo "===================="
-	[ "$c" -ge 2 ] && exit 0
-	printf 'Port %02d: <Port in Use> at High Speed(480Mbps)\n' "$p"
-	echo "       unknown vendor : unknown product (1d6b:0104)"
-	echo "       3-1 -> usbip://[fd00::1]:3240/1-1"
-	echo "           -> remote bus/dev 001/002" ;;
-detach)
-	echo "usbip: detached port $3" ;;
 esac
 FAKE
 chmod +x "$F/usbip"
-USBIP=$F/usbip RETRY=0.2 CHECK=0.2 "$D2/usr/sbin/usbip-keep-attached" fd00::1:1-1 \
-	>"$F/log" 2>&1 &
+USBIP=$F/usbip RETRY=0.2 "$D2/usr/sbin/usbip-keep-attached" fd00::1:1-1 >"$F/log" 2>&1 &
 kpid=$!
 for _ in $(seq 100); do
 	grep -q 'to port 5' "$F/log" 2>/dev/null && break
@@ -269,15 +266,25 @@ done
 kill -TERM "$kpid" 2>/dev/null
 wait "$kpid"
 krc=$?
-want_calls=$'--tcp-port 3240 attach -r fd00::1 -b 1-1\n--tcp-port 3240 attach -r fd00::1 -b 1-1\n--tcp-port 3240 attach -r fd00::1 -b 1-1'
+attach='--tcp-port 3240 attach --persistent -r fd00::1 -b 1-1'
+want_calls="$attach"$'\n'"$attach"$'\n'"$attach"$'\n'"$attach"$'\ndetached 5'
 got=$(cat "$F/calls" 2>/dev/null)
-if [ "$krc" -eq 0 ] && [[ $got == "$want_calls"* ]] &&
-	grep -q 'port 3 no longer holds' "$F/log" &&
-	[ "$(tail -n 1 "$F/calls")" = "detach -p 5" ] &&
-	grep -q 'retrying in' "$F/log"; then
-	pass "usbip-keep-attached: retries, re-attaches after a loss, detaches on SIGTERM"
+if [ "$krc" -eq 0 ] && [ "$got" = "$want_calls" ] &&
+	[ "$(grep -c 'ended with status 1 .*retrying in 0.2 s' "$F/log")" = 3 ] &&
+	grep -q 'port 5: detached (signal 15)' "$F/log"; then
+	pass "usbip-keep-attached: runs attach --persistent, retries after failures and ends, the attach detaches on SIGTERM"
 else
 	fail "usbip-keep-attached: exit $krc, calls: $(tr '\n' ';' <"$F/calls"), log: $(tr '\n' ';' <"$F/log")"
+fi
+rm -f "$F/calls"
+touch "$F/detached-by-user"
+USBIP=$F/usbip RETRY=0.2 timeout 20 "$D2/usr/sbin/usbip-keep-attached" fd00::1:1-1 >"$F/log" 2>&1
+krc=$?
+if [ "$krc" -eq 0 ] && [ "$(cat "$F/calls")" = "$attach" ] &&
+	grep -q 'was detached (usbip detach); stopping' "$F/log"; then
+	pass "usbip-keep-attached: an attach ended by 'usbip detach' (status 0) stops it, exit 0"
+else
+	fail "usbip-keep-attached: after a detach: exit $krc, calls: $(tr '\n' ';' <"$F/calls"), log: $(tr '\n' ';' <"$F/log")"
 fi
 if "$D2/usr/sbin/usbip-keep-attached" nonexistent-name >/dev/null 2>&1; [ $? -eq 2 ]; then
 	pass "usbip-keep-attached: a missing configuration exits 2"

@@ -191,7 +191,7 @@ void usbip_net_addr_str(const void *sa, unsigned int salen, char *buf, size_t si
 }
 
 /* One non-blocking connect with a timeout; the socket is blocking again on success. */
-static int connect_one(const struct addrinfo *ai, int *fdp)
+static int connect_one(const struct addrinfo *ai, int timeout_ms, int *fdp)
 {
 	socklen_t len = sizeof(int);
 	int fd, flags, soerr = 0, ret;
@@ -209,7 +209,7 @@ static int connect_one(const struct addrinfo *ai, int *fdp)
 			ret = -errno;
 			goto err_close;
 		}
-		ret = wait_fd(fd, POLLOUT, now_ms() + CONNECT_TIMEOUT_MS);
+		ret = wait_fd(fd, POLLOUT, now_ms() + timeout_ms);
 		if (ret)
 			goto err_close;
 		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len)) {
@@ -253,19 +253,15 @@ int usbip_net_parse_port(const char *text, unsigned int *port)
 	return 0;
 }
 
-/**
- * usbip_net_connect() - open a TCP connection to a USB/IP server
- * @host: host name, IPv4 or IPv6 address
- * @port: TCP port
- * @err: reason on failure, may be NULL
- *
- * Every address the name resolves to is tried in turn.  The socket returned
- * is blocking, with TCP_NODELAY and SO_KEEPALIVE set.
- *
- * Return: the socket, or a negative errno.
+/*
+ * Connects to every address of @host in turn, each for at most
+ * CONNECT_TIMEOUT_MS, until one answers; with a @deadline (CLOCK_MONOTONIC
+ * ms, 0 for none) no attempt lasts past it.
  */
-int usbip_net_connect(const char *host, unsigned int port, struct usbip_error *err)
+static int connect_host(const char *host, unsigned int port, long long deadline,
+			struct usbip_error *err)
 {
+	long long left = CONNECT_TIMEOUT_MS;
 	struct addrinfo hints = {
 		.ai_family = AF_UNSPEC,
 		.ai_socktype = SOCK_STREAM,
@@ -283,8 +279,16 @@ int usbip_net_connect(const char *host, unsigned int port, struct usbip_error *e
 		return -EHOSTUNREACH;
 	}
 	for (ai = res; ai; ai = ai->ai_next) {
+		if (deadline)
+			left = deadline - now_ms();
+		if (left <= 0) {
+			if (ai == res)
+				last = -ETIMEDOUT;
+			break;
+		}
 		usbip_net_addr_str(ai->ai_addr, ai->ai_addrlen, addr, sizeof(addr));
-		last = connect_one(ai, &fd);
+		last = connect_one(ai, left < CONNECT_TIMEOUT_MS ? (int)left : CONNECT_TIMEOUT_MS,
+				   &fd);
 		if (!last) {
 			usbip_dbg("connected to %s", addr);
 			break;
@@ -298,6 +302,42 @@ int usbip_net_connect(const char *host, unsigned int port, struct usbip_error *e
 	}
 	usbip_net_set_options(fd, NULL);
 	return fd;
+}
+
+/**
+ * usbip_net_connect() - open a TCP connection to a USB/IP server
+ * @host: host name, IPv4 or IPv6 address
+ * @port: TCP port
+ * @err: reason on failure, may be NULL
+ *
+ * Every address the name resolves to is tried in turn, each for at most
+ * 10 seconds.  The socket returned is blocking, with TCP_NODELAY and
+ * SO_KEEPALIVE set.
+ *
+ * Return: the socket, or a negative errno.
+ */
+int usbip_net_connect(const char *host, unsigned int port, struct usbip_error *err)
+{
+	return connect_host(host, port, 0, err);
+}
+
+/**
+ * usbip_net_connect_timeout() - usbip_net_connect() within a time limit
+ * @host: host name, IPv4 or IPv6 address
+ * @port: TCP port
+ * @timeout_ms: at least 1; each address is tried for at most this long
+ *	or 10 seconds, and no new one once it has passed since the call (the
+ *	name lookup itself is not bounded)
+ * @err: reason on failure, may be NULL
+ *
+ * For a caller that has a deadline of its own, such as a resume window.
+ *
+ * Return: the socket, or a negative errno (-ETIMEDOUT when the time ran out).
+ */
+int usbip_net_connect_timeout(const char *host, unsigned int port, int timeout_ms,
+			      struct usbip_error *err)
+{
+	return connect_host(host, port, now_ms() + (timeout_ms > 0 ? timeout_ms : 1), err);
 }
 
 /**

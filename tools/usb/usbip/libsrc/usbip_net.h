@@ -25,6 +25,8 @@ int usbip_net_parse_peer_timeout(const char *text, unsigned int *secs);
 int usbip_net_set_peer_timeout(int fd, unsigned int secs, struct usbip_error *err);
 int usbip_net_parse_port(const char *text, unsigned int *port);
 int usbip_net_connect(const char *host, unsigned int port, struct usbip_error *err);
+int usbip_net_connect_timeout(const char *host, unsigned int port, int timeout_ms,
+			      struct usbip_error *err);
 int usbip_net_read(int fd, void *buf, size_t len, int timeout_ms, struct usbip_error *err);
 int usbip_net_write(int fd, const void *buf, size_t len, int timeout_ms,
 		    struct usbip_error *err);

@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <linux/usb/ch9.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -458,6 +459,188 @@ int usbip_vhci_attach(unsigned int port, int sockfd, uint32_t devid, uint32_t sp
 
 	snprintf(text, sizeof(text), "%u %d %u %u", port, sockfd, devid, speed);
 	return write_control("attach", text, err);
+}
+
+/* Bounds of the heartbeat vhci-hcd takes in an attach line (besides 0). */
+#define HEARTBEAT_MIN_MS	100
+#define HEARTBEAT_MAX_MS	3600000
+
+/**
+ * usbip_vhci_attach_ext() - hand a connected socket to a vhci port, with
+ * the extensions the import agreed
+ * @port: global port number, free and of the device's speed class
+ * @sockfd: connected socket, after a successful OP_REP_IMPORT
+ * @devid: (busnum << 16) | devnum of the device on the server
+ * @speed: enum usb_device_speed from the server's device record
+ * @ext: the import's extension block; NULL, or one that did not agree
+ *	USBIP_EXT_CAP_SESSION, writes the plain line of usbip_vhci_attach()
+ * @err: reason on failure, may be NULL
+ *
+ * With a session the line is "PORT SOCKFD DEVID SPEED caps=1 window=MS
+ * heartbeat=MS": the window granted, and the heartbeat the server asked
+ * for, raised to the 100 ms vhci-hcd takes at least (0 stays 0: none).
+ * Only a vhci-hcd whose ext_caps lists USBIP_EXT_CAP_SESSION understands
+ * it (usbip_vhci_ext_caps()): the in-tree driver ignores the words.
+ *
+ * Return: 0, -EBUSY when the port was taken meanwhile, or another -errno.
+ */
+int usbip_vhci_attach_ext(unsigned int port, int sockfd, uint32_t devid, uint32_t speed,
+			  const struct usbip_ext_block *ext, struct usbip_error *err)
+{
+	uint32_t heartbeat;
+	char text[128];
+
+	if (!ext || !(ext->caps & USBIP_EXT_CAP_SESSION))
+		return usbip_vhci_attach(port, sockfd, devid, speed, err);
+	heartbeat = ext->heartbeat_ms;
+	if (heartbeat && heartbeat < HEARTBEAT_MIN_MS)
+		heartbeat = HEARTBEAT_MIN_MS;
+	if (heartbeat > HEARTBEAT_MAX_MS)
+		heartbeat = HEARTBEAT_MAX_MS;
+	snprintf(text, sizeof(text), "%u %d %u %u caps=%x window=%u heartbeat=%u", port, sockfd,
+		 devid, speed, USBIP_EXT_CAP_SESSION, ext->window_ms, heartbeat);
+	return write_control("attach", text, err);
+}
+
+/**
+ * usbip_vhci_resume() - go on with a port's suspended session
+ * @port: global port number, whose session is reconnecting
+ * @sockfd: connected socket, after an accepted OP_REP_RESUME (its
+ *	extension block read: the driver sends EXT_RESUME next)
+ * @err: reason on failure, may be NULL
+ *
+ * Return: 0, -ESTALE when the port has no suspended session (none, or its
+ * window ended), -E2BIG when more URBs wait than one EXT_RESUME can list,
+ * -ENOENT for a vhci-hcd without sessions, or another -errno.
+ */
+int usbip_vhci_resume(unsigned int port, int sockfd, struct usbip_error *err)
+{
+	char text[32];
+
+	snprintf(text, sizeof(text), "%u %d", port, sockfd);
+	return write_control("resume", text, err);
+}
+
+/**
+ * usbip_vhci_ext_caps() - the extension capabilities of vhci-hcd
+ * @caps: USBIP_EXT_CAP_* bits; 0 for a driver without the ext_caps file
+ *	(the in-tree vhci-hcd)
+ * @err: reason on failure, may be NULL
+ *
+ * Return: 0, -EINVAL when the file does not hold one hexadecimal number,
+ * or another negative errno.
+ */
+int usbip_vhci_ext_caps(uint32_t *caps, struct usbip_error *err)
+{
+	char path[PATH_MAX + 16], *text;
+	unsigned long v;
+	int ret;
+
+	*caps = 0;
+	snprintf(path, sizeof(path), "%s/ext_caps", usbip_vhci_dir());
+	ret = read_file(path, &text);
+	if (ret == -ENOENT)
+		return 0;
+	if (ret) {
+		usbip_set_error(err, "cannot read %s: %s", path, strerror(-ret));
+		return ret;
+	}
+	text[strcspn(text, "\n")] = '\0';
+	ret = parse_uint(text, 16, UINT32_MAX, &v);
+	if (ret)
+		usbip_set_error(err, "%s is \"%.20s\", not a hexadecimal number", path, text);
+	else
+		*caps = v;
+	free(text);
+	return ret;
+}
+
+/**
+ * usbip_vhci_parse_session() - a port's state in the text of the session file
+ * @text: the file: lines "PORT active" or "PORT reconnecting LEFT_MS"
+ * @port: global port number
+ * @s: the state; USBIP_VHCI_SESSION_NONE when no line names @port
+ *
+ * Every line is checked, not only @port's: a file that is not what the
+ * driver writes is an error rather than a guess.
+ *
+ * Return: 0, or -EINVAL for a malformed line or a port listed twice.
+ */
+int usbip_vhci_parse_session(const char *text, unsigned int port, struct usbip_vhci_session *s)
+{
+	char *copy, *line, *next, *field[4], *save, *tok;
+	unsigned long num, left;
+	bool found = false;
+	unsigned int n;
+	int ret = 0;
+
+	memset(s, 0, sizeof(*s));
+	copy = strdup(text);
+	if (!copy)
+		return -ENOMEM;
+	for (line = copy; line && *line; line = next) {
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
+		n = 0;
+		save = NULL;
+		for (tok = strtok_r(line, " \t\r", &save); tok && n < 4;
+		     tok = strtok_r(NULL, " \t\r", &save))
+			field[n++] = tok;
+		if (!n)
+			continue;
+		left = 0;
+		if (n < 2 || n > 3 || parse_uint(field[0], 10, USBIP_VHCI_MAX_PORTS - 1, &num) ||
+		    (n == 2 && strcmp(field[1], "active")) ||
+		    (n == 3 && (strcmp(field[1], "reconnecting") ||
+				parse_uint(field[2], 10, UINT32_MAX, &left)))) {
+			ret = -EINVAL;
+			break;
+		}
+		if (num != port)
+			continue;
+		if (found) {
+			ret = -EINVAL;
+			break;
+		}
+		found = true;
+		s->state = n == 2 ? USBIP_VHCI_SESSION_ACTIVE : USBIP_VHCI_SESSION_RECONNECTING;
+		s->left_ms = left;
+	}
+	free(copy);
+	if (ret)
+		memset(s, 0, sizeof(*s));
+	return ret;
+}
+
+/**
+ * usbip_vhci_session() - the session of a port, from vhci-hcd's session file
+ * @port: global port number
+ * @s: the state; USBIP_VHCI_SESSION_NONE when the port has none
+ * @err: reason on failure, may be NULL
+ *
+ * Return: 0; -ENOENT when the driver has no session file (the in-tree
+ * vhci-hcd: no port has a session), -EINVAL for a malformed file, or
+ * another negative errno.
+ */
+int usbip_vhci_session(unsigned int port, struct usbip_vhci_session *s, struct usbip_error *err)
+{
+	char path[PATH_MAX + 16], *text;
+	int ret;
+
+	memset(s, 0, sizeof(*s));
+	snprintf(path, sizeof(path), "%s/session", usbip_vhci_dir());
+	ret = read_file(path, &text);
+	if (ret) {
+		usbip_set_error(err, "cannot read %s: %s", path, strerror(-ret));
+		return ret;
+	}
+	ret = usbip_vhci_parse_session(text, port, s);
+	if (ret)
+		usbip_set_error(err, "%s: a line is not \"PORT active\" or \"PORT reconnecting "
+				"LEFT_MS\"", path);
+	free(text);
+	return ret;
 }
 
 /**

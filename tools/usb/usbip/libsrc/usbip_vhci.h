@@ -9,8 +9,15 @@
  *   nports          total number of ports of all controllers
  *   status          controller 0: a header line, then one line per port:
  *   status.N        controller N  "HUB PORT STA SPD DEVID SOCKFD LOCAL_BUSID"
- *   attach          "PORT SOCKFD DEVID SPEED" hands a connected socket over
+ *   attach          "PORT SOCKFD DEVID SPEED" hands a connected socket over;
+ *                   ours also take "caps=HEX window=MS heartbeat=MS" after
+ *                   it, for an import that agreed a session
  *   detach          "PORT" drops the device of a port
+ *   ext_caps        ours only: the extension capabilities, hexadecimal
+ *   resume          ours only: "PORT SOCKFD" goes on with a port's
+ *                   suspended session over a new connection
+ *   session         ours only: "PORT active" or "PORT reconnecting
+ *                   LEFT_MS", one line per port with a session
  *   usbip_debug     debug mask of the driver
  *
  * PORT is a global port number.  Every controller owns a contiguous range
@@ -84,6 +91,23 @@ struct usbip_vhci_record {
 	char busid[USBIP_BUSID_SIZE];
 };
 
+/**
+ * struct usbip_vhci_session - the session of one port (the session file)
+ * @state: USBIP_VHCI_SESSION_NONE (no session: not listed, a plain
+ *	import, or a vhci-hcd without sessions), USBIP_VHCI_SESSION_ACTIVE
+ *	(on a live connection) or USBIP_VHCI_SESSION_RECONNECTING (the
+ *	connection failed; the port waits for a resume)
+ * @left_ms: state RECONNECTING: what is left of the resume window
+ */
+struct usbip_vhci_session {
+	enum {
+		USBIP_VHCI_SESSION_NONE,
+		USBIP_VHCI_SESSION_ACTIVE,
+		USBIP_VHCI_SESSION_RECONNECTING,
+	} state;
+	uint32_t left_ms;
+};
+
 const char *usbip_vhci_dir(void);
 int usbip_vhci_open(struct usbip_vhci *vhci, struct usbip_error *err);
 void usbip_vhci_close(struct usbip_vhci *vhci);
@@ -96,6 +120,12 @@ int usbip_vhci_free_port(const struct usbip_vhci *vhci, uint32_t speed,
 int usbip_vhci_attach(unsigned int port, int sockfd, uint32_t devid, uint32_t speed,
 		      struct usbip_error *err);
 int usbip_vhci_detach(unsigned int port, struct usbip_error *err);
+int usbip_vhci_ext_caps(uint32_t *caps, struct usbip_error *err);
+int usbip_vhci_attach_ext(unsigned int port, int sockfd, uint32_t devid, uint32_t speed,
+			  const struct usbip_ext_block *ext, struct usbip_error *err);
+int usbip_vhci_resume(unsigned int port, int sockfd, struct usbip_error *err);
+int usbip_vhci_parse_session(const char *text, unsigned int port, struct usbip_vhci_session *s);
+int usbip_vhci_session(unsigned int port, struct usbip_vhci_session *s, struct usbip_error *err);
 
 const char *usbip_vhci_record_dir(void);
 int usbip_vhci_record_write(unsigned int port, const struct usbip_vhci_record *rec,

@@ -23,15 +23,20 @@
 #include "usbip_net.h"
 #include "usbip_vhci.h"
 
-/* getopt value of the long-only option --peer-timeout */
+/* getopt values of the long-only options */
 #define OPT_PEER_TIMEOUT	256
+#define OPT_RESUME_WINDOW	257
+
+/* --resume-window: the default and the most that is asked for, seconds. */
+#define RESUME_WINDOW_DEFAULT	30
+#define RESUME_WINDOW_MAX	3600
 
 void usbip_attach_usage(void)
 {
 	printf("usage: usbip [--tcp-port PORT] attach -r HOST -b BUSID\n"
-	       "                                        [--peer-timeout SECS]\n"
+	       "                [--peer-timeout SECS] [-p [--resume-window SECS]]\n"
 	       "       usbip [--tcp-port PORT] attach -r HOST -d usbip-vudc.N\n"
-	       "                                        [--peer-timeout SECS]\n"
+	       "                [--peer-timeout SECS] [-p [--resume-window SECS]]\n"
 	       "\n"
 	       "Import the device BUSID exported by the usbipd on HOST and attach it\n"
 	       "to a free port of vhci-hcd: a high-speed port for USB 1.x/2.0 devices,\n"
@@ -48,9 +53,22 @@ void usbip_attach_usage(void)
 	       "                     seconds, busy or idle (TCP_USER_TIMEOUT and keepalive;\n"
 	       "                     default %d, at most %d; 0: leave it to the driver,\n"
 	       "                     ours use usbip_core's peer_timeout)\n"
+	       "  -p, --persistent   ask for a session, and stay in the foreground: when the\n"
+	       "                     connection is lost, connect again and resume the\n"
+	       "                     session within its window, the device staying attached.\n"
+	       "                     Exits 0 once the port is detached ('usbip detach', or\n"
+	       "                     SIGTERM/SIGINT/SIGHUP, on which it detaches the port),\n"
+	       "                     1 when the import ends otherwise (resume refused or\n"
+	       "                     too late, session ended by the server).  Without a\n"
+	       "                     session (a server or vhci-hcd without them) it warns\n"
+	       "                     and stays as a plain attach.\n"
+	       "      --resume-window SECS\n"
+	       "                     with -p: the resume window asked for (default %d, 1 to\n"
+	       "                     %d; the server may grant less)\n"
 	       "\n"
 	       "Where the device came from is recorded in %s/port<N>.\n",
-	       USBIP_PEER_TIMEOUT_DEFAULT, USBIP_PEER_TIMEOUT_MAX, USBIP_VHCI_RECORD_DIR);
+	       USBIP_PEER_TIMEOUT_DEFAULT, USBIP_PEER_TIMEOUT_MAX, RESUME_WINDOW_DEFAULT,
+	       RESUME_WINDOW_MAX, USBIP_VHCI_RECORD_DIR);
 }
 
 void usbip_detach_usage(void)
@@ -68,7 +86,9 @@ void usbip_port_usage(void)
 	printf("usage: usbip port [--json | -o FORMAT]\n"
 	       "\n"
 	       "Show the devices imported through vhci-hcd: port, speed, names from\n"
-	       "usb.ids, local bus id, and usbip://HOST:TCPPORT/BUSID of the remote device.\n"
+	       "usb.ids, local bus id, and usbip://HOST:TCPPORT/BUSID of the remote device;\n"
+	       "for an import with a session (attach --persistent) also whether it is\n"
+	       "active or reconnecting.\n"
 	       "Loads vhci-hcd when it is not loaded (needs root then).\n"
 	       "\n"
 	       "  -j, --json        print JSON (schema: usbip-json.schema.json, see usbip(8))\n"
@@ -132,7 +152,7 @@ struct tried {
  * port or a negative errno with @err set.
  */
 static int attach_free_port(int sockfd, uint32_t devid, uint32_t speed,
-			    struct usbip_error *err)
+			    const struct usbip_ext_block *ext, struct usbip_error *err)
 {
 	struct tried tried = { NULL, 0 };
 	struct usbip_vhci vhci;
@@ -161,7 +181,7 @@ static int attach_free_port(int sockfd, uint32_t devid, uint32_t speed,
 			ret = -ENOSPC;
 			break;
 		}
-		ret = usbip_vhci_attach(port, sockfd, devid, speed, err);
+		ret = usbip_vhci_attach_ext(port, sockfd, devid, speed, ext, err);
 		if (!ret) {
 			ret = port;
 			break;
@@ -236,16 +256,24 @@ int usbip_cmd_attach(int argc, char *argv[])
 		{ "busid", required_argument, NULL, 'b' },
 		{ "device", required_argument, NULL, 'd' },
 		{ "peer-timeout", required_argument, NULL, OPT_PEER_TIMEOUT },
+		{ "persistent", no_argument, NULL, 'p' },
+		{ "resume-window", required_argument, NULL, OPT_RESUME_WINDOW },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	/*
 	 * The hello goes out with every import that has room for it, so a
-	 * server of ours says what it supports; no capability is offered yet.
+	 * server of ours says what it supports; SESSION is offered only with
+	 * --persistent, when vhci-hcd has sessions too.
 	 */
 	struct usbip_ext_hello offer = { .version = USBIP_EXT_VERSION };
 	unsigned int peer_timeout = USBIP_PEER_TIMEOUT_DEFAULT;
+	unsigned long window = RESUME_WINDOW_DEFAULT;
+	bool persistent = false, window_given = false;
+	struct usbip_watch watch;
 	struct usbip_ext_block ext;
+	uint32_t vhci_caps;
+	char *end;
 	const char *host = NULL, *busid = NULL;
 	struct usbip_vhci_record rec;
 	struct usbip_devinfo dev;
@@ -256,8 +284,22 @@ int usbip_cmd_attach(int argc, char *argv[])
 
 	optind = 0;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+r:b:d:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+r:b:d:ph", opts, NULL)) != -1) {
 		switch (c) {
+		case 'p':
+			persistent = true;
+			break;
+		case OPT_RESUME_WINDOW:
+			errno = 0;
+			window = strtoul(optarg, &end, 10);
+			if (*optarg < '0' || *optarg > '9' || *end || errno || !window ||
+			    window > RESUME_WINDOW_MAX) {
+				usbip_err("attach: resume window \"%.40s\" is not 1 to %d seconds",
+					  optarg, RESUME_WINDOW_MAX);
+				return USBIP_EXIT_USAGE;
+			}
+			window_given = true;
+			break;
 		case OPT_PEER_TIMEOUT:
 			if (usbip_net_parse_peer_timeout(optarg, &peer_timeout)) {
 				usbip_err("attach: peer timeout \"%.40s\" is not 0 to %d seconds",
@@ -301,6 +343,10 @@ int usbip_cmd_attach(int argc, char *argv[])
 		usbip_err("attach: \"%.40s\" is not a valid host", host);
 		return USBIP_EXIT_USAGE;
 	}
+	if (window_given && !persistent) {
+		usbip_err("attach: --resume-window goes with --persistent");
+		return USBIP_EXIT_USAGE;
+	}
 
 	/* Checked first so that a missing module does not cost a round trip. */
 	if (open_vhci(&vhci, &err)) {
@@ -308,6 +354,20 @@ int usbip_cmd_attach(int argc, char *argv[])
 		return USBIP_EXIT_FAILED;
 	}
 	usbip_vhci_close(&vhci);
+	if (persistent) {
+		if (usbip_vhci_ext_caps(&vhci_caps, &err)) {
+			usbip_warn("attach: %s", err.msg);
+			vhci_caps = 0;
+		}
+		if (vhci_caps & USBIP_EXT_CAP_SESSION) {
+			offer.caps = USBIP_EXT_CAP_SESSION;
+			offer.window_s = window;
+		} else {
+			usbip_warn("attach: --persistent: vhci-hcd has no sessions (not this "
+				   "project's driver); attaching without: a lost connection ends "
+				   "the import");
+		}
+	}
 
 	fd = import_device(host, busid, peer_timeout, &offer, &dev, &ext);
 	if (fd < 0)
@@ -320,7 +380,7 @@ int usbip_cmd_attach(int argc, char *argv[])
 	devid = (dev.busnum << 16) | (dev.devnum & 0xffff);
 	usbip_dbg("imported %s: devid 0x%08x, %s", busid, devid, usbip_speed_str(dev.speed));
 
-	port = attach_free_port(fd, devid, dev.speed, &err);
+	port = attach_free_port(fd, devid, dev.speed, &ext, &err);
 	if (port < 0) {
 		usbip_err("attach: %s/%s: %s", host, busid, err.msg);
 		goto err_close;
@@ -334,7 +394,30 @@ int usbip_cmd_attach(int argc, char *argv[])
 	if (usbip_vhci_record_write(port, &rec, &err))
 		usbip_warn("attached, but 'usbip port' will not know where from: %s", err.msg);
 	printf("usbip: attached remote device %s/%s to port %d\n", host, busid, port);
-	return USBIP_EXIT_OK;
+	if (!persistent)
+		return USBIP_EXIT_OK;
+
+	memset(&watch, 0, sizeof(watch));
+	watch.port = port;
+	watch.host = host;
+	watch.busid = busid;
+	watch.devid = devid;
+	watch.peer_timeout = peer_timeout;
+	watch.session = ext.caps & USBIP_EXT_CAP_SESSION;
+	watch.ext = ext;
+	if (watch.session) {
+		printf("usbip: port %d: session agreed (resume window %u ms, heartbeat %u ms); "
+		       "staying to resume it until the port is detached\n", port, ext.window_ms,
+		       ext.heartbeat_ms);
+	} else {
+		if (offer.caps)
+			usbip_warn("attach: --persistent: %s did not agree to a session (a server "
+				   "or device driver without sessions); attached without: a lost "
+				   "connection ends the import", host);
+		printf("usbip: port %d: staying until the port is detached\n", port);
+	}
+	fflush(stdout);
+	return usbip_attach_watch(&watch);
 
 err_close:
 	close(fd);
@@ -459,8 +542,29 @@ static void print_url(const struct usbip_vhci_record *rec)
 	       rec->busid);
 }
 
+/*
+ * The session of a port for "usbip port": none when vhci-hcd has no
+ * session file (the in-tree driver) or it cannot be read.
+ */
+static void port_session(unsigned int port, struct usbip_vhci_session *s)
+{
+	struct usbip_error err;
+	int ret;
+
+	ret = usbip_vhci_session(port, s, &err);
+	if (ret && ret != -ENOENT)
+		usbip_dbg("%s", err.msg);
+}
+
+/* Seconds left of a reconnecting port's window, rounded up. */
+static unsigned int session_left_s(const struct usbip_vhci_session *s)
+{
+	return s->left_ms / 1000 + (s->left_ms % 1000 != 0);
+}
+
 static void print_port(const struct usbip_vhci_port *vp, const struct usbip_names *names)
 {
+	struct usbip_vhci_session session;
 	struct usbip_vhci_record rec;
 	struct usbip_devinfo local;
 	char product[256];
@@ -485,6 +589,11 @@ static void print_port(const struct usbip_vhci_port *vp, const struct usbip_name
 		printf("unknown remote device (unreadable record: %s)", strerror(-ret));
 	printf("\n           -> remote bus/dev %03u/%03u\n", vp->devid >> 16,
 	       vp->devid & 0xffff);
+	port_session(vp->port, &session);
+	if (session.state == USBIP_VHCI_SESSION_ACTIVE)
+		printf("       session: active\n");
+	else if (session.state == USBIP_VHCI_SESSION_RECONNECTING)
+		printf("       session: reconnecting, %u s left\n", session_left_s(&session));
 }
 
 static const char *json_port_status(unsigned int status)
@@ -504,6 +613,7 @@ static const char *json_port_status(unsigned int status)
 /* One port object of the "usbip port --json" schema. */
 static void json_port(const struct usbip_vhci_port *vp, const struct usbip_names *names)
 {
+	struct usbip_vhci_session session;
 	struct usbip_vhci_record rec;
 	struct usbip_devinfo local;
 	bool have_local;
@@ -529,19 +639,26 @@ static void json_port(const struct usbip_vhci_port *vp, const struct usbip_names
 	}
 	fputs(",\"remote\":", stdout);
 	if (usbip_vhci_record_read(vp->port, &rec)) {
-		fputs("null}", stdout);
-		return;
+		fputs("null", stdout);
+	} else {
+		fputs("{\"host\":", stdout);
+		usbip_json_string(stdout, rec.host);
+		tcp = strtoul(rec.tcp_port, &end, 10);
+		if (rec.tcp_port[0] && !*end && tcp <= 65535)
+			printf(",\"tcp_port\":%lu", tcp);
+		else
+			fputs(",\"tcp_port\":null", stdout);
+		fputs(",\"busid\":", stdout);
+		usbip_json_string(stdout, rec.busid);
+		fputs("}", stdout);
 	}
-	fputs("{\"host\":", stdout);
-	usbip_json_string(stdout, rec.host);
-	tcp = strtoul(rec.tcp_port, &end, 10);
-	if (rec.tcp_port[0] && !*end && tcp <= 65535)
-		printf(",\"tcp_port\":%lu", tcp);
-	else
-		fputs(",\"tcp_port\":null", stdout);
-	fputs(",\"busid\":", stdout);
-	usbip_json_string(stdout, rec.busid);
-	fputs("}}", stdout);
+	port_session(vp->port, &session);
+	if (session.state == USBIP_VHCI_SESSION_ACTIVE)
+		fputs(",\"session\":{\"state\":\"active\"}", stdout);
+	else if (session.state == USBIP_VHCI_SESSION_RECONNECTING)
+		printf(",\"session\":{\"state\":\"reconnecting\",\"left_s\":%u}",
+		       session_left_s(&session));
+	fputs("}", stdout);
 }
 
 int usbip_cmd_port(int argc, char *argv[])

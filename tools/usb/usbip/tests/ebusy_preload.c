@@ -14,6 +14,11 @@
  *   must start with for the write to fail (e.g. "resume").  The file is
  *   read at each write, so a test switches the refusal without restarting
  *   the daemon.
+ * - test_vhci.py: the same for vhci-hcd's "resume" file, with a file
+ *   "resume.fail" next to it.  And the driver's answer to a resume: after
+ *   a write to "resume" that went through, the text of "resume.session"
+ *   next to it, when there is one, becomes that of "session" (the port's
+ *   state is "active" again as soon as the write returns).
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -63,7 +68,18 @@ static bool refused(int fd, const void *buf, size_t count)
 	return false;
 }
 
-/* The errno a "usbip_sockfd.fail" next to @fd's file asks for, else 0. */
+/* True when @path ends with "/" @name. */
+static bool named(const char *path, size_t len, const char *name)
+{
+	size_t n = strlen(name);
+
+	return len > n && path[len - n - 1] == '/' && !strcmp(path + len - n, name);
+}
+
+/*
+ * The errno a "usbip_sockfd.fail" (or "resume.fail") next to @fd's file
+ * asks for, else 0.
+ */
 static int sockfd_refusal(int fd, const void *buf, size_t count)
 {
 	static const struct {
@@ -81,10 +97,10 @@ static int sockfd_refusal(int fd, const void *buf, size_t count)
 
 	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
 	n = readlink(link, target, sizeof(target) - 8);
-	if (n < 13)
+	if (n < 0)
 		return 0;
 	target[n] = '\0';
-	if (strcmp(target + n - 13, "/usbip_sockfd"))
+	if (!named(target, n, "usbip_sockfd") && !named(target, n, "resume"))
 		return 0;
 	strcat(target, ".fail");
 	f = fopen(target, "re");
@@ -104,8 +120,39 @@ static int sockfd_refusal(int fd, const void *buf, size_t count)
 	return 0;
 }
 
+/* After a write to vhci's "resume": "resume.session" becomes "session". */
+static void resume_done(int fd, write_fn real_write)
+{
+	char link[64], path[4096], text[4096];
+	ssize_t n, len;
+	int in, out;
+
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	n = readlink(link, path, sizeof(path) - 16);
+	if (n < 0)
+		return;
+	path[n] = '\0';
+	if (!named(path, n, "resume"))
+		return;
+	strcat(path, ".session");
+	in = open(path, O_RDONLY | O_CLOEXEC);
+	if (in < 0)
+		return;
+	len = read(in, text, sizeof(text));
+	close(in);
+	if (len < 0)
+		return;
+	strcpy(path + n - strlen("resume"), "session");
+	out = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
+	if (out < 0)
+		return;
+	real_write(out, text, len);
+	close(out);
+}
+
 ssize_t write(int fd, const void *buf, size_t count)
 {
+	ssize_t ret;
 	int e;
 
 	static write_fn real_write;
@@ -131,5 +178,8 @@ ssize_t write(int fd, const void *buf, size_t count)
 		errno = e;
 		return -1;
 	}
-	return real_write(fd, buf, count);
+	ret = real_write(fd, buf, count);
+	if (ret > 0)
+		resume_done(fd, real_write);
+	return ret;
 }

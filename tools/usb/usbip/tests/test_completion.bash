@@ -46,7 +46,10 @@ expect "--device --help --json --local --output --parsable --remote -d -h -j -l 
 	"list options" _usbip usbip list -
 expect "json text" "list -o formats" _usbip usbip list -l -o ""
 expect "--json" "port --j" _usbip usbip port --j
-expect "--busid --device --help --peer-timeout --remote -b -d -h -r" "attach options" _usbip usbip attach -
+expect "--busid --device --help --peer-timeout --persistent --remote --resume-window -b -d -h -p -r" \
+	"attach options" _usbip usbip attach -
+expect "" "attach --resume-window takes a number: no candidates" _usbip usbip attach -p \
+	--resume-window ""
 expect "list" "help takes a command" _usbip usbip help li
 expect "--daemon --debug --device --help --ipv4 --ipv6 --peer-timeout --pid --tcp-port --version" \
 	"usbipd long options" _usbipd usbipd --

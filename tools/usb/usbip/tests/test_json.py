@@ -221,6 +221,27 @@ def main():
     r2 = run("port", "-o", "json")
     tap.check(r2.returncode == 0 and r2.stdout == r.stdout, "port -o json == port --json",
               describe(r2))
+    # Sessions (our vhci-hcd's session file): one more member, last.
+    with open(os.path.join(root, fakesysfs.VHCI, "session"), "w") as f:
+        f.write("0 active\n3 reconnecting 12001\n")
+    r3 = run("port", "--json")
+    doc = load(r3, "port --json with sessions")
+    if doc:
+        ports = {p["port"]: p for p in doc["ports"]}
+        tap.check(ports[0].get("session") == {"state": "active"} and
+                  ports[3].get("session") == {"state": "reconnecting", "left_s": 13} and
+                  "session" not in ports[5] and
+                  r3.stdout.decode().replace(',"session":{"state":"active"}', "", 1)
+                  .replace(',"session":{"state":"reconnecting","left_s":13}', "", 1) ==
+                  r.stdout.decode(),
+                  "port --json: session active / reconnecting with left_s rounded up, "
+                  "nothing else changed", repr(doc))
+    with open(os.path.join(root, fakesysfs.VHCI, "session"), "w") as f:
+        f.write("0 active\n0 active\n")
+    r3 = run("port", "--json")
+    tap.check(r3.returncode == 0 and r3.stdout == r.stdout,
+              "port --json: a malformed session file shows no session", describe(r3))
+    os.unlink(os.path.join(root, fakesysfs.VHCI, "session"))
     fakesysfs.build_vhci(root, ncontrollers=2, hs=2, ss=2, used={})
     doc = load(run("port", "--json"), "port --json with no device attached")
     tap.check(bool(doc) and doc["ports"] == [], "no device attached: an empty ports array")

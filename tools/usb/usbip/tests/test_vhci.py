@@ -9,11 +9,13 @@ TAP output.  Python 3 standard library only."""
 import os
 import re
 import shutil
+import signal
 import socket
 import struct
 import subprocess
 import sys
 import threading
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import fakesysfs  # noqa: E402
@@ -400,6 +402,350 @@ for args, status, text, what in (
     tap.check(r.returncode == status and text in r.stderr and read(DETACH) == "",
               "detach error: %s (exit %d)" % (what, status), describe(r))
 
+
+# Sessions (usbip_ext.rst): usbip attach --persistent against our usbipd
+# (on the same fake tree: usbip-host's files are plain files too), a fake
+# vhci-hcd whose session file the test writes as the kernel would, and
+# the FakeServer for peers without sessions.
+usbipd_bin = os.environ.get("USBIPD_BIN")
+SESSION_FILE = os.path.join(VHCI, "session")
+RESUME = os.path.join(VHCI, "resume")
+EXT_CAPS = os.path.join(VHCI, "ext_caps")
+SOCKFD_1_1 = os.path.join(root, fakesysfs.dev_dir("1-1"), "usbip_sockfd")
+
+
+def write(path, text):
+    with open(path, "w") as f:
+        f.write(text)
+
+
+def vhci_sessions(caps="1"):
+    """reset(), then our vhci-hcd's files: ext_caps (None: the in-tree
+    driver, without any of them), an empty session and resume file, and
+    for ebusy_preload.so the port's state after a resume ("0 active")."""
+    reset()
+    for f in (EXT_CAPS, SESSION_FILE, RESUME, RESUME + ".fail", RESUME + ".session"):
+        if os.path.exists(f):
+            os.unlink(f)
+    if caps is not None:
+        write(EXT_CAPS, caps + "\n")
+        write(SESSION_FILE, "")
+        write(RESUME, "")
+        write(RESUME + ".session", "0 active\n")
+
+
+def set_used(used):
+    """Rewrites the status files only (attach and detach keep what the tool
+    wrote): the kernel's side of a port taken or freed."""
+    ports = fakesysfs.vhci_ports(2, 2, 2)
+    write(os.path.join(VHCI, "status"), fakesysfs.vhci_status_text(ports, used, 0, 3))
+    write(os.path.join(VHCI, "status.1"), fakesysfs.vhci_status_text(ports, used, 4, 7))
+
+
+def wait_until(cond, timeout=10.0):
+    end = time.time() + timeout
+    while time.time() < end:
+        if cond():
+            return True
+        time.sleep(0.02)
+    return cond()
+
+
+class Persistent:
+    """"usbip --debug attach ARGS" in the background, its output (stdout
+    and stderr) collected line by line."""
+
+    def __init__(self, args, port, env_extra=None):
+        env = dict(os.environ, USBIP_SYSFS_ROOT=root, USBIP_VHCI_RECORD_DIR=records,
+                   USBIP_USB_IDS=USB_IDS)
+        env.update(env_extra or {})
+        self.p = subprocess.Popen([usbip, "--debug", "--tcp-port", str(port), "attach"] +
+                                  list(args), stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT, text=True, env=env)
+        self.lines = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        for line in self.p.stdout:
+            self.lines.append(line.rstrip("\n"))
+
+    def has(self, pattern):
+        return any(re.search(pattern, line) for line in self.lines)
+
+    def wait(self, pattern, timeout=10.0):
+        return wait_until(lambda: self.has(pattern), timeout)
+
+    def exit(self, timeout=10.0):
+        try:
+            return self.p.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def stop(self):
+        if self.p.poll() is None:
+            self.p.kill()
+            self.p.wait()
+
+    def count(self, pattern):
+        return sum(1 for line in self.lines if re.search(pattern, line))
+
+    def out(self):
+        wait_until(lambda: self.p.poll() is not None, 1)
+        return "\n".join(self.lines)
+
+
+def attached(a, devid=HS_DEV, speed=3):
+    """Waits for the attach line; marks port 0 used with the device (the
+    kernel's part).  Returns the line."""
+    ok = wait_until(lambda: bool(read(ATTACH)))
+    line = read(ATTACH) or ""
+    m = re.match(r"0 (\d+) ", line)
+    if ok and m:
+        set_used({0: (fakesysfs.VDEV_USED, speed, devid, int(m.group(1)), "3-1")})
+    return line
+
+
+def start_session_usbipd(env_extra=None):
+    port = usbiptest.free_port()
+    env = dict(os.environ, USBIP_SYSFS_ROOT=root)
+    env.update(env_extra or {})
+    p = usbiptest.start_usbipd([usbipd_bin, "-4", "-t", str(port)], port, env,
+                               os.path.join(tmp, "usbipd.log"))
+    return p, port
+
+
+def sockfd_line():
+    return (read(SOCKFD_1_1) or "").strip()
+
+
+# Without --persistent nothing changes, even with a vhci-hcd that has sessions.
+vhci_sessions("1")
+r = run("attach", "-r", "127.0.0.1", "-b", "1-1", port=server.port)
+tap.check(r.returncode == 0 and attach_line_ok(read(ATTACH), 0, HS_DEV, 3) and
+          server.raw[-1][8:] == b"1-1".ljust(20, b"\0") + b"UIPX\x01\0" + b"\0" * 6,
+          "plain attach with a vhci-hcd that has sessions: hello offers nothing, plain line",
+          describe(r) + repr(server.raw[-1:]))
+
+# Usage errors of the new options.
+for args, what in ((["-p", "--resume-window", "0"], "--resume-window 0"),
+                   (["-p", "--resume-window", "3601"], "--resume-window 3601"),
+                   (["-p", "--resume-window", "1x"], "--resume-window 1x"),
+                   (["-p", "--resume-window", "-5"], "--resume-window -5"),
+                   (["--resume-window", "30"], "--resume-window without --persistent")):
+    vhci_sessions("1")
+    r = run("attach", "-r", "127.0.0.1", "-b", "1-1", *args, port=server.port)
+    tap.check(r.returncode == 2 and "resume window" in r.stderr.replace("-", " ") and
+              read(ATTACH) == "", "attach %s: usage error (exit 2)" % what, describe(r))
+
+# --persistent with the in-tree vhci-hcd (no ext_caps): warned, no session
+# offered, a plain attach that stays; the kernel freeing the port while its
+# record stays (connection lost) ends it with status 1.
+vhci_sessions(None)
+a = Persistent(["--persistent", "-r", "127.0.0.1", "-b", "1-1"], server.port)
+line = attached(a)
+tap.check(attach_line_ok(line, 0, HS_DEV, 3) and
+          server.raw[-1][8:] == b"1-1".ljust(20, b"\0") + b"UIPX\x01\0" + b"\0" * 6 and
+          a.wait("vhci-hcd has no sessions") and a.wait("port 0: staying until the port is "
+                                                        "detached"),
+          "--persistent, vhci-hcd without ext_caps: warning, no SESSION offered, plain line",
+          line + "\n" + a.out())
+set_used({})
+rc = a.exit()
+tap.check(rc == 1 and a.has("import of 127.0.0.1/1-1 ended .*cannot be resumed") and
+          not os.path.exists(os.path.join(records, "port0")),
+          "plain --persistent: port freed with its record left: exit 1, record removed",
+          "exit %r\n%s" % (rc, a.out()))
+a.stop()
+
+# --persistent with a server that does not agree (FakeServer answers
+# plainly): SESSION and the 30 s window offered, a warning, plain line;
+# "usbip detach" (record removed, port freed) ends it with status 0.
+vhci_sessions("1")
+a = Persistent(["-p", "-r", "127.0.0.1", "-b", "1-1"], server.port)
+line = attached(a)
+tap.check(attach_line_ok(line, 0, HS_DEV, 3) and
+          server.raw[-1][8:] == b"1-1".ljust(20, b"\0") + b"UIPX\x01\0" +
+          struct.pack(">HI", 30, 1) and a.wait("did not agree to a session"),
+          "-p, server without sessions: hello offers SESSION (30 s), warning, plain line",
+          line + "\n" + repr(server.raw[-1:]) + "\n" + a.out())
+a.wait("staying until")
+r = run("detach", "-p", "0")
+set_used({})
+rc = a.exit()
+tap.check(r.returncode == 0 and rc == 0 and a.has("port 0: detached; exiting"),
+          "-p: 'usbip detach' of the port: the attach exits 0", describe(r) + "\n" + a.out())
+a.stop()
+
+# With a session, ebusy_preload.so plays the driver's part in the tool
+# (the port active again after a resume, refusals) and in usbipd.
+pre = {"LD_PRELOAD": preload} if preload and os.path.exists(preload) else None
+if usbipd_bin and os.access(usbipd_bin, os.X_OK) and pre:
+    fakesysfs.set_session_driver(root, "1-1", "1")
+    d, dport = start_session_usbipd(pre)
+    try:
+        # A session: the extended attach line, then two resumes, each with
+        # the token of the one before; usbip port shows the session.
+        vhci_sessions("1")
+        write(SOCKFD_1_1, "")
+        a = Persistent(["-p", "--resume-window", "45", "-r", "127.0.0.1", "-b", "1-1"], dport,
+                       env_extra=pre)
+        line = attached(a)
+        write(SESSION_FILE, "0 active\n")
+        m = re.fullmatch(r"0 (\d+) 65538 3 caps=1 window=45000 heartbeat=5000", line)
+        s0 = re.fullmatch(r"\d+ caps=1 token=([0-9a-f]{32}) window=45000 heartbeat=5000 "
+                          r"journal=16777216", sockfd_line())
+        tap.check(m is not None and s0 is not None and
+                  a.wait(r"port 0: session agreed \(resume window 45000 ms, heartbeat 5000 ms\)"),
+                  "-p --resume-window 45 with our usbipd: \"0 FD 65538 3 caps=1 window=45000 "
+                  "heartbeat=5000\"", line + "\n" + sockfd_line() + "\n" + a.out())
+        token = s0.group(1) if s0 else "?"
+        r = run("port")
+        tap.check(r.returncode == 0 and r.stdout.endswith("remote bus/dev 001/002\n"
+                                                          "       session: active\n"),
+                  "usbip port: 'session: active' after the remote line", describe(r))
+        for i, left in enumerate((25000, 20001)):
+            write(RESUME, "")
+            write(SOCKFD_1_1, "")
+            write(SESSION_FILE, "0 reconnecting %d\n" % left)
+            if i == 0:
+                r = run("port")
+                tap.check(r.stdout.endswith("       session: reconnecting, 25 s left\n"),
+                          "usbip port: 'session: reconnecting, 25 s left'", describe(r))
+            ok = wait_until(lambda: bool(read(RESUME)))
+            res = read(RESUME) or ""
+            sl = re.fullmatch(r"resume (\d+) token=([0-9a-f]{32}) new=([0-9a-f]{32})",
+                              sockfd_line())
+            tap.check(ok and re.fullmatch(r"0 \d+", res) is not None and sl is not None and
+                      sl.group(2) == token and
+                      a.wait(r"port 0: connection lost, reconnecting \(%d s left\)" %
+                             -(-left // 1000)),
+                      "drop %d: reconnected, OP_REQ_RESUME with the %s token, \"0 FD\" to "
+                      "resume" % (i + 1, "import's" if i == 0 else "last resume's"),
+                      "resume %r, usbip_sockfd %r, token %s\n%s" % (res, sockfd_line(), token,
+                                                                   a.out()))
+            if sl:
+                token = sl.group(3)
+            tap.check(a.wait(r"port 0: resumed after \d+ ms \(1 attempt\)") and
+                      a.p.poll() is None, "drop %d: 'resumed after N ms', still watching"
+                      % (i + 1), a.out())
+            a.lines.clear()
+
+        # The server refuses (the driver says ESTALE): gave up, exit 1.
+        fakesysfs.set_sockfd_refusal(root, "1-1", "ESTALE resume")
+        write(RESUME, "")
+        write(SESSION_FILE, "0 reconnecting 9000\n")
+        rc = a.exit()
+        tap.check(rc == 1 and a.has("port 0: gave up: the server refused the resume") and
+                  read(RESUME) == "",
+                  "resume refused by the server: 'gave up', exit 1, nothing to resume",
+                  "exit %r\n%s" % (rc, a.out()))
+        fakesysfs.set_sockfd_refusal(root, "1-1", None)
+        a.stop()
+
+        # vhci-hcd refuses the new socket (ESTALE: the window ended meanwhile).
+        vhci_sessions("1")
+        a = Persistent(["-p", "-r", "127.0.0.1", "-b", "1-1"], dport, env_extra=pre)
+        attached(a)
+        write(SESSION_FILE, "0 active\n")
+        a.wait("session agreed")
+        write(RESUME + ".fail", "ESTALE\n")
+        write(SESSION_FILE, "0 reconnecting 9000\n")
+        rc = a.exit()
+        tap.check(rc == 1 and a.has("gave up: the server took the resume, but vhci-hcd "
+                                    "holds no suspended session on port 0"),
+                  "vhci-hcd's resume says ESTALE: 'gave up', exit 1",
+                  "exit %r\n%s" % (rc, a.out()))
+        a.stop()
+
+        # SIGTERM: the attach detaches the port itself and exits 0.
+        vhci_sessions("1")
+        a = Persistent(["-p", "-r", "127.0.0.1", "-b", "1-1"], dport, env_extra=pre)
+        attached(a)
+        write(SESSION_FILE, "0 active\n")
+        a.wait("session agreed")
+        a.p.send_signal(signal.SIGTERM)
+        rc = a.exit()
+        tap.check(rc == 0 and read(DETACH) == "0" and a.has(r"port 0: detached \(signal 15\)")
+                  and not os.path.exists(os.path.join(records, "port0")),
+                  "SIGTERM: '0' written to detach, record removed, exit 0",
+                  "exit %r, detach %r\n%s" % (rc, read(DETACH), a.out()))
+        a.stop()
+
+        # The server goes away: attempts with a growing pause, one line per
+        # new reason; when vhci-hcd frees the port (window over): gave up.
+        vhci_sessions("1")
+        a = Persistent(["-p", "-r", "127.0.0.1", "-b", "1-1"], dport, env_extra=pre)
+        attached(a)
+        write(SESSION_FILE, "0 active\n")
+        a.wait("session agreed")
+        usbiptest.stop(d)
+        d = None
+        write(SESSION_FILE, "0 reconnecting 60000\n")
+        ok = a.wait(r"still reconnecting: cannot connect to 127\.0\.0\.1:\d+: Connection "
+                    r"refused; next attempt in 0\.2 s \(60 s left\)")
+        t0 = time.time()
+        ok = ok and a.wait(r"attempt 4: ", 10)
+        elapsed = time.time() - t0
+        tap.check(ok and a.count("still reconnecting") == 1 and 1.0 <= elapsed <= 4.0,
+                  "server gone: one 'still reconnecting' line, attempts 2-4 after 0.2+0.4+0.8 "
+                  "s (%.1f s)" % elapsed, a.out())
+        write(SESSION_FILE, "")
+        set_used({})
+        rc = a.exit()
+        tap.check(rc == 1 and a.has(r"gave up: the resume window ended before the session "
+                                    r"could be resumed \(last attempt: cannot connect") and
+                  not os.path.exists(os.path.join(records, "port0")),
+                  "port freed while reconnecting: 'gave up: the resume window ended', exit 1",
+                  "exit %r\n%s" % (rc, a.out()))
+        a.stop()
+
+        # The window runs out (700 ms as vhci-hcd counts it): one line says
+        # what the tool waits for; then "usbip detach" while reconnecting
+        # is a detach all the same, status 0.
+        d, dport = start_session_usbipd(pre)
+        vhci_sessions("1")
+        a = Persistent(["-p", "-r", "127.0.0.1", "-b", "1-1"], dport, env_extra=pre)
+        attached(a)
+        write(SESSION_FILE, "0 active\n")
+        a.wait("session agreed")
+        usbiptest.stop(d)
+        d = None
+        write(SESSION_FILE, "0 reconnecting 700\n")
+        ok = a.wait(r"no time left to reconnect \(last attempt: cannot connect .*Connection "
+                    r"refused\); waiting for vhci-hcd to end the session")
+        r = run("detach", "-p", "0")
+        write(SESSION_FILE, "")
+        set_used({})
+        rc = a.exit()
+        tap.check(ok and r.returncode == 0 and rc == 0 and a.count("no time left") == 1 and
+                  a.has("port 0: detached while reconnecting; exiting"),
+                  "window over: one 'no time left' line; usbip detach then: exit 0",
+                  "exit %r\n%s" % (rc, a.out()))
+        a.stop()
+    finally:
+        if d:
+            usbiptest.stop(d)
+        fakesysfs.set_session_driver(root, "1-1", None)
+else:
+    for _ in range(13):
+        tap.skip("usbipd or the EBUSY_PRELOAD helper not built")
+
+# usbip port with our vhci-hcd's session file: one more line per session.
+vhci_sessions("1")
+set_used({0: used_port("2-1", 3, 0x00110002, 3), 2: used_port("1-10", 5, 0x00020005, 4)})
+r0 = run("port")
+write(SESSION_FILE, "2 reconnecting 1000\n0 active\n")
+r = run("port")
+want = r0.stdout.replace("remote bus/dev 017/002\n", "remote bus/dev 017/002\n"
+                         "       session: active\n").replace(
+    "remote bus/dev 002/005\n", "remote bus/dev 002/005\n       session: reconnecting, 1 s left\n")
+tap.check(r.returncode == 0 and r.stdout == want and want != r0.stdout,
+          "usbip port: a session line under each port with a session, the rest unchanged",
+          "--- got\n%s--- want\n%s" % (r.stdout, want))
+write(SESSION_FILE, "0 bogus\n")
+r = run("port")
+tap.check(r.returncode == 0 and r.stdout == r0.stdout,
+          "usbip port: a malformed session file shows no session", describe(r))
 
 def drop_root():
     os.setgroups([])
