@@ -91,12 +91,16 @@ detach_all() {
 
 # cut_start KIND: cut the connection of client port CPORT (nft table vmcut)
 cut_start() {
-	local verdict
-	if [ "$1" = reset ]; then verdict="reject with tcp reset"; else verdict=drop; fi
 	nft add table inet vmcut
 	nft add chain inet vmcut out '{ type filter hook output priority 0; }'
-	nft add rule inet vmcut out tcp sport "$CPORT" "$verdict"
-	nft add rule inet vmcut out tcp dport "$CPORT" "$verdict"
+	if [ "$1" = reset ]; then
+		# the reset the rule sends carries the same ports: let it through
+		nft add rule inet vmcut out tcp sport "$CPORT" tcp flags '&' rst != rst reject with tcp reset
+		nft add rule inet vmcut out tcp dport "$CPORT" tcp flags '&' rst != rst reject with tcp reset
+	else
+		nft add rule inet vmcut out tcp sport "$CPORT" drop
+		nft add rule inet vmcut out tcp dport "$CPORT" drop
+	fi
 }
 
 cut_end() {
