@@ -14,7 +14,7 @@
 #  1. Disk under cuts, twice: a mass-storage gadget (MIB MiB) on
 #     usbip-vudc.0 (VUDC_CUTS cuts, the last one LONG_HOLD s long), then
 #     the same kind of gadget on dummy_hcd bound to usbip-host (HOST_CUTS
-#     cuts).  Imported with a session (window 30 s, heartbeat 1 s); ext4,
+#     cuts); on 6.1 that is 17 cuts of the disk and 3 of the serial line.  Imported with a session (window 30 s, heartbeat 1 s); ext4,
 #     mounted; a writer puts 256 KiB files of random data on it, each
 #     fsync'd, and records their sha256.  Odd cuts "reject with tcp reset"
 #     (both ends get an RST when they send), even cuts drop every packet
@@ -34,10 +34,15 @@
 #     usbip_session "none"; a plain import then reads the disk (e2fsck).
 
 MIB=64
-VUDC_CUTS=${SESSION_VUDC_CUTS:-10}
-HOST_CUTS=${SESSION_HOST_CUTS:-6}
-SERIAL_CUTS=${SESSION_SERIAL_CUTS:-3}
-LONG_HOLD=${SESSION_LONG_HOLD:-20}
+# 6.1 does all the cuts (20 in all, as the issue asks); 6.12, which only
+# has to prove the same paths on another kernel, fewer, to keep the suite
+# short.
+case "$(uname -r 2>/dev/null)" in
+6.1.*) VUDC_CUTS=${SESSION_VUDC_CUTS:-10} HOST_CUTS=${SESSION_HOST_CUTS:-7}
+	SERIAL_CUTS=${SESSION_SERIAL_CUTS:-3} LONG_HOLD=${SESSION_LONG_HOLD:-20} ;;
+*) VUDC_CUTS=${SESSION_VUDC_CUTS:-4} HOST_CUTS=${SESSION_HOST_CUTS:-2}
+	SERIAL_CUTS=${SESSION_SERIAL_CUTS:-2} LONG_HOLD=${SESSION_LONG_HOLD:-0} ;;
+esac
 LINES=${SESSION_LINES:-3000}
 VHCI=/sys/devices/platform/vhci_hcd.0
 ATT=${REPO:-}/tests/guest/session_attach.py
