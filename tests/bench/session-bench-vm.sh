@@ -71,7 +71,7 @@ ratio() {
 }
 
 vm1() {
-	local i kind sum pr=() pw=() sr=() sw=() pmed smed t0 t1 s0 ttio=()
+	local i kind sum r w pr=() pw=() sr=() sw=() pmed smed t0 t1 s0 ttio=()
 	run modprobe usbip-core
 	run modprobe vhci-hcd
 	run modprobe usbip-vudc num=1
@@ -91,14 +91,15 @@ vm1() {
 			step "round $i: $kind"
 			import "$kind"
 			dev_read "$DISK" /tmp/read.bin "$MIB"
+			r=$LAST_MBPS
 			same_sum "$kind read" "$(sha_file /tmp/read.bin)" "$sum"
-			if [ "$kind" = plain ]; then pr+=("$LAST_MBPS"); else sr+=("$LAST_MBPS"); fi
 			dev_write "$DISK" /tmp/write.bin "$MIB"
-			if [ "$kind" = plain ]; then pw+=("$LAST_MBPS"); else sw+=("$LAST_MBPS"); fi
+			w=$LAST_MBPS
+			if [ "$kind" = plain ]; then pr+=("$r") pw+=("$w"); else sr+=("$r") sw+=("$w"); fi
 			same_sum "$kind write read back" "$(sha_dev "$DISK" "$MIB")" "$(sha_file /tmp/write.bin)"
 			cp /tmp/read.bin /tmp/restore.bin
 			dev_write "$DISK" /tmp/restore.bin "$MIB"	# the next round reads sum again
-			info "$kind: read ${pr[-1]:-}/${sr[-1]:-} write ${pw[-1]:-}/${sw[-1]:-} MB/s (plain/session so far)"
+			info "$kind: read $r MB/s, write $w MB/s"
 			unimport
 		done
 	done
