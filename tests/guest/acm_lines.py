@@ -23,7 +23,9 @@ LINE = "%s %06d\n"
 
 def open_raw(path):
     fd = os.open(path, os.O_RDWR | os.O_NOCTTY)
-    tty.setraw(fd)
+    # TCSANOW: the default TCSAFLUSH would drop the lines that the other
+    # side's sender already put in this tty's input
+    tty.setraw(fd, termios.TCSANOW)
     attrs = termios.tcgetattr(fd)
     attrs[3] &= ~termios.ECHO
     termios.tcsetattr(fd, termios.TCSANOW, attrs)
