@@ -683,6 +683,28 @@ static const struct usbip_conn_ops st_dev_ops = {
 	.suspend = st_dev_suspend,
 };
 
+/* A test device with an idle connection named @name, or NULL (st_ok false). */
+static struct st_dev *st_dev_new(const char *name)
+{
+	struct st_dev *d = kzalloc(sizeof(*d), GFP_KERNEL);
+
+	if (!d) {
+		st_ok = false;
+		return NULL;
+	}
+	mutex_init(&d->lock);
+	init_waitqueue_head(&d->tx_wq);
+	usbip_conn_init(&d->conn, name, &st_dev_ops, &d->lock);
+	return d;
+}
+
+static void st_dev_free(struct st_dev *d)
+{
+	usbip_conn_destroy(&d->conn);
+	mutex_destroy(&d->lock);
+	kfree(d);
+}
+
 /* Starts d's connection on a fresh pair; *peer is the other end. */
 static int st_dev_start(struct st_dev *d, struct socket **peer)
 {
@@ -722,14 +744,9 @@ static void st_case_events(void)
 	struct usbip_pdu p;
 	int i;
 
-	d = kzalloc(sizeof(*d), GFP_KERNEL);
-	if (!d) {
-		st_ok = false;
+	d = st_dev_new("selftest");
+	if (!d)
 		return;
-	}
-	mutex_init(&d->lock);
-	init_waitqueue_head(&d->tx_wq);
-	usbip_conn_init(&d->conn, "selftest", &st_dev_ops, &d->lock);
 	ST_CHECK(usbip_conn_event(&d->conn, USBIP_EV_ERROR, -EIO, "idle") == -ENOTCONN);
 
 	/* 1: reports from the test, from shutdown, from the rx thread: one incident */
@@ -807,9 +824,7 @@ static void st_case_events(void)
 		sock_release(peer);
 	}
 out:
-	usbip_conn_destroy(&d->conn);
-	mutex_destroy(&d->lock);
-	kfree(d);
+	st_dev_free(d);
 }
 
 /* ---- socket lookup from a file descriptor ---- */
@@ -886,14 +901,9 @@ static void st_case_suspend(void)
 	struct st_dev *d;
 	unsigned int left;
 
-	d = kzalloc(sizeof(*d), GFP_KERNEL);
-	if (!d) {
-		st_ok = false;
+	d = st_dev_new("selftest-s");
+	if (!d)
 		return;
-	}
-	mutex_init(&d->lock);
-	init_waitqueue_head(&d->tx_wq);
-	usbip_conn_init(&d->conn, "selftest-s", &st_dev_ops, &d->lock);
 
 	/* 1: the rx thread reports a link failure and ends: suspended, I/O kept */
 	d->rx_link = true;
@@ -970,9 +980,7 @@ static void st_case_suspend(void)
 fail:
 	st_ok = false;
 out:
-	usbip_conn_destroy(&d->conn);
-	mutex_destroy(&d->lock);
-	kfree(d);
+	st_dev_free(d);
 }
 
 static void st_case_sockfd(void)
