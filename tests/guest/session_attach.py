@@ -20,6 +20,11 @@ VUDC's usbip_sockfd (the server checks the token and takes the new one),
 then "PORT FD" to vhci_hcd.0's resume, as usbipd and usbip attach
 --persistent do after OP_REQ_RESUME.  Prints "CLIENT_TCP_PORT".
 
+With SESSION_NETNS and SESSION_ADDR in the environment, the connections
+cross a link instead of ::1: the server end is made in network namespace
+SESSION_NETNS and listens on SESSION_ADDR there (usbip_wire.link_pair), so
+that taking the link down cuts them.
+
 TOKEN and NEW_TOKEN are 32 hex digits.  CLIENT_TCP_PORT (the client end's
 local port) lets a test cut exactly this connection with nft.
 """
@@ -37,6 +42,14 @@ JOURNAL = 16 << 20
 
 
 USB_SPEEDS = {"1.5": 1, "12": 2, "480": 3, "5000": 5, "10000": 6, "20000": 6}
+
+
+def new_pair():
+    """A new connection: over the link of SESSION_NETNS, else over ::1."""
+    netns = os.environ.get("SESSION_NETNS")
+    if netns:
+        return w.link_pair(netns, os.environ["SESSION_ADDR"])
+    return w.loopback_pair()
 
 
 def server(dev):
@@ -66,7 +79,7 @@ def attach(dev, token, window, heartbeat):
     if not free:
         sys.exit(f"no free {hub} port on vhci-hcd")
     port = free[0]
-    cli, srv = w.loopback_pair()
+    cli, srv = new_pair()
     w.write_sysfs(sockfd, f"{srv.fileno()} caps=1 token={token} window={window} "
                           f"heartbeat={heartbeat} journal={JOURNAL}\n")
     try:
@@ -84,7 +97,7 @@ def attach(dev, token, window, heartbeat):
 
 
 def resume(dev, port, token, new):
-    cli, srv = w.loopback_pair()
+    cli, srv = new_pair()
     try:
         w.write_sysfs(server(dev)[0], f"resume {srv.fileno()} token={token} new={new}\n")
     except OSError as e:

@@ -25,6 +25,9 @@ its own struct.pack of a header.
                                          a fake usbipd's answers;
     serve_op(sock, devs)                 answers one OP_REQ with them
     loopback_pair(), write_sysfs(path, text)
+    link_pair(netns, addr)               a TCP pair over a link: the server
+                                         end listens on addr in network
+                                         namespace netns (ip netns add)
     Client                               client end of the URB protocol
     Client.import_(busid)                through usbipd (OP_REQ_IMPORT)
     Client.sockfd(path, devid)           a ::1 TCP pair, the server end
@@ -58,6 +61,7 @@ what a caller asks for.
 Numbers are host ints; the header fields are big-endian on the wire
 (Documentation/usb/usbip_protocol.rst).
 """
+import ctypes
 import os
 import socket
 import struct
@@ -343,6 +347,47 @@ def loopback_pair():
         lsn.bind(("::1", 0))
         lsn.listen(1)
         cli = socket.create_connection(("::1", lsn.getsockname()[1]))
+        srv, _ = lsn.accept()
+    finally:
+        lsn.close()
+    return cli, srv
+
+
+CLONE_NEWNET = 0x40000000
+
+
+def _setns(fd):
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.setns(fd, CLONE_NEWNET) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"setns: {os.strerror(err)}")
+
+
+def link_pair(netns, addr):
+    """Both ends of one TCP connection that crosses a link: (client end,
+    server end).  The server end is made in network namespace netns (a name
+    from "ip netns add", e.g. joined to this one by a veth pair) and listens
+    on its address addr; the client end, in this namespace, connects to it.
+    A socket stays in the namespace it was made in, so cutting the link
+    (ip link set ... down) cuts this connection."""
+    own = os.open("/proc/self/ns/net", os.O_RDONLY)
+    try:
+        target = os.open(f"/run/netns/{netns}", os.O_RDONLY)
+        try:
+            _setns(target)
+            try:
+                lsn = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+                lsn.bind((addr, 0))
+            finally:
+                _setns(own)
+        finally:
+            os.close(target)
+    finally:
+        os.close(own)
+    try:
+        lsn.listen(1)
+        cli = socket.create_connection((addr, lsn.getsockname()[1]), timeout=10)
+        cli.settimeout(None)
         srv, _ = lsn.accept()
     finally:
         lsn.close()

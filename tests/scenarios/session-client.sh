@@ -1,35 +1,37 @@
 # SPDX-License-Identifier: GPL-2.0
-# @desc: sessions end to end, vhci-hcd over usbip-vudc and usbip-host in one VM: ext4 on the imported disk with continuous fsync'd writes survives link cuts (RST via nft reject, silent drops of 1 to 20 s caught by the heartbeat) with a resume after each, on both servers; no I/O error, same disk node, every file's sha256, e2fsck clean; numbered lines both ways over ACM across cuts, none lost or doubled; a cut past the resume window tears down cleanly on both sides
+# @desc: sessions end to end, vhci-hcd over usbip-vudc and usbip-host in one VM: ext4 on the imported disk with continuous fsync'd writes survives link cuts over a veth link to a second network namespace (RST via nft reject, silent drops and the link taken down, 1 to 20 s, caught by the heartbeat) with a resume after each, on both servers; no I/O error, same disk node, every file's sha256, e2fsck clean; numbered lines both ways over ACM across cuts, none lost or doubled; a cut past the resume window tears down cleanly on both sides
 # @kernels: 6.1 6.12
 # @vms: 1
 # @modules: ours
 # @timeout: 1200
 #
-# No usbipd: tests/guest/session_attach.py holds both ends of a ::1
-# connection and writes them, with the session's words, to the server
-# device's usbip_sockfd and vhci_hcd.0's attach; after a cut it makes a new
+# No usbipd: tests/guest/session_attach.py holds both ends of a connection
+# over a veth link (the server end made in network namespace usrv) and
+# writes them, with the session's words, to the server device's
+# usbip_sockfd and vhci_hcd.0's attach; after a cut it makes a new
 # connection and writes it to usbip_sockfd ("resume FD token=... new=...")
 # and to vhci's resume file, as usbipd and usbip attach --persistent do.
 #
 #  1. Disk under cuts, twice: a mass-storage gadget (MIB MiB) on
 #     usbip-vudc.0 (VUDC_CUTS cuts, the last one LONG_HOLD s long), then
 #     the same kind of gadget on dummy_hcd bound to usbip-host (HOST_CUTS
-#     cuts); on 6.1 that is 17 cuts of the disk and 3 of the serial line.  Imported with a session (window 30 s, heartbeat 1 s); ext4,
-#     mounted; a writer puts 256 KiB files of random data on it, each
-#     fsync'd, and records their sha256.  Odd cuts "reject with tcp reset"
-#     (both ends get an RST when they send), even cuts drop every packet
-#     (only the client's heartbeat notices).  A cut lasts 1 to 3 s after
-#     the client's port shows "reconnecting"; then the rule goes and the
+#     cuts); on 6.1 that is 17 cuts of the disk and 3 of the serial line.
+#     Imported with a session (window 30 s, heartbeat 1 s); ext4, mounted;
+#     a writer puts 256 KiB files of random data on it, each fsync'd, and
+#     records their sha256.  Cuts take turns: "reject with tcp reset" (both
+#     ends get an RST when they send), every packet dropped, and the
+#     client's end of the link taken down (the last two only the client's
+#     heartbeat notices).  A cut lasts 1 to 3 s after the client's port
+#     shows "reconnecting"; then the rule goes (the link comes up) and the
 #     session is resumed on a new connection with a new token.  The time
 #     from the resume to the writer's next file is a metric.  Afterwards:
 #     caches dropped, every file's sha256 matches, no I/O error or device
 #     reset in the kernel log, the same disk node (major:minor), e2fsck -fn
 #     clean.
-#  2. Serial under cuts (only with SESSION_SERIAL=1 for now, until a full
-#     run of this scenario includes it): an ACM gadget on
-#     usbip-vudc.1 imported with a session; LINES numbered lines each way
-#     (ttyACM <-> ttyGS0, raw) while the link is cut SERIAL_CUTS times;
-#     every line arrives once, in order (tests/guest/acm_lines.py).
+#  2. Serial under cuts: an ACM gadget on usbip-vudc.1 imported with a
+#     session; LINES numbered lines each way (ttyACM <-> ttyGS0, raw) while
+#     the link is cut SERIAL_CUTS times; every line arrives once, in order
+#     (tests/guest/acm_lines.py).
 #  3. Past the window: an import with a 2 s window, cut by drops and not
 #     resumed: the vhci port becomes free and usbip-vudc.0 available again,
 #     usbip_session "none"; a plain import then reads the disk (e2fsck).
@@ -95,30 +97,78 @@ detach_all() {
 	wait_for "$1 available" 60 server_status_is "$1" 1
 }
 
-# cut_start KIND: cut the connection of client port CPORT (nft table vmcut)
-cut_start() {
-	nft add table inet vmcut
-	nft add chain inet vmcut out '{ type filter hook output priority 0; }'
-	if [ "$1" = reset ]; then
-		# the reset the rule sends carries the same ports: let it through
-		nft add rule inet vmcut out tcp sport "$CPORT" tcp flags '&' rst != rst reject with tcp reset
-		nft add rule inet vmcut out tcp dport "$CPORT" tcp flags '&' rst != rst reject with tcp reset
-	else
-		nft add rule inet vmcut out tcp sport "$CPORT" drop
-		nft add rule inet vmcut out tcp dport "$CPORT" drop
-	fi
+# The connections cross a link: a veth pair from this namespace (LINK_C,
+# the client's end, LINK_C_ADDR) to the namespace LINK_NS of the server
+# ends (LINK_S, LINK_S_ADDR); session_attach.py makes them there.
+LINK_NS=usrv LINK_C=uc0 LINK_S=us0 LINK_C_ADDR=fd00:75::1 LINK_S_ADDR=fd00:75::2
+
+link_setup() {
+	run modprobe veth
+	run ip netns add "$LINK_NS"
+	run ip link add "$LINK_C" type veth peer name "$LINK_S"
+	run ip link set "$LINK_S" netns "$LINK_NS"
+	# a link down must not delete the static addresses
+	run sysctl -qw "net.ipv6.conf.$LINK_C.keep_addr_on_down=1"
+	run ip netns exec "$LINK_NS" sysctl -qw "net.ipv6.conf.$LINK_S.keep_addr_on_down=1"
+	run ip addr add "$LINK_C_ADDR/64" dev "$LINK_C" nodad
+	run ip -n "$LINK_NS" addr add "$LINK_S_ADDR/64" dev "$LINK_S" nodad
+	run ip -n "$LINK_NS" link set lo up
+	run ip -n "$LINK_NS" link set "$LINK_S" up
+	run ip link set "$LINK_C" up
+	wait_for "link $LINK_C up" 30 link_is_up
+	export SESSION_NETNS=$LINK_NS SESSION_ADDR=$LINK_S_ADDR
 }
 
+link_is_up() {
+	ip link show "$LINK_C" | grep -q LOWER_UP &&
+		ip -n "$LINK_NS" link show "$LINK_S" | grep -q LOWER_UP
+}
+
+# cut_start KIND: cut the connection of client port CPORT: "reset" and
+# "drop" with nft (table vmcut: the client's packets on output, the
+# server's arriving over the link on input), "link" by taking the client's
+# end of the link down.
+cut_start() {
+	local chain
+	if [ "$1" = link ]; then
+		run ip link set "$LINK_C" down
+		return
+	fi
+	nft add table inet vmcut
+	nft add chain inet vmcut out '{ type filter hook output priority 0; }'
+	nft add chain inet vmcut in '{ type filter hook input priority 0; }'
+	for chain in out in; do
+		if [ "$1" = reset ]; then
+			# the reset the rule sends carries the same ports: let it through
+			nft add rule inet vmcut "$chain" tcp sport "$CPORT" tcp flags '&' rst != rst reject with tcp reset
+			nft add rule inet vmcut "$chain" tcp dport "$CPORT" tcp flags '&' rst != rst reject with tcp reset
+		else
+			nft add rule inet vmcut "$chain" tcp sport "$CPORT" drop
+			nft add rule inet vmcut "$chain" tcp dport "$CPORT" drop
+		fi
+	done
+}
+
+# cut_end KIND
 cut_end() {
+	if [ "$1" = link ]; then
+		run ip link set "$LINK_C" up
+		wait_for "link $LINK_C up again" 30 link_is_up
+		return
+	fi
 	nft delete table inet vmcut
 }
 
-# cut_and_resume SERVER N HOLD: cut N (odd: reset, even: drop) until the
-# client shows "reconnecting", HOLD s more, then resume with a new token.
-# Sets CUT_T0 (ns) to the time of the resume.
+# cut_and_resume SERVER N HOLD: cut N (by N mod 3: reset, drop, link down)
+# until the client shows "reconnecting", HOLD s more, then resume with a new
+# token.  Sets CUT_T0 (ns) to the time of the resume.
 cut_and_resume() {
-	local kind=drop new
-	[ $(($2 % 2)) = 1 ] && kind=reset
+	local kind new
+	case $(($2 % 3)) in
+	1) kind=reset ;;
+	2) kind=drop ;;
+	0) kind=link ;;
+	esac
 	dmesg_mark "cut $2 ($kind, ${3} s)"
 	cut_start "$kind"
 	wait_for "port $PORT reconnecting after cut $2 ($kind)" 30 session_is reconnecting
@@ -126,7 +176,7 @@ cut_and_resume() {
 		die "$1: session ended by cut $2"
 	server_status_is "$1" 2 || die "$1: not in use while the session is suspended"
 	sleep "$3"	# the outage itself: how long the link stays down
-	cut_end
+	cut_end "$kind"
 	new=$(new_token)
 	CUT_T0=$(now_ns)
 	CPORT=$(python3 "$ATT" resume "$1" "$PORT" "$TOKEN" "$new") || die "resume after cut $2 failed"
@@ -252,7 +302,7 @@ past_window() {
 	cut_start drop
 	wait_for "port $PORT reconnecting" 30 session_is reconnecting
 	wait_for "vhci port $PORT free after the window" 60 vhci_port_free "$PORT"
-	cut_end
+	cut_end drop
 	wait_for "$srv available after the window" 60 server_status_is "$srv" 1
 	wait_for "$srv session none" 30 sh -c "[ \"\$(cat $(server_dir "$srv")/usbip_session)\" = none ]"
 	python3 "$REPO/tests/guest/vudc_attach.py" "$srv" >/tmp/plain.out || die "plain attach failed"
@@ -272,6 +322,7 @@ vm1() {
 	run modprobe ext4
 	run modprobe nf_tables
 	run modprobe nft_reject_inet
+	link_setup
 	gadget_prepare
 	[ "$(cat "$VHCI/ext_caps")" = 1 ] || die "vhci ext_caps is not 1"
 
@@ -293,9 +344,7 @@ vm1() {
 		die "$GADGET_BUSID usbip_ext_caps is not 1"
 	disk_under_cuts "$GADGET_BUSID" host "$HOST_CUTS" 0
 
-	# Off until a full run includes it (its stall was acm_lines.py
-	# flushing tty input, fixed): SESSION_SERIAL=1 runs it.
-	[ "${SESSION_SERIAL:-0}" = 1 ] && serial_under_cuts
+	serial_under_cuts
 	past_window
 	dmesg_check || die "kernel log has warnings"
 }
