@@ -146,3 +146,22 @@ vhci_local_busid() {
 		echo "$(vhci_root_bus "$c" ss)-$((r - NPORTS + 1))"
 	fi
 }
+
+# tcp_reset_cut_start SIDE: cuts this VM's usbip connections (TCP port
+# 3240) as a reset would: every packet from the peer except an RST is
+# answered with an RST and dropped (nft table "resetcut", input hook).
+# SIDE: "server" (the peer's packets come to port 3240) or "client" (they
+# come from it).  The peer hears of it on its next packet (a command, an
+# answer or a keepalive probe), this VM when its next packet meets the
+# peer's RST.  Needs nf_tables and nft_reject_inet.
+tcp_reset_cut_start() {
+	local port=sport
+	[ "$1" = server ] && port=dport
+	nft add table inet resetcut
+	nft add chain inet resetcut in '{ type filter hook input priority 0; }'
+	nft add rule inet resetcut in tcp "$port" 3240 tcp flags '&' rst != rst reject with tcp reset
+}
+
+tcp_reset_cut_end() {
+	nft delete table inet resetcut
+}

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0
-# @desc: our usbip-host + Debian's usbipd export a dummy_hcd mass-storage gadget to Debian's vhci-hcd; 64 MiB write/read sha256, detach, re-attach, verify
+# @desc: our usbip-host + Debian's usbipd export a dummy_hcd mass-storage gadget to Debian's vhci-hcd; 64 MiB write/read sha256, detach, a drop (connection reset) frees Debian's port and our device as without sessions, re-attach, verify
 # @kernels: 6.1 6.12
 # @vms: 2
 # @modules: ours reference
@@ -10,8 +10,11 @@
 # fails to keep the server's drivers away would show up as a local disk),
 # Debian's usbipd and "usbip bind".  vm2 (client, Debian's vhci-hcd and
 # usbip): attach, read all 64 MiB and compare, write 64 MiB of new data and
-# read it back, detach, attach again and verify once more.  The server
-# checks usbip_status (2 while attached, back to 1 after each detach), that
+# read it back, detach; attach, and the server resets the connection (nft,
+# tcp_reset_cut_start): the client's next read fails and its port goes, and
+# our usbip-host notices by its keepalive (no session with Debian's tools)
+# and makes the device available; attach again and verify once more.  The
+# server checks usbip_status (2 while attached, back to 1 after each detach), that
 # no local disk appears while exported, that the gadget's backing file holds
 # the client's data, and that "usbip unbind" gives the device back to its
 # usual drivers.
@@ -64,6 +67,23 @@ vm1() {
 	[ "$msg" = detached ] || die "client says: $msg"
 	wait_for "usbip_status 1 after detach" 30 status_is "$busid" 1
 	info "usbip_status back to 1"
+	run msg_send "$CLIENT_ADDR" "$MSG_PORT" 60 available
+
+	step "server: a drop (connection reset): Debian's client loses the port, the device comes back"
+	# no session with Debian's tools: a drop ends the connection as in
+	# protocol 1.1.1; usbip-core's peer_timeout (keepalive, 10 s) notices
+	run modprobe nf_tables
+	run modprobe nft_reject_inet
+	msg=$(msg_wait "$MSG_PORT" 600) || die "no word from the client"
+	[ "$msg" = attached-again ] || die "client says: $msg"
+	wait_for "usbip_status 2 before the drop" 30 status_is "$busid" 2
+	tcp_reset_cut_start server
+	run msg_send "$CLIENT_ADDR" "$MSG_PORT" 60 cut
+	msg=$(msg_wait "$MSG_PORT" 600) || die "no word from the client"
+	[ "$msg" = port-free ] || die "client says: $msg"
+	wait_for "usbip_status 1 after the drop" 60 status_is "$busid" 1
+	tcp_reset_cut_end
+	info "usbip_status back to 1 after the drop"
 	run msg_send "$CLIENT_ADDR" "$MSG_PORT" 60 available
 
 	step "server: the client's data is in the gadget's backing file"
@@ -120,6 +140,23 @@ vm2() {
 	wait_for "vhci disk to disappear" 60 sh -c "! test -b $dev"
 	wait_for "vhci port $port free" 30 sh -c "! $USBIP port 2>/dev/null | grep -q '^Port 0*$port:'"
 	run msg_send "$SERVER_ADDR" "$MSG_PORT" 60 detached
+	msg=$(msg_wait "$MSG_PORT" 120) || die "no word from the server"
+	[ "$msg" = available ] || die "server says: $msg"
+
+	step "client: a drop (the server resets the connection): the port goes"
+	run "$USBIP" attach -r "$SERVER_ADDR" -b "$busid"
+	wait_disk dev 60 disk_of_vhci
+	port=$(vhci_ports_in_use | head -n1)
+	run msg_send "$SERVER_ADDR" "$MSG_PORT" 60 attached-again
+	msg=$(msg_wait "$MSG_PORT" 120) || die "no word from the server"
+	[ "$msg" = cut ] || die "server says: $msg"
+	if timeout 120 dd if="$dev" of=/dev/null iflag=direct bs=64k count=1 status=none; then
+		die "a read through a reset connection succeeded"
+	fi
+	wait_for "vhci port $port free after the drop" 60 \
+		sh -c "! $USBIP port 2>/dev/null | grep -q '^Port 0*$port:'"
+	wait_for "vhci disk to disappear after the drop" 60 sh -c "! test -b $dev"
+	run msg_send "$SERVER_ADDR" "$MSG_PORT" 60 port-free
 	msg=$(msg_wait "$MSG_PORT" 120) || die "no word from the server"
 	[ "$msg" = available ] || die "server says: $msg"
 

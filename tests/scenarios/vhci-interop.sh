@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0
-# @desc: our vhci-hcd (client) against Debian's usbip-host/usbipd (server), driven by Debian's usbip attach/detach; 64 MiB (32 on 6.12) O_DIRECT and page-cache checksums, detach, re-attach
+# @desc: our vhci-hcd (client) against Debian's usbip-host/usbipd (server), driven by Debian's usbip attach/detach; 64 MiB (32 on 6.12) O_DIRECT and page-cache checksums, detach, a drop (connection reset) frees the port and Debian's server frees the device as without sessions, re-attach
 # @kernels: 6.1 6.12
 # @vms: 2
 # @modules: reference ours
@@ -11,8 +11,10 @@
 # Debian's /usr/sbin/usbip, which only talks to our sysfs files.  The
 # client checks the sysfs ABI, reads the disk with O_DIRECT, writes new
 # data with O_DIRECT and reads it back, writes again through the page
-# cache and reads it back after dropping the caches, detaches, attaches
-# again and reads the last data once more.  The server finally checks that
+# cache and reads it back after dropping the caches, detaches; attaches and
+# resets the connection (nft, tcp_reset_cut_start): without a session the
+# next read fails, the port goes, and Debian's server makes the device
+# available again; attaches again and reads the last data once more.  The server finally checks that
 # its backing file holds exactly the client's last data.
 
 MIB=64
@@ -140,6 +142,27 @@ vm2() {
 	wait_for "vhci port $port free" 30 sh -c "! $USBIP port 2>/dev/null | grep -q '^Port 0*$port:'"
 	grep -qE "^hs  $(printf %04d "$port") 004 000 00000000 000000 0-0$" \
 		/sys/devices/platform/vhci_hcd.0/status || die "port $port not free in the status file"
+
+	step "client: a drop (the connection reset): the port goes, the server frees the device"
+	# no session with Debian's usbipd: a drop ends the connection as in
+	# protocol 1.1.1, on our side (the port) and on Debian's (the device)
+	run modprobe nf_tables
+	run modprobe nft_reject_inet
+	run "$USBIP" attach -r "$PEER_ADDR" -b "$busid"
+	wait_disk dev 120 disk_of_vhci
+	port=$(vhci_ports_in_use | head -n1)
+	[ -n "$port" ] || die "usbip port lists no port"
+	tcp_reset_cut_start client
+	if timeout 120 dd if="$dev" of=/dev/null iflag=direct bs=64k count=1 status=none; then
+		die "a read through a reset connection succeeded"
+	fi
+	wait_for "vhci port $port free after the drop" 60 \
+		sh -c "! $USBIP port 2>/dev/null | grep -q '^Port 0*$port:'"
+	wait_for "remote disk to disappear after the drop" 60 sh -c "! test -b $dev"
+	tcp_reset_cut_end
+	grep -qE "^hs  $(printf %04d "$port") 004 000 00000000 000000 0-0$" \
+		/sys/devices/platform/vhci_hcd.0/status || die "port $port not free after the drop"
+	info "port $port freed after the drop"
 
 	step "client: attach again and read the last data with O_DIRECT"
 	wait_for "$busid exported again" 60 sh -c "$USBIP list -r $PEER_ADDR | grep -q '$busid:'"
