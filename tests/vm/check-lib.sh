@@ -122,5 +122,17 @@ KVER=6.1.0-57-amd64
 vm_refpeer_vm 1 && r+=3
 check "reference-peer VMs: reference mode on the debug kernel only" "1" "$r"
 
+# VMTEST_ENV: what a guest's vm.env gets (stage 2 sources it, then runs the
+# scenario in a child bash, which must see the values as given).
+check "VMTEST_ENV reaches the guest's scenario unchanged" "[64][*.sh][it's][]" \
+	"$(VMTEST_ENV="X_MIB=64 X_GLOB=*.sh X_QUOTE=it's X_EMPTY=" vm_env_exports >"$tmp/vm.env" &&
+		bash -c '. "$1"; bash -c '\''echo "[$X_MIB][$X_GLOB][$X_QUOTE][$X_EMPTY]"'\' _ "$tmp/vm.env")"
+r=
+VMTEST_ENV='NOEQUALS' vm_env_check 2>/dev/null || r+=1
+VMTEST_ENV='VM_INDEX=2' vm_env_check 2>/dev/null || r+=2
+VMTEST_ENV='1X=2' vm_env_check 2>/dev/null || r+=3
+VMTEST_ENV='' vm_env_check && r+=4
+check "VMTEST_ENV: malformed words and the harness's own names refused" "1234" "$r"
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -85,6 +85,39 @@ vm_ours_depmod() {
 	echo "$cache"
 }
 
+# vm_env_check: VMTEST_ENV ("NAME=VALUE ...", no blank in a value) is well
+# formed; says what is wrong otherwise.  Those variables set the scenarios'
+# overridable defaults (ROUNDS=${VHCI_CHURN_ROUNDS:-8} and the like), which
+# a guest could not see otherwise: its environment is its stage 2's.  The
+# names vm.env itself sets are refused.
+vm_env_check() {
+	local kv kvs
+	read -r -a kvs <<<"${VMTEST_ENV:-}"
+	for kv in "${kvs[@]}"; do
+		if ! [[ $kv =~ ^[A-Za-z_][A-Za-z0-9_]*= ]]; then
+			echo "VMTEST_ENV: '$kv' is not NAME=VALUE" >&2
+			return 1
+		fi
+		case "${kv%%=*}" in
+		VM_* | VMTEST_* | REPO | KVER | SCENARIO | SCENARIO_NAME | PEER_ADDR | PATH | HOME)
+			echo "VMTEST_ENV: ${kv%%=*} belongs to the harness" >&2
+			return 1
+			;;
+		esac
+	done
+}
+
+# vm_env_exports: the variables of VMTEST_ENV as "export NAME=VALUE" lines
+# for vm.env, which stage 2 sources before it runs the scenario.
+vm_env_exports() {
+	local kv kvs
+	vm_env_check || return 1
+	read -r -a kvs <<<"${VMTEST_ENV:-}"
+	for kv in "${kvs[@]}"; do
+		printf 'export %s=%q\n' "${kv%%=*}" "${kv#*=}"
+	done
+}
+
 # vm_free_port: a TCP port on 127.0.0.1 nobody listens on.
 vm_free_port() {
 	local p i
@@ -183,6 +216,7 @@ vm_start() {
 	VM_ADDR='$addr'
 	PEER_ADDR='$peer'
 	EOF
+	vm_env_exports >>"$dir/vm.env" || return 1
 	local append="console=ttyS0,115200 loglevel=7 printk.time=1 panic=-1"
 	# A reference-peer VM on the debug kernel goes on after a report, so
 	# that the run can tell Debian's modules' bugs from ours (vm_kernel_reports).
