@@ -37,7 +37,10 @@
 # Messages: the server sends "ready ..." to the client (REP_PORT), then
 # answers requests "REQ" (REQ_PORT) with one line each (REP_PORT).
 
-MIB=64                  # gadget disk size and O_DIRECT write/read size
+# gadget disk size and O_DIRECT write/read size: 32 MiB are 32 requests of
+# 1 MiB each way, as many as the request-size checks and the checksums need
+# (64 before: VMTEST_ENV="VHCI_DEVICES_MIB=64")
+MIB=${VHCI_DEVICES_MIB:-32}
 ODD_MIB=4               # part rewritten/read from misaligned buffers
 REREAD_MIB=8            # read again after the re-attach
 QMIB=8                  # QEMU usb-storage image
