@@ -23,9 +23,9 @@
 #           64 KiB buffer and never reads a reply: the server's memory
 #           grows by at most the connection bound + slack, the server stops
 #           reading (Recv-Q stays > 0), then the client reads every reply.
-#  unlink   200k CMD_UNLINKs of unknown seqnums while not reading replies:
+#  unlink   50k CMD_UNLINKs of unknown seqnums while not reading replies:
 #           kmalloc-32 and Slab stay bounded, the client's sends block, then
-#           it reads all 200k RET_UNLINKs (status 0, in order).
+#           it reads all 50k RET_UNLINKs (status 0, in order).
 #  pinned   1 MiB bulk IN CMD_SUBMITs that never complete, 8 at a time: the
 #           memory they pin stays below the bound, the client's send then
 #           blocks (backpressure); after an abortive close everything is
