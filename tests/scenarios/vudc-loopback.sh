@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0
-# @desc: our usbip-vudc (num=2) serves configfs gadgets to our vhci-hcd in the same VM over a ::1 socket pair: mass storage 64 MiB O_DIRECT write+read with sha256 and MB/s, connection cut mid-transfer (usbip_sockfd -1 / vhci detach) and exported again, ACM serial bytes both ways, raw-client protocol/unlink/bad-input and iso checks; modules unload cleanly
+# @desc: our usbip-vudc (num=2) serves configfs gadgets to our vhci-hcd in the same VM over a ::1 socket pair: mass storage 32 MiB (16 on 6.12) O_DIRECT write+read with sha256 and MB/s, connection cut mid-transfer (usbip_sockfd -1 / vhci detach) and exported again, ACM serial bytes both ways, raw-client protocol/unlink/bad-input and iso checks; modules unload cleanly
 # @kernels: 6.1 6.12
 # @vms: 1
 # @modules: ours
@@ -30,12 +30,15 @@
 #     in which usbip-vudc receives them and reads each request back whole.
 #  8. Everything is torn down; the modules unload; dmesg stays clean.
 
-MIB=${VUDC_MIB:-64}
 # The issue asks for 20 cuts; 6.1 does all 20, 6.12 (which only has to
-# prove the storage path) 4, to keep the suite short.
+# prove the storage path) 4, to keep the suite short.  The disk: 1 MiB
+# O_DIRECT requests, each the same as the one before; 32 MiB (16 on 6.12)
+# write and read back the same way as the 64 this test first had
+# (VMTEST_ENV="VUDC_MIB=64"), in half (a quarter) of the 23 s those took
+# with the local reference.
 case "$(uname -r 2>/dev/null)" in
-6.1.*) LOSS_ROUNDS=${VUDC_LOSS_ROUNDS:-20} ;;
-*) LOSS_ROUNDS=${VUDC_LOSS_ROUNDS:-4} ;;
+6.1.*) LOSS_ROUNDS=${VUDC_LOSS_ROUNDS:-20} MIB=${VUDC_MIB:-32} ;;
+*) LOSS_ROUNDS=${VUDC_LOSS_ROUNDS:-4} MIB=${VUDC_MIB:-16} ;;
 esac
 BYTES=${VUDC_SERIAL_BYTES:-$((512 * 1024))}
 VHCI=/sys/devices/platform/vhci_hcd.0
