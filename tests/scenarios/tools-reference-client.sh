@@ -28,6 +28,15 @@ vhci_disks() {
 	done
 }
 
+# vhci_disks_ready: NGADGETS vhci disks have their size and a device node.
+vhci_disks_ready() {
+	local d n=0
+	for d in $(vhci_disks); do
+		[ -b "$d" ] && n=$((n + 1))
+	done
+	[ "$n" -ge "$NGADGETS" ]
+}
+
 # port_state PORT: the status column of PORT in the vhci status files.
 port_state() {
 	cat "$VHCI"/status* | awk -v p="$1" '$1 != "hub" && $2 + 0 == p { print $3 + 0 }'
@@ -188,7 +197,7 @@ vm1() {
 	step "every attached disk reads its gadget's data"
 	wait_for "$NGADGETS vhci disks" 90 sh -c "[ \$(for b in /sys/block/sd*; do readlink -f \$b; done | grep -c vhci_hcd) -ge $NGADGETS ]"
 	sums=$(for i in $(seq 0 $((NGADGETS - 1))); do sha_file "${files[i]}"; done | sort)
-	sleep 2
+	wait_for "$NGADGETS vhci disks with a size and a node" 60 vhci_disks_ready
 	out=$(for dev in $(vhci_disks); do
 		n=$(($(cat "/sys/block/${dev#/dev/}/size") / 2048))
 		sha_dev "$dev" "$n"
