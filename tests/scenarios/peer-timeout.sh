@@ -13,7 +13,10 @@
 # port being free and to the server's usbip_status being 1 again is
 # measured and must lie within [T/2, T + slack] for a peer timeout of T.
 #
-#  A. Defaults (usbipd and usbip attach without options: 10 s), idle.
+#  A. Defaults (usbipd and usbip attach without options: 10 s), idle.  On
+#     6.1 (and the debug kernel) only: the 10 s are the tools' own default,
+#     the same build on every kernel, and on 6.12 B, C and E drive the same
+#     kernel timers, idle and busy, with a shorter timeout.
 #  B. --peer-timeout 3 on both tools, busy (a read loop runs on the disk).
 #  C. --peer-timeout 0 on both tools, usbip_core peer_timeout=3: the
 #     kernel's own timers on the sockets userspace left alone (what
@@ -126,12 +129,17 @@ vm1() {
 	run "$OURS" bind -b "$BUSID"
 	wait_for "$BUSID on usbip-host" 30 test -e "/sys/bus/usb/drivers/usbip-host/$BUSID"
 
-	step "A: defaults (10 s), idle"
-	start_server
-	attach
-	cut_measure idle_default 10
-	wait_available "$BUSID"
-	stop_server
+	case "$KVER" in
+	6.1.*)	# Debian's 6.1 and the debug kernel
+		step "A: defaults (10 s), idle"
+		start_server
+		attach
+		cut_measure idle_default 10
+		wait_available "$BUSID"
+		stop_server
+		;;
+	*) info "A (the tools' default of 10 s, idle) runs on 6.1 only" ;;
+	esac
 
 	step "B: --peer-timeout 3 on both tools, busy"
 	start_server --peer-timeout 3
