@@ -26,7 +26,9 @@ answer, cuts links with an RST and resumes on a new ::1 connection.
      acknowledged, after answers were sent but before they were read (sent
      again), right after 16 OUT/IN pairs were sent (3 times: the server
      is still reading commands and sending answers), and resumes that replace a connection still up (idle, OUT in
-     flight, IN pending).  While cut: usbip_session "resumable
+     flight, IN pending), and a resume whose connection closes (FIN)
+     before EXT_RESUME, after which the session is still resumable with
+     the token of before (the client never read the new one).  While cut: usbip_session "resumable
      left_ms=...", usbip_status 2.  A wrong token and the old token after
      a resume with new= are refused (EACCES) in between.  An orderly close
      then ends the session.
@@ -397,6 +399,34 @@ def replace_live(dev, c, lp, where):
     ok(f"{what}: old one closed by the server, {n} answer(s) again, data in order")
 
 
+def cut_handshake(dev, c, lp):
+    """The link fails again during a resume, before the client's driver
+    spoke: the attempt's connection closes (with a FIN) before EXT_RESUME.
+    The session must stay resumable, with the token the client had (its
+    tools never read the reply with the new one)."""
+    what = "a resume whose connection closes before EXT_RESUME"
+    p = lp.payload()
+    q = lp.out(p)
+    c.rst()
+    suspended(dev, what)
+    cli, srv = w.loopback_pair()
+    try:
+        w.resume_write(dev.sockfd, srv.fileno(), c.token)
+    except OSError as e:
+        fail(f"{what}: the first attempt was refused: {os.strerror(e.errno)}")
+    finally:
+        srv.close()
+    cli.close()  # a FIN, and nothing sent
+    suspended(dev, what)
+    cmds, n = resume(c, what + ", then a resume with the token of before")
+    expect(c.resent == [] or c.resent == [q],
+           f"{what}: EXT_RESUME_REP {cmds}/{c.cmds} commands, resent {c.resent}")
+    lp.check_out(q, p)
+    lp.check_in(lp.in_(), p)
+    lp.roundtrip(1)
+    ok(f"{what}: still resumable, and with the token of before; data in order")
+
+
 def cuts(dev, c, lp):
     for i in (1, 2, 3):
         cut_after_out(dev, c, lp, i)
@@ -408,6 +438,7 @@ def cuts(dev, c, lp):
         cut_burst(dev, c, lp, i)
     for where in ("idle", "OUT in flight", "IN pending"):
         replace_live(dev, c, lp, where)
+    cut_handshake(dev, c, lp)
     cmds = c.ping()
     expect(cmds == c.cmds and not c.unanswered and not c.early,
            f"at the end: EXT_ACK_REP {cmds}/{c.cmds}, unanswered {list(c.unanswered)}, "

@@ -204,6 +204,8 @@ void usbip_sock_release(struct socket *sock);
 bool usbip_sock_err_is_link(int err, bool send);
 int usbip_sock_eof_err(struct socket *sock);
 void usbip_sock_abort(struct socket *sock);
+bool usbip_sock_peer_closed(struct socket *sock);
+void usbip_sock_rcvtimeo_set(struct socket *sock, long timeo);
 
 int usbip_send_msg(struct socket *sock, const struct usbip_pdu *pdu,
 		   const struct usbip_buf *buf, u32 len,

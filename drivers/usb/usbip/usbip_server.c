@@ -215,6 +215,7 @@ static void usbip_server_journal_trim(struct usbip_server *srv, u32 count,
 			break;
 		list_move_tail(&jn->list, out);
 		srv->journal_bytes -= jn->bytes;
+		srv->journal_n--;
 	}
 }
 
@@ -236,7 +237,9 @@ static void usbip_server_journal_add(struct usbip_server *srv, struct usbip_serv
 	jn->end = srv->ans_total;
 	list_add_tail(&jn->list, &srv->journal);
 	srv->journal_bytes += bytes;
-	while (srv->journal_bytes > srv->journal_max) {
+	srv->journal_n++;
+	while (srv->journal_bytes > srv->journal_max ||
+	       srv->journal_n > USBIP_SERVER_JOURNAL_ENTRIES) {
 		old = list_first_entry(&srv->journal, struct usbip_server_jnode, list);
 		if (old == jn)
 			break;
@@ -244,6 +247,7 @@ static void usbip_server_journal_add(struct usbip_server *srv, struct usbip_serv
 		srv->lost = true;
 		list_move_tail(&old->list, out);
 		srv->journal_bytes -= old->bytes;
+		srv->journal_n--;
 	}
 }
 
@@ -274,14 +278,17 @@ static void usbip_server_session_end(struct usbip_server *srv)
 	spin_lock_irq(srv->lock);
 	list_splice_init(&srv->journal, &list);
 	srv->journal_bytes = 0;
+	srv->journal_n = 0;
 	srv->session = false;
 	srv->resend = NULL;
 	srv->resuming = false;
 	srv->resume_rep_due = false;
 	srv->pong = false;
+	memzero_explicit(srv->token, sizeof(srv->token));
+	memzero_explicit(srv->token_next, sizeof(srv->token_next));
+	srv->token_next_set = false;
 	spin_unlock_irq(srv->lock);
 	usbip_server_journal_free(srv, &list);
-	memzero_explicit(srv->token, sizeof(srv->token));
 }
 
 /**
@@ -673,6 +680,9 @@ static int usbip_server_rx_ack(struct usbip_server *srv, const struct usbip_pdu 
 	ret = usbip_ext_count_check(srv->ans_acked, pdu->seqnum, srv->ans_total, &reason);
 	if (!ret) {
 		srv->ans_acked = pdu->seqnum;
+		/* past the answers dropped: resumable again, for good */
+		if (srv->lost && (s32)(srv->ans_acked - srv->ans_lost) >= 0)
+			srv->lost = false;
 		usbip_server_journal_settle(srv, &done);
 		if (ping)
 			srv->pong = true;
@@ -763,37 +773,54 @@ static int usbip_server_rx_resume(struct usbip_server *srv)
 	struct usbip_pdu pdu;
 	LIST_HEAD(done);
 	u32 *seqs = NULL;
-	u32 i, n, n_again = 0;
+	u32 i, n = 0, n_again = 0;
 	int ret;
 
+	/*
+	 * A resumer that proved the token but never speaks holds the device
+	 * for a window at most, as a client that never came back would.
+	 */
+	usbip_sock_rcvtimeo_set(srv->conn.sock, msecs_to_jiffies(srv->conn.resume_window));
 	ret = usbip_recv_pdu(srv->conn.sock, &pdu, &reason);
-	if (ret == -EPROTO)
+	if (ret == -EPROTO) {
+		usbip_sock_rcvtimeo_set(srv->conn.sock, 0);
 		return usbip_server_rx_fail(srv, &pdu, ret, reason);
-	if (ret)
-		return usbip_server_rx_sock_err(srv, NULL, ret, NULL);
+	}
+	if (!ret && pdu.command == USBIP_EXT_RESUME && pdu.ext.arg) {
+		/* usbip_pdu_check() bounds them (USBIP_EXT_RESUME_MAX, 16 KiB) */
+		n = pdu.ext.arg;
+		seqs = kvmalloc_array(n, sizeof(*seqs), GFP_KERNEL);
+		ret = seqs ? usbip_recv_data(srv->conn.sock, seqs, n * sizeof(*seqs)) : -ENOMEM;
+	}
+	usbip_sock_rcvtimeo_set(srv->conn.sock, 0);
+	if (ret == -ENOMEM)
+		return usbip_server_rx_fail(srv, &pdu, ret, "out of memory");
+	if (ret == -EAGAIN)
+		ret = -ETIMEDOUT;
+	/*
+	 * End of stream, even after a FIN, is no detach here: the client's
+	 * tools close a connection they could not hand to their driver (the
+	 * link failed again during the handshake) and try again.
+	 */
+	if (ret == -ECONNRESET)
+		ret = -ENETRESET;
+	if (ret) {
+		kvfree(seqs);
+		return usbip_server_rx_sock_err(srv, n ? &pdu : NULL, ret,
+						n ? "EXT_RESUME cut short" : NULL);
+	}
 	if (pdu.command != USBIP_EXT_RESUME)
 		return usbip_server_rx_fail(srv, &pdu, -EPROTO,
 					    "resumed connection does not start with EXT_RESUME");
 	/*
 	 * The client lists every command it sent without an answer: in
 	 * flight here, answered and not received, or still in the socket,
-	 * unread while the budget was full.  usbip_pdu_check() bounds them
-	 * (USBIP_EXT_RESUME_MAX, 16 KiB).
+	 * unread while the budget was full.
 	 */
-	n = pdu.ext.arg;
-	if (n) {
-		seqs = kvmalloc_array(n, sizeof(*seqs), GFP_KERNEL);
-		if (!seqs)
-			return usbip_server_rx_fail(srv, &pdu, -ENOMEM, "out of memory");
-		ret = usbip_recv_data(srv->conn.sock, seqs, n * sizeof(*seqs));
-		if (ret) {
-			kvfree(seqs);
-			return usbip_server_rx_sock_err(srv, &pdu, ret, "EXT_RESUME cut short");
-		}
-		for (i = 0; i < n; i++)
-			seqs[i] = be32_to_cpu((__force __be32)seqs[i]);
+	for (i = 0; i < n; i++)
+		seqs[i] = be32_to_cpu((__force __be32)seqs[i]);
+	if (n)
 		sort(seqs, n, sizeof(*seqs), usbip_server_u32_cmp, NULL);
-	}
 
 	spin_lock_irq(srv->lock);
 	ret = usbip_ext_count_check(srv->ans_acked, pdu.seqnum, srv->ans_total, &reason);
@@ -812,6 +839,12 @@ static int usbip_server_rx_resume(struct usbip_server *srv)
 		srv->resume_rep.ext.arg = n_again;
 		srv->resume_rep_due = true;
 		srv->resuming = false;
+		/* the client's driver speaks: its tools have the new token */
+		if (srv->token_next_set) {
+			memcpy(srv->token, srv->token_next, sizeof(srv->token));
+			memzero_explicit(srv->token_next, sizeof(srv->token_next));
+			srv->token_next_set = false;
+		}
 	}
 	spin_unlock_irq(srv->lock);
 	kvfree(seqs);
@@ -1145,9 +1178,11 @@ static int usbip_server_tx_loop(struct usbip_conn *conn)
 	}
 
 	if (ret && !kthread_should_stop()) {
-		if (srv->session && usbip_sock_err_is_link(ret, true)) {
+		if (srv->session && usbip_sock_err_is_link(ret, true) &&
+		    !usbip_sock_peer_closed(conn->sock)) {
 			usbip_server_link_lost(srv, ret, "send failed");
-		} else if (ret == -EPIPE || ret == -ECONNRESET) {
+		} else if (ret == -EPIPE || ret == -ECONNRESET ||
+			   usbip_sock_peer_closed(conn->sock)) {
 			usbip_conn_event(conn, USBIP_EV_DETACH, ret, "peer closed the connection");
 		} else {
 			dev_err_ratelimited(srv->dev, "send failed (%d); closing the connection\n",
@@ -1331,6 +1366,7 @@ static void usbip_server_session_start(struct usbip_server *srv,
 	srv->session = a->w.caps & USBIP_EXT_CAP_SESSION;
 	srv->journal_max = a->w.journal;
 	srv->journal_bytes = 0;
+	srv->journal_n = 0;
 	srv->resend = NULL;
 	srv->ans_total = 0;
 	srv->ans_sent = 0;
@@ -1341,8 +1377,9 @@ static void usbip_server_session_start(struct usbip_server *srv,
 	srv->resuming = false;
 	srv->resume_rep_due = false;
 	srv->pong = false;
-	spin_unlock_irq(srv->lock);
 	memcpy(srv->token, a->w.token, sizeof(srv->token));
+	srv->token_next_set = false;
+	spin_unlock_irq(srv->lock);
 	srv->conn.resume_window = srv->session ? a->w.window : 0;
 }
 
@@ -1356,7 +1393,7 @@ static int usbip_server_resume(struct usbip_server *srv, const struct usbip_serv
 	struct usbip_conn *conn = &srv->conn;
 	enum usbip_conn_state state;
 	struct socket *sock;
-	bool ok;
+	bool ok, known, next;
 	int ret;
 
 	sock = usbip_sockfd_get(a->fd);
@@ -1369,7 +1406,13 @@ static int usbip_server_resume(struct usbip_server *srv, const struct usbip_serv
 		ret = -ESTALE;
 		goto err_unlock;
 	}
-	if (crypto_memneq(srv->token, a->w.token, sizeof(srv->token))) {
+	spin_lock_irq(srv->lock);
+	/* both compared, whichever matches */
+	known = !crypto_memneq(srv->token, a->w.token, sizeof(srv->token));
+	next = !crypto_memneq(srv->token_next, a->w.token, sizeof(srv->token_next));
+	known |= srv->token_next_set && next;
+	spin_unlock_irq(srv->lock);
+	if (!known) {
 		ret = -EACCES;
 		goto err_unlock;
 	}
@@ -1403,7 +1446,15 @@ static int usbip_server_resume(struct usbip_server *srv, const struct usbip_serv
 		spin_unlock_irq(srv->lock);
 		goto err_unlock;
 	}
-	memcpy(srv->token, a->w.new_token, sizeof(srv->token));
+	/*
+	 * The new token takes over at the client's EXT_RESUME: should the
+	 * link fail before the client's tools have read it, they come back
+	 * with the one they have.
+	 */
+	spin_lock_irq(srv->lock);
+	memcpy(srv->token_next, a->w.new_token, sizeof(srv->token_next));
+	srv->token_next_set = true;
+	spin_unlock_irq(srv->lock);
 	mutex_unlock(conn->lock);
 	dev_info(srv->dev, "session resumed on a new connection\n");
 	return 0;

@@ -67,6 +67,12 @@ struct usbip_server;
  * so that answers without data cannot pile up unbounded.
  */
 #define USBIP_SERVER_JNODE_COST		512U
+/*
+ * Entries a journal holds at most, whatever their size: a resume walks
+ * them under the server's spinlock.  The client's acknowledgements every
+ * 64 answers keep far fewer.
+ */
+#define USBIP_SERVER_JOURNAL_ENTRIES	4096U
 
 /**
  * struct usbip_server_jnode - an answer in the journal of a session
@@ -336,10 +342,15 @@ struct usbip_server_ops {
  *	until its answer is sent, every RET_UNLINK of our own until sent
  * @session: the connection has a session (SESSION agreed); set under the
  *	connection's lock before its threads start
- * @token: the session's token (connection's lock)
+ * @token: the session's token (@lock)
+ * @token_next: the token a resume drew, if @token_next_set: until the
+ *	client's EXT_RESUME proves it has the new one, a resume is accepted
+ *	with either (@lock)
+ * @token_next_set: see @token_next
  * @journal_max: bound of @journal_bytes
  * @journal: answers sent and not yet acknowledged (@lock)
  * @journal_bytes: what they hold (@lock)
+ * @journal_n: how many there are (@lock)
  * @resend: next journal entry to send again after a resume, or NULL (@lock)
  * @ans_total: answer counter after the last answer journaled (@lock)
  * @ans_sent: answer counter after the last one sent completely on this
@@ -374,9 +385,12 @@ struct usbip_server {
 
 	bool session;
 	u8 token[USBIP_EXT_TOKEN_SIZE];
+	u8 token_next[USBIP_EXT_TOKEN_SIZE];
+	bool token_next_set;
 	u32 journal_max;
 	struct list_head journal;
 	u64 journal_bytes;
+	unsigned int journal_n;
 	struct usbip_server_jnode *resend;
 	u32 ans_total;
 	u32 ans_sent;

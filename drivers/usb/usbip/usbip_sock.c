@@ -101,6 +101,21 @@ int usbip_sock_eof_err(struct socket *sock)
 EXPORT_SYMBOL_GPL(usbip_sock_eof_err);
 
 /**
+ * usbip_sock_peer_closed() - did the peer close the connection in order
+ * @sock: the socket
+ *
+ * A send that fails after the peer's FIN (a reset answering what was sent
+ * after it) is the end the peer chose, not a failed link.
+ *
+ * Return: true if the peer's FIN arrived.
+ */
+bool usbip_sock_peer_closed(struct socket *sock)
+{
+	return sock->sk->sk_protocol == IPPROTO_TCP && sock_flag(sock->sk, SOCK_DONE);
+}
+EXPORT_SYMBOL_GPL(usbip_sock_peer_closed);
+
+/**
  * usbip_sock_abort() - end a connection with a reset, not a close
  * @sock: the socket; its threads may be blocked in it
  *
@@ -118,6 +133,21 @@ void usbip_sock_abort(struct socket *sock)
 		kernel_sock_shutdown(sock, SHUT_RDWR);
 }
 EXPORT_SYMBOL_GPL(usbip_sock_abort);
+
+/**
+ * usbip_sock_rcvtimeo_set() - bound how long a receive waits
+ * @sock: a socket from usbip_sockfd_get()
+ * @timeo: jiffies; 0 for no bound (what usbip_sockfd_get() sets)
+ *
+ * A receive that waits longer fails with -EAGAIN.  Process context.
+ */
+void usbip_sock_rcvtimeo_set(struct socket *sock, long timeo)
+{
+	lock_sock(sock->sk);
+	sock->sk->sk_rcvtimeo = timeo > 0 ? timeo : MAX_SCHEDULE_TIMEOUT;
+	release_sock(sock->sk);
+}
+EXPORT_SYMBOL_GPL(usbip_sock_rcvtimeo_set);
 
 /* Loops until @msg's iterator is consumed. */
 static int usbip_xfer_msg(struct socket *sock, struct msghdr *msg, bool send)

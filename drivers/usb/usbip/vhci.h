@@ -105,6 +105,12 @@
 #define VHCI_ACK_ANSWERS	64
 /* ... or this many bytes of answered transfers (IN data and OUT data). */
 #define VHCI_ACK_BYTES		(64U << 10)
+/*
+ * Without heartbeats: how often a resume is looked at, and how long the
+ * server has to answer its EXT_RESUME.
+ */
+#define VHCI_RESUME_POLL_MS	250U
+#define VHCI_RESUME_TIMEOUT_S	10UL
 /* Bounds of a session's heartbeat interval, ms (0: none). */
 #define VHCI_HEARTBEAT_MIN_MS	100
 #define VHCI_HEARTBEAT_MAX_MS	(3600U * 1000)
@@ -206,7 +212,8 @@ struct vhci_seq {
  *	decides, then (the server had it) VHCI_SEQ_GONE until its answer or
  *	its cancelling CMD_UNLINK's answer arrives
  * @resume_at: when the resume started (jiffies), for its time limit
- * @srv_cmds: the server's command count in its last EXT_ACK_REP
+ * @srv_cmds: what the server counted of the commands at least: its last
+ *	EXT_ACK_REP or EXT_RESUME_REP, or the last command it answered
  * @hb_sk: the connection's sock, held for the heartbeat's look at TCP
  * @hb_una: TCP's snd_una as the heartbeat last saw it
  * @hb_una_at: when TCP last made progress (or had nothing to send)

@@ -182,6 +182,9 @@ static int vhci_rx_ret_submit(struct vhci_port *port, const struct usbip_pdu *pd
 		 * with a session, the answer comes again after a resume.
 		 */
 		if (!ret) {
+			/* the server counted it: a floor for its counts */
+			if ((s32)(priv->cmd_no - port->srv_cmds) > 0)
+				port->srv_cmds = priv->cmd_no;
 			vhci_session_answered(port, priv->urb->transfer_buffer_length);
 			vhci_priv_finish(priv, usbip_ret_status(pdu->ret_submit.status),
 					 &giveback);
@@ -197,13 +200,13 @@ static int vhci_rx_ret_submit(struct vhci_port *port, const struct usbip_pdu *pd
 		*reason = "RET_SUBMIT for unknown seqnum";
 		return -EPROTO;
 	}
-	list_del(&gone->node);
-	hash_del(&gone->seq.hnode);
-	if (!gone->lost)
-		port->n_gone--;
-	spin_unlock_irqrestore(lock, flags);
+	/*
+	 * The record stays until the answer is read in full: cut short, the
+	 * answer comes again after a resume, and EXT_RESUME must list its
+	 * seqnum (only this thread takes records off port->gone).
+	 */
 	dir_in = gone->dir_in;
-	kfree(gone);
+	spin_unlock_irqrestore(lock, flags);
 
 	usbip_dbg(USBIP_DBG_VHCI_RX, "port %u: dropping RET_SUBMIT %u of an unlinked URB\n",
 		  port->number, pdu->seqnum);
@@ -213,8 +216,13 @@ static int vhci_rx_ret_submit(struct vhci_port *port, const struct usbip_pdu *pd
 		return ret;
 	}
 	spin_lock_irqsave(lock, flags);
+	list_del(&gone->node);
+	hash_del(&gone->seq.hnode);
+	if (!gone->lost)
+		port->n_gone--;
 	vhci_session_answered(port, usbip_ret_payload_len(pdu, dir_in));
 	spin_unlock_irqrestore(lock, flags);
+	kfree(gone);
 	return 0;
 }
 

@@ -66,9 +66,13 @@ int vhci_session_args_parse(char *text, struct vhci_session_args *a)
 
 static void vhci_session_hb_arm(struct vhci_port *port)
 {
-	if (port->heartbeat_ms)
-		mod_delayed_work(system_wq, &port->hb_work,
-				 msecs_to_jiffies(max(port->heartbeat_ms / 4, 25U)));
+	unsigned int ms = READ_ONCE(port->heartbeat_ms);
+
+	/* without heartbeats, only to time a resume out */
+	if (!ms && (READ_ONCE(port->resume_send) || READ_ONCE(port->resume_wait)))
+		ms = VHCI_RESUME_POLL_MS * 4;
+	if (ms)
+		mod_delayed_work(system_wq, &port->hb_work, msecs_to_jiffies(max(ms / 4, 25U)));
 }
 
 /* The heartbeat's reference to the connection's sock (vhci_conn_mutex). */
@@ -267,6 +271,7 @@ static int vhci_session_resumed(struct vhci_port *port, u32 count, const char **
 	}
 
 	port->cmds = count;
+	port->srv_cmds = count;
 	port->resume_wait = false;
 	port->rx_at = jiffies;
 	wake_up(&port->tx_wq);
@@ -574,14 +579,15 @@ void vhci_session_hb_fn(struct work_struct *work)
 	struct vhci_port *port = container_of(to_delayed_work(work), struct vhci_port,
 					      hb_work);
 	unsigned long flags, now = jiffies, hb;
-	bool dead = false, wake = false, run;
+	bool dead = false, wake = false, run, resuming;
 	const char *why = "heartbeat not answered";
 	struct sock *sk = port->hb_sk;
 	u32 una, nxt;
 
 	spin_lock_irqsave(&port->vhci->lock, flags);
 	hb = msecs_to_jiffies(port->heartbeat_ms);
-	run = port->session && port->heartbeat_ms && !port->link_down;
+	resuming = port->resume_send || port->resume_wait;
+	run = port->session && (port->heartbeat_ms || resuming) && !port->link_down;
 	/*
 	 * TCP's own progress: the server's kernel acknowledged what was sent
 	 * (or nothing is in flight).  A server that stopped reading for its
@@ -595,8 +601,10 @@ void vhci_session_hb_fn(struct work_struct *work)
 			port->hb_una_at = now;
 		}
 	}
-	if (run && (port->resume_send || port->resume_wait)) {
-		if (time_after(now, port->resume_at + max(2 * hb, 2UL * HZ))) {
+	if (run && resuming) {
+		/* the server answers EXT_RESUME at once */
+		if (time_after(now, port->resume_at +
+			       (hb ? max(2 * hb, 2UL * HZ) : VHCI_RESUME_TIMEOUT_S * HZ))) {
 			dead = true;
 			why = "no EXT_RESUME_REP from the server";
 		}
@@ -640,7 +648,9 @@ int vhci_session_link_event(struct vhci_port *port, int err, bool send, const ch
 {
 	unsigned long events = USBIP_EV_ERROR;
 
-	if (READ_ONCE(port->session) && (usbip_sock_err_is_link(err, send) || err == -ETIMEDOUT))
+	/* a send that failed after the server's FIN: the server ended it */
+	if (READ_ONCE(port->session) && (usbip_sock_err_is_link(err, send) || err == -ETIMEDOUT) &&
+	    !(send && usbip_sock_peer_closed(port->conn.sock)))
 		events = USBIP_EV_LINK_ERROR;
 	usbip_conn_event(&port->conn, events, err, reason);
 	return err;

@@ -465,8 +465,11 @@ static int vudc_pullup(struct usb_gadget *gadget, int on)
 		schedule_work(&vudc->desc_work);
 	spin_unlock_irqrestore(&vudc->slock, flags);
 
-	if (!on && (usbip_conn_state(&vudc->srv.conn) == USBIP_CONN_RUNNING ||
-		    usbip_conn_state(&vudc->srv.conn) == USBIP_CONN_SUSPENDED))
+	/*
+	 * Whatever the connection's state: an idle one ignores it, and one
+	 * being closed for a link failure must not be suspended now.
+	 */
+	if (!on)
 		usbip_conn_event(&vudc->srv.conn, USBIP_EV_DETACH, 0,
 				 "the gadget disconnected its pull-up");
 	return 0;

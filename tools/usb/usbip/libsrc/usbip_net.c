@@ -564,8 +564,10 @@ int usbip_net_import(int fd, const char *busid, const struct usbip_ext_hello *of
 		return ret;
 
 	ret = read_message(fd, usbip_ext_block_need, &buf, &len, deadline, err);
-	if (!ret)
+	if (!ret) {
 		ret = usbip_unpack_ext_block(buf, len, &answer, offer->caps, ext, err);
+		explicit_bzero(buf, len);	/* the new token */
+	}
 	free(buf);
 	return ret;
 }
@@ -622,6 +624,7 @@ int usbip_net_resume(int fd, const char *busid, const uint8_t *token,
 	if (ret)
 		return ret;
 	ret = usbip_net_write(fd, req, sizeof(req), timeout_ms(), err);
+	explicit_bzero(req, sizeof(req));	/* the token */
 	if (ret)
 		return ret;
 	ret = read_message(fd, usbip_rep_resume_need, &buf, &len, deadline, err);

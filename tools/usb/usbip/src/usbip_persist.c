@@ -25,6 +25,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/socket.h>
 
 #include "usbip.h"
 #include "usbip_net.h"
@@ -197,6 +198,19 @@ enum attempt {
 };
 
 /* One connection and OP_REQ_RESUME; on success the socket is vhci's. */
+/*
+ * Closes a connection that was not handed to vhci-hcd with a reset, not a
+ * FIN: the server may already have given it to its driver, which then
+ * takes the reset for what it is, a failed attempt, and waits for the next.
+ */
+static void close_reset(int fd)
+{
+	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+
+	(void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	close(fd);
+}
+
 static enum attempt resume_once(struct usbip_watch *w, long long left_ms,
 				struct usbip_error *err)
 {
@@ -216,16 +230,16 @@ static enum attempt resume_once(struct usbip_watch *w, long long left_ms,
 	if (fd < 0)
 		return ATTEMPT_RETRY;
 	if (usbip_net_set_peer_timeout(fd, w->peer_timeout, err)) {
-		close(fd);
+		close_reset(fd);
 		return ATTEMPT_FAILED;
 	}
 	ret = usbip_net_resume(fd, w->busid, w->ext.token, &offer, &status, &dev, &ext, err);
 	if (ret) {
-		close(fd);
+		close_reset(fd);
 		return ATTEMPT_RETRY;
 	}
 	if (status != USBIP_OP_ST_OK) {
-		close(fd);
+		close_reset(fd);
 		usbip_set_error(err, "the server refused the resume (status %u: it holds no such "
 				"session any more, its window is over, or the device is gone)",
 				status);
@@ -233,7 +247,10 @@ static enum attempt resume_once(struct usbip_watch *w, long long left_ms,
 	}
 	ret = usbip_vhci_resume(w->port, fd, err);
 	/* vhci-hcd holds its own reference to the socket when it took it. */
-	close(fd);
+	if (ret)
+		close_reset(fd);
+	else
+		close(fd);
 	if (ret == -ESTALE) {
 		usbip_set_error(err, "the server took the resume, but vhci-hcd holds no suspended "
 				"session on port %u any more (its window ended)", w->port);
