@@ -77,7 +77,7 @@ vm1() {
 	run modprobe usbip-vudc num=1
 	run modprobe usb-storage
 	run modprobe sd_mod
-	run modprobe nf_tables
+	nft_hooks_hold
 	gadget_prepare
 	random_file /tmp/disk.img "$MIB"
 	sum=$(sha_file /tmp/disk.img)

@@ -147,13 +147,29 @@ vhci_local_busid() {
 	fi
 }
 
+# nft_hooks_hold: loads nf_tables and nft_reject_inet and registers empty
+# input and output base chains (table inet vmkeep) for the rest of the boot.
+# Call it before any traffic a test cuts with nft.  The first base chain
+# on a hook flips a static key, which patches kernel text with int3 while
+# other CPUs run it; under QEMU's TCG a CPU can still hit the int3 after
+# the patch is done ("Oops: int3" in ip6_xmit was seen on 6.12 while a
+# connection was sending).  With the keys held on, later tables only count.
+nft_hooks_hold() {
+	run modprobe nf_tables
+	run modprobe nft_reject_inet
+	nft list table inet vmkeep >/dev/null 2>&1 && return 0
+	run nft add table inet vmkeep
+	run nft add chain inet vmkeep in '{ type filter hook input priority 100; }'
+	run nft add chain inet vmkeep out '{ type filter hook output priority 100; }'
+}
+
 # tcp_reset_cut_start SIDE: cuts this VM's usbip connections (TCP port
 # 3240) as a reset would: every packet from the peer except an RST is
 # answered with an RST and dropped (nft table "resetcut", input hook).
 # SIDE: "server" (the peer's packets come to port 3240) or "client" (they
 # come from it).  The peer hears of it on its next packet (a command, an
 # answer or a keepalive probe), this VM when its next packet meets the
-# peer's RST.  Needs nf_tables and nft_reject_inet.
+# peer's RST.  Needs nft_hooks_hold first, before the traffic.
 tcp_reset_cut_start() {
 	local port=sport
 	[ "$1" = server ] && port=dport

@@ -320,8 +320,7 @@ vm1() {
 	run modprobe usb-storage
 	run modprobe sd_mod
 	run modprobe ext4
-	run modprobe nf_tables
-	run modprobe nft_reject_inet
+	nft_hooks_hold
 	link_setup
 	gadget_prepare
 	[ "$(cat "$VHCI/ext_caps")" = 1 ] || die "vhci ext_caps is not 1"

@@ -186,8 +186,7 @@ vm1() {
 	run modprobe vhci-hcd
 	run modprobe usbip-vudc num=1
 	load_storage
-	run modprobe nf_tables
-	run modprobe nft_reject_inet
+	nft_hooks_hold
 	run modprobe libcomposite
 	at_exit cut_end
 	[ "$(cat "$VHCI/ext_caps")" = 1 ] || die "vhci ext_caps is not 1"
