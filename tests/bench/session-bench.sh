@@ -3,11 +3,12 @@
 #
 # tests/bench/session-bench.sh - what a session costs and what it buys, on
 # one boot of one QEMU VM (tests/bench/session-bench-vm.sh): throughput of a
-# usbip-vudc mass-storage gadget through our vhci-hcd imported with and
-# without a session, alternated ROUNDS times (min/median/max of each and the
-# ratio of the medians), and the time from a restored link to I/O flowing
-# again after CUTS cuts.  A benchmark, not a test: no pass mark; it fails
-# only when a step fails (wrong data, a kernel warning, a timeout).
+# mass-storage gadget, on usbip-host and on usbip-vudc, through our vhci-hcd
+# imported with and without a session, alternated ROUNDS times
+# (min/median/max of each and the ratio of the medians), and the time from
+# a restored link to I/O flowing again after CUTS cuts.  A benchmark, not a
+# test: no pass mark; it fails only when a step fails (wrong data, a kernel
+# warning, a timeout).
 #
 #   tests/bench/session-bench.sh [6.1|6.12]     (default 6.1)
 #   MIB=64 ROUNDS=3 CUTS=5 tests/bench/session-bench.sh

@@ -4,6 +4,7 @@
 
     session_attach.py attach SERVER TOKEN WINDOW_MS HEARTBEAT_MS
     session_attach.py resume SERVER PORT TOKEN NEW_TOKEN
+    session_attach.py plain SERVER
 
 SERVER is a usbip-vudc device (usbip-vudc.N) or the bus id of a USB device
 bound to usbip-host (e.g. 3-1).
@@ -24,6 +25,9 @@ With SESSION_NETNS and SESSION_ADDR in the environment, the connections
 cross a link instead of ::1: the server end is made in network namespace
 SESSION_NETNS and listens on SESSION_ADDR there (usbip_wire.link_pair), so
 that taking the link down cuts them.
+
+plain: the same import without a session (plain "FD" and "PORT FD DEVID
+SPEED" lines), for comparisons.  Prints what attach prints.
 
 TOKEN and NEW_TOKEN are 32 hex digits.  CLIENT_TCP_PORT (the client end's
 local port) lets a test cut exactly this connection with nft.
@@ -70,15 +74,39 @@ def server(dev):
     return f"{d}/usbip_sockfd", speed, (busnum << 16) | devnum
 
 
-def attach(dev, token, window, heartbeat):
+def attach_plain(dev):
+    """A plain import (no session words), for comparisons."""
     sockfd, speed, devid = server(dev)
+    port = free_port(speed)
+    cli, srv = new_pair()
+    w.write_sysfs(sockfd, f"{srv.fileno()}\n")
+    try:
+        w.write_sysfs(f"{VHCI}/attach", f"{port} {cli.fileno()} {devid} {speed}")
+    except OSError as e:
+        try:
+            w.write_sysfs(sockfd, "-1\n")
+        except OSError:
+            pass
+        sys.exit(f"vhci attach port {port}: {e}")
+    print(port, speed, cli.getsockname()[1])
+    srv.close()
+    cli.close()
+
+
+def free_port(speed):
+    """The first free vhci port of the root hub for speed."""
     hub = "ss" if speed >= SPEEDS["super-speed"] else "hs"
     with open(f"{VHCI}/status") as f:
         free = [int(x[1]) for x in (line.split() for line in f.readlines()[1:])
                 if len(x) >= 3 and x[0] == hub and int(x[2]) == VDEV_ST_NULL]
     if not free:
         sys.exit(f"no free {hub} port on vhci-hcd")
-    port = free[0]
+    return free[0]
+
+
+def attach(dev, token, window, heartbeat):
+    sockfd, speed, devid = server(dev)
+    port = free_port(speed)
     cli, srv = new_pair()
     w.write_sysfs(sockfd, f"{srv.fileno()} caps=1 token={token} window={window} "
                           f"heartbeat={heartbeat} journal={JOURNAL}\n")
@@ -114,6 +142,8 @@ def resume(dev, port, token, new):
 def main():
     if len(sys.argv) == 6 and sys.argv[1] == "attach":
         attach(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]))
+    elif len(sys.argv) == 3 and sys.argv[1] == "plain":
+        attach_plain(sys.argv[2])
     elif len(sys.argv) == 6 and sys.argv[1] == "resume":
         resume(sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5])
     else:
