@@ -74,25 +74,6 @@ def server(dev):
     return f"{d}/usbip_sockfd", speed, (busnum << 16) | devnum
 
 
-def attach_plain(dev):
-    """A plain import (no session words), for comparisons."""
-    sockfd, speed, devid = server(dev)
-    port = free_port(speed)
-    cli, srv = new_pair()
-    w.write_sysfs(sockfd, f"{srv.fileno()}\n")
-    try:
-        w.write_sysfs(f"{VHCI}/attach", f"{port} {cli.fileno()} {devid} {speed}")
-    except OSError as e:
-        try:
-            w.write_sysfs(sockfd, "-1\n")
-        except OSError:
-            pass
-        sys.exit(f"vhci attach port {port}: {e}")
-    print(port, speed, cli.getsockname()[1])
-    srv.close()
-    cli.close()
-
-
 def free_port(speed):
     """The first free vhci port of the root hub for speed."""
     hub = "ss" if speed >= SPEEDS["super-speed"] else "hs"
@@ -104,15 +85,19 @@ def free_port(speed):
     return free[0]
 
 
-def attach(dev, token, window, heartbeat):
+def attach(dev, token=None, window=0, heartbeat=0):
+    """Imports dev with a session, or plain (token None)."""
     sockfd, speed, devid = server(dev)
     port = free_port(speed)
+    srv_words = cli_words = ""
+    if token is not None:
+        srv_words = (f" caps=1 token={token} window={window} heartbeat={heartbeat} "
+                     f"journal={JOURNAL}")
+        cli_words = f" caps=1 window={window} heartbeat={heartbeat}"
     cli, srv = new_pair()
-    w.write_sysfs(sockfd, f"{srv.fileno()} caps=1 token={token} window={window} "
-                          f"heartbeat={heartbeat} journal={JOURNAL}\n")
+    w.write_sysfs(sockfd, f"{srv.fileno()}{srv_words}\n")
     try:
-        w.write_sysfs(f"{VHCI}/attach", f"{port} {cli.fileno()} {devid} {speed} "
-                                        f"caps=1 window={window} heartbeat={heartbeat}")
+        w.write_sysfs(f"{VHCI}/attach", f"{port} {cli.fileno()} {devid} {speed}{cli_words}")
     except OSError as e:
         try:
             w.write_sysfs(sockfd, "-1\n")
@@ -143,7 +128,7 @@ def main():
     if len(sys.argv) == 6 and sys.argv[1] == "attach":
         attach(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]))
     elif len(sys.argv) == 3 and sys.argv[1] == "plain":
-        attach_plain(sys.argv[2])
+        attach(sys.argv[2])
     elif len(sys.argv) == 6 and sys.argv[1] == "resume":
         resume(sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5])
     else:
