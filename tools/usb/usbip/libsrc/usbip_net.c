@@ -566,7 +566,7 @@ int usbip_net_import(int fd, const char *busid, const struct usbip_ext_hello *of
 	ret = read_message(fd, usbip_ext_block_need, &buf, &len, deadline, err);
 	if (!ret) {
 		ret = usbip_unpack_ext_block(buf, len, &answer, offer->caps, ext, err);
-		explicit_bzero(buf, len);	/* the new token */
+		explicit_bzero(buf, len);	/* the session token */
 	}
 	free(buf);
 	return ret;
@@ -635,8 +635,10 @@ int usbip_net_resume(int fd, const char *busid, const uint8_t *token,
 		return ret;
 
 	ret = read_message(fd, usbip_ext_block_need, &buf, &len, deadline, err);
-	if (!ret)
+	if (!ret) {
 		ret = usbip_unpack_ext_block(buf, len, &answer, offer->caps, ext, err);
+		explicit_bzero(buf, len);	/* the new token */
+	}
 	free(buf);
 	return ret;
 }

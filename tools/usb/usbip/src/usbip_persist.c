@@ -197,7 +197,6 @@ enum attempt {
 	ATTEMPT_FAILED,		/* vhci-hcd refused the socket otherwise */
 };
 
-/* One connection and OP_REQ_RESUME; on success the socket is vhci's. */
 /*
  * Closes a connection that was not handed to vhci-hcd with a reset, not a
  * FIN: the server may already have given it to its driver, which then
@@ -211,6 +210,7 @@ static void close_reset(int fd)
 	close(fd);
 }
 
+/* One connection and OP_REQ_RESUME; on success the socket is vhci's. */
 static enum attempt resume_once(struct usbip_watch *w, long long left_ms,
 				struct usbip_error *err)
 {
