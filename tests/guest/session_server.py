@@ -26,9 +26,9 @@ answer, cuts links with an RST and resumes on a new ::1 connection.
      acknowledged, after answers were sent but before they were read (sent
      again), right after 16 OUT/IN pairs were sent (3 times: the server
      is still reading commands and sending answers), and resumes that replace a connection still up (idle, OUT in
-     flight, IN pending), and a resume whose connection closes (FIN)
-     before EXT_RESUME, after which the session is still resumable with
-     the token of before (the client never read the new one).  While cut: usbip_session "resumable
+     flight, IN pending), and resumes whose connections close (FIN)
+     before EXT_RESUME: the session stays resumable with whichever token
+     the client's tools hold (see cut_handshake()).  While cut: usbip_session "resumable
      left_ms=...", usbip_status 2.  A wrong token and the old token after
      a resume with new= are refused (EACCES) in between.  An orderly close
      then ends the session.
@@ -399,32 +399,52 @@ def replace_live(dev, c, lp, where):
     ok(f"{what}: old one closed by the server, {n} answer(s) again, data in order")
 
 
-def cut_handshake(dev, c, lp):
-    """The link fails again during a resume, before the client's driver
-    spoke: the attempt's connection closes (with a FIN) before EXT_RESUME.
-    The session must stay resumable, with the token the client had (its
-    tools never read the reply with the new one)."""
-    what = "a resume whose connection closes before EXT_RESUME"
-    p = lp.payload()
-    q = lp.out(p)
-    c.rst()
-    suspended(dev, what)
+def failed_attempt(dev, what, token):
+    """A resume the link cuts before the client's driver spoke: its
+    connection closes (with a FIN) before EXT_RESUME.  Returns the new
+    token the server drew (which the client's tools may or may not have
+    read)."""
     cli, srv = w.loopback_pair()
     try:
-        w.resume_write(dev.sockfd, srv.fileno(), c.token)
+        new = w.resume_write(dev.sockfd, srv.fileno(), token)
     except OSError as e:
-        fail(f"{what}: the first attempt was refused: {os.strerror(e.errno)}")
+        fail(f"{what}: refused: {os.strerror(e.errno)}")
     finally:
         srv.close()
     cli.close()  # a FIN, and nothing sent
     suspended(dev, what)
-    cmds, n = resume(c, what + ", then a resume with the token of before")
+    return new
+
+
+def cut_handshake(dev, c, lp):
+    """The link fails again during resumes, before the client's driver
+    spoke.  The session must stay resumable with the token the client's
+    tools hold, whether or not they read the reply: A with the token of
+    before (reply not read), B with it again (reply read: the tools now
+    hold its new token), C with B's token (reply not read).  Then the
+    oldest token is refused and B's token resumes."""
+    what = "resumes whose connections close before EXT_RESUME"
+    p = lp.payload()
+    q = lp.out(p)
+    c.rst()
+    suspended(dev, what)
+    old = c.token
+    failed_attempt(dev, what + " (A, the token of before)", old)
+    held = failed_attempt(dev, what + " (B, the token of before again)", old)
+    failed_attempt(dev, what + " (C, B's new token)", held)
+    e = dev.resume_errno(old)
+    expect(e == errno.EACCES,
+           f"{what}: the token of before after a resume with a newer one: "
+           f"{os.strerror(e)}, want EACCES")
+    c.token = held
+    cmds, n = resume(c, what + ", then a resume with B's token")
     expect(c.resent == [] or c.resent == [q],
            f"{what}: EXT_RESUME_REP {cmds}/{c.cmds} commands, resent {c.resent}")
     lp.check_out(q, p)
     lp.check_in(lp.in_(), p)
     lp.roundtrip(1)
-    ok(f"{what}: still resumable, and with the token of before; data in order")
+    ok(f"{what}: still resumable with the token the client held each time, the oldest "
+       f"refused once a newer one was proven; data in order")
 
 
 def cuts(dev, c, lp):

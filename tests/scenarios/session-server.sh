@@ -16,9 +16,9 @@
 #  2. the gadget on dummy_hcd, its device bound to our usbip-host.
 #
 # After each run the kernel log must have one "connection lost ... session
-# kept" line per cut (16: 11 RSTs, 3 replaced connections, a resume closed
+# kept" line per cut (18: 11 RSTs, 3 replaced connections, 3 resumes closed
 # before EXT_RESUME, the expiry case), one "session resumed on a new
-# connection" per resume (15) and one "session ended: resume window
+# connection" per resume (17) and one "session ended: resume window
 # expired".
 
 BUFLEN=16384
@@ -61,8 +61,8 @@ sclient() {
 	resumed=$(since "session-server $name" 'session resumed on a new connection')
 	expired=$(since "session-server $name" 'session ended: resume window expired')
 	info "$name: $lost 'connection lost', $resumed 'session resumed', $expired 'window expired' lines"
-	if [ "$lost" != 16 ] || [ "$resumed" != 15 ] || [ "$expired" != 1 ]; then
-		die "$name: want 16, 15 and 1 of those lines"
+	if [ "$lost" != 18 ] || [ "$resumed" != 17 ] || [ "$expired" != 1 ]; then
+		die "$name: want 18, 17 and 1 of those lines"
 	fi
 	dmesg_check || die "kernel log has warnings after the $name run"
 }

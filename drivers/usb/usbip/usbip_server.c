@@ -778,7 +778,8 @@ static int usbip_server_rx_resume(struct usbip_server *srv)
 
 	/*
 	 * A resumer that proved the token but never speaks holds the device
-	 * for a window at most, as a client that never came back would.
+	 * no longer than a client that never came back would: each read
+	 * waits a window at most.
 	 */
 	usbip_sock_rcvtimeo_set(srv->conn.sock, msecs_to_jiffies(srv->conn.resume_window));
 	ret = usbip_recv_pdu(srv->conn.sock, &pdu, &reason);
@@ -790,11 +791,13 @@ static int usbip_server_rx_resume(struct usbip_server *srv)
 		/* usbip_pdu_check() bounds them (USBIP_EXT_RESUME_MAX, 16 KiB) */
 		n = pdu.ext.arg;
 		seqs = kvmalloc_array(n, sizeof(*seqs), GFP_KERNEL);
-		ret = seqs ? usbip_recv_data(srv->conn.sock, seqs, n * sizeof(*seqs)) : -ENOMEM;
+		if (!seqs) {
+			usbip_sock_rcvtimeo_set(srv->conn.sock, 0);
+			return usbip_server_rx_fail(srv, &pdu, -ENOMEM, "out of memory");
+		}
+		ret = usbip_recv_data(srv->conn.sock, seqs, n * sizeof(*seqs));
 	}
 	usbip_sock_rcvtimeo_set(srv->conn.sock, 0);
-	if (ret == -ENOMEM)
-		return usbip_server_rx_fail(srv, &pdu, ret, "out of memory");
 	if (ret == -EAGAIN)
 		ret = -ETIMEDOUT;
 	/*
@@ -1410,7 +1413,17 @@ static int usbip_server_resume(struct usbip_server *srv, const struct usbip_serv
 	/* both compared, whichever matches */
 	known = !crypto_memneq(srv->token, a->w.token, sizeof(srv->token));
 	next = !crypto_memneq(srv->token_next, a->w.token, sizeof(srv->token_next));
-	known |= srv->token_next_set && next;
+	next &= srv->token_next_set;
+	/*
+	 * The client proved the newer one: the older goes, and the proven
+	 * one stays valid until this resume's EXT_RESUME.
+	 */
+	if (next) {
+		memcpy(srv->token, srv->token_next, sizeof(srv->token));
+		memzero_explicit(srv->token_next, sizeof(srv->token_next));
+		srv->token_next_set = false;
+	}
+	known |= next;
 	spin_unlock_irq(srv->lock);
 	if (!known) {
 		ret = -EACCES;
@@ -1430,10 +1443,19 @@ static int usbip_server_resume(struct usbip_server *srv, const struct usbip_serv
 		goto err_unlock;
 	}
 
+	/*
+	 * The new token takes over at the client's EXT_RESUME: should the
+	 * link fail before the client's tools have read it, they come back
+	 * with the one they proved.  Set before the threads start, which may
+	 * read the EXT_RESUME at once.
+	 */
 	spin_lock_irq(srv->lock);
 	ok = state == USBIP_CONN_SUSPENDED && usbip_server_resumable(srv);
-	if (ok)
+	if (ok) {
 		srv->resuming = true;
+		memcpy(srv->token_next, a->w.new_token, sizeof(srv->token_next));
+		srv->token_next_set = true;
+	}
 	spin_unlock_irq(srv->lock);
 	if (!ok) {
 		ret = -ESTALE;
@@ -1443,18 +1465,11 @@ static int usbip_server_resume(struct usbip_server *srv, const struct usbip_serv
 	if (ret) {
 		spin_lock_irq(srv->lock);
 		srv->resuming = false;
+		memzero_explicit(srv->token_next, sizeof(srv->token_next));
+		srv->token_next_set = false;
 		spin_unlock_irq(srv->lock);
 		goto err_unlock;
 	}
-	/*
-	 * The new token takes over at the client's EXT_RESUME: should the
-	 * link fail before the client's tools have read it, they come back
-	 * with the one they have.
-	 */
-	spin_lock_irq(srv->lock);
-	memcpy(srv->token_next, a->w.new_token, sizeof(srv->token_next));
-	srv->token_next_set = true;
-	spin_unlock_irq(srv->lock);
 	mutex_unlock(conn->lock);
 	dev_info(srv->dev, "session resumed on a new connection\n");
 	return 0;
