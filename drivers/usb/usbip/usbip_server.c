@@ -270,6 +270,22 @@ static bool usbip_server_resumable(struct usbip_server *srv)
 	return srv->session && (!srv->lost || (s32)(srv->ans_acked - srv->ans_lost) >= 0);
 }
 
+/* Forgets the token a resume drew (see @token_next). */
+static void usbip_server_token_next_clear(struct usbip_server *srv)
+{
+	lockdep_assert_held(srv->lock);
+	memzero_explicit(srv->token_next, sizeof(srv->token_next));
+	srv->token_next_set = false;
+}
+
+/* The client proved it has @token_next: it becomes the only token. */
+static void usbip_server_token_next_take(struct usbip_server *srv)
+{
+	lockdep_assert_held(srv->lock);
+	memcpy(srv->token, srv->token_next, sizeof(srv->token));
+	usbip_server_token_next_clear(srv);
+}
+
 /* Ends the session state of a connection that closed; lock of conn held. */
 static void usbip_server_session_end(struct usbip_server *srv)
 {
@@ -285,8 +301,7 @@ static void usbip_server_session_end(struct usbip_server *srv)
 	srv->resume_rep_due = false;
 	srv->pong = false;
 	memzero_explicit(srv->token, sizeof(srv->token));
-	memzero_explicit(srv->token_next, sizeof(srv->token_next));
-	srv->token_next_set = false;
+	usbip_server_token_next_clear(srv);
 	spin_unlock_irq(srv->lock);
 	usbip_server_journal_free(srv, &list);
 }
@@ -783,21 +798,18 @@ static int usbip_server_rx_resume(struct usbip_server *srv)
 	 */
 	usbip_sock_rcvtimeo_set(srv->conn.sock, msecs_to_jiffies(srv->conn.resume_window));
 	ret = usbip_recv_pdu(srv->conn.sock, &pdu, &reason);
-	if (ret == -EPROTO) {
-		usbip_sock_rcvtimeo_set(srv->conn.sock, 0);
-		return usbip_server_rx_fail(srv, &pdu, ret, reason);
-	}
 	if (!ret && pdu.command == USBIP_EXT_RESUME && pdu.ext.arg) {
 		/* usbip_pdu_check() bounds them (USBIP_EXT_RESUME_MAX, 16 KiB) */
 		n = pdu.ext.arg;
 		seqs = kvmalloc_array(n, sizeof(*seqs), GFP_KERNEL);
-		if (!seqs) {
-			usbip_sock_rcvtimeo_set(srv->conn.sock, 0);
-			return usbip_server_rx_fail(srv, &pdu, -ENOMEM, "out of memory");
-		}
-		ret = usbip_recv_data(srv->conn.sock, seqs, n * sizeof(*seqs));
+		if (seqs)
+			ret = usbip_recv_data(srv->conn.sock, seqs, n * sizeof(*seqs));
 	}
 	usbip_sock_rcvtimeo_set(srv->conn.sock, 0);
+	if (ret == -EPROTO)
+		return usbip_server_rx_fail(srv, &pdu, ret, reason);
+	if (n && !seqs)
+		return usbip_server_rx_fail(srv, &pdu, -ENOMEM, "out of memory");
 	if (ret == -EAGAIN)
 		ret = -ETIMEDOUT;
 	/*
@@ -843,11 +855,8 @@ static int usbip_server_rx_resume(struct usbip_server *srv)
 		srv->resume_rep_due = true;
 		srv->resuming = false;
 		/* the client's driver speaks: its tools have the new token */
-		if (srv->token_next_set) {
-			memcpy(srv->token, srv->token_next, sizeof(srv->token));
-			memzero_explicit(srv->token_next, sizeof(srv->token_next));
-			srv->token_next_set = false;
-		}
+		if (srv->token_next_set)
+			usbip_server_token_next_take(srv);
 	}
 	spin_unlock_irq(srv->lock);
 	kvfree(seqs);
@@ -1418,11 +1427,8 @@ static int usbip_server_resume(struct usbip_server *srv, const struct usbip_serv
 	 * The client proved the newer one: the older goes, and the proven
 	 * one stays valid until this resume's EXT_RESUME.
 	 */
-	if (next) {
-		memcpy(srv->token, srv->token_next, sizeof(srv->token));
-		memzero_explicit(srv->token_next, sizeof(srv->token_next));
-		srv->token_next_set = false;
-	}
+	if (next)
+		usbip_server_token_next_take(srv);
 	known |= next;
 	spin_unlock_irq(srv->lock);
 	if (!known) {
@@ -1465,8 +1471,7 @@ static int usbip_server_resume(struct usbip_server *srv, const struct usbip_serv
 	if (ret) {
 		spin_lock_irq(srv->lock);
 		srv->resuming = false;
-		memzero_explicit(srv->token_next, sizeof(srv->token_next));
-		srv->token_next_set = false;
+		usbip_server_token_next_clear(srv);
 		spin_unlock_irq(srv->lock);
 		goto err_unlock;
 	}
